@@ -1,0 +1,268 @@
+//! Command-line parsing for `humanitec-sandbox`: flags, their defaults and validation, and the usage text.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The usage text printed by `--help`.
+pub(crate) const USAGE: &str = "\
+humanitec-sandbox: a local, strict, in-memory Humanitec Resource Definitions API
+
+USAGE:
+    humanitec-sandbox [OPTIONS]
+
+OPTIONS:
+    --listen ADDR          address to listen on (default 127.0.0.1:0, a free port)
+    --data FILE            load state from FILE if it exists; save it after every change
+    --token TOKEN          accept only `Authorization: Bearer TOKEN` (default: any bearer token)
+    --fault-rate F         chance 0..1 that an /orgs request gets an injected fault (default 0)
+    --latency-ms N         delay every /orgs response by N milliseconds (default 0)
+    --seed N               seed for ids and fault injection (default: from the clock)
+    --primary-store ID     id of the org's primary secret store (default sandbox-primary)
+    -h, --help             print this help
+
+On start, the base URL (e.g. http://127.0.0.1:43127/) is printed as the only line on stdout.
+Logs go to stderr. SIGINT/SIGTERM stop the server (saving --data first).
+
+Sandbox-only endpoints (no auth, no faults):
+    PUT /_sandbox/orgs/{orgId}/resources/defs/{defId}/active-resources   [{app_id, env_id, res_id, ...}]
+    GET /_sandbox/orgs/{orgId}/secrets
+    GET /_sandbox/stats
+    GET /_sandbox/faults,  PUT /_sandbox/faults   {\"rate\": 0.3, \"latency_ms\": 0, \"retry_after_secs\": 1}
+";
+
+/// The sandbox's settings, from the command line.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Config {
+    /// Address to bind (`host:port`; a host name is resolved).
+    pub(crate) listen: String,
+    /// The data file (`--data`), if any.
+    pub(crate) data: Option<PathBuf>,
+    /// The only accepted bearer token (`--token`); `None` accepts any non-empty token.
+    pub(crate) token: Option<String>,
+    /// Probability in `0..=1` that an `/orgs` request gets a fault.
+    pub(crate) fault_rate: f64,
+    /// Delay added to every `/orgs` response.
+    pub(crate) latency_ms: u64,
+    /// Seed for ids and faults; `None` seeds from the clock.
+    pub(crate) seed: Option<u64>,
+    /// The primary secret store id that secret refs name.
+    pub(crate) primary_store: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:0".to_owned(),
+            data: None,
+            token: None,
+            fault_rate: 0.0,
+            latency_ms: 0,
+            seed: None,
+            primary_store: "sandbox-primary".to_owned(),
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Command {
+    /// Run the server with this configuration.
+    Run(Config),
+    /// Print the usage text and exit.
+    Help,
+}
+
+/// A command-line error; `main` reports it and exits with status 2.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(crate) enum CliError {
+    /// An option nobody knows.
+    #[error("unknown option `{0}`")]
+    Unknown(String),
+    /// An argument that is not an option.
+    #[error("unexpected argument `{0}`")]
+    Unexpected(String),
+    /// An option given without its value.
+    #[error("option `{0}` needs a value")]
+    MissingValue(String),
+    /// An option given twice.
+    #[error("option `{0}` is given more than once")]
+    Repeated(String),
+    /// An option value that does not parse or is out of range.
+    #[error("invalid value `{value}` for `{flag}`: {reason}")]
+    Invalid {
+        /// The option.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// An argument that is not valid UTF-8.
+    #[error("arguments must be valid UTF-8")]
+    NotUtf8,
+}
+
+/// The options that take a value.
+const VALUE_FLAGS: [&str; 7] = [
+    "--listen",
+    "--data",
+    "--token",
+    "--fault-rate",
+    "--latency-ms",
+    "--seed",
+    "--primary-store",
+];
+
+/// Parses the arguments (without the program name).
+pub(crate) fn parse(args: &[OsString]) -> Result<Command, CliError> {
+    let mut config = Config::default();
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut iter = args.iter();
+    while let Some(raw) = iter.next() {
+        let arg = raw.to_str().ok_or(CliError::NotUtf8)?;
+        if arg == "--help" || arg == "-h" {
+            return Ok(Command::Help);
+        }
+        // Why: accept both `--flag value` and `--flag=value`, like most CLIs.
+        let (name, inline_value) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg, None),
+        };
+        let Some(flag) = VALUE_FLAGS.iter().copied().find(|f| *f == name) else {
+            return Err(if arg.starts_with('-') {
+                CliError::Unknown(name.to_owned())
+            } else {
+                CliError::Unexpected(arg.to_owned())
+            });
+        };
+        if seen.contains(&flag) {
+            return Err(CliError::Repeated(flag.to_owned()));
+        }
+        seen.push(flag);
+        let value = match inline_value {
+            Some(value) => value,
+            None => iter
+                .next()
+                .ok_or_else(|| CliError::MissingValue(flag.to_owned()))?
+                .to_str()
+                .ok_or(CliError::NotUtf8)?
+                .to_owned(),
+        };
+        apply(&mut config, flag, value)?;
+    }
+    Ok(Command::Run(config))
+}
+
+/// Stores one option's value into the configuration.
+fn apply(config: &mut Config, flag: &'static str, value: String) -> Result<(), CliError> {
+    let invalid = |reason: &'static str, value: &str| CliError::Invalid {
+        flag: flag.to_owned(),
+        value: value.to_owned(),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(invalid("must not be empty", &value));
+    }
+    match flag {
+        "--listen" => config.listen = value,
+        "--data" => config.data = Some(PathBuf::from(value)),
+        "--token" => config.token = Some(value),
+        "--fault-rate" => {
+            let rate: f64 = value
+                .parse()
+                .map_err(|_| invalid("not a number", &value))?;
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(invalid("must be between 0 and 1", &value));
+            }
+            config.fault_rate = rate;
+        }
+        "--latency-ms" => {
+            config.latency_ms = value
+                .parse()
+                .map_err(|_| invalid("not a whole number of milliseconds", &value))?;
+        }
+        "--seed" => {
+            config.seed = Some(
+                value
+                    .parse()
+                    .map_err(|_| invalid("not an unsigned 64-bit integer", &value))?,
+            );
+        }
+        "--primary-store" => config.primary_store = value,
+        _ => return Err(CliError::Unknown(flag.to_owned())),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(parse(&args(&[])), Ok(Command::Run(Config::default())));
+    }
+
+    #[test]
+    fn all_flags_both_forms() {
+        let parsed = parse(&args(&[
+            "--listen",
+            "127.0.0.1:9999",
+            "--data=/tmp/x.json",
+            "--token",
+            "t0k",
+            "--fault-rate",
+            "0.25",
+            "--latency-ms=10",
+            "--seed",
+            "7",
+            "--primary-store",
+            "vault-1",
+        ]));
+        let expected = Config {
+            listen: "127.0.0.1:9999".to_owned(),
+            data: Some(PathBuf::from("/tmp/x.json")),
+            token: Some("t0k".to_owned()),
+            fault_rate: 0.25,
+            latency_ms: 10,
+            seed: Some(7),
+            primary_store: "vault-1".to_owned(),
+        };
+        assert_eq!(parsed, Ok(Command::Run(expected)));
+    }
+
+    #[test]
+    fn help() {
+        assert_eq!(parse(&args(&["--token", "x", "--help"])), Ok(Command::Help));
+        assert_eq!(parse(&args(&["-h"])), Ok(Command::Help));
+    }
+
+    #[test]
+    fn bad_flags() {
+        assert!(matches!(parse(&args(&["--nope"])), Err(CliError::Unknown(_))));
+        assert!(matches!(parse(&args(&["stray"])), Err(CliError::Unexpected(_))));
+        assert!(matches!(parse(&args(&["--token"])), Err(CliError::MissingValue(_))));
+        assert!(matches!(
+            parse(&args(&["--seed", "1", "--seed", "2"])),
+            Err(CliError::Repeated(_))
+        ));
+        for bad in [
+            ["--fault-rate", "1.5"],
+            ["--fault-rate", "-0.1"],
+            ["--fault-rate", "NaN"],
+            ["--fault-rate", "abc"],
+            ["--latency-ms", "-1"],
+            ["--seed", "x"],
+            ["--token", ""],
+        ] {
+            assert!(
+                matches!(parse(&args(&bad)), Err(CliError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}

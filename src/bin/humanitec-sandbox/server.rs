@@ -1,0 +1,737 @@
+//! The HTTP side of the sandbox: routing, bearer-token auth, org id checks, fault injection and
+//! latency, per-request logging to stderr, the `/_sandbox/` admin endpoints, and saving `--data` after
+//! every change.
+//!
+//! Why one fallback handler with hand-written routing instead of axum routes: every answer, including
+//! unknown paths, wrong methods and undecodable paths, must be a `HumanitecErrorResponse` JSON body,
+//! and faults, auth and logging wrap every `/orgs` request the same way. Routing by hand keeps that in
+//! one place and leaves no axum rejection (plain-text bodies) reachable.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+use crate::api::{self, Ctx, Reply};
+use crate::cli::Config;
+use crate::error::ApiError;
+use crate::model::Orgs;
+use crate::persist::{self, PersistError};
+use crate::rng::{IdGen, Rng, seed_from_clock};
+use crate::schema;
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The user recorded as `created_by` / `updated_by`.
+const USER: &str = "sandbox-user";
+
+/// A kind of injected fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultKind {
+    /// 429 with `Retry-After`, before processing.
+    RateLimited,
+    /// 500, before processing.
+    Internal,
+    /// 502 (an HTML page, as from a load balancer), before processing.
+    BadGateway,
+    /// 503, before processing.
+    Unavailable,
+    /// 502 after processing a mutation: the change happened, the answer was lost.
+    LostBadGateway,
+    /// 503 after processing a mutation.
+    LostUnavailable,
+}
+
+impl FaultKind {
+    /// Every kind, in a fixed order.
+    pub(crate) const ALL: [FaultKind; 6] = [
+        FaultKind::RateLimited,
+        FaultKind::Internal,
+        FaultKind::BadGateway,
+        FaultKind::Unavailable,
+        FaultKind::LostBadGateway,
+        FaultKind::LostUnavailable,
+    ];
+
+    /// The name used in logs and stats.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FaultKind::RateLimited => "429_before",
+            FaultKind::Internal => "500_before",
+            FaultKind::BadGateway => "502_before",
+            FaultKind::Unavailable => "503_before",
+            FaultKind::LostBadGateway => "502_after",
+            FaultKind::LostUnavailable => "503_after",
+        }
+    }
+
+    /// Whether the request is processed before the fault replaces the answer.
+    fn after_processing(self) -> bool {
+        matches!(self, FaultKind::LostBadGateway | FaultKind::LostUnavailable)
+    }
+}
+
+/// Counters for `GET /_sandbox/stats`.
+#[derive(Debug, Default)]
+struct Stats {
+    /// `/orgs` requests answered.
+    requests: u64,
+    /// `/_sandbox` requests answered.
+    admin_requests: u64,
+    /// Faults injected, by kind.
+    faults: BTreeMap<&'static str, u64>,
+    /// `/orgs` answers by status code.
+    statuses: BTreeMap<u16, u64>,
+}
+
+/// Fault settings, the fault dice and the stats.
+#[derive(Debug)]
+struct Control {
+    /// Fault probability per `/orgs` request.
+    fault_rate: f64,
+    /// Delay per `/orgs` request.
+    latency_ms: u64,
+    /// `Retry-After` seconds on injected 429s.
+    retry_after_secs: u64,
+    /// Fault dice.
+    rng: Rng,
+    /// Counters.
+    stats: Stats,
+}
+
+impl Control {
+    /// Rolls the dice for one request.
+    fn decide(&mut self, mutation: bool) -> Option<FaultKind> {
+        if self.fault_rate <= 0.0 || self.rng.next_f64() >= self.fault_rate {
+            return None;
+        }
+        // Why: only a mutation can have "happened but the answer was lost".
+        let kinds: &[FaultKind] = if mutation {
+            &FaultKind::ALL
+        } else {
+            &FaultKind::ALL[..4]
+        };
+        let kind = kinds.get(self.rng.below(kinds.len())).copied();
+        if let Some(kind) = kind {
+            *self.stats.faults.entry(kind.name()).or_default() += 1;
+        }
+        kind
+    }
+}
+
+/// The mutable API state.
+struct Store {
+    /// All orgs.
+    orgs: Orgs,
+    /// Id generator (its counter is saved with `--data`).
+    ids: IdGen,
+}
+
+/// Settings fixed at start.
+struct Settings {
+    /// `--token`.
+    token: Option<String>,
+    /// `--primary-store`.
+    primary_store: String,
+    /// `--data`.
+    data_file: Option<PathBuf>,
+}
+
+/// Shared state behind the handler.
+struct Inner {
+    /// API state.
+    store: Mutex<Store>,
+    /// Faults and stats.
+    control: Mutex<Control>,
+    /// Fixed settings.
+    settings: Settings,
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// The data file could not be loaded.
+    #[error(transparent)]
+    Data(#[from] PersistError),
+}
+
+/// The sandbox application (cheap to clone).
+#[derive(Clone)]
+pub(crate) struct App {
+    /// Shared state.
+    inner: Arc<Inner>,
+}
+
+impl App {
+    /// Builds the app from the configuration, loading `--data` if the file exists.
+    pub(crate) async fn new(config: &Config) -> Result<App, StartError> {
+        let seed = config.seed.unwrap_or_else(seed_from_clock);
+        let mut orgs = Orgs::new();
+        let mut counter = 0;
+        if let Some(path) = &config.data {
+            if let Some(data) = persist::load(path).await? {
+                orgs = data.orgs;
+                counter = data.counter;
+                eprintln!(
+                    "humanitec-sandbox: loaded {} org(s) from {}",
+                    orgs.len(),
+                    path.display()
+                );
+            }
+        }
+        Ok(App {
+            inner: Arc::new(Inner {
+                store: Mutex::new(Store {
+                    orgs,
+                    ids: IdGen {
+                        rng: Rng::new(seed),
+                        counter,
+                    },
+                }),
+                control: Mutex::new(Control {
+                    fault_rate: config.fault_rate,
+                    latency_ms: config.latency_ms,
+                    retry_after_secs: 1,
+                    // Why: a separate stream, so fault dice don't shift ids and vice versa.
+                    rng: Rng::new(seed ^ 0x5DEE_CE66_D1CE_F00D),
+                    stats: Stats::default(),
+                }),
+                settings: Settings {
+                    token: config.token.clone(),
+                    primary_store: config.primary_store.clone(),
+                    data_file: config.data.clone(),
+                },
+            }),
+        })
+    }
+
+    /// Saves `--data` (if set) from the locked store.
+    async fn save(&self, store: &Store) -> Result<(), ApiError> {
+        let Some(path) = &self.inner.settings.data_file else {
+            return Ok(());
+        };
+        persist::save(path, store.ids.counter, &store.orgs)
+            .await
+            .map_err(|err| {
+                eprintln!("humanitec-sandbox: saving data failed: {err}");
+                ApiError::internal("The change was applied but could not be saved to the data file.")
+            })
+    }
+}
+
+/// The router: one fallback handler for everything.
+pub(crate) fn router(app: App) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+/// Serves until `shutdown` resolves, then saves `--data` one last time.
+pub(crate) async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let store = app.inner.store.lock().await;
+    if let Some(path) = &app.inner.settings.data_file {
+        persist::save(path, store.ids.counter, &store.orgs)
+            .await
+            .map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
+/// A JSON response.
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    // Why: serializing a `Value` cannot fail; the fallback only satisfies the no-panic rule.
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        bytes,
+    )
+        .into_response()
+}
+
+/// A `HumanitecErrorResponse`.
+fn error_response(err: &ApiError) -> Response {
+    json_response(err.status, &err.body())
+}
+
+/// The response for a [`Reply`].
+fn reply_response(reply: &Reply) -> Response {
+    match &reply.body {
+        Some(body) => json_response(reply.status, body),
+        None => reply.status.into_response(),
+    }
+}
+
+/// The response for an injected fault.
+fn fault_response(kind: FaultKind, retry_after_secs: u64) -> Response {
+    match kind {
+        FaultKind::RateLimited => {
+            let mut response = error_response(&ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "API-007",
+                "Request rate limit reached (injected by humanitec-sandbox).",
+            ));
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        FaultKind::Internal => error_response(&ApiError::internal(
+            "Internal error (injected by humanitec-sandbox).",
+        )),
+        // Why: a real 502 comes from a proxy and is not JSON; clients must not depend on its body.
+        FaultKind::BadGateway | FaultKind::LostBadGateway => (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+            "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>\n",
+        )
+            .into_response(),
+        FaultKind::Unavailable | FaultKind::LostUnavailable => error_response(&ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "API-009",
+            "Service unavailable (injected by humanitec-sandbox).",
+        )),
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a bad escape or invalid UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        if byte == b'%' {
+            let hex = bytes.get(index + 1..index + 3)?;
+            let text = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(text, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(byte);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits a path into decoded segments; `None` for empty segments (`//`, trailing `/`) or bad escapes.
+fn split_path(path: &str) -> Option<Vec<String>> {
+    let rest = path.strip_prefix('/')?;
+    rest.split('/')
+        .map(|segment| {
+            if segment.is_empty() {
+                None
+            } else {
+                percent_decode(segment)
+            }
+        })
+        .collect()
+}
+
+/// The decoded query string.
+fn query_of(uri: &axum::http::Uri) -> Result<Vec<(String, String)>, ApiError> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|query| query.0)
+        .map_err(|_| ApiError::bad_request("The query string could not be decoded."))
+}
+
+/// Reads the request body (bounded).
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    to_bytes(body, MAX_BODY)
+        .await
+        .map(|bytes| bytes.to_vec())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "The request body could not be read or is larger than {MAX_BODY} bytes."
+            ))
+        })
+}
+
+/// The single handler: dispatches, then logs one line to stderr.
+async fn handle(State(app): State<App>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let segments = split_path(&path);
+    let (response, note) = match segments.as_deref() {
+        Some([first, rest @ ..]) if first == "orgs" => {
+            let rest = rest.to_vec();
+            let (response, fault) = app.handle_api(request, rest).await;
+            let note = fault.map_or("fault=none", |kind| match kind {
+                FaultKind::RateLimited => "fault=429_before",
+                FaultKind::Internal => "fault=500_before",
+                FaultKind::BadGateway => "fault=502_before",
+                FaultKind::Unavailable => "fault=503_before",
+                FaultKind::LostBadGateway => "fault=502_after",
+                FaultKind::LostUnavailable => "fault=503_after",
+            });
+            (response, note)
+        }
+        Some([first, rest @ ..]) if first == "_sandbox" => {
+            let rest = rest.to_vec();
+            (app.handle_admin(request, rest).await, "admin")
+        }
+        _ => (
+            error_response(&ApiError::not_found(format!(
+                "No endpoint at `{path}` (humanitec-sandbox serves /orgs/{{orgId}}/resources/defs…)."
+            ))),
+            "fault=none",
+        ),
+    };
+    eprintln!("{method} {path} {} {note}", response.status().as_u16());
+    response
+}
+
+/// An API operation, after routing.
+enum Op {
+    /// `GET /resources/defs`.
+    List,
+    /// `POST /resources/defs`.
+    Create,
+    /// `GET /resources/defs/{defId}`.
+    Get(String),
+    /// `PUT /resources/defs/{defId}`.
+    Update(String),
+    /// `PATCH /resources/defs/{defId}`.
+    Patch(String),
+    /// `DELETE /resources/defs/{defId}`.
+    Delete(String),
+    /// `PUT /resources/defs/{defId}/criteria`.
+    ReplaceCriteria(String),
+    /// `POST /resources/defs/{defId}/criteria`.
+    AddCriterion(String),
+    /// `DELETE /resources/defs/{defId}/criteria/{criteriaId}`.
+    DeleteCriterion(String, String),
+    /// `GET /resources/defs/{defId}/resources`.
+    ActiveResources(String),
+}
+
+/// Maps method + path (after `/orgs/{orgId}`) to an operation.
+fn route(method: &Method, rest: &[String]) -> Result<Op, ApiError> {
+    let not_allowed = |allow: &str| {
+        ApiError::method_not_allowed(format!(
+            "Method {method} is not allowed here; allowed: {allow}."
+        ))
+    };
+    let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let own = |s: &str| s.to_owned();
+    match segments.as_slice() {
+        ["resources", "defs"] => match *method {
+            Method::GET => Ok(Op::List),
+            Method::POST => Ok(Op::Create),
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["resources", "defs", def] => match *method {
+            Method::GET => Ok(Op::Get(own(def))),
+            Method::PUT => Ok(Op::Update(own(def))),
+            Method::PATCH => Ok(Op::Patch(own(def))),
+            Method::DELETE => Ok(Op::Delete(own(def))),
+            _ => Err(not_allowed("GET, PUT, PATCH, DELETE")),
+        },
+        ["resources", "defs", def, "criteria"] => match *method {
+            Method::PUT => Ok(Op::ReplaceCriteria(own(def))),
+            Method::POST => Ok(Op::AddCriterion(own(def))),
+            _ => Err(not_allowed("PUT, POST")),
+        },
+        ["resources", "defs", def, "criteria", criterion] => match *method {
+            Method::DELETE => Ok(Op::DeleteCriterion(own(def), own(criterion))),
+            _ => Err(not_allowed("DELETE")),
+        },
+        ["resources", "defs", def, "resources"] => match *method {
+            Method::GET => Ok(Op::ActiveResources(own(def))),
+            _ => Err(not_allowed("GET")),
+        },
+        ["resources", "defs", _, "versions", ..] => Err(ApiError::not_implemented(
+            "Resource Definition versions are not implemented by humanitec-sandbox.",
+        )),
+        _ => Err(ApiError::not_found(
+            "No such endpoint (humanitec-sandbox serves only the Resource Definitions API).",
+        )),
+    }
+}
+
+impl App {
+    /// An `/orgs/...` request: latency, faults, auth, org check, routing, the operation, saving.
+    async fn handle_api(&self, request: Request, rest: Vec<String>) -> (Response, Option<FaultKind>) {
+        let method = request.method().clone();
+        let mutation = matches!(
+            method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        );
+        let (latency_ms, fault, retry_after) = {
+            let mut control = self.inner.control.lock().await;
+            control.stats.requests += 1;
+            let fault = control.decide(mutation);
+            (control.latency_ms, fault, control.retry_after_secs)
+        };
+        if latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+        }
+        let response = match fault {
+            Some(kind) if !kind.after_processing() => fault_response(kind, retry_after),
+            _ => {
+                let response = match self.process(request, &rest).await {
+                    Ok(reply) => reply_response(&reply),
+                    Err(err) => error_response(&err),
+                };
+                match fault {
+                    Some(kind) => fault_response(kind, retry_after),
+                    None => response,
+                }
+            }
+        };
+        let mut control = self.inner.control.lock().await;
+        *control
+            .stats
+            .statuses
+            .entry(response.status().as_u16())
+            .or_default() += 1;
+        (response, fault)
+    }
+
+    /// Auth, org check, routing and the operation itself.
+    async fn process(&self, request: Request, rest: &[String]) -> Result<Reply, ApiError> {
+        self.check_auth(&request)?;
+        let (org_id, rest) = rest
+            .split_first()
+            .ok_or_else(|| ApiError::not_found("No such endpoint."))?;
+        if !schema::is_org_id(org_id) {
+            // Why 404: an org id that can't exist names no organization; the real API answers
+            // unknown orgs with 404 too.
+            return Err(ApiError::not_found(format!(
+                "Organization `{org_id}` not found (org ids match ^[a-z0-9](?:-?[a-z0-9]+)+$, at most 50 characters)."
+            )));
+        }
+        let op = route(request.method(), rest)?;
+        let query = query_of(request.uri())?;
+        let body = match op {
+            Op::Create | Op::Update(_) | Op::Patch(_) | Op::ReplaceCriteria(_) | Op::AddCriterion(_) => {
+                read_body(request.into_body()).await?
+            }
+            _ => Vec::new(),
+        };
+        let mut guard = self.inner.store.lock().await;
+        let store = &mut *guard;
+        let mut ctx = Ctx {
+            org_id,
+            primary_store: &self.inner.settings.primary_store,
+            user: USER,
+            now: crate::clock::now_rfc3339(),
+            ids: &mut store.ids,
+        };
+        let orgs = &mut store.orgs;
+        let reply = match &op {
+            Op::List => api::list_definitions(orgs, org_id, &query),
+            Op::Create => api::create_definition(orgs, &mut ctx, &body),
+            Op::Get(def) => api::get_definition(orgs, org_id, def, &query),
+            Op::Update(def) => api::update_definition(orgs, &mut ctx, def, &body),
+            Op::Patch(def) => api::patch_definition(orgs, &mut ctx, def, &body),
+            Op::Delete(def) => api::delete_definition(orgs, org_id, def, &query),
+            Op::ReplaceCriteria(def) => api::replace_criteria(orgs, &mut ctx, def, &body),
+            Op::AddCriterion(def) => api::add_criterion(orgs, &mut ctx, def, &body),
+            Op::DeleteCriterion(def, criterion) => {
+                api::delete_criterion(orgs, org_id, def, criterion, &query)
+            }
+            Op::ActiveResources(def) => api::list_active_resources(orgs, org_id, def),
+        }?;
+        if reply.mutated {
+            self.save(store).await?;
+        }
+        Ok(reply)
+    }
+
+    /// Checks `Authorization: Bearer <token>`.
+    fn check_auth(&self, request: &Request) -> Result<(), ApiError> {
+        let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "Missing Authorization header (expected `Authorization: Bearer <token>`).",
+            ));
+        };
+        let value = value.to_str().unwrap_or_default();
+        // Why: auth schemes are case-insensitive (RFC 9110), the token itself is compared exactly.
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => "",
+        };
+        if token.is_empty() {
+            return Err(ApiError::unauthorized(
+                "Could not validate token: the Authorization header must be `Bearer <token>`.",
+            ));
+        }
+        match &self.inner.settings.token {
+            Some(expected) if expected != token => {
+                Err(ApiError::unauthorized("Could not validate token."))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A `/_sandbox/...` request (no auth, no faults, no latency).
+    async fn handle_admin(&self, request: Request, rest: Vec<String>) -> Response {
+        {
+            let mut control = self.inner.control.lock().await;
+            control.stats.admin_requests += 1;
+        }
+        match self.admin(request, &rest).await {
+            Ok((status, body)) => json_response(status, &body),
+            Err(err) => error_response(&err),
+        }
+    }
+
+    /// The admin endpoints.
+    async fn admin(&self, request: Request, rest: &[String]) -> Result<(StatusCode, Value), ApiError> {
+        let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let method = request.method().clone();
+        match (segments.as_slice(), &method) {
+            (["stats"], &Method::GET) => Ok((StatusCode::OK, self.stats().await)),
+            (["faults"], &Method::GET) => Ok((StatusCode::OK, self.faults().await)),
+            (["faults"], &Method::PUT) => {
+                let body = api::parse_json(&read_body(request.into_body()).await?)?;
+                schema::validate_object(&schema::SANDBOX_FAULTS, &body, false)?;
+                let rate = body.get("rate").and_then(Value::as_f64);
+                if rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+                    return Err(ApiError::bad_request_at("rate", "`rate` must be between 0 and 1."));
+                }
+                let mut control = self.inner.control.lock().await;
+                if let Some(rate) = rate {
+                    control.fault_rate = rate;
+                }
+                if let Some(latency) = body.get("latency_ms").and_then(Value::as_u64) {
+                    control.latency_ms = latency;
+                }
+                if let Some(secs) = body.get("retry_after_secs").and_then(Value::as_u64) {
+                    control.retry_after_secs = secs;
+                }
+                drop(control);
+                Ok((StatusCode::OK, self.faults().await))
+            }
+            (["orgs", org_id, "secrets"], &Method::GET) => {
+                check_org(org_id)?;
+                let store = self.inner.store.lock().await;
+                let secrets: serde_json::Map<String, Value> = store
+                    .orgs
+                    .get(*org_id)
+                    .map(|org| {
+                        org.secrets
+                            .iter()
+                            .map(|(reference, secret)| {
+                                (
+                                    reference.clone(),
+                                    json!({ "value": secret.value, "version": secret.version.to_string() }),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok((
+                    StatusCode::OK,
+                    json!({ "store": self.inner.settings.primary_store, "secrets": secrets }),
+                ))
+            }
+            (["orgs", org_id, "resources", "defs", def_id, "active-resources"], &Method::PUT) => {
+                check_org(org_id)?;
+                let body = read_body(request.into_body()).await?;
+                let mut guard = self.inner.store.lock().await;
+                let store = &mut *guard;
+                let mut ctx = Ctx {
+                    org_id,
+                    primary_store: &self.inner.settings.primary_store,
+                    user: USER,
+                    now: crate::clock::now_rfc3339(),
+                    ids: &mut store.ids,
+                };
+                let reply = api::set_active_resources(&mut store.orgs, &mut ctx, def_id, &body)?;
+                self.save(store).await?;
+                Ok((reply.status, reply.body.unwrap_or(Value::Null)))
+            }
+            (["stats" | "faults"], _)
+            | (["orgs", _, "secrets"], _)
+            | (["orgs", _, "resources", "defs", _, "active-resources"], _) => Err(
+                ApiError::method_not_allowed(format!("Method {method} is not allowed here.")),
+            ),
+            _ => Err(ApiError::not_found("No such sandbox endpoint.")),
+        }
+    }
+
+    /// The `GET /_sandbox/stats` body.
+    async fn stats(&self) -> Value {
+        let control = self.inner.control.lock().await;
+        let faults: serde_json::Map<String, Value> = FaultKind::ALL
+            .iter()
+            .map(|kind| {
+                let count = control.stats.faults.get(kind.name()).copied().unwrap_or(0);
+                (kind.name().to_owned(), json!(count))
+            })
+            .collect();
+        let statuses: serde_json::Map<String, Value> = control
+            .stats
+            .statuses
+            .iter()
+            .map(|(status, count)| (status.to_string(), json!(count)))
+            .collect();
+        json!({
+            "requests": control.stats.requests,
+            "admin_requests": control.stats.admin_requests,
+            "faults_injected": control.stats.faults.values().sum::<u64>(),
+            "faults": faults,
+            "responses_by_status": statuses,
+        })
+    }
+
+    /// The current fault settings.
+    async fn faults(&self) -> Value {
+        let control = self.inner.control.lock().await;
+        json!({
+            "rate": control.fault_rate,
+            "latency_ms": control.latency_ms,
+            "retry_after_secs": control.retry_after_secs,
+        })
+    }
+}
+
+/// 404 for an invalid org id on admin paths.
+fn check_org(org_id: &str) -> Result<(), ApiError> {
+    if schema::is_org_id(org_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("Organization `{org_id}` not found.")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_and_decode() {
+        assert_eq!(
+            split_path("/orgs/my-org/resources/defs/a%2Db"),
+            Some(vec![
+                "orgs".to_owned(),
+                "my-org".to_owned(),
+                "resources".to_owned(),
+                "defs".to_owned(),
+                "a-b".to_owned()
+            ])
+        );
+        assert_eq!(split_path("/orgs/x/"), None);
+        assert_eq!(split_path("/orgs//x"), None);
+        assert_eq!(split_path("/orgs/%zz"), None);
+        assert_eq!(split_path("/orgs/%"), None);
+        assert_eq!(split_path("/orgs/%ff"), None);
+    }
+}

@@ -1,0 +1,455 @@
+//! The Humanitec definitions this provider manages, as plain Rust models, and the conversions
+//! between them and the API's definition payloads.
+//!
+//! A runner config is a `config` definition driven by `humanitec/template`: its template renders
+//! the `cluster` and `skip_permission_checks` outputs as YAML and the secret `agent_url` output
+//! from a driver secret (see `upstream-docs/container-runner-driver.txt`). Reading a definition
+//! back parses that YAML again, so a change made outside Terraform shows up as drift; YAML and
+//! JSON are compared by meaning, never as text.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::humanitec::{CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs};
+
+/// The resource id every runner config matches (with class `default`).
+pub(crate) const RUNNER_RES_ID: &str = "container-runner";
+/// The class every runner config matches.
+pub(crate) const DEFAULT_CLASS: &str = "default";
+/// The resource type of a runner config definition.
+pub(crate) const CONFIG_TYPE: &str = "config";
+/// The driver of a runner config definition.
+pub(crate) const TEMPLATE_DRIVER: &str = "humanitec/template";
+/// The template of the secret `agent_url` output.
+pub(crate) const AGENT_URL_TEMPLATE: &str = "agent_url: {{ .driver.secrets.agent_url }}\n";
+
+/// The cluster types the Container Runner supports, and the fields each needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClusterType {
+    /// Google Kubernetes Engine.
+    Gke,
+    /// Amazon Elastic Kubernetes Service.
+    Eks,
+    /// Azure Kubernetes Service.
+    Aks,
+}
+
+/// Every type-specific cluster field, in documentation order.
+pub(crate) const CLUSTER_FIELDS: [&str; 9] = [
+    "name",
+    "loadbalancer",
+    "project_id",
+    "zone",
+    "region",
+    "loadbalancer_hosted_zone",
+    "resource_group",
+    "subscription_id",
+    "server_app_id",
+];
+
+impl ClusterType {
+    /// All supported types, as users write them.
+    pub(crate) const NAMES: [&'static str; 3] = ["gke", "eks", "aks"];
+
+    /// Parses `gke`, `eks` or `aks`.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "gke" => Some(Self::Gke),
+            "eks" => Some(Self::Eks),
+            "aks" => Some(Self::Aks),
+            _ => None,
+        }
+    }
+
+    /// The name users write.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Gke => "gke",
+            Self::Eks => "eks",
+            Self::Aks => "aks",
+        }
+    }
+
+    /// Fields a cluster of this type must have.
+    pub(crate) fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Gke => &["name", "project_id", "zone"],
+            Self::Eks => &["name", "region"],
+            Self::Aks => &["name", "resource_group", "subscription_id"],
+        }
+    }
+
+    /// Fields a cluster of this type may have.
+    pub(crate) fn allowed_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Gke => &["name", "loadbalancer", "project_id", "zone"],
+            Self::Eks => &["name", "loadbalancer", "region", "loadbalancer_hosted_zone"],
+            Self::Aks => &[
+                "name",
+                "loadbalancer",
+                "resource_group",
+                "subscription_id",
+                "server_app_id",
+            ],
+        }
+    }
+}
+
+/// The cluster a runner config points at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Cluster {
+    /// `gke`, `eks` or `aks` (kept as text so drift to an unsupported type still shows).
+    pub(crate) cluster_type: String,
+    /// The Humanitec cloud account used to reach the cluster, `<org>/<account>`.
+    pub(crate) account: Option<String>,
+    /// The type-specific fields that are set (names from [`CLUSTER_FIELDS`]).
+    pub(crate) fields: BTreeMap<String, String>,
+}
+
+/// One matching criterion of a runner config (res_id and class are implied).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct Criterion {
+    /// Application id.
+    pub(crate) app_id: Option<String>,
+    /// Environment id.
+    pub(crate) env_id: Option<String>,
+    /// Environment type.
+    pub(crate) env_type: Option<String>,
+}
+
+/// A runner config as the user describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunnerConfig {
+    /// Definition id.
+    pub(crate) id: String,
+    /// Display name.
+    pub(crate) name: String,
+    /// Matching criteria (each gets res_id `container-runner` and class `default`).
+    pub(crate) criteria: Vec<Criterion>,
+    /// The cluster the container runner Jobs run on.
+    pub(crate) cluster: Cluster,
+    /// Whether the Container Driver skips its permission pre-checks.
+    pub(crate) skip_permission_checks: bool,
+    /// The Humanitec Agent URL (secret; may be a `${resources…}` placeholder, or empty).
+    pub(crate) agent_url: String,
+}
+
+impl RunnerConfig {
+    /// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
+    pub(crate) fn outputs_yaml(&self) -> String {
+        let mut inner = serde_yaml::Mapping::new();
+        inner.insert("cluster_type".into(), self.cluster.cluster_type.clone().into());
+        for (field, value) in &self.cluster.fields {
+            inner.insert(field.clone().into(), value.clone().into());
+        }
+        let mut cluster = serde_yaml::Mapping::new();
+        if let Some(account) = &self.cluster.account {
+            cluster.insert("account".into(), account.clone().into());
+        }
+        cluster.insert("cluster".into(), inner.into());
+        let mut outputs = serde_yaml::Mapping::new();
+        outputs.insert("skip_permission_checks".into(), self.skip_permission_checks.into());
+        outputs.insert("cluster".into(), cluster.into());
+        serde_yaml::to_string(&outputs).unwrap_or_default()
+    }
+
+    /// The driver inputs: the two templates and the `agent_url` secret.
+    fn driver_inputs(&self) -> DriverInputs {
+        let mut templates = Map::new();
+        templates.insert("outputs".into(), Json::String(self.outputs_yaml()));
+        templates.insert("secrets".into(), Json::String(AGENT_URL_TEMPLATE.into()));
+        let mut values = Map::new();
+        values.insert("templates".into(), Json::Object(templates));
+        let mut secrets = Map::new();
+        secrets.insert("agent_url".into(), Json::String(self.agent_url.clone()));
+        DriverInputs {
+            values: Some(values),
+            secrets: Some(secrets),
+            secret_refs: None,
+        }
+    }
+
+    /// The criteria rules to send: the user's, each narrowed to the runner's res_id and class.
+    pub(crate) fn criteria_rules(&self) -> Vec<CriteriaRule> {
+        let base = if self.criteria.is_empty() {
+            vec![Criterion::default()]
+        } else {
+            self.criteria.clone()
+        };
+        base.into_iter()
+            .map(|c| CriteriaRule {
+                app_id: c.app_id,
+                env_id: c.env_id,
+                env_type: c.env_type,
+                res_id: Some(RUNNER_RES_ID.into()),
+                class: Some(DEFAULT_CLASS.into()),
+            })
+            .collect()
+    }
+
+    /// The create payload, criteria inline.
+    pub(crate) fn to_create(&self) -> DefinitionCreate {
+        DefinitionCreate {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            type_: CONFIG_TYPE.into(),
+            driver_type: TEMPLATE_DRIVER.into(),
+            driver_account: None,
+            driver_inputs: Some(self.driver_inputs()),
+            provision: None,
+            criteria: Some(self.criteria_rules()),
+        }
+    }
+
+    /// The PUT payload (criteria are managed separately).
+    pub(crate) fn to_update(&self) -> DefinitionUpdate {
+        DefinitionUpdate {
+            name: self.name.clone(),
+            driver_type: TEMPLATE_DRIVER.into(),
+            driver_account: None,
+            driver_inputs: Some(self.driver_inputs()),
+            provision: None,
+        }
+    }
+}
+
+/// What a runner config definition read back from the API says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct RunnerConfigRead {
+    /// Display name.
+    pub(crate) name: String,
+    /// The cluster, when the outputs template could be read.
+    pub(crate) cluster: Option<Cluster>,
+    /// `skip_permission_checks`, when the outputs template could be read.
+    pub(crate) skip_permission_checks: Option<bool>,
+    /// The criteria, reduced to what a runner config manages.
+    pub(crate) criteria: Vec<Criterion>,
+    /// Criteria that do not match `res_id = container-runner, class = default` (as text).
+    pub(crate) foreign_criteria: Vec<String>,
+    /// Whether the definition has an `agent_url` secret.
+    pub(crate) has_agent_url: bool,
+    /// Problems with the definition's shape, for a warning.
+    pub(crate) problems: Vec<String>,
+}
+
+/// Reads a runner config out of a definition.
+pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
+    let mut read = RunnerConfigRead {
+        name: definition.name.clone(),
+        ..RunnerConfigRead::default()
+    };
+    if definition.type_ != CONFIG_TYPE {
+        read.problems.push(format!("its type is {:?}, not \"config\"", definition.type_));
+    }
+    if definition.driver_type != TEMPLATE_DRIVER {
+        read.problems
+            .push(format!("its driver is {:?}, not {TEMPLATE_DRIVER:?}", definition.driver_type));
+    }
+    let inputs = definition.driver_inputs.as_ref();
+    let outputs = inputs
+        .and_then(|i| i.values.as_ref())
+        .and_then(|v| v.get("templates"))
+        .and_then(|t| t.get("outputs"));
+    // Why accept both forms: the doc page itself sends the outputs template as a YAML string in
+    // one example and as a map in the other.
+    let outputs: Option<Json> = match outputs {
+        Some(Json::String(text)) => match serde_yaml::from_str::<Json>(text) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                read.problems.push(format!("its outputs template is not YAML ({e})"));
+                None
+            }
+        },
+        Some(other) => Some(other.clone()),
+        None => {
+            read.problems.push("it has no outputs template".into());
+            None
+        }
+    };
+    if let Some(outputs) = &outputs {
+        read.skip_permission_checks = match outputs.get("skip_permission_checks") {
+            Some(Json::Bool(b)) => Some(*b),
+            Some(Json::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        read.cluster = outputs.get("cluster").map(|c| cluster_from_json(c));
+    }
+    read.has_agent_url = inputs
+        .and_then(|i| i.secret_refs.as_ref())
+        .is_some_and(|refs| refs.contains_key("agent_url"));
+    for criterion in &definition.criteria {
+        let managed = criterion.res_id.as_deref() == Some(RUNNER_RES_ID) && criterion.class == DEFAULT_CLASS;
+        if !managed {
+            read.foreign_criteria.push(
+                serde_json::to_string(criterion).unwrap_or_else(|_| criterion.id.clone()),
+            );
+        }
+        let reduced = Criterion {
+            app_id: criterion.app_id.clone(),
+            env_id: criterion.env_id.clone(),
+            env_type: criterion.env_type.clone(),
+        };
+        // The catch-all criterion stands for "no criteria blocks".
+        if reduced != Criterion::default() && !read.criteria.contains(&reduced) {
+            read.criteria.push(reduced);
+        }
+    }
+    read.criteria.sort();
+    read
+}
+
+fn cluster_from_json(cluster: &Json) -> Cluster {
+    let text = |v: Option<&Json>| match v {
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(Json::Number(n)) => Some(n.to_string()),
+        Some(Json::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    };
+    let inner = cluster.get("cluster");
+    let mut fields = BTreeMap::new();
+    for field in CLUSTER_FIELDS {
+        if let Some(value) = text(inner.and_then(|i| i.get(field))) {
+            fields.insert(field.to_string(), value);
+        }
+    }
+    Cluster {
+        cluster_type: text(inner.and_then(|i| i.get("cluster_type"))).unwrap_or_default(),
+        account: text(cluster.get("account")),
+        fields,
+    }
+}
+
+/// The doc page's config definition, for golden tests.
+#[cfg(test)]
+pub(crate) fn doc_page_config_payload() -> Json {
+    json!({
+        "id": "config-container-runner",
+        "name": "Config For Container Driver Runner",
+        "type": "config",
+        "driver_type": "humanitec/template",
+        "driver_inputs": {
+            "values": {"templates": {
+                "outputs": "skip_permission_checks: false\ncluster:\n  account: myOrg/myAccount\n  cluster:\n    cluster_type: gke\n    loadbalancer: 10.10.10.10\n    name: my-cluster\n    project_id: my-gcp-project\n    zone: cluster-zone\n",
+                "secrets": "agent_url: {{ .driver.secrets.agent_url }}\n"}},
+            "secrets": {"agent_url": "${resources.agent.outputs.url}"}
+        },
+        "criteria": [{"env_type": "development", "res_id": "container-runner", "class": "default"}]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc_page_runner_config() -> RunnerConfig {
+        RunnerConfig {
+            id: "config-container-runner".into(),
+            name: "Config For Container Driver Runner".into(),
+            criteria: vec![Criterion {
+                env_type: Some("development".into()),
+                ..Criterion::default()
+            }],
+            cluster: Cluster {
+                cluster_type: "gke".into(),
+                account: Some("myOrg/myAccount".into()),
+                fields: [
+                    ("name", "my-cluster"),
+                    ("loadbalancer", "10.10.10.10"),
+                    ("project_id", "my-gcp-project"),
+                    ("zone", "cluster-zone"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            },
+            skip_permission_checks: false,
+            agent_url: "${resources.agent.outputs.url}".into(),
+        }
+    }
+
+    /// Parses YAML strings inside a payload so that two payloads compare by meaning.
+    fn by_meaning(mut payload: Json) -> Json {
+        if let Some(outputs) = payload.pointer_mut("/driver_inputs/values/templates/outputs") {
+            if let Json::String(text) = outputs {
+                *outputs = serde_yaml::from_str(text).unwrap();
+            }
+        }
+        payload
+    }
+
+    #[test]
+    fn golden_doc_page_config_payload() {
+        let ours = serde_json::to_value(doc_page_runner_config().to_create()).unwrap();
+        assert_eq!(by_meaning(ours), by_meaning(doc_page_config_payload()));
+    }
+
+    #[test]
+    fn no_criteria_means_one_catch_all_runner_criterion() {
+        let mut config = doc_page_runner_config();
+        config.criteria.clear();
+        let rules = serde_json::to_value(config.criteria_rules()).unwrap();
+        assert_eq!(rules, json!([{"res_id": "container-runner", "class": "default"}]));
+    }
+
+    #[test]
+    fn update_payload_has_no_criteria_and_no_id() {
+        let update = serde_json::to_value(doc_page_runner_config().to_update()).unwrap();
+        assert!(update.get("criteria").is_none());
+        assert!(update.get("id").is_none());
+        assert_eq!(update["driver_type"], "humanitec/template");
+    }
+
+    #[test]
+    fn reads_back_what_it_wrote() {
+        let config = doc_page_runner_config();
+        let mut definition: Definition = serde_json::from_value(json!({
+            "org_id": "o", "id": config.id, "name": config.name, "type": "config",
+            "driver_type": "humanitec/template",
+            "driver_inputs": {
+                "values": config.to_create().driver_inputs.unwrap().values,
+                "secret_refs": {"agent_url": {"store": "s", "ref": "r", "version": "1"}}
+            },
+            "criteria": [{"id": "c1", "env_type": "development", "res_id": "container-runner", "class": "default"}],
+        }))
+        .unwrap();
+        let read = read_runner_config(&definition);
+        assert_eq!(read.cluster.as_ref(), Some(&config.cluster));
+        assert_eq!(read.skip_permission_checks, Some(false));
+        assert_eq!(read.criteria, config.criteria);
+        assert!(read.has_agent_url);
+        assert!(read.problems.is_empty() && read.foreign_criteria.is_empty());
+
+        // The doc page's other form: outputs as a map.
+        if let Some(values) = definition.driver_inputs.as_mut().and_then(|i| i.values.as_mut()) {
+            values.insert(
+                "templates".into(),
+                json!({"outputs": {"skip_permission_checks": true, "cluster": {"cluster": {"cluster_type": "eks", "name": "x", "region": "r"}}}}),
+            );
+        }
+        let read = read_runner_config(&definition);
+        assert_eq!(read.skip_permission_checks, Some(true));
+        assert_eq!(read.cluster.unwrap().cluster_type, "eks");
+    }
+
+    #[test]
+    fn foreign_criteria_and_bad_yaml_are_reported() {
+        let definition: Definition = serde_json::from_value(json!({
+            "org_id": "o", "id": "x", "name": "x", "type": "config", "driver_type": "humanitec/echo",
+            "driver_inputs": {"values": {"templates": {"outputs": "cluster: [unclosed"}}},
+            "criteria": [
+                {"id": "c1", "res_id": "container-runner", "class": "default"},
+                {"id": "c2", "env_type": "prod", "res_id": "other", "class": "default"}
+            ],
+        }))
+        .unwrap();
+        let read = read_runner_config(&definition);
+        assert_eq!(read.cluster, None);
+        assert_eq!(read.problems.len(), 2, "{:?}", read.problems);
+        assert_eq!(read.foreign_criteria.len(), 1);
+        assert_eq!(
+            read.criteria,
+            vec![Criterion { env_type: Some("prod".into()), ..Criterion::default() }]
+        );
+    }
+}

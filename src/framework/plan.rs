@@ -1,0 +1,245 @@
+//! Planning rules every resource shares, driven by its schema.
+//!
+//! Terraform proposes a new state (configuration merged with prior state) and enforces what a
+//! provider may change in it (`reference/tfplugin5-notes.md` §3.5). The rules here keep plans right
+//! and quiet:
+//! - a computed attribute the configuration leaves unset gets its default, or stays at its prior
+//!   value on update, or is unknown on create (the server will decide);
+//! - write-only attributes are never planned into state;
+//! - a change to an attribute marked `requires_replace` replaces the resource, and a replacement
+//!   is planned like a create.
+
+use std::collections::BTreeMap;
+
+use super::schema::{Block, Nesting};
+use crate::value::{AttributePath, Value};
+
+/// A value of `block`'s type with every attribute and nested block null.
+pub(crate) fn null_object(block: &Block) -> Value {
+    let mut fields = BTreeMap::new();
+    for attribute in &block.attributes {
+        fields.insert(attribute.name.clone(), Value::Null);
+    }
+    for nested in &block.blocks {
+        let empty = match nested.nesting {
+            Nesting::Single => Value::Null,
+            Nesting::List => Value::List(Vec::new()),
+            Nesting::Set => Value::Set(Vec::new()),
+        };
+        fields.insert(nested.name.clone(), empty);
+    }
+    Value::Object(fields)
+}
+
+/// Applies defaults and computed-value rules to Terraform's proposed new state.
+///
+/// `creating` is true for a create or a replacement: computed attributes without a default are
+/// then unknown, because the old object's values no longer apply.
+pub(crate) fn plan_block(
+    block: &Block,
+    prior: &Value,
+    config: &Value,
+    proposed: &Value,
+    creating: bool,
+) -> Value {
+    if proposed.is_null() || proposed.is_unknown() {
+        return proposed.clone();
+    }
+    let mut fields = BTreeMap::new();
+    for attribute in &block.attributes {
+        let name = attribute.name.as_str();
+        let configured = config.get(name);
+        let value = if attribute.write_only {
+            Value::Null
+        } else if attribute.is_computed() && configured.is_null() {
+            match &attribute.default {
+                Some(default) => default.clone(),
+                None if creating || prior.is_null() => Value::Unknown,
+                None => prior.get(name).clone(),
+            }
+        } else {
+            proposed.get(name).clone()
+        };
+        fields.insert(attribute.name.clone(), value);
+    }
+    for nested in &block.blocks {
+        let name = nested.name.as_str();
+        let proposed_value = proposed.get(name);
+        let value = match (nested.nesting, proposed_value) {
+            (Nesting::Single, v) => plan_block(
+                &nested.block,
+                prior.get(name),
+                config.get(name),
+                v,
+                creating || prior.get(name).is_null(),
+            ),
+            (Nesting::List, Value::List(items)) => {
+                let prior_items = prior.get(name).as_list().unwrap_or(&[]);
+                let config_items = config.get(name).as_list().unwrap_or(&[]);
+                Value::List(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| {
+                            let prior_item = prior_items.get(i).unwrap_or(&Value::Null);
+                            let config_item = config_items.get(i).unwrap_or(&Value::Null);
+                            plan_block(
+                                &nested.block,
+                                prior_item,
+                                config_item,
+                                item,
+                                creating || prior_item.is_null(),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            // Why the element is its own config: set elements cannot be matched to prior ones,
+            // and Terraform proposes a set element's attributes straight from configuration.
+            (Nesting::Set, Value::Set(items)) => Value::Set(
+                items
+                    .iter()
+                    .map(|item| plan_block(&nested.block, &Value::Null, item, item, true))
+                    .collect(),
+            ),
+            (_, other) => other.clone(),
+        };
+        fields.insert(nested.name.clone(), value);
+    }
+    Value::Object(fields)
+}
+
+/// The top-level attributes marked `requires_replace` whose planned value differs from the prior.
+pub(crate) fn replacement_paths(block: &Block, prior: &Value, planned: &Value) -> Vec<AttributePath> {
+    if prior.is_null() || planned.is_null() {
+        return Vec::new();
+    }
+    block
+        .attributes
+        .iter()
+        .filter(|a| a.requires_replace)
+        .filter(|a| {
+            let (before, after) = (prior.get(&a.name), planned.get(&a.name));
+            after.is_unknown() || !before.semantically_equal(after)
+        })
+        .map(|a| AttributePath::root().attribute(a.name.clone()))
+        .collect()
+}
+
+/// Sets every write-only attribute (at any depth) to null, as Terraform requires of state.
+pub(crate) fn strip_write_only(block: &Block, value: &mut Value) {
+    let Value::Object(fields) = value else {
+        return;
+    };
+    for attribute in block.attributes.iter().filter(|a| a.write_only) {
+        fields.insert(attribute.name.clone(), Value::Null);
+    }
+    for nested in &block.blocks {
+        match fields.get_mut(&nested.name) {
+            Some(Value::List(items)) | Some(Value::Set(items)) => {
+                for item in items {
+                    strip_write_only(&nested.block, item);
+                }
+            }
+            Some(item) => strip_write_only(&nested.block, item),
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::schema::{Attribute, NestedBlock};
+
+    fn block() -> Block {
+        Block::new("test")
+            .attribute(Attribute::string("id").required().requires_replace())
+            .attribute(Attribute::string("name").optional_computed())
+            .attribute(Attribute::string("server_id").computed())
+            .attribute(Attribute::bool("flag").default(Value::Bool(false)))
+            .attribute(Attribute::string("password").sensitive().write_only())
+            .block(NestedBlock::new(
+                "criteria",
+                Nesting::Set,
+                Block::new("c")
+                    .attribute(Attribute::string("env_type"))
+                    .attribute(Attribute::string("class").default(Value::string("default"))),
+            ))
+    }
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        let mut value = null_object(&block());
+        if let Value::Object(fields) = &mut value {
+            for (k, v) in pairs {
+                fields.insert((*k).to_string(), v.clone());
+            }
+        }
+        value
+    }
+
+    fn criterion(env_type: &str, class: Value) -> Value {
+        Value::Object(BTreeMap::from([
+            ("env_type".to_string(), Value::string(env_type)),
+            ("class".to_string(), class),
+        ]))
+    }
+
+    #[test]
+    fn create_plans_defaults_and_unknowns() {
+        let config = obj(&[
+            ("id", Value::string("a")),
+            ("password", Value::string("secret")),
+            ("criteria", Value::Set(vec![criterion("dev", Value::Null)])),
+        ]);
+        let planned = plan_block(&block(), &Value::Null, &config, &config, true);
+        assert_eq!(planned.get("name"), &Value::Unknown);
+        assert_eq!(planned.get("server_id"), &Value::Unknown);
+        assert_eq!(planned.get("flag"), &Value::Bool(false));
+        assert_eq!(planned.get("password"), &Value::Null, "write-only never planned");
+        assert_eq!(
+            planned.get("criteria"),
+            &Value::Set(vec![criterion("dev", Value::string("default"))])
+        );
+    }
+
+    #[test]
+    fn update_keeps_prior_computed_values_but_applies_defaults() {
+        let prior = obj(&[
+            ("id", Value::string("a")),
+            ("name", Value::string("A")),
+            ("server_id", Value::string("s-1")),
+            ("flag", Value::Bool(true)),
+        ]);
+        let config = obj(&[("id", Value::string("a"))]);
+        let proposed = obj(&[
+            ("id", Value::string("a")),
+            ("name", Value::string("A")),
+            ("server_id", Value::string("s-1")),
+            ("flag", Value::Bool(true)),
+        ]);
+        let planned = plan_block(&block(), &prior, &config, &proposed, false);
+        assert_eq!(planned.get("server_id"), &Value::string("s-1"));
+        assert_eq!(planned.get("name"), &Value::string("A"));
+        assert_eq!(planned.get("flag"), &Value::Bool(false), "default when unset");
+        assert!(replacement_paths(&block(), &prior, &planned).is_empty());
+    }
+
+    #[test]
+    fn changed_replace_attribute_is_reported() {
+        let prior = obj(&[("id", Value::string("a"))]);
+        let planned = obj(&[("id", Value::string("b"))]);
+        let paths = replacement_paths(&block(), &prior, &planned);
+        assert_eq!(paths, vec![AttributePath::root().attribute("id")]);
+        let unknown = obj(&[("id", Value::Unknown)]);
+        assert_eq!(replacement_paths(&block(), &prior, &unknown).len(), 1);
+        assert!(replacement_paths(&block(), &Value::Null, &planned).is_empty());
+    }
+
+    #[test]
+    fn write_only_values_are_stripped() {
+        let mut state = obj(&[("password", Value::string("x"))]);
+        strip_write_only(&block(), &mut state);
+        assert_eq!(state.get("password"), &Value::Null);
+    }
+}

@@ -1,0 +1,138 @@
+//! The traits a provider and its resources implement, and the contexts they are handed.
+//!
+//! Resource code works on [`Value`] trees shaped by its own schema and reports problems as
+//! [`Diagnostics`]; it never sees a protobuf message or a msgpack byte. Optional capabilities
+//! (validation, plan changes, import, state upgrades) are default methods.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{Diagnostics, Private, Schema};
+use crate::value::{AttributePath, Value};
+
+/// What a resource operation may know about the request besides the values.
+#[derive(Debug)]
+pub(crate) struct Operation {
+    /// Private state: read it, change it, and it is stored with the new state.
+    pub(crate) private: Private,
+    /// When the operation must be finished (from the resource's `timeouts` block, or a default).
+    pub(crate) deadline: Instant,
+}
+
+impl Operation {
+    /// An operation with the given private state and time budget.
+    pub(crate) fn new(private: Private, budget: Duration) -> Self {
+        Self {
+            private,
+            deadline: Instant::now() + budget,
+        }
+    }
+
+    /// Time left before the deadline (zero when it has passed).
+    pub(crate) fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// A plan being made: the resource may adjust `planned` and add replacement paths.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    /// The state before the change (null on create).
+    pub(crate) prior: &'a Value,
+    /// The configuration as written (may hold unknowns).
+    pub(crate) config: &'a Value,
+    /// The planned new state, already with defaults and computed values applied.
+    pub(crate) planned: Value,
+    /// Attributes whose change forces replacement, beyond those the schema marks.
+    pub(crate) requires_replace: Vec<AttributePath>,
+    /// Private state to store with the plan.
+    pub(crate) private: Private,
+}
+
+impl Plan<'_> {
+    /// Whether this plan creates the resource (no prior state).
+    pub(crate) fn is_create(&self) -> bool {
+        self.prior.is_null()
+    }
+}
+
+/// A managed resource type.
+#[async_trait]
+pub(crate) trait Resource: Send + Sync {
+    /// The resource type name, e.g. `humanitec_runner_config`.
+    fn type_name(&self) -> &'static str;
+
+    /// The resource's schema.
+    fn schema(&self) -> Schema;
+
+    /// Checks the configuration beyond per-attribute validators; values may be unknown.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Adjusts a plan after defaults and computed values were applied.
+    fn modify_plan(&self, _plan: &mut Plan<'_>, _diags: &mut Diagnostics) {}
+
+    /// Creates the object; returns the new state, or null when nothing was created.
+    async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics)
+    -> Value;
+
+    /// Reads the object; returns null when it no longer exists.
+    async fn read(&self, op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value;
+
+    /// Updates the object in place; returns the new state (what exists, even on error).
+    async fn update(
+        &self,
+        op: &mut Operation,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Value;
+
+    /// Deletes the object.
+    async fn delete(&self, op: &mut Operation, prior: &Value, diags: &mut Diagnostics);
+
+    /// Turns an import id into a state for `read` to complete.
+    ///
+    /// The default sets the `id` attribute and leaves everything else null.
+    fn import_state(&self, id: &str, schema: &Schema, _diags: &mut Diagnostics) -> Value {
+        let mut object = super::plan::null_object(&schema.block);
+        if let Value::Object(fields) = &mut object {
+            fields.insert("id".to_string(), Value::string(id));
+        }
+        object
+    }
+
+    /// Upgrades a state written under an older schema version.
+    ///
+    /// The default accepts only the current version.
+    fn upgrade_state(&self, version: i64, state: Value, diags: &mut Diagnostics) -> Value {
+        if version != self.schema().version {
+            diags.error(
+                "Unsupported state version",
+                format!(
+                    "The state of this {} was written with schema version {version}, which this \
+                     provider version cannot read. Use the provider version that wrote it.",
+                    self.type_name()
+                ),
+            );
+        }
+        state
+    }
+}
+
+/// A provider: its configuration and its resources.
+#[async_trait]
+pub(crate) trait Provider: Send + Sync {
+    /// The schema of the `provider` block.
+    fn schema(&self) -> Schema;
+
+    /// The resource types this provider manages.
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+
+    /// Checks the provider configuration beyond per-attribute validators.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Receives the provider configuration (which may still hold unknowns).
+    async fn configure(&self, config: &Value, terraform_version: &str, diags: &mut Diagnostics);
+}

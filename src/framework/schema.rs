@@ -1,0 +1,337 @@
+//! Schemas: what a provider or resource accepts, described once and used everywhere.
+//!
+//! A schema drives the wire codec (its implied type), validation (required attributes, attribute
+//! validators), planning (computed attributes, defaults, replacement) and the generated docs
+//! (markdown descriptions). Resources build theirs with the small builder API here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use super::Diagnostics;
+use crate::value::{AttributePath, Type, Value};
+
+/// A check on one attribute's value; called only for known, non-null values.
+pub(crate) type Validator = Arc<dyn Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync>;
+
+/// A versioned schema for a provider configuration or a resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Schema {
+    /// Bumped when the state layout changes; Terraform passes it back in `UpgradeResourceState`.
+    pub(crate) version: i64,
+    /// The top-level block.
+    pub(crate) block: Block,
+}
+
+impl Schema {
+    /// A version-0 schema with the given top-level block.
+    pub(crate) fn new(block: Block) -> Self {
+        Self { version: 0, block }
+    }
+
+    /// The type of a value conforming to this schema.
+    pub(crate) fn implied_type(&self) -> Type {
+        self.block.implied_type()
+    }
+}
+
+/// A block: attributes and nested blocks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Block {
+    /// The attributes, in documentation order.
+    pub(crate) attributes: Vec<Attribute>,
+    /// The nested blocks, in documentation order.
+    pub(crate) blocks: Vec<NestedBlock>,
+    /// Markdown description of the block.
+    pub(crate) description: String,
+}
+
+impl Block {
+    /// An empty block with a markdown description.
+    pub(crate) fn new(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an attribute.
+    pub(crate) fn attribute(mut self, attribute: Attribute) -> Self {
+        self.attributes.push(attribute);
+        self
+    }
+
+    /// Adds a nested block.
+    pub(crate) fn block(mut self, block: NestedBlock) -> Self {
+        self.blocks.push(block);
+        self
+    }
+
+    /// Looks an attribute up by name.
+    pub(crate) fn find_attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Looks a nested block up by name.
+    pub(crate) fn find_block(&self, name: &str) -> Option<&NestedBlock> {
+        self.blocks.iter().find(|b| b.name == name)
+    }
+
+    /// The object type of a value of this block.
+    pub(crate) fn implied_type(&self) -> Type {
+        let mut fields = BTreeMap::new();
+        for attribute in &self.attributes {
+            fields.insert(attribute.name.clone(), attribute.ty.clone());
+        }
+        for block in &self.blocks {
+            fields.insert(block.name.clone(), block.implied_type());
+        }
+        Type::Object(fields)
+    }
+}
+
+/// How Terraform gets an attribute's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The user must set it.
+    Required,
+    /// The user may set it; null when unset.
+    Optional,
+    /// The provider sets it; the user cannot.
+    Computed,
+    /// The user may set it; otherwise the provider does (a default or a server value).
+    OptionalComputed,
+}
+
+/// One attribute of a block.
+#[derive(Clone)]
+pub(crate) struct Attribute {
+    /// The attribute's name in HCL.
+    pub(crate) name: String,
+    /// Its value type.
+    pub(crate) ty: Type,
+    /// Markdown description, used by Terraform and by the generated docs.
+    pub(crate) description: String,
+    /// Who sets the value.
+    pub(crate) source: Source,
+    /// Hidden in plans and output.
+    pub(crate) sensitive: bool,
+    /// Only in configuration, never in state (Terraform ≥ 1.11).
+    pub(crate) write_only: bool,
+    /// A change of value replaces the resource.
+    pub(crate) requires_replace: bool,
+    /// The value planned when the configuration leaves the attribute unset.
+    pub(crate) default: Option<Value>,
+    /// Checks on known values.
+    pub(crate) validators: Vec<Validator>,
+}
+
+impl fmt::Debug for Attribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attribute")
+            .field("name", &self.name)
+            .field("ty", &self.ty)
+            .field("source", &self.source)
+            .field("sensitive", &self.sensitive)
+            .field("requires_replace", &self.requires_replace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Attribute {
+    /// An optional attribute of any type; refine it with the builder methods.
+    pub(crate) fn new(name: impl Into<String>, ty: Type) -> Self {
+        Self {
+            name: name.into(),
+            ty,
+            description: String::new(),
+            source: Source::Optional,
+            sensitive: false,
+            write_only: false,
+            requires_replace: false,
+            default: None,
+            validators: Vec::new(),
+        }
+    }
+
+    /// An optional string attribute.
+    pub(crate) fn string(name: impl Into<String>) -> Self {
+        Self::new(name, Type::String)
+    }
+
+    /// An optional bool attribute.
+    pub(crate) fn bool(name: impl Into<String>) -> Self {
+        Self::new(name, Type::Bool)
+    }
+
+    /// An optional list-of-strings attribute.
+    pub(crate) fn string_list(name: impl Into<String>) -> Self {
+        Self::new(name, Type::List(Box::new(Type::String)))
+    }
+
+    /// An optional map-of-strings attribute.
+    pub(crate) fn string_map(name: impl Into<String>) -> Self {
+        Self::new(name, Type::Map(Box::new(Type::String)))
+    }
+
+    /// Sets the markdown description.
+    pub(crate) fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = text.into();
+        self
+    }
+
+    /// The user must set it.
+    pub(crate) fn required(mut self) -> Self {
+        self.source = Source::Required;
+        self
+    }
+
+    /// Only the provider sets it.
+    pub(crate) fn computed(mut self) -> Self {
+        self.source = Source::Computed;
+        self
+    }
+
+    /// The user may set it; otherwise `default` is planned.
+    pub(crate) fn default(mut self, value: Value) -> Self {
+        self.source = Source::OptionalComputed;
+        self.default = Some(value);
+        self
+    }
+
+    /// The user may set it; otherwise the provider decides (see `Resource::modify_plan`).
+    pub(crate) fn optional_computed(mut self) -> Self {
+        self.source = Source::OptionalComputed;
+        self
+    }
+
+    /// Hidden in plans and output.
+    pub(crate) fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// A configuration-only value that is never stored in state.
+    pub(crate) fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
+    }
+
+    /// Changing it replaces the resource.
+    pub(crate) fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+
+    /// Adds a validator, run on known non-null values only.
+    pub(crate) fn validate(
+        mut self,
+        check: impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static,
+    ) -> Self {
+        self.validators.push(Arc::new(check));
+        self
+    }
+
+    /// Whether the provider may plan a value for it.
+    pub(crate) fn is_computed(&self) -> bool {
+        matches!(self.source, Source::Computed | Source::OptionalComputed)
+    }
+}
+
+/// How many of a nested block may appear, and how they are collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nesting {
+    /// At most one; null when absent.
+    Single,
+    /// An ordered list.
+    List,
+    /// An unordered set.
+    Set,
+}
+
+/// A nested block of a block.
+#[derive(Debug, Clone)]
+pub(crate) struct NestedBlock {
+    /// The block type name in HCL.
+    pub(crate) name: String,
+    /// How instances are collected.
+    pub(crate) nesting: Nesting,
+    /// The contents of one instance.
+    pub(crate) block: Block,
+    /// The fewest instances allowed (0 = no minimum).
+    pub(crate) min_items: i64,
+    /// The most instances allowed (0 = no maximum).
+    pub(crate) max_items: i64,
+}
+
+impl NestedBlock {
+    /// A nested block of the given nesting.
+    pub(crate) fn new(name: impl Into<String>, nesting: Nesting, block: Block) -> Self {
+        Self {
+            name: name.into(),
+            nesting,
+            block,
+            min_items: 0,
+            max_items: 0,
+        }
+    }
+
+    /// Requires exactly one instance of a `Single` block.
+    pub(crate) fn required(mut self) -> Self {
+        self.min_items = 1;
+        self.max_items = 1;
+        self
+    }
+
+    /// The type of this nested block's value.
+    pub(crate) fn implied_type(&self) -> Type {
+        let element = self.block.implied_type();
+        match self.nesting {
+            Nesting::Single => element,
+            Nesting::List => Type::List(Box::new(element)),
+            Nesting::Set => Type::Set(Box::new(element)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implied_type_covers_attributes_and_blocks() {
+        let block = Block::new("test")
+            .attribute(Attribute::string("id").required())
+            .attribute(Attribute::string_map("variables"))
+            .block(NestedBlock::new(
+                "criteria",
+                Nesting::Set,
+                Block::new("c").attribute(Attribute::string("env_type")),
+            ))
+            .block(NestedBlock::new(
+                "cluster",
+                Nesting::Single,
+                Block::new("k").attribute(Attribute::bool("insecure")),
+            ));
+        let ty = block.implied_type();
+        assert_eq!(
+            ty.to_json(),
+            serde_json::json!(["object", {
+                "id": "string",
+                "variables": ["map", "string"],
+                "criteria": ["set", ["object", {"env_type": "string"}]],
+                "cluster": ["object", {"insecure": "bool"}],
+            }])
+        );
+    }
+
+    #[test]
+    fn builders_set_sources() {
+        assert_eq!(Attribute::string("a").source, Source::Optional);
+        assert_eq!(Attribute::string("a").required().source, Source::Required);
+        assert!(Attribute::string("a").computed().is_computed());
+        let with_default = Attribute::bool("b").default(Value::Bool(false));
+        assert_eq!(with_default.source, Source::OptionalComputed);
+        assert_eq!(with_default.default, Some(Value::Bool(false)));
+    }
+}

@@ -1,0 +1,164 @@
+//! Configuration validation driven by the schema, and the validators resources share.
+//!
+//! Terraform itself checks types, required attributes and block counts. What is left for the
+//! provider is meaning: the attribute validators declared in the schema, run on every known value
+//! (unknown values are skipped, since they are only known at apply time).
+
+use super::Diagnostics;
+use super::schema::{Block, Nesting};
+use crate::value::{AttributePath, Value};
+
+/// Runs every attribute validator of `block` (recursively) on the known values of `config`.
+pub(crate) fn validate_block(
+    block: &Block,
+    config: &Value,
+    path: &AttributePath,
+    diags: &mut Diagnostics,
+) {
+    if config.is_null() || config.is_unknown() {
+        return;
+    }
+    for attribute in &block.attributes {
+        let value = config.get(&attribute.name);
+        if value.is_null() || value.is_unknown() {
+            continue;
+        }
+        let attribute_path = path.attribute(attribute.name.clone());
+        for validator in &attribute.validators {
+            validator(value, &attribute_path, diags);
+        }
+    }
+    for nested in &block.blocks {
+        let value = config.get(&nested.name);
+        let nested_path = path.attribute(nested.name.clone());
+        match (nested.nesting, value) {
+            (Nesting::Single, v) => validate_block(&nested.block, v, &nested_path, diags),
+            (Nesting::List, Value::List(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let index = i64::try_from(i).unwrap_or(i64::MAX);
+                    validate_block(&nested.block, item, &nested_path.index(index), diags);
+                }
+            }
+            // Why the set's own path: Terraform cannot address an element of a set.
+            (Nesting::Set, Value::Set(items)) => {
+                for item in items {
+                    validate_block(&nested.block, item, &nested_path, diags);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A validator accepting only the listed strings.
+pub(crate) fn one_of(
+    allowed: &'static [&'static str],
+) -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+    move |value, path, diags| {
+        if let Some(s) = value.as_str() {
+            if !allowed.contains(&s) {
+                diags.error_at(
+                    path.clone(),
+                    format!("Invalid value for {path}"),
+                    format!("Expected one of {}, got {s:?}.", quoted_list(allowed)),
+                );
+            }
+        }
+    }
+}
+
+/// A validator rejecting the empty string.
+pub(crate) fn not_empty() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static
+{
+    |value, path, diags| {
+        if value.as_str().is_some_and(|s| s.trim().is_empty()) {
+            diags.error_at(
+                path.clone(),
+                format!("Empty value for {path}"),
+                format!("{path} must not be empty; set a value or remove the attribute."),
+            );
+        }
+    }
+}
+
+/// A validator for Humanitec ids: lowercase letters, digits and dashes, 3 to 50 characters,
+/// starting and ending with a letter or digit (the API's pattern `^[a-z0-9][a-z0-9-]+[a-z0-9]$`).
+pub(crate) fn humanitec_id() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static
+{
+    |value, path, diags| {
+        if let Some(s) = value.as_str() {
+            if !is_humanitec_id(s) {
+                diags.error_at(
+                    path.clone(),
+                    format!("Invalid id in {path}"),
+                    format!(
+                        "{s:?} is not a valid Humanitec id: use 3 to 50 lowercase letters, digits \
+                         and dashes, starting and ending with a letter or digit."
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Whether `s` matches `^[a-z0-9][a-z0-9-]+[a-z0-9]$` and is at most 50 characters.
+pub(crate) fn is_humanitec_id(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    bytes.len() >= 3
+        && bytes.len() <= 50
+        && bytes.first().is_some_and(edge)
+        && bytes.last().is_some_and(edge)
+        && bytes.iter().all(|b| edge(b) || *b == b'-')
+}
+
+/// `"a", "b" or "c"`.
+pub(crate) fn quoted_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::schema::{Attribute, NestedBlock};
+
+    #[test]
+    fn validators_run_on_known_values_only_and_name_the_path() {
+        let block = Block::new("t").block(NestedBlock::new(
+            "cluster",
+            Nesting::Single,
+            Block::new("c").attribute(
+                Attribute::string("cluster_type").validate(one_of(&["gke", "eks", "aks"])),
+            ),
+        ));
+        let config = |v: Value| {
+            Value::object([("cluster", Value::object([("cluster_type", v)]))])
+        };
+        let mut diags = Diagnostics::new();
+        validate_block(&block, &config(Value::Unknown), &AttributePath::root(), &mut diags);
+        validate_block(&block, &config(Value::string("gke")), &AttributePath::root(), &mut diags);
+        assert!(diags.is_empty());
+        validate_block(&block, &config(Value::string("k3s")), &AttributePath::root(), &mut diags);
+        let diag = diags.iter().next().unwrap();
+        assert_eq!(
+            diag.attribute,
+            Some(AttributePath::root().attribute("cluster").attribute("cluster_type"))
+        );
+        assert!(diag.detail.contains(r#""gke", "eks" or "aks""#), "{}", diag.detail);
+    }
+
+    #[test]
+    fn humanitec_ids() {
+        for ok in ["abc", "config-container-runner", "a1-b2", "123"] {
+            assert!(is_humanitec_id(ok), "{ok}");
+        }
+        for bad in ["", "ab", "-abc", "abc-", "Abc", "a_b_c", "a.bc", &"a".repeat(51)] {
+            assert!(!is_humanitec_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The one error type of the Humanitec API client, and the helpers that turn an HTTP answer or a
+//! transport failure into it.
+//!
+//! Every `Display` message is a sentence a Terraform user can act on. None of them can contain the
+//! API token: the token only ever lives in a request header, and no header is ever formatted.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::models::DefinitionChange;
+
+/// At most this many characters of an unexpected error body are quoted in a message.
+const EXCERPT_CHARS: usize = 300;
+
+/// At most this many affected resources are named in an [`Error::InUse`] message.
+const LISTED_CHANGES: usize = 10;
+
+/// Everything that can go wrong when talking to the Humanitec API.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// The API answered with an error status that has no more specific variant.
+    ///
+    /// `code` and `message` come from the `HumanitecErrorResponse` body (`error`, `message`).
+    /// When the body has another shape, `code` is empty and `message` is a short excerpt of it.
+    #[error("{}", api_sentence(*status, code, message))]
+    Api {
+        /// HTTP status code.
+        status: u16,
+        /// Humanitec's short error code, e.g. `API-400`; empty when the body had none.
+        code: String,
+        /// Humanitec's message, or an excerpt of an unexpected body.
+        message: String,
+        /// Humanitec's optional `details` object.
+        details: Option<serde_json::Value>,
+    },
+
+    /// The object addressed does not exist (HTTP 404).
+    #[error("{what} does not exist in Humanitec")]
+    NotFound {
+        /// What was looked for, e.g. `resource definition "my-def"`.
+        what: String,
+    },
+
+    /// A resource definition with this id already exists (HTTP 409 on create).
+    #[error(
+        "a Humanitec resource definition with id \"{id}\" already exists in this organization; \
+         choose another id or import the existing definition"
+    )]
+    AlreadyExists {
+        /// The id that is taken.
+        id: String,
+    },
+
+    /// Deleting would affect active resources (HTTP 409 with a list of changes).
+    #[error("{}", in_use_sentence(changes))]
+    InUse {
+        /// The active resources that still use the definition or criterion.
+        changes: Vec<DefinitionChange>,
+    },
+
+    /// The request could not be sent or its answer not received.
+    #[error("could not reach the Humanitec API: {}", describe_transport(source))]
+    Transport {
+        /// The underlying HTTP client error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The retry budget ran out; `last` is the failure of the final attempt.
+    #[error(
+        "gave up on the Humanitec API after {attempts} attempt(s) in {:.1} s; last error: {last}",
+        elapsed.as_secs_f64()
+    )]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent, waits included.
+        elapsed: Duration,
+        /// The failure of the final attempt.
+        #[source]
+        last: Box<Error>,
+    },
+
+    /// A body could not be encoded, or an answer did not have the expected shape.
+    #[error(
+        "could not understand the Humanitec API's answer ({what}): {}",
+        describe_json_error(source)
+    )]
+    Decode {
+        /// Which body, e.g. `the resource definition returned by GET …`.
+        what: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The client configuration is unusable (bad `api_prefix`, empty token, …).
+    #[error("invalid Humanitec API configuration: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The HTTP status behind this error, if the server answered at all.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            Error::NotFound { .. } => Some(404),
+            Error::AlreadyExists { .. } | Error::InUse { .. } => Some(409),
+            Error::GaveUp { last, .. } => last.status(),
+            Error::Transport { .. } | Error::Decode { .. } | Error::Config { .. } => None,
+        }
+    }
+}
+
+/// The shape of Humanitec's error body (`HumanitecErrorResponse`).
+#[derive(Deserialize)]
+struct HumanitecErrorResponse {
+    /// Short error code, e.g. `API-000`.
+    error: String,
+    /// Human-readable message.
+    message: String,
+    /// Optional free-form details.
+    #[serde(default)]
+    details: Option<serde_json::Value>,
+}
+
+/// Builds [`Error::Api`] from an error status and its body.
+pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
+    match serde_json::from_slice::<HumanitecErrorResponse>(body) {
+        Ok(parsed) => Error::Api {
+            status,
+            code: parsed.error,
+            message: parsed.message,
+            details: parsed.details.filter(|d| !d.is_null()),
+        },
+        Err(_) => Error::Api {
+            status,
+            code: String::new(),
+            message: excerpt(body),
+            details: None,
+        },
+    }
+}
+
+/// A short, single-line excerpt of a body, for messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    for (count, word) in text.split_whitespace().enumerate() {
+        if count > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() > EXCERPT_CHARS {
+            break;
+        }
+    }
+    if out.chars().count() > EXCERPT_CHARS {
+        out = out.chars().take(EXCERPT_CHARS).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// The message of [`Error::Api`].
+fn api_sentence(status: u16, code: &str, message: &str) -> String {
+    let mut out = format!("Humanitec API answered {status}");
+    if let Some(reason) = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        let _ = write!(out, " {reason}");
+    }
+    if !code.is_empty() {
+        let _ = write!(out, " ({code})");
+    }
+    if message.is_empty() {
+        out.push_str(" without an explanation");
+    } else {
+        let _ = write!(out, ": {message}");
+    }
+    match status {
+        401 => out.push_str(" (check that the API token is valid and has not expired)"),
+        403 => out.push_str(" (check that the API token grants access to this organization)"),
+        _ => {}
+    }
+    out
+}
+
+/// The message of [`Error::InUse`], naming the affected `app/env/res` ids.
+fn in_use_sentence(changes: &[DefinitionChange]) -> String {
+    let mut out = format!(
+        "Humanitec refused the deletion because {} active resource(s) still use it: ",
+        changes.len()
+    );
+    for (index, change) in changes.iter().take(LISTED_CHANGES).enumerate() {
+        if index > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{change}");
+    }
+    if changes.len() > LISTED_CHANGES {
+        let _ = write!(out, " and {} more", changes.len() - LISTED_CHANGES);
+    }
+    out.push_str(
+        "; deploy those environments so they no longer use it, or force the deletion \
+         (the resources are re-matched or removed at their next deployment)",
+    );
+    out
+}
+
+/// A readable description of a transport failure: what failed and its root causes.
+///
+/// Why not just `reqwest::Error`'s `Display`: it only says "error sending request for url (…)";
+/// the useful part ("connection refused", "dns error") sits in its source chain.
+pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if error.is_timeout() {
+        parts.push("the request timed out".to_owned());
+    }
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+/// A description of a JSON error that cannot quote the document.
+///
+/// Why: serde_json quotes offending string values ("invalid type: string \"…\""), and a response
+/// could hold something sensitive; the position and the kind of mismatch are enough to report.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push_str("\"…\"");
+        // Skip to the closing quote; serde_json escapes inner quotes with a backslash.
+        let mut escaped = false;
+        for inner in chars.by_ref() {
+            match (escaped, inner) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_from_humanitec_body() {
+        let body = br#"{"error":"API-400","message":"Invalid driver_type.","details":{"field":"driver_type"}}"#;
+        let err = api_error(400, body);
+        assert_eq!(
+            err.to_string(),
+            "Humanitec API answered 400 Bad Request (API-400): Invalid driver_type."
+        );
+        match err {
+            Error::Api { code, details, .. } => {
+                assert_eq!(code, "API-400");
+                assert_eq!(details, Some(serde_json::json!({"field": "driver_type"})));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn api_error_from_other_bodies() {
+        let cases: &[(u16, &[u8], &str)] = &[
+            (
+                502,
+                b"<html>\n  <body>Bad   gateway</body>\n</html>",
+                "Humanitec API answered 502 Bad Gateway: <html> <body>Bad gateway</body> </html>",
+            ),
+            (
+                503,
+                b"",
+                "Humanitec API answered 503 Service Unavailable without an explanation",
+            ),
+            (
+                500,
+                br#"{"message":"no code"}"#,
+                r#"Humanitec API answered 500 Internal Server Error: {"message":"no code"}"#,
+            ),
+            (
+                401,
+                br#"{"error":"API-000","message":"Could not validate token."}"#,
+                "Humanitec API answered 401 Unauthorized (API-000): Could not validate token. \
+                 (check that the API token is valid and has not expired)",
+            ),
+            (599, b"x", "Humanitec API answered 599: x"),
+        ];
+        for (status, body, want) in cases {
+            assert_eq!(api_error(*status, body).to_string(), *want);
+        }
+    }
+
+    #[test]
+    fn excerpt_is_short_and_safe_on_any_bytes() {
+        let long = "é".repeat(1000);
+        let got = excerpt(long.as_bytes());
+        assert_eq!(got.chars().count(), EXCERPT_CHARS + 1);
+        assert!(got.ends_with('…'));
+        let invalid = [0xff, 0xfe, b'a', 0xc3];
+        assert!(!excerpt(&invalid).is_empty());
+    }
+
+    #[test]
+    fn in_use_names_the_resources() {
+        let changes: Vec<DefinitionChange> = serde_json::from_str(
+            r#"[{"app_id":"app1","env_id":"dev","res_id":"modules.w.externals.s3","from_def":"my-s3","to_def":"default-s3"},
+                {"app_id":"app2","env_id":"prod","res_id":"shared.db","from_def":"my-s3","to_def":""}]"#,
+        )
+        .expect("valid changes");
+        let text = Error::InUse { changes }.to_string();
+        assert!(text.contains("2 active resource(s)"), "{text}");
+        assert!(text.contains("app1/dev/modules.w.externals.s3"), "{text}");
+        assert!(text.contains("app2/prod/shared.db"), "{text}");
+    }
+
+    #[test]
+    fn in_use_list_is_bounded() {
+        let changes: Vec<DefinitionChange> = (0..25)
+            .map(|i| DefinitionChange {
+                app_id: format!("a{i}"),
+                env_id: "e".into(),
+                res_id: "r".into(),
+                from_def: "d".into(),
+                to_def: String::new(),
+            })
+            .collect();
+        let text = Error::InUse { changes }.to_string();
+        assert!(text.contains("a9/e/r"), "{text}");
+        assert!(!text.contains("a10/e/r"), "{text}");
+        assert!(text.contains("and 15 more"), "{text}");
+    }
+
+    #[test]
+    fn decode_message_does_not_quote_values() {
+        let source = serde_json::from_str::<Vec<u8>>(r#""sec\"ret""#).expect_err("not a list");
+        let err = Error::Decode {
+            what: "the test body".into(),
+            source,
+        };
+        let text = err.to_string();
+        assert!(!text.contains("sec"), "{text}");
+        assert!(text.contains("invalid type"), "{text}");
+    }
+
+    #[test]
+    fn gave_up_includes_the_last_error() {
+        let err = Error::GaveUp {
+            attempts: 3,
+            elapsed: Duration::from_millis(1500),
+            last: Box::new(api_error(503, b"")),
+        };
+        assert_eq!(
+            err.to_string(),
+            "gave up on the Humanitec API after 3 attempt(s) in 1.5 s; last error: \
+             Humanitec API answered 503 Service Unavailable without an explanation"
+        );
+        assert_eq!(err.status(), Some(503));
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

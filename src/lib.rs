@@ -1,0 +1,42 @@
+//! A Terraform/OpenTofu provider for the Humanitec Container Runner.
+//!
+//! Platform engineers describe, in HCL, the container that provisions a resource type and the
+//! cluster it runs on; the provider turns that into Humanitec Resource Definitions through the
+//! Humanitec API.
+//!
+//! # Layout
+//!
+//! Each layer knows only the one below it:
+//!
+//! - [`plugin`]: the protocol. go-plugin handshake, AutoMTLS, the tonic services; each RPC is
+//!   one conversion from protobuf to framework types and back. Nothing else sees protobuf.
+//! - [`framework`]: schemas, diagnostics, plan rules, the `Resource` and `Provider` traits.
+//! - [`value`]: Terraform values, their types, the msgpack/JSON codec and attribute paths.
+//! - [`provider`]: the domain. Provider settings and one file per resource type.
+//! - [`definition`]: the Humanitec definitions as plain models and their API payloads.
+//! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
+//!
+//! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
+//! Resource Definitions API for tests and offline use, lives in `src/bin`.
+
+pub(crate) mod definition;
+pub(crate) mod framework;
+pub(crate) mod humanitec;
+pub(crate) mod plugin;
+pub(crate) mod provider;
+pub(crate) mod value;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Runs the provider plugin: the whole of the `terraform-provider-humanitec` binary.
+///
+/// Terraform launches the binary with its handshake environment. Started by hand with
+/// `--debug`, it serves in reattach mode and prints the `TF_REATTACH_PROVIDERS` value to use.
+pub fn main() -> ExitCode {
+    let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
+    plugin::run(
+        || Arc::new(provider::HumanitecProvider::new()),
+        debug,
+    )
+}

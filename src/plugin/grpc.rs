@@ -1,0 +1,315 @@
+//! The gRPC services: `tfplugin5.Provider` and go-plugin's `GRPCController`.
+//!
+//! Each provider RPC is one thin conversion: protobuf request → framework call → protobuf
+//! response. User-facing failures travel as diagnostics in the response; a gRPC error status is
+//! never used for them, because Terraform would only show "the plugin encountered an error".
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+use super::convert::{decode, diagnostics, encode, path, schema};
+use super::proto::plugin as go_plugin;
+use super::proto::tfplugin5 as pb;
+use crate::framework::{Diagnostics, Server};
+
+/// The `tfplugin5.Provider` service over a framework server.
+pub(crate) struct ProviderService {
+    server: Arc<Server>,
+}
+
+impl ProviderService {
+    /// Serves the given framework server.
+    pub(crate) fn new(server: Arc<Server>) -> Self {
+        Self { server }
+    }
+}
+
+/// Unwraps a conversion result, or returns its diagnostics in a response built by `respond`.
+macro_rules! or_respond {
+    ($result:expr, $respond:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(diags) => return Ok(Response::new($respond(diags))),
+        }
+    };
+}
+
+#[tonic::async_trait]
+impl pb::provider_server::Provider for ProviderService {
+    async fn get_schema(
+        &self,
+        _request: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        let resource_schemas = self
+            .server
+            .resource_schemas()
+            .map(|(name, s)| (name.to_string(), schema(s)))
+            .collect();
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(schema(self.server.provider_schema())),
+            resource_schemas,
+            server_capabilities: Some(pb::ServerCapabilities {
+                plan_destroy: true,
+                get_provider_schema_optional: true,
+                move_resource_state: false,
+                generate_resource_config: false,
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn prepare_provider_config(
+        &self,
+        request: Request<pb::prepare_provider_config::Request>,
+    ) -> Result<Response<pb::prepare_provider_config::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::prepare_provider_config::Response {
+            prepared_config: None,
+            diagnostics: diagnostics(diags),
+        };
+        let ty = self.server.provider_type();
+        let config = or_respond!(decode(request.config.as_ref(), ty, "provider configuration"), respond);
+        let diags = self.server.validate_provider_config(&config);
+        let prepared = or_respond!(encode(&config, ty, "provider configuration"), respond);
+        Ok(Response::new(pb::prepare_provider_config::Response {
+            prepared_config: Some(prepared),
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn validate_resource_type_config(
+        &self,
+        request: Request<pb::validate_resource_type_config::Request>,
+    ) -> Result<Response<pb::validate_resource_type_config::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::validate_resource_type_config::Response {
+            diagnostics: diagnostics(diags),
+        };
+        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let config = or_respond!(decode(request.config.as_ref(), ty, "configuration"), respond);
+        let diags = self.server.validate_resource_config(&request.type_name, &config);
+        Ok(Response::new(respond(diags)))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::upgrade_resource_state::Response {
+            upgraded_state: None,
+            diagnostics: diagnostics(diags),
+        };
+        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let json = request.raw_state.map(|raw| raw.json).unwrap_or_default();
+        let stored = or_respond!(
+            crate::value::json::decode(&json, ty).map_err(|e| {
+                let mut diags = Diagnostics::new();
+                diags.error(
+                    "Could not read the stored state",
+                    format!("The state of this resource could not be read: {e}."),
+                );
+                diags
+            }),
+            respond
+        );
+        let (state, mut diags) =
+            self.server
+                .upgrade_resource_state(&request.type_name, request.version, stored);
+        let upgraded = match encode(&state, ty, "upgraded state") {
+            Ok(v) => Some(v),
+            Err(more) => {
+                diags.extend(more);
+                None
+            }
+        };
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state: upgraded,
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn configure(
+        &self,
+        request: Request<pb::configure::Request>,
+    ) -> Result<Response<pb::configure::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::configure::Response {
+            diagnostics: diagnostics(diags),
+        };
+        let ty = self.server.provider_type();
+        let config = or_respond!(decode(request.config.as_ref(), ty, "provider configuration"), respond);
+        let diags = self.server.configure(&config, &request.terraform_version).await;
+        Ok(Response::new(respond(diags)))
+    }
+
+    async fn read_resource(
+        &self,
+        request: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::read_resource::Response {
+            new_state: request.current_state.clone(),
+            diagnostics: diagnostics(diags),
+            private: request.private.clone(),
+            ..Default::default()
+        };
+        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let current = or_respond!(decode(request.current_state.as_ref(), ty, "current state"), respond);
+        let (stored, mut diags) = self
+            .server
+            .read_resource(&request.type_name, &current, &request.private)
+            .await;
+        let new_state = match encode(&stored.state, ty, "refreshed state") {
+            Ok(v) => v,
+            Err(more) => {
+                diags.extend(more);
+                return Ok(Response::new(respond(diags)));
+            }
+        };
+        Ok(Response::new(pb::read_resource::Response {
+            new_state: Some(new_state),
+            diagnostics: diagnostics(diags),
+            private: stored.private.to_bytes(),
+            ..Default::default()
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        request: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::plan_resource_change::Response {
+            diagnostics: diagnostics(diags),
+            ..Default::default()
+        };
+        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let prior = or_respond!(decode(request.prior_state.as_ref(), ty, "prior state"), respond);
+        let proposed = or_respond!(
+            decode(request.proposed_new_state.as_ref(), ty, "proposed state"),
+            respond
+        );
+        let config = or_respond!(decode(request.config.as_ref(), ty, "configuration"), respond);
+        let (planned, mut diags) = self.server.plan_resource_change(
+            &request.type_name,
+            &prior,
+            &proposed,
+            &config,
+            &request.prior_private,
+        );
+        let planned_state = match encode(&planned.state, ty, "planned state") {
+            Ok(v) => v,
+            Err(more) => {
+                diags.extend(more);
+                return Ok(Response::new(respond(diags)));
+            }
+        };
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state: Some(planned_state),
+            requires_replace: planned.requires_replace.iter().map(path).collect(),
+            planned_private: planned.private.to_bytes(),
+            diagnostics: diagnostics(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        request: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::apply_resource_change::Response {
+            new_state: request.prior_state.clone(),
+            private: request.planned_private.clone(),
+            diagnostics: diagnostics(diags),
+            ..Default::default()
+        };
+        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let prior = or_respond!(decode(request.prior_state.as_ref(), ty, "prior state"), respond);
+        let planned = or_respond!(decode(request.planned_state.as_ref(), ty, "planned state"), respond);
+        let (stored, mut diags) = self
+            .server
+            .apply_resource_change(&request.type_name, &prior, &planned, &request.planned_private)
+            .await;
+        let new_state = match encode(&stored.state, ty, "new state") {
+            Ok(v) => v,
+            Err(more) => {
+                diags.extend(more);
+                return Ok(Response::new(respond(diags)));
+            }
+        };
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state: Some(new_state),
+            private: stored.private.to_bytes(),
+            diagnostics: diagnostics(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        request: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let request = request.into_inner();
+        let respond = |diags| pb::import_resource_state::Response {
+            diagnostics: diagnostics(diags),
+            ..Default::default()
+        };
+        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let (state, mut diags) = self
+            .server
+            .import_resource_state(&request.type_name, &request.id);
+        let mut imported_resources = Vec::new();
+        if !diags.has_errors() {
+            match encode(&state, ty, "imported state") {
+                Ok(state) => imported_resources.push(pb::import_resource_state::ImportedResource {
+                    type_name: request.type_name.clone(),
+                    state: Some(state),
+                    ..Default::default()
+                }),
+                Err(more) => diags.extend(more),
+            }
+        }
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources,
+            diagnostics: diagnostics(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn stop(
+        &self,
+        _request: Request<pb::stop::Request>,
+    ) -> Result<Response<pb::stop::Response>, Status> {
+        log::info!("Terraform asked the provider to stop; cancelling operations in flight");
+        self.server.stop();
+        Ok(Response::new(pb::stop::Response::default()))
+    }
+}
+
+/// go-plugin's `GRPCController`: `Shutdown` ends the process.
+pub(crate) struct Controller {
+    shutdown: Arc<Notify>,
+}
+
+impl Controller {
+    /// A controller that signals `shutdown` when Terraform asks the plugin to exit.
+    pub(crate) fn new(shutdown: Arc<Notify>) -> Self {
+        Self { shutdown }
+    }
+}
+
+#[tonic::async_trait]
+impl go_plugin::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(
+        &self,
+        _request: Request<go_plugin::Empty>,
+    ) -> Result<Response<go_plugin::Empty>, Status> {
+        log::debug!("shutdown requested by Terraform");
+        self.shutdown.notify_one();
+        Ok(Response::new(go_plugin::Empty {}))
+    }
+}

@@ -1,0 +1,193 @@
+//! The plugin protocol: how Terraform launches, talks to and stops the provider.
+//!
+//! Start-up order (every step is cheap, because Terraform starts the provider about four times
+//! per apply): check the launch environment, set up AutoMTLS, bind a unix socket in a private
+//! temporary directory, print the handshake line, then serve gRPC until `GRPCController.Shutdown`
+//! (or, in `--debug` reattach mode, until Ctrl-C).
+
+mod convert;
+mod grpc;
+pub(crate) mod handshake;
+mod listener;
+pub(crate) mod logging;
+mod proto;
+pub(crate) mod tls;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::framework::{Provider, Server};
+
+/// The provider's address, as the key of `TF_REATTACH_PROVIDERS`.
+const PROVIDER_ADDRESS: &str = "registry.terraform.io/container-runner/humanitec";
+/// terraform-plugin-go's message size limit, in both directions.
+const MAX_MESSAGE_SIZE: usize = 256 << 20;
+/// How long a graceful shutdown may take before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
+
+/// Why the plugin could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ServeError {
+    /// The launch environment was not Terraform's.
+    #[error(transparent)]
+    Handshake(#[from] handshake::HandshakeError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The socket could not be created.
+    #[error("could not create the plugin socket")]
+    Socket(#[source] std::io::Error),
+    /// The handshake line could not be written.
+    #[error("could not write the handshake line to stdout")]
+    Stdout(#[source] std::io::Error),
+    /// The tokio runtime could not start.
+    #[error("could not start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The gRPC server failed.
+    #[error("the gRPC server failed")]
+    Grpc(#[source] tonic::transport::Error),
+}
+
+/// Runs the plugin with the process's arguments; the binary's `main` calls only this.
+pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> ExitCode {
+    logging::init();
+    let launch = if debug {
+        None
+    } else {
+        match handshake::check(|key| std::env::var(key).ok()) {
+            Ok(launch) => Some(launch),
+            Err(e) => {
+                // Why eprintln: a person started the binary by hand and reads this on the terminal.
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime);
+    let result = runtime.and_then(|rt| rt.block_on(serve(provider(), launch)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{}", error_chain(&e));
+            eprintln!("{}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves until shutdown. `launch` is `None` in debug (reattach) mode.
+async fn serve(provider: Arc<dyn Provider>, launch: Option<handshake::Launch>) -> Result<(), ServeError> {
+    let tls = match launch.as_ref().and_then(|l| l.client_cert.as_deref()) {
+        Some(pem) => Some(tls::server_config(pem)?),
+        None => None,
+    };
+    let mut socket = listener::PluginSocket::bind().map_err(ServeError::Socket)?;
+    let shutdown = Arc::new(Notify::new());
+
+    let server = Arc::new(Server::new(provider));
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    let provider_service = proto::tfplugin5::provider_server::ProviderServer::new(
+        grpc::ProviderService::new(server),
+    )
+    .max_decoding_message_size(MAX_MESSAGE_SIZE)
+    .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let controller = proto::plugin::grpc_controller_server::GrpcControllerServer::new(
+        grpc::Controller::new(Arc::clone(&shutdown)),
+    );
+
+    let incoming = socket
+        .incoming(tls.as_ref().map(|t| Arc::clone(&t.config)))
+        .map_err(ServeError::Socket)?;
+    announce(&socket, tls.as_ref(), launch.is_none())?;
+
+    let stop_signal = {
+        let shutdown = Arc::clone(&shutdown);
+        let debug = launch.is_none();
+        async move {
+            if debug {
+                tokio::select! {
+                    () = shutdown.notified() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            } else {
+                shutdown.notified().await;
+            }
+        }
+    };
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        stop_signal.await;
+        let _ = stopped_tx.send(());
+    };
+    let serving = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(controller)
+        .add_service(provider_service)
+        .serve_with_incoming_shutdown(incoming, signal);
+    // Why a grace period: a graceful shutdown waits for Terraform to close its connection, but
+    // Terraform waits for the process to exit; exit shortly after the Shutdown answer is sent.
+    let grace = async move {
+        if stopped_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        result = serving => result.map_err(ServeError::Grpc),
+        () = grace => Ok(()),
+    };
+    drop(socket);
+    log::debug!("plugin server stopped");
+    result
+}
+
+/// Writes the handshake line (or, in debug mode, the reattach instructions) to stdout.
+fn announce(
+    socket: &listener::PluginSocket,
+    tls: Option<&tls::PluginTls>,
+    debug: bool,
+) -> Result<(), ServeError> {
+    let mut stdout = std::io::stdout().lock();
+    let text = if debug {
+        let reattach = serde_json::json!({
+            PROVIDER_ADDRESS: {
+                "Protocol": "grpc",
+                "ProtocolVersion": handshake::PROTOCOL_VERSION,
+                "Pid": std::process::id(),
+                "Test": true,
+                "Addr": {"Network": "unix", "String": socket.path().display().to_string()},
+            }
+        });
+        format!(
+            "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{reattach}'\n\n"
+        )
+    } else {
+        handshake::line(socket.path(), tls.map(|t| t.server_cert_der.as_slice()))
+    };
+    stdout.write_all(text.as_bytes()).map_err(ServeError::Stdout)?;
+    stdout.flush().map_err(ServeError::Stdout)
+}
+
+/// An error and its sources, joined with ": ".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,119 @@
+//! The Humanitec provider: its configuration and its resources.
+//!
+//! This is the domain layer. It turns resource values into Humanitec definitions (through
+//! `crate::definition`) and talks to the API through `crate::humanitec`; the framework below it
+//! handles everything Terraform-specific.
+
+pub(crate) mod config;
+pub(crate) mod resources;
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use crate::framework::{Attribute, Block, Diagnostics, Provider, Resource, Schema};
+use crate::framework::validate::one_of;
+use crate::humanitec::Client;
+use crate::value::Value;
+use config::{Mode, Settings};
+
+/// What resources share: the provider's resolved settings, once `Configure` has run.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    settings: RwLock<Option<Settings>>,
+}
+
+impl Shared {
+    /// The mode, api unless configured otherwise (also before `Configure`).
+    pub(crate) fn mode(&self) -> Mode {
+        self.read().map_or(Mode::Api, |s| s.mode)
+    }
+
+    /// An API client, or diagnostics saying which setting is missing.
+    pub(crate) fn client(&self) -> Result<Client, Diagnostics> {
+        match self.read() {
+            Some(settings) => settings.client(),
+            None => {
+                let mut diags = Diagnostics::new();
+                diags.error(
+                    "Provider not configured",
+                    "Terraform did not configure the humanitec provider before using it. This is a bug; please report it.",
+                );
+                Err(diags)
+            }
+        }
+    }
+
+    fn read(&self) -> Option<Settings> {
+        match self.settings.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn store(&self, settings: Settings) {
+        match self.settings.write() {
+            Ok(mut guard) => *guard = Some(settings),
+            Err(poisoned) => *poisoned.into_inner() = Some(settings),
+        }
+    }
+}
+
+/// The `humanitec` provider.
+#[derive(Debug, Default)]
+pub(crate) struct HumanitecProvider {
+    shared: Arc<Shared>,
+}
+
+impl HumanitecProvider {
+    /// A provider that has not been configured yet.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Provider for HumanitecProvider {
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new(
+                "The humanitec provider manages the Humanitec Container Runner: runner configurations \
+                 (`humanitec_runner_config`) and container runner definitions \
+                 (`humanitec_container_runner`). In `api` mode they become Humanitec Resource \
+                 Definitions; in `direct` mode the provider runs container runner Jobs on the \
+                 cluster itself, with no platform in between.",
+            )
+            .attribute(Attribute::string("org_id").description(
+                "The Humanitec organization id. Falls back to the `HUMANITEC_ORG` environment variable, then to `org` in the humctl configuration file. Required in `api` mode.",
+            ))
+            .attribute(Attribute::string("token").sensitive().description(
+                "A Humanitec API token. Falls back to `HUMANITEC_TOKEN`, then to `token` in the humctl configuration file. Required in `api` mode.",
+            ))
+            .attribute(Attribute::string("api_prefix").description(
+                "The Humanitec API base URL. Falls back to `HUMANITEC_API_PREFIX`, then to `apiPrefix` in the humctl configuration file, then to `https://api.humanitec.io/`. Point it at `humanitec-sandbox` to try the provider offline.",
+            ))
+            .attribute(
+                Attribute::string("mode")
+                    .validate(one_of(&["api", "direct"]))
+                    .description(
+                        "`api` (the default): resources become Humanitec Resource Definitions. `direct`: no platform; container runners run as Kubernetes Jobs on the runner config's cluster.",
+                    ),
+            )
+            .attribute(Attribute::string("config").description(
+                "Path to a humctl configuration file (YAML with `apiPrefix`, `org`, `token`). Defaults to `~/.humctl` when that file exists.",
+            )),
+        )
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![Arc::new(resources::runner_config::RunnerConfigResource::new(Arc::clone(
+            &self.shared,
+        )))]
+    }
+
+    async fn configure(&self, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {
+        let settings = config::resolve(config, &|key| std::env::var(key).ok(), diags);
+        log::debug!("provider configured: {settings:?}");
+        self.shared.store(settings);
+    }
+}

@@ -1,0 +1,3 @@
+//! The resource types, one file each.
+
+pub(crate) mod runner_config;

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `terraform` CLI drives the built provider against the sandbox API.
+//!
+//! They follow terraform-plugin-testing's recipe: per step apply, then a plan that must be
+//! empty; import into a fresh directory and compare; destroy and check nothing is left.
+
+mod plugin;
+mod runner_config;
+mod support;

@@ -1,0 +1,264 @@
+//! Test harnesses: the sandbox API as a child process, and Terraform working directories that
+//! use the freshly built provider through `dev_overrides` (no `terraform init`).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The organization every test uses.
+pub const ORG: &str = "test-org";
+/// The token the sandbox is started with.
+pub const TOKEN: &str = "sandbox-token-do-not-log";
+
+/// The provider binary cargo built for this test run.
+pub fn provider_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-humanitec"))
+}
+
+/// The sandbox binary cargo built for this test run.
+pub fn sandbox_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_humanitec-sandbox"))
+}
+
+/// The Terraform CLI to drive: `TF_ACC_TERRAFORM_PATH`, else `terraform` on PATH.
+pub fn terraform_bin() -> String {
+    std::env::var("TF_ACC_TERRAFORM_PATH").unwrap_or_else(|_| "terraform".to_string())
+}
+
+/// A running `humanitec-sandbox`, stopped on drop.
+pub struct Sandbox {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:41234/`.
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    /// Starts a sandbox with extra flags (e.g. `--fault-rate 0.3`).
+    pub fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(sandbox_bin())
+            .args(["--token", TOKEN, "--seed", "7"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start humanitec-sandbox");
+        let stdout = child.stdout.take().expect("sandbox stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read sandbox address");
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "sandbox printed {url:?}");
+        Self {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn defs_url(&self, rest: &str) -> String {
+        format!("{}orgs/{ORG}/resources/defs{rest}", self.url)
+    }
+
+    /// All (not deleted) definitions of the test organization.
+    pub async fn definitions(&self) -> Vec<serde_json::Value> {
+        self.set_faults(0.0).await;
+        let response = self
+            .http
+            .get(self.defs_url(""))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("list definitions");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("definitions JSON")
+    }
+
+    /// One definition, or None when it does not exist.
+    pub async fn definition(&self, id: &str) -> Option<serde_json::Value> {
+        let response = self
+            .http
+            .get(self.defs_url(&format!("/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("get definition");
+        match response.status().as_u16() {
+            200 => Some(response.json().await.expect("definition JSON")),
+            404 => None,
+            other => panic!("GET definition answered {other}"),
+        }
+    }
+
+    /// Sends a raw API request, as a change made outside Terraform.
+    pub async fn call(&self, method: reqwest::Method, rest: &str, body: Option<serde_json::Value>) -> u16 {
+        let mut request = self.http.request(method, self.defs_url(rest)).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("API call").status().as_u16()
+    }
+
+    /// Changes the fault injection rate at runtime.
+    pub async fn set_faults(&self, rate: f64) {
+        let response = self
+            .http
+            .put(format!("{}_sandbox/faults", self.url))
+            .json(&serde_json::json!({"rate": rate, "latency_ms": 0}))
+            .send()
+            .await
+            .expect("set faults");
+        assert!(response.status().is_success());
+    }
+
+    /// The secrets the sandbox stored, for checking that a secret really arrived.
+    pub async fn secrets(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}_sandbox/orgs/{ORG}/secrets", self.url))
+            .send()
+            .await
+            .expect("secrets")
+            .json()
+            .await
+            .expect("secrets JSON")
+    }
+
+    /// The provider block pointing at this sandbox.
+    pub fn provider_block(&self) -> String {
+        format!(
+            "terraform {{\n  required_providers {{\n    humanitec = {{ source = \"container-runner/humanitec\" }}\n  }}\n}}\n\n\
+             provider \"humanitec\" {{\n  org_id     = \"{ORG}\"\n  token      = \"{TOKEN}\"\n  api_prefix = \"{}\"\n}}\n",
+            self.url
+        )
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Terraform working directory using the built provider through `dev_overrides`.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+/// The result of one Terraform command.
+pub struct Run {
+    /// Exit code (-1 when killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the output unless the command succeeded.
+    pub fn ok(self, what: &str) -> Self {
+        assert_eq!(self.code, 0, "{what} failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Workdir {
+    /// A new directory with `main.tf` and a CLI config that overrides the provider.
+    pub fn new(main_tf: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin_dir = provider_bin().parent().expect("bin dir").to_path_buf();
+        std::fs::write(
+            dir.path().join("dev.tfrc"),
+            format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"container-runner/humanitec\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+                bin_dir.display()
+            ),
+        )
+        .expect("write dev.tfrc");
+        let workdir = Self { dir };
+        workdir.write(main_tf);
+        workdir
+    }
+
+    /// Replaces `main.tf`.
+    pub fn write(&self, main_tf: &str) {
+        std::fs::write(self.dir.path().join("main.tf"), main_tf).expect("write main.tf");
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `terraform <args>` here.
+    pub fn tf(&self, args: &[&str]) -> Run {
+        let output = Command::new(terraform_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("dev.tfrc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .env_remove("HUMANITEC_TOKEN")
+            .env_remove("HUMANITEC_ORG")
+            .env_remove("HUMANITEC_API_PREFIX")
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run terraform");
+        Run::from(output)
+    }
+
+    /// `terraform apply -auto-approve`, which must succeed.
+    pub fn apply(&self) -> Run {
+        self.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]).ok("terraform apply")
+    }
+
+    /// `terraform destroy -auto-approve`, which must succeed.
+    pub fn destroy(&self) -> Run {
+        self.tf(&["destroy", "-auto-approve", "-no-color", "-input=false"]).ok("terraform destroy")
+    }
+
+    /// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error.
+    pub fn plan(&self) -> Run {
+        self.tf(&["plan", "-detailed-exitcode", "-no-color", "-input=false"])
+    }
+
+    /// Asserts that a plan shows no changes.
+    pub fn assert_plan_empty(&self, when: &str) {
+        let run = self.plan();
+        assert_eq!(run.code, 0, "plan {when} was not empty\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    }
+
+    /// `terraform show -json` of the state.
+    pub fn state(&self) -> serde_json::Value {
+        let run = self.tf(&["show", "-json", "-no-color"]).ok("terraform show");
+        serde_json::from_str(&run.stdout).expect("show JSON")
+    }
+
+    /// The attribute values of one resource in the state.
+    pub fn resource_values(&self, address: &str) -> serde_json::Value {
+        let state = self.state();
+        let resources = state
+            .pointer("/values/root_module/resources")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default();
+        resources
+            .into_iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["values"].clone())
+            .unwrap_or_else(|| panic!("{address} not in state"))
+    }
+}
