@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::humanitec::{CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs};
+use crate::humanitec::{
+    CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
+};
 
 /// The resource id every runner config matches (with class `default`).
 pub(crate) const RUNNER_RES_ID: &str = "container-runner";
@@ -139,7 +141,10 @@ impl RunnerConfig {
     /// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
     pub(crate) fn outputs_yaml(&self) -> String {
         let mut inner = serde_yaml::Mapping::new();
-        inner.insert("cluster_type".into(), self.cluster.cluster_type.clone().into());
+        inner.insert(
+            "cluster_type".into(),
+            self.cluster.cluster_type.clone().into(),
+        );
         for (field, value) in &self.cluster.fields {
             inner.insert(field.clone().into(), value.clone().into());
         }
@@ -149,7 +154,10 @@ impl RunnerConfig {
         }
         cluster.insert("cluster".into(), inner.into());
         let mut outputs = serde_yaml::Mapping::new();
-        outputs.insert("skip_permission_checks".into(), self.skip_permission_checks.into());
+        outputs.insert(
+            "skip_permission_checks".into(),
+            self.skip_permission_checks.into(),
+        );
         outputs.insert("cluster".into(), cluster.into());
         serde_yaml::to_string(&outputs).unwrap_or_default()
     }
@@ -240,11 +248,16 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
         ..RunnerConfigRead::default()
     };
     if definition.type_ != CONFIG_TYPE {
-        read.problems.push(format!("its type is {:?}, not \"config\"", definition.type_));
+        read.problems.push(format!(
+            "its type is {:?}, not \"config\"",
+            definition.type_
+        ));
     }
     if definition.driver_type != TEMPLATE_DRIVER {
-        read.problems
-            .push(format!("its driver is {:?}, not {TEMPLATE_DRIVER:?}", definition.driver_type));
+        read.problems.push(format!(
+            "its driver is {:?}, not {TEMPLATE_DRIVER:?}",
+            definition.driver_type
+        ));
     }
     let inputs = definition.driver_inputs.as_ref();
     let outputs = inputs
@@ -257,7 +270,8 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
         Some(Json::String(text)) => match serde_yaml::from_str::<Json>(text) {
             Ok(parsed) => Some(parsed),
             Err(e) => {
-                read.problems.push(format!("its outputs template is not YAML ({e})"));
+                read.problems
+                    .push(format!("its outputs template is not YAML ({e})"));
                 None
             }
         },
@@ -279,11 +293,11 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
         .and_then(|i| i.secret_refs.as_ref())
         .is_some_and(|refs| refs.contains_key("agent_url"));
     for criterion in &definition.criteria {
-        let managed = criterion.res_id.as_deref() == Some(RUNNER_RES_ID) && criterion.class == DEFAULT_CLASS;
+        let managed =
+            criterion.res_id.as_deref() == Some(RUNNER_RES_ID) && criterion.class == DEFAULT_CLASS;
         if !managed {
-            read.foreign_criteria.push(
-                serde_json::to_string(criterion).unwrap_or_else(|_| criterion.id.clone()),
-            );
+            read.foreign_criteria
+                .push(serde_json::to_string(criterion).unwrap_or_else(|_| criterion.id.clone()));
         }
         let reduced = Criterion {
             app_id: criterion.app_id.clone(),
@@ -389,7 +403,10 @@ mod tests {
         let mut config = doc_page_runner_config();
         config.criteria.clear();
         let rules = serde_json::to_value(config.criteria_rules()).unwrap();
-        assert_eq!(rules, json!([{"res_id": "container-runner", "class": "default"}]));
+        assert_eq!(
+            rules,
+            json!([{"res_id": "container-runner", "class": "default"}])
+        );
     }
 
     #[test]
@@ -421,7 +438,11 @@ mod tests {
         assert!(read.problems.is_empty() && read.foreign_criteria.is_empty());
 
         // The doc page's other form: outputs as a map.
-        if let Some(values) = definition.driver_inputs.as_mut().and_then(|i| i.values.as_mut()) {
+        if let Some(values) = definition
+            .driver_inputs
+            .as_mut()
+            .and_then(|i| i.values.as_mut())
+        {
             values.insert(
                 "templates".into(),
                 json!({"outputs": {"skip_permission_checks": true, "cluster": {"cluster": {"cluster_type": "eks", "name": "x", "region": "r"}}}}),
@@ -449,7 +470,10 @@ mod tests {
         assert_eq!(read.foreign_criteria.len(), 1);
         assert_eq!(
             read.criteria,
-            vec![Criterion { env_type: Some("prod".into()), ..Criterion::default() }]
+            vec![Criterion {
+                env_type: Some("prod".into()),
+                ..Criterion::default()
+            }]
         );
     }
 }

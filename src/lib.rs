@@ -34,9 +34,8 @@ use std::sync::Arc;
 /// Terraform launches the binary with its handshake environment. Started by hand with
 /// `--debug`, it serves in reattach mode and prints the `TF_REATTACH_PROVIDERS` value to use.
 pub fn main() -> ExitCode {
-    let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
-    plugin::run(
-        || Arc::new(provider::HumanitecProvider::new()),
-        debug,
-    )
+    let debug = std::env::args()
+        .skip(1)
+        .any(|a| a == "--debug" || a == "-debug");
+    plugin::run(|| Arc::new(provider::HumanitecProvider::new()), debug)
 }

@@ -33,7 +33,9 @@ pub(crate) struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.attribute {
-            Some(path) if !path.is_root() => write!(f, "{}: {} ({})", path, self.summary, self.detail),
+            Some(path) if !path.is_root() => {
+                write!(f, "{}: {} ({})", path, self.summary, self.detail)
+            }
             _ => write!(f, "{} ({})", self.summary, self.detail),
         }
     }
@@ -141,6 +143,9 @@ mod tests {
         );
         assert!(diags.has_errors());
         let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        assert_eq!(text[1], "cluster.zone: Missing zone (GKE clusters need a zone.)");
+        assert_eq!(
+            text[1],
+            "cluster.zone: Missing zone (GKE clusters need a zone.)"
+        );
     }
 }

@@ -110,7 +110,11 @@ pub(crate) fn plan_block(
 }
 
 /// The top-level attributes marked `requires_replace` whose planned value differs from the prior.
-pub(crate) fn replacement_paths(block: &Block, prior: &Value, planned: &Value) -> Vec<AttributePath> {
+pub(crate) fn replacement_paths(
+    block: &Block,
+    prior: &Value,
+    planned: &Value,
+) -> Vec<AttributePath> {
     if prior.is_null() || planned.is_null() {
         return Vec::new();
     }
@@ -196,7 +200,11 @@ mod tests {
         assert_eq!(planned.get("name"), &Value::Unknown);
         assert_eq!(planned.get("server_id"), &Value::Unknown);
         assert_eq!(planned.get("flag"), &Value::Bool(false));
-        assert_eq!(planned.get("password"), &Value::Null, "write-only never planned");
+        assert_eq!(
+            planned.get("password"),
+            &Value::Null,
+            "write-only never planned"
+        );
         assert_eq!(
             planned.get("criteria"),
             &Value::Set(vec![criterion("dev", Value::string("default"))])
@@ -221,7 +229,11 @@ mod tests {
         let planned = plan_block(&block(), &prior, &config, &proposed, false);
         assert_eq!(planned.get("server_id"), &Value::string("s-1"));
         assert_eq!(planned.get("name"), &Value::string("A"));
-        assert_eq!(planned.get("flag"), &Value::Bool(false), "default when unset");
+        assert_eq!(
+            planned.get("flag"),
+            &Value::Bool(false),
+            "default when unset"
+        );
         assert!(replacement_paths(&block(), &prior, &planned).is_empty());
     }
 

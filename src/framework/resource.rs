@@ -74,8 +74,7 @@ pub(crate) trait Resource: Send + Sync {
     fn modify_plan(&self, _plan: &mut Plan<'_>, _diags: &mut Diagnostics) {}
 
     /// Creates the object; returns the new state, or null when nothing was created.
-    async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics)
-    -> Value;
+    async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value;
 
     /// Reads the object; returns null when it no longer exists.
     async fn read(&self, op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value;

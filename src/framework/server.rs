@@ -123,7 +123,12 @@ impl Server {
     /// `PrepareProviderConfig`: validates the provider block.
     pub(crate) fn validate_provider_config(&self, config: &Value) -> Diagnostics {
         let mut diags = Diagnostics::new();
-        validate_block(&self.provider_schema.block, config, &AttributePath::root(), &mut diags);
+        validate_block(
+            &self.provider_schema.block,
+            config,
+            &AttributePath::root(),
+            &mut diags,
+        );
         self.provider.validate(config, &mut diags);
         diags
     }
@@ -131,7 +136,9 @@ impl Server {
     /// `Configure`: hands the provider its configuration.
     pub(crate) async fn configure(&self, config: &Value, terraform_version: &str) -> Diagnostics {
         let mut diags = Diagnostics::new();
-        self.provider.configure(config, terraform_version, &mut diags).await;
+        self.provider
+            .configure(config, terraform_version, &mut diags)
+            .await;
         diags
     }
 
@@ -142,7 +149,12 @@ impl Server {
             Err(diags) => return diags,
         };
         let mut diags = Diagnostics::new();
-        validate_block(&registered.schema.block, config, &AttributePath::root(), &mut diags);
+        validate_block(
+            &registered.schema.block,
+            config,
+            &AttributePath::root(),
+            &mut diags,
+        );
         registered.resource.validate(config, &mut diags);
         diags
     }
@@ -162,7 +174,9 @@ impl Server {
         let mut state = if version == registered.schema.version {
             state
         } else {
-            registered.resource.upgrade_state(version, state, &mut diags)
+            registered
+                .resource
+                .upgrade_state(version, state, &mut diags)
         };
         strip_write_only(&registered.schema.block, &mut state);
         (state, diags)
@@ -184,7 +198,12 @@ impl Server {
         let mut diags = Diagnostics::new();
         let mut inner = Diagnostics::new();
         let outcome = self
-            .bounded("read", limit, &mut diags, registered.resource.read(&mut op, current, &mut inner))
+            .bounded(
+                "read",
+                limit,
+                &mut diags,
+                registered.resource.read(&mut op, current, &mut inner),
+            )
             .await;
         diags.extend(inner);
         let state = match outcome {

@@ -60,7 +60,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
         if digits == 0 {
             return Err("does not start with a number");
         }
-        let number: f64 = rest[..digits].parse().map_err(|_| "has a malformed number")?;
+        let number: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| "has a malformed number")?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -98,7 +100,9 @@ pub(crate) fn format_duration(duration: Duration) -> String {
 /// Adds an error if the operation's deadline passed, naming the attribute to raise.
 pub(crate) fn timed_out(diags: &mut Diagnostics, operation: &str, limit: Duration) {
     diags.error_at(
-        AttributePath::root().attribute("timeouts").attribute(operation),
+        AttributePath::root()
+            .attribute("timeouts")
+            .attribute(operation),
         format!("Timed out during {operation}"),
         format!(
             "The {operation} did not finish within {}. Raise timeouts.{operation} if the \
@@ -146,7 +150,10 @@ mod tests {
             Value::object([("create", Value::string("2m")), ("delete", Value::Null)]),
         )]);
         let default = Duration::from_secs(600);
-        assert_eq!(for_operation(&state, "create", default), Duration::from_secs(120));
+        assert_eq!(
+            for_operation(&state, "create", default),
+            Duration::from_secs(120)
+        );
         assert_eq!(for_operation(&state, "delete", default), default);
         assert_eq!(for_operation(&Value::Null, "read", default), default);
     }

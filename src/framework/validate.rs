@@ -68,8 +68,8 @@ pub(crate) fn one_of(
 }
 
 /// A validator rejecting the empty string.
-pub(crate) fn not_empty() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static
-{
+pub(crate) fn not_empty()
+-> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     |value, path, diags| {
         if value.as_str().is_some_and(|s| s.trim().is_empty()) {
             diags.error_at(
@@ -83,8 +83,8 @@ pub(crate) fn not_empty() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) +
 
 /// A validator for Humanitec ids: lowercase letters, digits and dashes, 3 to 50 characters,
 /// starting and ending with a letter or digit (the API's pattern `^[a-z0-9][a-z0-9-]+[a-z0-9]$`).
-pub(crate) fn humanitec_id() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static
-{
+pub(crate) fn humanitec_id()
+-> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     |value, path, diags| {
         if let Some(s) = value.as_str() {
             if !is_humanitec_id(s) {
@@ -136,20 +136,41 @@ mod tests {
                 Attribute::string("cluster_type").validate(one_of(&["gke", "eks", "aks"])),
             ),
         ));
-        let config = |v: Value| {
-            Value::object([("cluster", Value::object([("cluster_type", v)]))])
-        };
+        let config = |v: Value| Value::object([("cluster", Value::object([("cluster_type", v)]))]);
         let mut diags = Diagnostics::new();
-        validate_block(&block, &config(Value::Unknown), &AttributePath::root(), &mut diags);
-        validate_block(&block, &config(Value::string("gke")), &AttributePath::root(), &mut diags);
+        validate_block(
+            &block,
+            &config(Value::Unknown),
+            &AttributePath::root(),
+            &mut diags,
+        );
+        validate_block(
+            &block,
+            &config(Value::string("gke")),
+            &AttributePath::root(),
+            &mut diags,
+        );
         assert!(diags.is_empty());
-        validate_block(&block, &config(Value::string("k3s")), &AttributePath::root(), &mut diags);
+        validate_block(
+            &block,
+            &config(Value::string("k3s")),
+            &AttributePath::root(),
+            &mut diags,
+        );
         let diag = diags.iter().next().unwrap();
         assert_eq!(
             diag.attribute,
-            Some(AttributePath::root().attribute("cluster").attribute("cluster_type"))
+            Some(
+                AttributePath::root()
+                    .attribute("cluster")
+                    .attribute("cluster_type")
+            )
         );
-        assert!(diag.detail.contains(r#""gke", "eks" or "aks""#), "{}", diag.detail);
+        assert!(
+            diag.detail.contains(r#""gke", "eks" or "aks""#),
+            "{}",
+            diag.detail
+        );
     }
 
     #[test]
@@ -157,7 +178,16 @@ mod tests {
         for ok in ["abc", "config-container-runner", "a1-b2", "123"] {
             assert!(is_humanitec_id(ok), "{ok}");
         }
-        for bad in ["", "ab", "-abc", "abc-", "Abc", "a_b_c", "a.bc", &"a".repeat(51)] {
+        for bad in [
+            "",
+            "ab",
+            "-abc",
+            "abc-",
+            "Abc",
+            "a_b_c",
+            "a.bc",
+            &"a".repeat(51),
+        ] {
             assert!(!is_humanitec_id(bad), "{bad}");
         }
     }

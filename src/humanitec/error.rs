@@ -18,6 +18,11 @@ const EXCERPT_CHARS: usize = 300;
 const LISTED_CHANGES: usize = 10;
 
 /// Everything that can go wrong when talking to the Humanitec API.
+///
+/// `Display` describes one level only; the cause of [`Error::Transport`], [`Error::GaveUp`] and
+/// [`Error::Decode`] is their [`source`](std::error::Error::source), so a full message is the
+/// chain joined with ": ", e.g. "gave up on the Humanitec API after 9 attempt(s) in 120.3 s:
+/// Humanitec API answered 503 Service Unavailable without an explanation".
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     /// The API answered with an error status that has no more specific variant.
@@ -61,7 +66,10 @@ pub(crate) enum Error {
     },
 
     /// The request could not be sent or its answer not received.
-    #[error("could not reach the Humanitec API: {}", describe_transport(source))]
+    #[error(
+        "could not reach the Humanitec API{}",
+        if source.is_timeout() { " (the request timed out)" } else { "" }
+    )]
     Transport {
         /// The underlying HTTP client error.
         #[source]
@@ -70,7 +78,7 @@ pub(crate) enum Error {
 
     /// The retry budget ran out; `last` is the failure of the final attempt.
     #[error(
-        "gave up on the Humanitec API after {attempts} attempt(s) in {:.1} s; last error: {last}",
+        "gave up on the Humanitec API after {attempts} attempt(s) in {:.1} s",
         elapsed.as_secs_f64()
     )]
     GaveUp {
@@ -84,10 +92,7 @@ pub(crate) enum Error {
     },
 
     /// A body could not be encoded, or an answer did not have the expected shape.
-    #[error(
-        "could not understand the Humanitec API's answer ({what}): {}",
-        describe_json_error(source)
-    )]
+    #[error("could not understand the Humanitec API's answer ({what})")]
     Decode {
         /// Which body, e.g. `the resource definition returned by GET …`.
         what: String,
@@ -214,10 +219,10 @@ fn in_use_sentence(changes: &[DefinitionChange]) -> String {
     out
 }
 
-/// A readable description of a transport failure: what failed and its root causes.
+/// A transport failure and its causes on one line, for messages that cannot carry a source.
 ///
-/// Why not just `reqwest::Error`'s `Display`: it only says "error sending request for url (…)";
-/// the useful part ("connection refused", "dns error") sits in its source chain.
+/// Why not just `reqwest::Error`'s `Display`: it only says what failed at the top level; the
+/// useful part ("connection refused", "no CA certificates") sits in its source chain.
 pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     if error.is_timeout() {
@@ -232,33 +237,6 @@ pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
         current = err.source();
     }
     parts.join(": ")
-}
-
-/// A description of a JSON error that cannot quote the document.
-///
-/// Why: serde_json quotes offending string values ("invalid type: string \"…\""), and a response
-/// could hold something sensitive; the position and the kind of mismatch are enough to report.
-fn describe_json_error(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '"' {
-            out.push(c);
-            continue;
-        }
-        out.push_str("\"…\"");
-        // Skip to the closing quote; serde_json escapes inner quotes with a backslash.
-        let mut escaped = false;
-        for inner in chars.by_ref() {
-            match (escaped, inner) {
-                (false, '\\') => escaped = true,
-                (false, '"') => break,
-                _ => escaped = false,
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -353,28 +331,46 @@ mod tests {
         assert!(text.contains("and 15 more"), "{text}");
     }
 
+    /// The full message a caller builds by walking the source chain.
+    fn chain(error: &Error) -> String {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
     #[test]
-    fn decode_message_does_not_quote_values() {
-        let source = serde_json::from_str::<Vec<u8>>(r#""sec\"ret""#).expect_err("not a list");
+    fn decode_names_the_body_and_chains_the_cause() {
+        let source = serde_json::from_str::<Vec<u8>>("{").expect_err("not a list");
         let err = Error::Decode {
             what: "the test body".into(),
             source,
         };
-        let text = err.to_string();
-        assert!(!text.contains("sec"), "{text}");
-        assert!(text.contains("invalid type"), "{text}");
+        assert_eq!(
+            err.to_string(),
+            "could not understand the Humanitec API's answer (the test body)"
+        );
+        assert!(
+            chain(&err).contains("expected a sequence"),
+            "{}",
+            chain(&err)
+        );
     }
 
     #[test]
-    fn gave_up_includes_the_last_error() {
+    fn gave_up_chains_the_last_error_once() {
         let err = Error::GaveUp {
             attempts: 3,
             elapsed: Duration::from_millis(1500),
             last: Box::new(api_error(503, b"")),
         };
         assert_eq!(
-            err.to_string(),
-            "gave up on the Humanitec API after 3 attempt(s) in 1.5 s; last error: \
+            chain(&err),
+            "gave up on the Humanitec API after 3 attempt(s) in 1.5 s: \
              Humanitec API answered 503 Service Unavailable without an explanation"
         );
         assert_eq!(err.status(), Some(503));

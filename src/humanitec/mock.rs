@@ -440,7 +440,10 @@ fn store_inputs(id: &Value, inputs: &Value) -> Value {
     if !inputs["values"].is_null() {
         stored.insert("values".into(), inputs["values"].clone());
     }
-    let mut refs = inputs["secret_refs"].as_object().cloned().unwrap_or_default();
+    let mut refs = inputs["secret_refs"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     if let Some(secrets) = inputs["secrets"].as_object() {
         for key in secrets.keys() {
             refs.insert(

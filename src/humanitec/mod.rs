@@ -175,8 +175,8 @@ impl Client {
         if config.request_timeout.is_zero() {
             return Err(config_error("the request timeout must be longer than zero"));
         }
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", config.token))
-            .map_err(|_| {
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {}", config.token)).map_err(|_| {
                 config_error("the API token contains characters that cannot be sent in a header")
             })?;
         authorization.set_sensitive(true);
@@ -338,8 +338,7 @@ impl Client {
         let mut budget = self.budget();
         let mut ambiguous = false;
         loop {
-            if ambiguous
-                && let Some(found) = self.find_criterion(def_id, rule, &mut budget).await?
+            if ambiguous && let Some(found) = self.find_criterion(def_id, rule, &mut budget).await?
             {
                 return Ok(found);
             }
@@ -359,12 +358,10 @@ impl Client {
                 404 => Error::NotFound {
                     what: self.definition_what(def_id),
                 },
-                409 if ambiguous => {
-                    match self.find_criterion(def_id, rule, &mut budget).await? {
-                        Some(found) => return Ok(found),
-                        None => api_error(answer.status, &answer.body),
-                    }
-                }
+                409 if ambiguous => match self.find_criterion(def_id, rule, &mut budget).await? {
+                    Some(found) => return Ok(found),
+                    None => api_error(answer.status, &answer.body),
+                },
                 _ => api_error(answer.status, &answer.body),
             });
         }
@@ -380,9 +377,9 @@ impl Client {
         let call = self.call(Method::PUT, &[def_id, "criteria"], &[], Some(&body))?;
         let answer = self.exchange(&call).await?;
         match answer.status {
-            _ if answer.is_success() => decode(&answer, || {
-                format!("the matching criteria of \"{def_id}\"")
-            }),
+            _ if answer.is_success() => {
+                decode(&answer, || format!("the matching criteria of \"{def_id}\""))
+            }
             404 => Err(Error::NotFound {
                 what: self.definition_what(def_id),
             }),
@@ -549,6 +546,13 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&'a [u8]>,
     ) -> Result<Call<'a>, Error> {
+        // Why: an empty, `.` or `..` segment would address another endpoint (the URL library
+        // drops dot segments, and servers collapse them), e.g. DELETE on the whole collection.
+        if let Some(bad) = tail.iter().find(|s| matches!(**s, "" | "." | "..")) {
+            return Err(config_error(format!(
+                "{bad:?} is not a valid id for a Humanitec resource definition or criterion"
+            )));
+        }
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
             .map_err(|()| config_error("the API prefix cannot be used as a base URL"))?

@@ -438,16 +438,18 @@ mod tests {
         let def: Definition = serde_json::from_str(r#"{"id":"x"}"#).expect("minimal");
         assert_eq!(def.id, "x");
         assert!(def.criteria.is_empty());
-        let def: Definition =
-            serde_json::from_str(r#"{"id":"x","active_version_id":"new","current_version_id":"old","criteria":null}"#)
-                .expect("both names");
+        let def: Definition = serde_json::from_str(
+            r#"{"id":"x","active_version_id":"new","current_version_id":"old","criteria":null}"#,
+        )
+        .expect("both names");
         assert_eq!(def.active_version_id, "new");
     }
 
     #[test]
     fn numbers_survive_unchanged() {
         // Why it matters: values are user data; arbitrary_precision keeps big and decimal numbers exact.
-        let text = r#"{"id":"x","driver_inputs":{"values":{"n":12345678901234567890123,"f":0.10}}}"#;
+        let text =
+            r#"{"id":"x","driver_inputs":{"values":{"n":12345678901234567890123,"f":0.10}}}"#;
         let def: Definition = serde_json::from_str(text).expect("parse");
         let values = def.driver_inputs.and_then(|i| i.values).expect("values");
         assert_eq!(values["n"].to_string(), "12345678901234567890123");
@@ -567,7 +569,11 @@ mod tests {
         };
         assert_eq!(
             filter.query_pairs(),
-            [("res_type", "config"), ("class", "default"), ("deleted", "true")]
+            [
+                ("res_type", "config"),
+                ("class", "default"),
+                ("deleted", "true")
+            ]
         );
         assert!(ListFilter::default().query_pairs().is_empty());
     }

@@ -74,14 +74,22 @@ fn object(value: Value) -> JsonObject {
     value.as_object().cloned().expect("a JSON object")
 }
 
+/// The full message of an error: its `Display` and every source's, joined the way the provider's
+/// diagnostics join them.
+fn chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The keys of a JSON object, sorted.
 fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .expect("object")
-        .keys()
-        .cloned()
-        .collect();
+    let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
     keys.sort();
     keys
 }
@@ -156,7 +164,14 @@ async fn headers_and_body_shapes_follow_the_spec() {
     assert_eq!(requests[0].path, "/orgs/my-org/resources/defs");
     assert_eq!(
         keys(&create),
-        ["criteria", "driver_inputs", "driver_type", "id", "name", "type"]
+        [
+            "criteria",
+            "driver_inputs",
+            "driver_type",
+            "id",
+            "name",
+            "type"
+        ]
     );
     assert_eq!(create["type"], "config");
     assert_eq!(keys(&create["driver_inputs"]), ["secrets", "values"]);
@@ -170,7 +185,10 @@ async fn headers_and_body_shapes_follow_the_spec() {
         json!({"name": "Renamed", "driver_type": "humanitec/template",
                "driver_inputs": {"values": {"templates": {"outputs": ""}}}})
     );
-    assert_eq!(requests[2].path, "/orgs/my-org/resources/defs/config-container-runner/criteria");
+    assert_eq!(
+        requests[2].path,
+        "/orgs/my-org/resources/defs/config-container-runner/criteria"
+    );
     assert_eq!(requests[2].json(), json!({"app_id": "my-app"}));
 }
 
@@ -187,7 +205,10 @@ async fn get_sends_no_content_type_and_list_sends_filters() {
     let list = client.list_definitions(&filter).await.expect("list");
     assert_eq!(list.len(), 1);
     let requests = mock.requests();
-    assert_eq!(requests[0].query, "env=dev+env&res_type=config&deleted=true");
+    assert_eq!(
+        requests[0].query,
+        "env=dev+env&res_type=config&deleted=true"
+    );
     assert_eq!(requests[0].header("content-type"), None);
     assert_eq!(
         requests[0].header("authorization"),
@@ -214,23 +235,48 @@ async fn path_segments_are_percent_encoded() {
         "/orgs/my-org/resources/defs/d%2F1/criteria/c%202"
     );
     assert_eq!(requests[1].query, "force=true");
+
+    // Dot and empty segments would address another endpoint; they never leave the client.
+    for bad in ["", ".", ".."] {
+        let err = client
+            .delete_definition(bad, false)
+            .await
+            .expect_err("bad id");
+        assert!(matches!(err, Error::Config { .. }), "{err:?}");
+        let err = client
+            .delete_criteria("d", bad, false)
+            .await
+            .expect_err("bad id");
+        assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    }
+    assert_eq!(mock.requests().len(), 2);
 }
 
 #[test]
 fn api_prefix_forms() {
     let cases = [
-        ("https://api.humanitec.io/", "https://api.humanitec.io/orgs/o%2F1/resources/defs/x"),
-        ("https://api.humanitec.io", "https://api.humanitec.io/orgs/o%2F1/resources/defs/x"),
-        (" http://h:8080/api ", "http://h:8080/api/orgs/o%2F1/resources/defs/x"),
-        ("http://h:8080/api/", "http://h:8080/api/orgs/o%2F1/resources/defs/x"),
+        (
+            "https://api.humanitec.io/",
+            "https://api.humanitec.io/orgs/o%2F1/resources/defs/x",
+        ),
+        (
+            "https://api.humanitec.io",
+            "https://api.humanitec.io/orgs/o%2F1/resources/defs/x",
+        ),
+        (
+            " http://h:8080/api ",
+            "http://h:8080/api/orgs/o%2F1/resources/defs/x",
+        ),
+        (
+            "http://h:8080/api/",
+            "http://h:8080/api/orgs/o%2F1/resources/defs/x",
+        ),
     ];
     for (prefix, want) in cases {
         let mut config = ClientConfig::new(prefix, "o/1", TOKEN, APP);
         config.retry = fast_retry();
         let client = Client::new(config).expect("valid");
-        let call = client
-            .call(Method::GET, &["x"], &[], None)
-            .expect("call");
+        let call = client.call(Method::GET, &["x"], &[], None).expect("call");
         assert_eq!(call.url.as_str(), want, "prefix {prefix:?}");
     }
 }
@@ -239,16 +285,76 @@ fn api_prefix_forms() {
 fn bad_configuration_is_rejected_without_echoing_the_token() {
     let base = ClientConfig::new(DEFAULT_API_PREFIX, "my-org", TOKEN, APP);
     let cases: Vec<(ClientConfig, &str)> = vec![
-        (ClientConfig { api_prefix: "".into(), ..base.clone() }, "API prefix is empty"),
-        (ClientConfig { api_prefix: "api.humanitec.io".into(), ..base.clone() }, "not a valid URL"),
-        (ClientConfig { api_prefix: "ftp://api.humanitec.io".into(), ..base.clone() }, "https://"),
-        (ClientConfig { api_prefix: "https://u:pw@api.humanitec.io".into(), ..base.clone() }, "user name or password"),
-        (ClientConfig { api_prefix: "https://h/?x=1".into(), ..base.clone() }, "query"),
-        (ClientConfig { org_id: " ".into(), ..base.clone() }, "organization id is empty"),
-        (ClientConfig { token: "".into(), ..base.clone() }, "token is empty"),
-        (ClientConfig { token: format!("{TOKEN}\n"), ..base.clone() }, "cannot be sent in a header"),
-        (ClientConfig { user_agent: "bad\u{7f}agent".into(), ..base.clone() }, "user agent"),
-        (ClientConfig { request_timeout: Duration::ZERO, ..base.clone() }, "timeout"),
+        (
+            ClientConfig {
+                api_prefix: "".into(),
+                ..base.clone()
+            },
+            "API prefix is empty",
+        ),
+        (
+            ClientConfig {
+                api_prefix: "api.humanitec.io".into(),
+                ..base.clone()
+            },
+            "not a valid URL",
+        ),
+        (
+            ClientConfig {
+                api_prefix: "ftp://api.humanitec.io".into(),
+                ..base.clone()
+            },
+            "https://",
+        ),
+        (
+            ClientConfig {
+                api_prefix: "https://u:pw@api.humanitec.io".into(),
+                ..base.clone()
+            },
+            "user name or password",
+        ),
+        (
+            ClientConfig {
+                api_prefix: "https://h/?x=1".into(),
+                ..base.clone()
+            },
+            "query",
+        ),
+        (
+            ClientConfig {
+                org_id: " ".into(),
+                ..base.clone()
+            },
+            "organization id is empty",
+        ),
+        (
+            ClientConfig {
+                token: "".into(),
+                ..base.clone()
+            },
+            "token is empty",
+        ),
+        (
+            ClientConfig {
+                token: format!("{TOKEN}\n"),
+                ..base.clone()
+            },
+            "cannot be sent in a header",
+        ),
+        (
+            ClientConfig {
+                user_agent: "bad\u{7f}agent".into(),
+                ..base.clone()
+            },
+            "user agent",
+        ),
+        (
+            ClientConfig {
+                request_timeout: Duration::ZERO,
+                ..base.clone()
+            },
+            "timeout",
+        ),
     ];
     for (config, want) in cases {
         let err = Client::new(config.clone()).expect_err("invalid config");
@@ -339,9 +445,7 @@ async fn gives_up_when_the_budget_is_spent() {
         .await
         .expect_err("always 500");
     match &err {
-        Error::GaveUp {
-            attempts, last, ..
-        } => {
+        Error::GaveUp { attempts, last, .. } => {
             assert!(*attempts >= 2, "attempts {attempts}");
             assert_eq!(*attempts as usize, mock.requests().len());
             assert!(matches!(**last, Error::Api { status: 500, .. }), "{last:?}");
@@ -349,9 +453,17 @@ async fn gives_up_when_the_budget_is_spent() {
         other => panic!("expected GaveUp, got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_millis(150));
-    let text = err.to_string();
-    assert!(text.starts_with("gave up on the Humanitec API after"), "{text}");
-    assert!(text.contains("500 Internal Server Error"), "{text}");
+    let text = chain(&err);
+    assert!(
+        text.starts_with("gave up on the Humanitec API after"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            " s: Humanitec API answered 500 Internal Server Error (API-500): scripted failure"
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -435,11 +547,7 @@ async fn conflict_on_a_resent_create_resolves_to_the_definition() {
     // The first POST is applied but its answer lost; the check GET races it and misses; the
     // re-sent POST then meets the definition the first one made.
     mock.fault(Method::POST, "/defs", Fault::Lose { status: 500 });
-    mock.fault(
-        Method::GET,
-        "/config-container-runner",
-        Fault::status(404),
-    );
+    mock.fault(Method::GET, "/config-container-runner", Fault::status(404));
     let created = client
         .create_definition(&runner_config())
         .await
@@ -542,7 +650,10 @@ async fn delete_after_a_lost_answer_accepts_not_found() {
         .delete_definition("gone", false)
         .await
         .expect_err("not found");
-    assert!(matches!(&err, Error::NotFound { what } if what.contains("\"gone\"")), "{err:?}");
+    assert!(
+        matches!(&err, Error::NotFound { what } if what.contains("\"gone\"")),
+        "{err:?}"
+    );
     assert_eq!(err.status(), Some(404));
 }
 
@@ -590,7 +701,10 @@ async fn criteria_lifecycle() {
             ..CriteriaRule::default()
         },
     ];
-    let replaced = client.replace_criteria("d2", &rules).await.expect("replace");
+    let replaced = client
+        .replace_criteria("d2", &rules)
+        .await
+        .expect("replace");
     assert_eq!(replaced.len(), 2);
     assert_eq!(replaced[1].class, "large");
     assert_eq!(
@@ -669,7 +783,11 @@ async fn lenient_responses_parse_and_garbage_is_a_decode_error() {
             retry_after: None,
         },
     );
-    let odd = client.get_definition("odd").await.expect("lenient").expect("found");
+    let odd = client
+        .get_definition("odd")
+        .await
+        .expect("lenient")
+        .expect("found");
     assert!(odd.is_deleted);
     assert!(odd.criteria.is_empty());
     assert_eq!(odd.org_id, "");
@@ -721,7 +839,11 @@ async fn dropping_a_call_leaves_nothing_running() {
         tokio::time::timeout(Duration::from_millis(300), client.get_definition("later")).await;
     assert!(cancelled.is_err());
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(mock.count(&Method::GET, "/later"), 1, "no retry after the drop");
+    assert_eq!(
+        mock.count(&Method::GET, "/later"),
+        1,
+        "no retry after the drop"
+    );
     // The client is still usable.
     assert!(client.get_definition("later").await.expect("get").is_none());
 }
@@ -740,8 +862,12 @@ async fn unreachable_server_is_a_transport_error() {
         panic!("expected GaveUp, got {err:?}");
     };
     assert!(matches!(**last, Error::Transport { .. }), "{last:?}");
-    let text = err.to_string();
-    assert!(text.contains("could not reach the Humanitec API"), "{text}");
+    let text = chain(&err);
+    assert!(
+        text.contains(" s: could not reach the Humanitec API: "),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("refused"), "{text}");
     assert_eq!(err.status(), None);
 }
 
@@ -809,7 +935,15 @@ async fn the_token_never_leaks() {
         .collect();
     assert_eq!(
         kinds,
-        ["api", "not-found", "in-use", "exists", "decode", "gave-up", "gave-up"]
+        [
+            "api",
+            "not-found",
+            "in-use",
+            "exists",
+            "decode",
+            "gave-up",
+            "gave-up"
+        ]
     );
     for error in &errors {
         let mut chain = vec![error.to_string(), format!("{error:?}")];
@@ -833,7 +967,9 @@ async fn the_token_never_leaks() {
     }
     let lines = testlog::lines();
     assert!(
-        lines.iter().any(|l| l.contains("GET /orgs/my-org/resources/defs/a attempt 1: status 401")),
+        lines
+            .iter()
+            .any(|l| l.contains("GET /orgs/my-org/resources/defs/a attempt 1: status 401")),
         "this module's lines are captured: {lines:?}"
     );
     assert!(lines.iter().any(|l| l.contains("retrying in")));

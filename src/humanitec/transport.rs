@@ -18,7 +18,8 @@ use super::error::{Error, api_error};
 use super::retry::{Budget, is_retryable_status, parse_retry_after};
 
 /// One request, ready to be sent as many times as needed.
-#[derive(Debug)]
+///
+/// `Debug` shows the body's length only: bodies carry secrets.
 pub(crate) struct Call<'a> {
     /// HTTP method.
     pub(crate) method: Method,
@@ -28,8 +29,19 @@ pub(crate) struct Call<'a> {
     pub(crate) body: Option<&'a [u8]>,
 }
 
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("body_bytes", &self.body.map(<[u8]>::len))
+            .finish()
+    }
+}
+
 /// A complete answer from the server, whatever its status.
-#[derive(Debug)]
+///
+/// `Debug` shows the body's length only.
 pub(crate) struct Answer {
     /// HTTP status code.
     pub(crate) status: u16,
@@ -37,6 +49,16 @@ pub(crate) struct Answer {
     pub(crate) retry_after: Option<Duration>,
     /// The whole body.
     pub(crate) body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("retry_after", &self.retry_after)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Answer {
@@ -148,7 +170,11 @@ impl Transport {
     }
 
     /// Sends the request once and reads the whole answer.
-    async fn send_once(&self, call: &Call<'_>, timeout: Duration) -> Result<Answer, reqwest::Error> {
+    async fn send_once(
+        &self,
+        call: &Call<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, reqwest::Error> {
         let mut request = self
             .http
             .request(call.method.clone(), call.url.clone())

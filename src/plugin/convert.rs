@@ -11,10 +11,18 @@ use crate::value::{self, AttributePath, PathStep, Type, Value};
 const MARKDOWN: i32 = 1;
 
 /// Decodes a `DynamicValue` (msgpack preferred, JSON accepted, empty = null) of type `ty`.
-pub(crate) fn decode(dynamic: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
+pub(crate) fn decode(
+    dynamic: Option<&pb::DynamicValue>,
+    ty: &Type,
+    what: &str,
+) -> Result<Value, Diagnostics> {
     let result = match dynamic {
-        Some(d) if !d.msgpack.is_empty() => value::msgpack::decode(&d.msgpack, ty).map_err(|e| e.to_string()),
-        Some(d) if !d.json.is_empty() => value::json::decode(&d.json, ty).map_err(|e| e.to_string()),
+        Some(d) if !d.msgpack.is_empty() => {
+            value::msgpack::decode(&d.msgpack, ty).map_err(|e| e.to_string())
+        }
+        Some(d) if !d.json.is_empty() => {
+            value::json::decode(&d.json, ty).map_err(|e| e.to_string())
+        }
         _ => Ok(Value::Null),
     };
     result.map_err(|reason| {
@@ -28,7 +36,11 @@ pub(crate) fn decode(dynamic: Option<&pb::DynamicValue>, ty: &Type, what: &str) 
 }
 
 /// Encodes a value of type `ty` as a msgpack `DynamicValue`.
-pub(crate) fn encode(value: &Value, ty: &Type, what: &str) -> Result<pb::DynamicValue, Diagnostics> {
+pub(crate) fn encode(
+    value: &Value,
+    ty: &Type,
+    what: &str,
+) -> Result<pb::DynamicValue, Diagnostics> {
     value::msgpack::encode(value, ty)
         .map(|msgpack| pb::DynamicValue {
             msgpack,
@@ -168,7 +180,11 @@ mod tests {
     #[test]
     fn paths_and_severities_convert() {
         let mut diags = Diagnostics::new();
-        diags.error_at(AttributePath::root().attribute("files").key("a.txt"), "s", "d");
+        diags.error_at(
+            AttributePath::root().attribute("files").key("a.txt"),
+            "s",
+            "d",
+        );
         diags.warning("w", "d");
         let pb = diagnostics(diags);
         assert_eq!(pb[0].severity, pb::diagnostic::Severity::Error as i32);
@@ -180,7 +196,10 @@ mod tests {
     #[test]
     fn empty_dynamic_value_is_null_and_garbage_is_a_diagnostic() {
         assert_eq!(decode(None, &Type::String, "config"), Ok(Value::Null));
-        let garbage = pb::DynamicValue { msgpack: vec![0xc1], json: vec![] };
+        let garbage = pb::DynamicValue {
+            msgpack: vec![0xc1],
+            json: vec![],
+        };
         let err = decode(Some(&garbage), &Type::String, "config").unwrap_err();
         assert!(err.has_errors());
     }

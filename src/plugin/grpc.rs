@@ -70,7 +70,10 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diagnostics(diags),
         };
         let ty = self.server.provider_type();
-        let config = or_respond!(decode(request.config.as_ref(), ty, "provider configuration"), respond);
+        let config = or_respond!(
+            decode(request.config.as_ref(), ty, "provider configuration"),
+            respond
+        );
         let diags = self.server.validate_provider_config(&config);
         let prepared = or_respond!(encode(&config, ty, "provider configuration"), respond);
         Ok(Response::new(pb::prepare_provider_config::Response {
@@ -88,8 +91,13 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diagnostics(diags),
         };
         let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
-        let config = or_respond!(decode(request.config.as_ref(), ty, "configuration"), respond);
-        let diags = self.server.validate_resource_config(&request.type_name, &config);
+        let config = or_respond!(
+            decode(request.config.as_ref(), ty, "configuration"),
+            respond
+        );
+        let diags = self
+            .server
+            .validate_resource_config(&request.type_name, &config);
         Ok(Response::new(respond(diags)))
     }
 
@@ -140,8 +148,14 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diagnostics(diags),
         };
         let ty = self.server.provider_type();
-        let config = or_respond!(decode(request.config.as_ref(), ty, "provider configuration"), respond);
-        let diags = self.server.configure(&config, &request.terraform_version).await;
+        let config = or_respond!(
+            decode(request.config.as_ref(), ty, "provider configuration"),
+            respond
+        );
+        let diags = self
+            .server
+            .configure(&config, &request.terraform_version)
+            .await;
         Ok(Response::new(respond(diags)))
     }
 
@@ -157,7 +171,10 @@ impl pb::provider_server::Provider for ProviderService {
             ..Default::default()
         };
         let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
-        let current = or_respond!(decode(request.current_state.as_ref(), ty, "current state"), respond);
+        let current = or_respond!(
+            decode(request.current_state.as_ref(), ty, "current state"),
+            respond
+        );
         let (stored, mut diags) = self
             .server
             .read_resource(&request.type_name, &current, &request.private)
@@ -187,12 +204,18 @@ impl pb::provider_server::Provider for ProviderService {
             ..Default::default()
         };
         let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
-        let prior = or_respond!(decode(request.prior_state.as_ref(), ty, "prior state"), respond);
+        let prior = or_respond!(
+            decode(request.prior_state.as_ref(), ty, "prior state"),
+            respond
+        );
         let proposed = or_respond!(
             decode(request.proposed_new_state.as_ref(), ty, "proposed state"),
             respond
         );
-        let config = or_respond!(decode(request.config.as_ref(), ty, "configuration"), respond);
+        let config = or_respond!(
+            decode(request.config.as_ref(), ty, "configuration"),
+            respond
+        );
         let (planned, mut diags) = self.server.plan_resource_change(
             &request.type_name,
             &prior,
@@ -228,11 +251,22 @@ impl pb::provider_server::Provider for ProviderService {
             ..Default::default()
         };
         let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
-        let prior = or_respond!(decode(request.prior_state.as_ref(), ty, "prior state"), respond);
-        let planned = or_respond!(decode(request.planned_state.as_ref(), ty, "planned state"), respond);
+        let prior = or_respond!(
+            decode(request.prior_state.as_ref(), ty, "prior state"),
+            respond
+        );
+        let planned = or_respond!(
+            decode(request.planned_state.as_ref(), ty, "planned state"),
+            respond
+        );
         let (stored, mut diags) = self
             .server
-            .apply_resource_change(&request.type_name, &prior, &planned, &request.planned_private)
+            .apply_resource_change(
+                &request.type_name,
+                &prior,
+                &planned,
+                &request.planned_private,
+            )
             .await;
         let new_state = match encode(&stored.state, ty, "new state") {
             Ok(v) => v,

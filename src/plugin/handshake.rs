@@ -105,16 +105,28 @@ mod tests {
     #[test]
     fn protocol_5_is_negotiated_in_any_order() {
         for offered in ["5", "6,5", "5,6", " 6 , 5 ", ""] {
-            let launch = check(env(&[(COOKIE_KEY, COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", offered)]));
+            let launch = check(env(&[
+                (COOKIE_KEY, COOKIE_VALUE),
+                ("PLUGIN_PROTOCOL_VERSIONS", offered),
+            ]));
             assert_eq!(launch, Ok(Launch { client_cert: None }), "{offered:?}");
         }
-        let refused = check(env(&[(COOKIE_KEY, COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", "6")]));
-        assert!(matches!(refused, Err(HandshakeError::NoCommonProtocol { .. })));
+        let refused = check(env(&[
+            (COOKIE_KEY, COOKIE_VALUE),
+            ("PLUGIN_PROTOCOL_VERSIONS", "6"),
+        ]));
+        assert!(matches!(
+            refused,
+            Err(HandshakeError::NoCommonProtocol { .. })
+        ));
     }
 
     #[test]
     fn client_certificate_is_picked_up() {
-        let launch = check(env(&[(COOKIE_KEY, COOKIE_VALUE), ("PLUGIN_CLIENT_CERT", "PEM")]));
+        let launch = check(env(&[
+            (COOKIE_KEY, COOKIE_VALUE),
+            ("PLUGIN_CLIENT_CERT", "PEM"),
+        ]));
         assert_eq!(launch.unwrap().client_cert.as_deref(), Some("PEM"));
     }
 

@@ -92,14 +92,21 @@ impl PluginSocket {
                     Some(config) => {
                         let acceptor = TlsAcceptor::from(Arc::clone(config));
                         tokio::spawn(async move {
-                            let handshake =
-                                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                            let handshake = tokio::time::timeout(
+                                TLS_HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            );
                             match handshake.await {
                                 Ok(Ok(tls_stream)) => {
-                                    let _ = tx.send(Ok(PluginStream::Tls(Box::new(tls_stream)))).await;
+                                    let _ =
+                                        tx.send(Ok(PluginStream::Tls(Box::new(tls_stream)))).await;
                                 }
-                                Ok(Err(e)) => log::warn!("refused a client that failed mutual TLS: {e}"),
-                                Err(_) => log::warn!("refused a client that did not finish the TLS handshake"),
+                                Ok(Err(e)) => {
+                                    log::warn!("refused a client that failed mutual TLS: {e}")
+                                }
+                                Err(_) => log::warn!(
+                                    "refused a client that did not finish the TLS handshake"
+                                ),
                             }
                         });
                     }

@@ -137,7 +137,11 @@ mod tests {
             (Some("off"), None, LevelFilter::Off),
         ];
         for (provider, general, want) in cases {
-            assert_eq!(level_from_env(provider, general), want, "{provider:?} {general:?}");
+            assert_eq!(
+                level_from_env(provider, general),
+                want,
+                "{provider:?} {general:?}"
+            );
         }
     }
 

@@ -84,7 +84,10 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
 }
 
 /// Serves until shutdown. `launch` is `None` in debug (reattach) mode.
-async fn serve(provider: Arc<dyn Provider>, launch: Option<handshake::Launch>) -> Result<(), ServeError> {
+async fn serve(
+    provider: Arc<dyn Provider>,
+    launch: Option<handshake::Launch>,
+) -> Result<(), ServeError> {
     let tls = match launch.as_ref().and_then(|l| l.client_cert.as_deref()) {
         Some(pem) => Some(tls::server_config(pem)?),
         None => None,
@@ -97,11 +100,10 @@ async fn serve(provider: Arc<dyn Provider>, launch: Option<handshake::Launch>) -
     health_reporter
         .set_service_status("plugin", tonic_health::ServingStatus::Serving)
         .await;
-    let provider_service = proto::tfplugin5::provider_server::ProviderServer::new(
-        grpc::ProviderService::new(server),
-    )
-    .max_decoding_message_size(MAX_MESSAGE_SIZE)
-    .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let provider_service =
+        proto::tfplugin5::provider_server::ProviderServer::new(grpc::ProviderService::new(server))
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
     let controller = proto::plugin::grpc_controller_server::GrpcControllerServer::new(
         grpc::Controller::new(Arc::clone(&shutdown)),
     );
@@ -176,7 +178,9 @@ fn announce(
     } else {
         handshake::line(socket.path(), tls.map(|t| t.server_cert_der.as_slice()))
     };
-    stdout.write_all(text.as_bytes()).map_err(ServeError::Stdout)?;
+    stdout
+        .write_all(text.as_bytes())
+        .map_err(ServeError::Stdout)?;
     stdout.flush().map_err(ServeError::Stdout)
 }
 

@@ -99,7 +99,9 @@ pub(crate) fn resolve(
                 return Setting::Set(value);
             }
         }
-        from_file.filter(|v| !v.is_empty()).map_or(Setting::Missing, Setting::Set)
+        from_file
+            .filter(|v| !v.is_empty())
+            .map_or(Setting::Missing, Setting::Set)
     };
     let mode = match config.get("mode").as_str() {
         Some("direct") => Mode::Direct,
@@ -127,7 +129,9 @@ fn expand_home(path: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 fn read_humctl(path: &Path, is_default: bool, diags: &mut Diagnostics) -> HumctlFile {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_default => return HumctlFile::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_default => {
+            return HumctlFile::default();
+        }
         Err(e) => {
             diags.warning_at(
                 AttributePath::root().attribute("config"),
@@ -141,7 +145,10 @@ fn read_humctl(path: &Path, is_default: bool, diags: &mut Diagnostics) -> Humctl
         diags.warning_at(
             AttributePath::root().attribute("config"),
             "Could not parse the humctl configuration",
-            format!("{} is not valid humctl YAML ({e}). Settings from it are ignored.", path.display()),
+            format!(
+                "{} is not valid humctl YAML ({e}). Settings from it are ignored.",
+                path.display()
+            ),
         );
         HumctlFile::default()
     })
@@ -151,10 +158,11 @@ impl Settings {
     /// Builds an API client, or explains which setting is missing and how to provide it.
     pub(crate) fn client(&self) -> Result<Client, Diagnostics> {
         let mut diags = Diagnostics::new();
-        let mut need = |setting: &Setting, attribute: &str, variable: &str, what: &str| match setting {
-            Setting::Set(value) => Some(value.clone()),
-            Setting::Missing => {
-                diags.error_at(
+        let mut need = |setting: &Setting, attribute: &str, variable: &str, what: &str| {
+            match setting {
+                Setting::Set(value) => Some(value.clone()),
+                Setting::Missing => {
+                    diags.error_at(
                     AttributePath::root().attribute(attribute),
                     format!("Missing Humanitec {what}"),
                     format!(
@@ -162,10 +170,10 @@ impl Settings {
                          `{attribute}` in the provider block, or the {variable} environment variable."
                     ),
                 );
-                None
-            }
-            Setting::Unknown => {
-                diags.error_at(
+                    None
+                }
+                Setting::Unknown => {
+                    diags.error_at(
                     AttributePath::root().attribute(attribute),
                     format!("Humanitec {what} not known yet"),
                     format!(
@@ -173,12 +181,18 @@ impl Settings {
                          apply. Apply the resources it depends on first (terraform apply -target=…)."
                     ),
                 );
-                None
+                    None
+                }
             }
         };
         let org_id = need(&self.org_id, "org_id", "HUMANITEC_ORG", "organization id");
         let token = need(&self.token, "token", "HUMANITEC_TOKEN", "API token");
-        let api_prefix = need(&self.api_prefix, "api_prefix", "HUMANITEC_API_PREFIX", "API prefix");
+        let api_prefix = need(
+            &self.api_prefix,
+            "api_prefix",
+            "HUMANITEC_API_PREFIX",
+            "API prefix",
+        );
         let (Some(org_id), Some(token), Some(api_prefix)) = (org_id, token, api_prefix) else {
             return Err(diags);
         };
@@ -208,8 +222,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -229,7 +245,11 @@ mod tests {
     #[test]
     fn block_beats_environment_beats_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".humctl"), "org: file-org\ntoken: file-token\napiPrefix: http://file/\n").unwrap();
+        std::fs::write(
+            dir.path().join(".humctl"),
+            "org: file-org\ntoken: file-token\napiPrefix: http://file/\n",
+        )
+        .unwrap();
         let home = dir.path().to_str().unwrap().to_string();
         let mut diags = Diagnostics::new();
 
@@ -243,7 +263,11 @@ mod tests {
         assert_eq!(s.org_id, Setting::Set("env-org".into()));
         assert_eq!(s.token, Setting::Set("file-token".into()));
 
-        let s = resolve(&config(&[("org_id", Value::string("block-org"))]), &env, &mut diags);
+        let s = resolve(
+            &config(&[("org_id", Value::string("block-org"))]),
+            &env,
+            &mut diags,
+        );
         assert_eq!(s.org_id, Setting::Set("block-org".into()));
         assert!(diags.is_empty());
     }
@@ -252,29 +276,47 @@ mod tests {
     fn defaults_unknowns_and_missing_settings() {
         let mut diags = Diagnostics::new();
         let env = env_of(&[]);
-        let s = resolve(&config(&[("token", Value::Unknown), ("mode", Value::string("direct"))]), &env, &mut diags);
+        let s = resolve(
+            &config(&[("token", Value::Unknown), ("mode", Value::string("direct"))]),
+            &env,
+            &mut diags,
+        );
         assert_eq!(s.api_prefix, Setting::Set(DEFAULT_API_PREFIX.into()));
         assert_eq!(s.org_id, Setting::Missing);
         assert_eq!(s.token, Setting::Unknown);
         assert_eq!(s.mode, Mode::Direct);
         let err = s.client().unwrap_err();
         let text: Vec<String> = err.iter().map(ToString::to_string).collect();
-        assert!(text[0].starts_with("org_id: Missing Humanitec organization id"), "{text:?}");
+        assert!(
+            text[0].starts_with("org_id: Missing Humanitec organization id"),
+            "{text:?}"
+        );
         assert!(text[0].contains("HUMANITEC_ORG"));
-        assert!(text[1].starts_with("token: Humanitec API token not known yet"), "{text:?}");
+        assert!(
+            text[1].starts_with("token: Humanitec API token not known yet"),
+            "{text:?}"
+        );
     }
 
     #[test]
     fn token_never_shows_in_debug_output() {
         let mut diags = Diagnostics::new();
-        let s = resolve(&config(&[("token", Value::string("s3cr3t-token"))]), &env_of(&[]), &mut diags);
+        let s = resolve(
+            &config(&[("token", Value::string("s3cr3t-token"))]),
+            &env_of(&[]),
+            &mut diags,
+        );
         assert!(!format!("{s:?}").contains("s3cr3t-token"));
     }
 
     #[test]
     fn explicit_unreadable_file_warns() {
         let mut diags = Diagnostics::new();
-        resolve(&config(&[("config", Value::string("/nonexistent/humctl"))]), &env_of(&[]), &mut diags);
+        resolve(
+            &config(&[("config", Value::string("/nonexistent/humctl"))]),
+            &env_of(&[]),
+            &mut diags,
+        );
         assert!(!diags.has_errors());
         assert!(!diags.is_empty());
     }

@@ -7,12 +7,12 @@
 pub(crate) mod config;
 pub(crate) mod resources;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 
-use crate::framework::{Attribute, Block, Diagnostics, Provider, Resource, Schema};
 use crate::framework::validate::one_of;
+use crate::framework::{Attribute, Block, Diagnostics, Provider, Resource, Schema};
 use crate::humanitec::Client;
 use crate::value::Value;
 use config::{Mode, Settings};
@@ -21,6 +21,8 @@ use config::{Mode, Settings};
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     settings: RwLock<Option<Settings>>,
+    /// The API client, built on first use and dropped when the settings change.
+    client: Mutex<Option<Client>>,
 }
 
 impl Shared {
@@ -31,8 +33,16 @@ impl Shared {
 
     /// An API client, or diagnostics saying which setting is missing.
     pub(crate) fn client(&self) -> Result<Client, Diagnostics> {
+        let mut cached = self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = cached.as_ref() {
+            return Ok(client.clone());
+        }
         match self.read() {
-            Some(settings) => settings.client(),
+            Some(settings) => {
+                let client = settings.client()?;
+                *cached = Some(client.clone());
+                Ok(client)
+            }
             None => {
                 let mut diags = Diagnostics::new();
                 diags.error(
@@ -52,6 +62,7 @@ impl Shared {
     }
 
     fn store(&self, settings: Settings) {
+        *self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         match self.settings.write() {
             Ok(mut guard) => *guard = Some(settings),
             Err(poisoned) => *poisoned.into_inner() = Some(settings),
@@ -96,7 +107,7 @@ impl Provider for HumanitecProvider {
                 Attribute::string("mode")
                     .validate(one_of(&["api", "direct"]))
                     .description(
-                        "`api` (the default): resources become Humanitec Resource Definitions. `direct`: no platform; container runners run as Kubernetes Jobs on the runner config's cluster.",
+                        "`api` (the default): resources become Humanitec Resource Definitions. `direct`: no platform; in this version a runner config is only recorded in state (no API calls), ready for container runners that run their Jobs on its cluster.",
                     ),
             )
             .attribute(Attribute::string("config").description(
@@ -106,9 +117,9 @@ impl Provider for HumanitecProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(resources::runner_config::RunnerConfigResource::new(Arc::clone(
-            &self.shared,
-        )))]
+        vec![Arc::new(
+            resources::runner_config::RunnerConfigResource::new(Arc::clone(&self.shared)),
+        )]
     }
 
     async fn configure(&self, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {

@@ -33,9 +33,8 @@ use super::types::{Type, json_kind};
 /// assert_eq!(v, Value::object([("name", Value::string("r1"))]));
 /// ```
 pub(crate) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
-    let json: Json = serde_json::from_slice(bytes).map_err(|e| {
-        DecodeError::new(Default::default(), DecodeErrorKind::Json(e.to_string()))
-    })?;
+    let json: Json = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError::new(Default::default(), DecodeErrorKind::Json(e.to_string())))?;
     decode_json(&json, ty)
 }
 
@@ -145,7 +144,9 @@ fn decode_value(
             .iter()
             .map(|(name, attribute_type)| {
                 let item = match fields.get(name) {
-                    Some(item) => decode_value(item, attribute_type, &path.attribute(name), depth + 1)?,
+                    Some(item) => {
+                        decode_value(item, attribute_type, &path.attribute(name), depth + 1)?
+                    }
                     None => Value::Null,
                 };
                 Ok((name.clone(), item))
@@ -237,14 +238,18 @@ fn encode_value(
             .collect::<Result<serde_json::Map<_, _>, _>>()
             .map(Json::Object),
         (Value::Object(attributes), Type::Object(attribute_types)) => {
-            if let Some(extra) = attributes.keys().find(|k| !attribute_types.contains_key(*k)) {
+            if let Some(extra) = attributes
+                .keys()
+                .find(|k| !attribute_types.contains_key(*k))
+            {
                 return Err(at(EncodeErrorKind::UnexpectedAttribute(extra.clone())));
             }
             attribute_types
                 .iter()
                 .map(|(name, attribute_type)| {
                     let item = attributes.get(name).unwrap_or(&Value::Null);
-                    let item = encode_value(item, attribute_type, &path.attribute(name), depth + 1)?;
+                    let item =
+                        encode_value(item, attribute_type, &path.attribute(name), depth + 1)?;
                     Ok((name.clone(), item))
                 })
                 .collect::<Result<serde_json::Map<_, _>, _>>()
@@ -300,15 +305,35 @@ mod tests {
                 Type::Number,
                 num("3.14159265358979323846264338327950288"),
             ),
-            ("123456789012345678901234567890", Type::Number, num("123456789012345678901234567890")),
+            (
+                "123456789012345678901234567890",
+                Type::Number,
+                num("123456789012345678901234567890"),
+            ),
             ("\"42\"", Type::Number, num("42")),
             ("\"x\"", Type::String, Value::string("x")),
             ("12.0", Type::String, Value::string("12.0")),
             ("true", Type::String, Value::string("true")),
-            ("[1, null]", Type::list(Type::Number), Value::list([num("1"), Value::Null])),
-            ("[\"b\", \"a\"]", Type::set(Type::String), Value::set([Value::string("b"), Value::string("a")])),
-            ("[true, \"x\"]", Type::tuple([Type::Bool, Type::String]), Value::Tuple(vec![Value::Bool(true), Value::string("x")])),
-            ("{\"k\": \"v\"}", Type::map(Type::String), Value::map([("k", Value::string("v"))])),
+            (
+                "[1, null]",
+                Type::list(Type::Number),
+                Value::list([num("1"), Value::Null]),
+            ),
+            (
+                "[\"b\", \"a\"]",
+                Type::set(Type::String),
+                Value::set([Value::string("b"), Value::string("a")]),
+            ),
+            (
+                "[true, \"x\"]",
+                Type::tuple([Type::Bool, Type::String]),
+                Value::Tuple(vec![Value::Bool(true), Value::string("x")]),
+            ),
+            (
+                "{\"k\": \"v\"}",
+                Type::map(Type::String),
+                Value::map([("k", Value::string("v"))]),
+            ),
             (
                 r#"{"type": ["list", "string"], "value": ["a"]}"#,
                 Type::Dynamic,
@@ -332,7 +357,10 @@ mod tests {
         let got = decode(br#"{"name": "r1", "removed_in_v2": {"deep": [1, 2]}}"#, &ty);
         assert_eq!(
             got,
-            Ok(Value::object([("name", Value::string("r1")), ("size", Value::Null)]))
+            Ok(Value::object([
+                ("name", Value::string("r1")),
+                ("size", Value::Null)
+            ]))
         );
     }
 
@@ -341,7 +369,10 @@ mod tests {
         let ty = Type::object([
             ("cluster", Type::object([("zone", Type::String)])),
             ("files", Type::map(Type::Number)),
-            ("criteria", Type::list(Type::object([("env_type", Type::Bool)]))),
+            (
+                "criteria",
+                Type::list(Type::object([("env_type", Type::Bool)])),
+            ),
             ("pair", Type::tuple([Type::Bool])),
             ("any", Type::Dynamic),
         ]);
@@ -349,7 +380,10 @@ mod tests {
             (
                 json!({"cluster": {"zone": [1]}}),
                 "cluster.zone",
-                K::TypeMismatch { expected: "string".into(), found: "array" },
+                K::TypeMismatch {
+                    expected: "string".into(),
+                    found: "array",
+                },
             ),
             (
                 json!({"files": {"a.txt": "many"}}),
@@ -359,12 +393,18 @@ mod tests {
             (
                 json!({"criteria": [{"env_type": true}, {"env_type": "maybe"}]}),
                 "criteria[1].env_type",
-                K::TypeMismatch { expected: "bool".into(), found: "string" },
+                K::TypeMismatch {
+                    expected: "bool".into(),
+                    found: "string",
+                },
             ),
             (
                 json!({"pair": []}),
                 "pair",
-                K::TupleLength { expected: 1, found: 0 },
+                K::TupleLength {
+                    expected: 1,
+                    found: 0,
+                },
             ),
             (
                 json!({"any": {"type": "string"}}),
@@ -379,17 +419,25 @@ mod tests {
             (
                 json!({"any": "plain"}),
                 "any",
-                K::TypeMismatch { expected: "dynamic".into(), found: "string" },
+                K::TypeMismatch {
+                    expected: "dynamic".into(),
+                    found: "string",
+                },
             ),
             (
                 json!({"any": {"type": "nope", "value": 1}}),
                 "any",
-                K::DynamicType(super::super::types::TypeError::UnknownPrimitive("nope".into())),
+                K::DynamicType(super::super::types::TypeError::UnknownPrimitive(
+                    "nope".into(),
+                )),
             ),
             (
                 json!({"cluster": 5}),
                 "cluster",
-                K::TypeMismatch { expected: "object".into(), found: "number" },
+                K::TypeMismatch {
+                    expected: "object".into(),
+                    found: "number",
+                },
             ),
         ];
         for (json, want_path, want_kind) in cases {
@@ -407,7 +455,16 @@ mod tests {
     fn decode_rejects_invalid_json() {
         for text in ["", "{", "[1,]", "nul", "1 2"] {
             let got = decode(text.as_bytes(), &Type::list(Type::Number));
-            assert!(matches!(got, Err(DecodeError { kind: K::Json(_), .. })), "{text}: {got:?}");
+            assert!(
+                matches!(
+                    got,
+                    Err(DecodeError {
+                        kind: K::Json(_),
+                        ..
+                    })
+                ),
+                "{text}: {got:?}"
+            );
         }
     }
 
@@ -428,14 +485,27 @@ mod tests {
             json = json!({"type": "dynamic", "value": json});
         }
         let got = decode_json(&json, &Type::Dynamic);
-        assert!(matches!(got, Err(DecodeError { kind: K::TooDeep(_), .. })), "{got:?}");
+        assert!(
+            matches!(
+                got,
+                Err(DecodeError {
+                    kind: K::TooDeep(_),
+                    ..
+                })
+            ),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn encode_table() {
         let cases: Vec<(Value, Type, Json)> = vec![
             (Value::Null, Type::String, json!(null)),
-            (num("1e400"), Type::Number, serde_json::from_str("1e400").unwrap_or(Json::Null)),
+            (
+                num("1e400"),
+                Type::Number,
+                serde_json::from_str("1e400").unwrap_or(Json::Null),
+            ),
             (
                 num("3.14159265358979323846264338327950288"),
                 Type::Number,
@@ -448,7 +518,10 @@ mod tests {
                 json!({"a": null, "b": "x"}),
             ),
             (
-                Value::dynamic(Type::map(Type::Bool), Value::map([("k", Value::Bool(true))])),
+                Value::dynamic(
+                    Type::map(Type::Bool),
+                    Value::map([("k", Value::Bool(true))]),
+                ),
                 Type::Dynamic,
                 json!({"type": ["map", "bool"], "value": {"k": true}}),
             ),
@@ -457,14 +530,18 @@ mod tests {
                 Type::Dynamic,
                 json!({"type": ["tuple", ["string", "number"]], "value": ["a", 1]}),
             ),
-            (Value::set([Value::Bool(false)]), Type::set(Type::Bool), json!([false])),
+            (
+                Value::set([Value::Bool(false)]),
+                Type::set(Type::Bool),
+                json!([false]),
+            ),
         ];
         for (value, ty, want) in cases {
             assert_eq!(encode(&value, &ty), Ok(want), "{value:?} as {ty}");
         }
         // The exact digits survive serialization.
-        let text = encode(&num("0.1000000000000000000000000000001"), &Type::Number)
-            .map(|j| j.to_string());
+        let text =
+            encode(&num("0.1000000000000000000000000000001"), &Type::Number).map(|j| j.to_string());
         assert_eq!(text, Ok("0.1000000000000000000000000000001".to_owned()));
     }
 
@@ -490,7 +567,10 @@ mod tests {
             (
                 Value::object([("a", Value::string("x"))]),
                 "a",
-                EncodeErrorKind::TypeMismatch { expected: "list of number".into(), found: "string" },
+                EncodeErrorKind::TypeMismatch {
+                    expected: "list of number".into(),
+                    found: "string",
+                },
             ),
         ];
         for (value, want_path, want_kind) in cases {

@@ -161,7 +161,8 @@ impl<'a> Reader<'a> {
     fn ext_body(&mut self, len: usize) -> Result<Token<'a>, DecodeErrorKind> {
         // The type byte and payload are skipped unread: every extension is an unknown, and
         // refinements (type 12) are optional information we may ignore.
-        self.take(1 + len)?;
+        self.take(1)?;
+        self.take(len)?;
         Ok(Token::Ext)
     }
 
@@ -219,10 +220,10 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A capacity for `claimed` items of at least `min_item_bytes` each that the remaining
-    /// input could actually hold: a hostile header claiming 2^32 elements must not allocate.
-    fn capacity(&self, claimed: usize, min_item_bytes: usize) -> usize {
-        claimed.min(self.rest.len() / min_item_bytes)
+    /// A capacity for `claimed` items that the remaining input could actually hold (every item
+    /// takes at least one byte): a hostile header claiming 2^32 elements must not allocate.
+    fn capacity(&self, claimed: usize) -> usize {
+        claimed.min(self.rest.len())
     }
 }
 
@@ -332,8 +333,7 @@ fn decode_sequence<'p>(
     depth: usize,
     step: impl Fn(usize) -> PathTrail<'p>,
 ) -> Result<Vec<Value>, DecodeError> {
-    // Every element takes at least one byte.
-    let mut items = Vec::with_capacity(reader.capacity(len, 1));
+    let mut items = Vec::with_capacity(reader.capacity(len));
     for i in 0..len {
         items.push(decode_value(reader, element, &step(i), depth + 1)?);
     }
@@ -441,7 +441,10 @@ fn encode_value(
             }
         }
         (Value::Object(attributes), Type::Object(attribute_types)) => {
-            if let Some(extra) = attributes.keys().find(|k| !attribute_types.contains_key(*k)) {
+            if let Some(extra) = attributes
+                .keys()
+                .find(|k| !attribute_types.contains_key(*k))
+            {
                 return Err(at(EncodeErrorKind::UnexpectedAttribute(extra.clone())));
             }
             write_len(out, attribute_types.len(), MAP_HEADERS).map_err(at)?;
@@ -518,7 +521,8 @@ fn write_int(out: &mut Vec<u8>, i: i64) {
 /// Writes an unsigned integer in its smallest encoding.
 fn write_uint(out: &mut Vec<u8>, u: u64) {
     if u < 0x80 {
-        out.extend_from_slice(&(u as u8).to_be_bytes());
+        // Positive fixint: the byte is the value itself.
+        out.push(u as u8);
     } else if let Ok(v) = u8::try_from(u) {
         out.push(0xcc);
         out.push(v);
@@ -635,9 +639,13 @@ mod tests {
         }
     }
 
-    /// The bytes of a msgpack fixstr (strings under 32 bytes).
-    fn fixstr(s: &str) -> Vec<u8> {
-        let mut out = vec![0xa0 | s.len() as u8];
+    /// The bytes of a msgpack str (fixstr or str8: strings under 256 bytes).
+    fn mstr(s: &str) -> Vec<u8> {
+        let mut out = match u8::try_from(s.len()) {
+            Ok(len) if len < 32 => vec![0xa0 | len],
+            Ok(len) => vec![0xd9, len],
+            Err(_) => panic!("test strings stay under 256 bytes"),
+        };
         out.extend_from_slice(s.as_bytes());
         out
     }
@@ -647,9 +655,17 @@ mod tests {
         let cases: Vec<(Vec<u8>, Type, Value)> = vec![
             (vec![0xd4, 0x00, 0x00], Type::String, Value::Unknown),
             (vec![0xd4, 0x00, 0x00], Type::Dynamic, Value::Unknown),
-            (vec![0xd4, 0x00, 0x00], Type::list(Type::Number), Value::Unknown),
+            (
+                vec![0xd4, 0x00, 0x00],
+                Type::list(Type::Number),
+                Value::Unknown,
+            ),
             // Refined unknown: ext 12 whose payload is the map {1: true} (not null).
-            (vec![0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3], Type::String, Value::Unknown),
+            (
+                vec![0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3],
+                Type::String,
+                Value::Unknown,
+            ),
             // Refined unknown string with prefix "ab": ext8 of 5 bytes, payload {2: "ab"}.
             (
                 vec![0xc7, 0x05, 0x0c, 0x81, 0x02, 0xa2, b'a', b'b'],
@@ -658,7 +674,11 @@ mod tests {
             ),
             // Other extension codes are unknown too.
             (vec![0xd5, 0x07, 0x01, 0x02], Type::Bool, Value::Unknown),
-            (vec![0xc8, 0x00, 0x01, 0x05, 0xff], Type::Number, Value::Unknown),
+            (
+                vec![0xc8, 0x00, 0x01, 0x05, 0xff],
+                Type::Number,
+                Value::Unknown,
+            ),
             (vec![0xc0], Type::String, Value::Null),
             (vec![0xc0], Type::Dynamic, Value::Null),
             (vec![0xc0], Type::object([("a", Type::String)]), Value::Null),
@@ -670,26 +690,62 @@ mod tests {
             (vec![0xe0], Type::Number, num("-32")),
             (vec![0xcc, 0xff], Type::Number, num("255")),
             (vec![0xcd, 0x01, 0x00], Type::Number, num("256")),
-            (vec![0xce, 0xff, 0xff, 0xff, 0xff], Type::Number, num("4294967295")),
-            (vec![0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], Type::Number, num("18446744073709551615")),
+            (
+                vec![0xce, 0xff, 0xff, 0xff, 0xff],
+                Type::Number,
+                num("4294967295"),
+            ),
+            (
+                vec![0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                Type::Number,
+                num("18446744073709551615"),
+            ),
             (vec![0xd0, 0x80], Type::Number, num("-128")),
             (vec![0xd1, 0x80, 0x00], Type::Number, num("-32768")),
-            (vec![0xd2, 0x80, 0x00, 0x00, 0x00], Type::Number, num("-2147483648")),
-            (vec![0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0], Type::Number, num("-9223372036854775808")),
-            (vec![0xd3, 0, 0, 0, 0, 0, 0, 0, 5], Type::Number, num("5")),
-            (vec![0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0], Type::Number, num("1.5")),
-            (vec![0xca, 0x3f, 0xc0, 0x00, 0x00], Type::Number, num("1.5")),
-            (vec![0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0], Type::Number, Value::Number(Number::infinity(false))),
-            (fixstr("1e40"), Type::Number, num("1e40")),
-            ([vec![0xd9, 0x05], b"1e400".to_vec()].concat(), Type::Number, num("1e400")),
-            ([vec![0xc4, 0x04], b"-Inf".to_vec()].concat(), Type::Number, Value::Number(Number::infinity(true))),
             (
-                fixstr("3.14159265358979323846264338327950288"),
+                vec![0xd2, 0x80, 0x00, 0x00, 0x00],
+                Type::Number,
+                num("-2147483648"),
+            ),
+            (
+                vec![0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0],
+                Type::Number,
+                num("-9223372036854775808"),
+            ),
+            (vec![0xd3, 0, 0, 0, 0, 0, 0, 0, 5], Type::Number, num("5")),
+            (
+                vec![0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0],
+                Type::Number,
+                num("1.5"),
+            ),
+            (vec![0xca, 0x3f, 0xc0, 0x00, 0x00], Type::Number, num("1.5")),
+            (
+                vec![0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0],
+                Type::Number,
+                Value::Number(Number::infinity(false)),
+            ),
+            (mstr("1e40"), Type::Number, num("1e40")),
+            (
+                [vec![0xd9, 0x05], b"1e400".to_vec()].concat(),
+                Type::Number,
+                num("1e400"),
+            ),
+            (
+                [vec![0xc4, 0x04], b"-Inf".to_vec()].concat(),
+                Type::Number,
+                Value::Number(Number::infinity(true)),
+            ),
+            (
+                mstr("3.14159265358979323846264338327950288"),
                 Type::Number,
                 num("3.14159265358979323846264338327950288"),
             ),
-            (fixstr("héllo"), Type::String, Value::string("héllo")),
-            (vec![0xc4, 0x02, b'h', b'i'], Type::String, Value::string("hi")),
+            (mstr("héllo"), Type::String, Value::string("héllo")),
+            (
+                vec![0xc4, 0x02, b'h', b'i'],
+                Type::String,
+                Value::string("hi"),
+            ),
             (vec![0xd9, 0x00], Type::String, Value::string("")),
         ];
         for (bytes, ty, want) in cases {
@@ -707,22 +763,25 @@ mod tests {
             ("pair", Type::tuple([Type::Bool, Type::String])),
         ]);
         let mut bytes = vec![0x85];
-        bytes.extend(fixstr("labels"));
+        bytes.extend(mstr("labels"));
         bytes.extend([0x81, 0xa1, b'k', 0xa1, b'v']);
-        bytes.extend(fixstr("name"));
-        bytes.extend(fixstr("r1"));
-        bytes.extend(fixstr("pair"));
+        bytes.extend(mstr("name"));
+        bytes.extend(mstr("r1"));
+        bytes.extend(mstr("pair"));
         bytes.extend([0x92, 0xc3, 0xd4, 0x00, 0x00]);
-        bytes.extend(fixstr("ports"));
+        bytes.extend(mstr("ports"));
         bytes.extend([0x92, 0x01, 0xcd, 0x1f, 0x90]);
-        bytes.extend(fixstr("tags"));
+        bytes.extend(mstr("tags"));
         bytes.extend([0x91, 0xc0]);
         let want = Value::object([
             ("name", Value::string("r1")),
             ("ports", Value::list([num("1"), num("8080")])),
             ("tags", Value::set([Value::Null])),
             ("labels", Value::map([("k", Value::string("v"))])),
-            ("pair", Value::Tuple(vec![Value::Bool(true), Value::Unknown])),
+            (
+                "pair",
+                Value::Tuple(vec![Value::Bool(true), Value::Unknown]),
+            ),
         ]);
         assert_eq!(ok(&bytes, &ty), want);
         // Re-encoding gives the same bytes: sorted attributes, same compact forms.
@@ -733,34 +792,37 @@ mod tests {
     fn decode_fills_missing_attributes_with_null() {
         let ty = Type::object([("a", Type::String), ("b", Type::Number)]);
         let mut bytes = vec![0x81];
-        bytes.extend(fixstr("b"));
+        bytes.extend(mstr("b"));
         bytes.push(0x05);
         assert_eq!(
             ok(&bytes, &ty),
             Value::object([("a", Value::Null), ("b", num("5"))])
         );
-        assert_eq!(ok(&[0x80], &ty), Value::object([("a", Value::Null), ("b", Value::Null)]));
+        assert_eq!(
+            ok(&[0x80], &ty),
+            Value::object([("a", Value::Null), ("b", Value::Null)])
+        );
     }
 
     #[test]
     fn decode_dynamic() {
         let mut bytes = vec![0x92, 0xc4, 0x08];
         bytes.extend(b"\"string\"");
-        bytes.extend(fixstr("x"));
+        bytes.extend(mstr("x"));
         assert_eq!(
             ok(&bytes, &Type::Dynamic),
             Value::dynamic(Type::String, Value::string("x"))
         );
         // The type may also come as str; the value may be null or unknown of that type.
         let mut bytes = vec![0x92];
-        bytes.extend(fixstr("[\"list\",\"number\"]"));
+        bytes.extend(mstr("[\"list\",\"number\"]"));
         bytes.extend([0xd4, 0x00, 0x00]);
         assert_eq!(
             ok(&bytes, &Type::Dynamic),
             Value::dynamic(Type::list(Type::Number), Value::Unknown)
         );
         let mut bytes = vec![0x92];
-        bytes.extend(fixstr("\"bool\""));
+        bytes.extend(mstr("\"bool\""));
         bytes.push(0xc0);
         assert_eq!(
             ok(&bytes, &Type::Dynamic),
@@ -773,13 +835,16 @@ mod tests {
         let ty = Type::object([
             ("cluster", Type::object([("zone", Type::String)])),
             ("files", Type::map(Type::Number)),
-            ("criteria", Type::list(Type::object([("env_type", Type::Bool)]))),
+            (
+                "criteria",
+                Type::list(Type::object([("env_type", Type::Bool)])),
+            ),
             ("rules", Type::set(Type::object([("port", Type::Number)]))),
         ]);
         let obj = |entries: Vec<(&str, Vec<u8>)>| {
             let mut out = vec![0x80 | entries.len() as u8];
             for (k, v) in entries {
-                out.extend(fixstr(k));
+                out.extend(mstr(k));
                 out.extend(v);
             }
             out
@@ -788,25 +853,49 @@ mod tests {
             (
                 obj(vec![("cluster", obj(vec![("zone", vec![0x90])]))]),
                 "cluster.zone",
-                K::TypeMismatch { expected: "string".into(), found: "array" },
+                K::TypeMismatch {
+                    expected: "string".into(),
+                    found: "array",
+                },
             ),
             (
-                obj(vec![("files", [vec![0x81], fixstr("a.txt"), fixstr("x")].concat())]),
+                obj(vec![(
+                    "files",
+                    [vec![0x81], mstr("a.txt"), mstr("x")].concat(),
+                )]),
                 "files[\"a.txt\"]",
                 K::InvalidNumber(super::super::number::NumberError::Syntax("x".into())),
             ),
             (
-                obj(vec![("criteria", vec![0x92, 0xc0, 0x81, 0xa8, b'e', b'n', b'v', b'_', b't', b'y', b'p', b'e', 0x01])]),
+                obj(vec![(
+                    "criteria",
+                    vec![
+                        0x92, 0xc0, 0x81, 0xa8, b'e', b'n', b'v', b'_', b't', b'y', b'p', b'e',
+                        0x01,
+                    ],
+                )]),
                 "criteria[1].env_type",
-                K::TypeMismatch { expected: "bool".into(), found: "integer" },
+                K::TypeMismatch {
+                    expected: "bool".into(),
+                    found: "integer",
+                },
             ),
             (
-                obj(vec![("rules", vec![0x91, 0x81, 0xa4, b'p', b'o', b'r', b't', 0xc2])]),
+                obj(vec![(
+                    "rules",
+                    vec![0x91, 0x81, 0xa4, b'p', b'o', b'r', b't', 0xc2],
+                )]),
                 "rules",
-                K::TypeMismatch { expected: "number".into(), found: "bool" },
+                K::TypeMismatch {
+                    expected: "number".into(),
+                    found: "bool",
+                },
             ),
             (
-                obj(vec![("cluster", obj(vec![("zone", fixstr("z")), ("region", fixstr("r"))]))]),
+                obj(vec![(
+                    "cluster",
+                    obj(vec![("zone", mstr("z")), ("region", mstr("r"))]),
+                )]),
                 "cluster",
                 K::UnsupportedAttribute("region".into()),
             ),
@@ -826,7 +915,10 @@ mod tests {
                 K::NonStringKey("integer"),
             ),
             (
-                obj(vec![("files", [vec![0x82], fixstr("a"), vec![1], fixstr("a"), vec![2]].concat())]),
+                obj(vec![(
+                    "files",
+                    [vec![0x82], mstr("a"), vec![1], mstr("a"), vec![2]].concat(),
+                )]),
                 "files",
                 K::DuplicateKey("a".into()),
             ),
@@ -850,24 +942,90 @@ mod tests {
             (vec![], Type::String, K::UnexpectedEnd),
             (vec![0xc0, 0xc0], Type::String, K::TrailingBytes(1)),
             (vec![0xd4, 0x00], Type::String, K::UnexpectedEnd),
-            (vec![0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1], Type::Number, K::NotANumber),
-            (vec![0xdd, 0xff, 0xff, 0xff, 0xff], Type::list(Type::String), K::UnexpectedEnd),
-            (vec![0xdb, 0xff, 0xff, 0xff, 0xff, 0x41], Type::String, K::UnexpectedEnd),
-            (vec![0xc6, 0xff, 0xff, 0xff, 0xff], Type::String, K::UnexpectedEnd),
-            (vec![0xc9, 0xff, 0xff, 0xff, 0xff, 0x00], Type::String, K::UnexpectedEnd),
-            (vec![0xdf, 0xff, 0xff, 0xff, 0xff], Type::map(Type::String), K::UnexpectedEnd),
-            (vec![0x93, 0xc3, 0xc3, 0xc3], Type::tuple([Type::Bool]), K::TupleLength { expected: 1, found: 3 }),
-            (vec![0x91, 0xc0], Type::Dynamic, K::DynamicShape("expected a [type, value] array of two elements")),
-            (vec![0x92, 0x01, 0xc0], Type::Dynamic, K::DynamicShape("the type must be JSON in a binary or string item")),
             (
-                [vec![0x92], fixstr("\"strin\""), vec![0xc0]].concat(),
-                Type::Dynamic,
-                K::DynamicType(super::super::types::TypeError::UnknownPrimitive("strin".into())),
+                vec![0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1],
+                Type::Number,
+                K::NotANumber,
             ),
-            (vec![0xa1, b'a'], Type::Bool, K::TypeMismatch { expected: "bool".into(), found: "string" }),
-            (vec![0x80], Type::list(Type::Bool), K::TypeMismatch { expected: "list of bool".into(), found: "map" }),
-            (vec![0x90], Type::Dynamic, K::DynamicShape("expected a [type, value] array of two elements")),
-            (vec![0xc3], Type::Dynamic, K::TypeMismatch { expected: "dynamic".into(), found: "bool" }),
+            (
+                vec![0xdd, 0xff, 0xff, 0xff, 0xff],
+                Type::list(Type::String),
+                K::UnexpectedEnd,
+            ),
+            (
+                vec![0xdb, 0xff, 0xff, 0xff, 0xff, 0x41],
+                Type::String,
+                K::UnexpectedEnd,
+            ),
+            (
+                vec![0xc6, 0xff, 0xff, 0xff, 0xff],
+                Type::String,
+                K::UnexpectedEnd,
+            ),
+            (
+                vec![0xc9, 0xff, 0xff, 0xff, 0xff, 0x00],
+                Type::String,
+                K::UnexpectedEnd,
+            ),
+            (
+                vec![0xdf, 0xff, 0xff, 0xff, 0xff],
+                Type::map(Type::String),
+                K::UnexpectedEnd,
+            ),
+            (
+                vec![0x93, 0xc3, 0xc3, 0xc3],
+                Type::tuple([Type::Bool]),
+                K::TupleLength {
+                    expected: 1,
+                    found: 3,
+                },
+            ),
+            (
+                vec![0x91, 0xc0],
+                Type::Dynamic,
+                K::DynamicShape("expected a [type, value] array of two elements"),
+            ),
+            (
+                vec![0x92, 0x01, 0xc0],
+                Type::Dynamic,
+                K::DynamicShape("the type must be JSON in a binary or string item"),
+            ),
+            (
+                [vec![0x92], mstr("\"strin\""), vec![0xc0]].concat(),
+                Type::Dynamic,
+                K::DynamicType(super::super::types::TypeError::UnknownPrimitive(
+                    "strin".into(),
+                )),
+            ),
+            (
+                vec![0xa1, b'a'],
+                Type::Bool,
+                K::TypeMismatch {
+                    expected: "bool".into(),
+                    found: "string",
+                },
+            ),
+            (
+                vec![0x80],
+                Type::list(Type::Bool),
+                K::TypeMismatch {
+                    expected: "list of bool".into(),
+                    found: "map",
+                },
+            ),
+            (
+                vec![0x90],
+                Type::Dynamic,
+                K::DynamicShape("expected a [type, value] array of two elements"),
+            ),
+            (
+                vec![0xc3],
+                Type::Dynamic,
+                K::TypeMismatch {
+                    expected: "dynamic".into(),
+                    found: "bool",
+                },
+            ),
         ];
         for (bytes, ty, want) in cases {
             assert_eq!(err(&bytes, &ty).kind(), &want, "{bytes:02x?} as {ty}");
@@ -895,41 +1053,102 @@ mod tests {
             (num("-33"), Type::Number, vec![0xd0, 0xdf]),
             (num("200"), Type::Number, vec![0xcc, 0xc8]),
             (num("-200"), Type::Number, vec![0xd1, 0xff, 0x38]),
-            (num("70000"), Type::Number, vec![0xce, 0x00, 0x01, 0x11, 0x70]),
-            (num("-70000"), Type::Number, vec![0xd2, 0xff, 0xfe, 0xee, 0x90]),
-            (num("1e10"), Type::Number, vec![0xcf, 0, 0, 0, 0x02, 0x54, 0x0b, 0xe4, 0x00]),
-            (num("-9223372036854775808"), Type::Number, vec![0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            (
+                num("70000"),
+                Type::Number,
+                vec![0xce, 0x00, 0x01, 0x11, 0x70],
+            ),
+            (
+                num("-70000"),
+                Type::Number,
+                vec![0xd2, 0xff, 0xfe, 0xee, 0x90],
+            ),
+            (
+                num("1e10"),
+                Type::Number,
+                vec![0xcf, 0, 0, 0, 0x02, 0x54, 0x0b, 0xe4, 0x00],
+            ),
+            (
+                num("-9223372036854775808"),
+                Type::Number,
+                vec![0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0],
+            ),
             (num("18446744073709551615"), Type::Number, big_int),
-            (num("1.5"), Type::Number, vec![0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]),
-            (num("-Inf"), Type::Number, vec![0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0]),
+            (
+                num("1.5"),
+                Type::Number,
+                vec![0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0],
+            ),
+            (
+                num("-Inf"),
+                Type::Number,
+                vec![0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0],
+            ),
             // 2^64 is an exact float64.
-            (num("18446744073709551616"), Type::Number, vec![0xcb, 0x43, 0xf0, 0, 0, 0, 0, 0, 0]),
-            (num("0.1"), Type::Number, fixstr("0.1")),
-            (num("1e400"), Type::Number, fixstr("1e400")),
+            (
+                num("18446744073709551616"),
+                Type::Number,
+                vec![0xcb, 0x43, 0xf0, 0, 0, 0, 0, 0, 0],
+            ),
+            (num("0.1"), Type::Number, mstr("0.1")),
+            (num("1e400"), Type::Number, mstr("1e400")),
             (
                 num("3.14159265358979323846264338327950288"),
                 Type::Number,
-                [vec![0xd9, 37], b"3.14159265358979323846264338327950288".to_vec()].concat(),
+                [
+                    vec![0xd9, 37],
+                    b"3.14159265358979323846264338327950288".to_vec(),
+                ]
+                .concat(),
             ),
-            (Value::string("hi"), Type::String, fixstr("hi")),
-            (Value::string("x".repeat(32)), Type::String, [vec![0xd9, 32], vec![b'x'; 32]].concat()),
-            (Value::string("x".repeat(256)), Type::String, [vec![0xda, 1, 0], vec![b'x'; 256]].concat()),
+            (Value::string("hi"), Type::String, mstr("hi")),
+            (
+                Value::string("x".repeat(32)),
+                Type::String,
+                [vec![0xd9, 32], vec![b'x'; 32]].concat(),
+            ),
+            (
+                Value::string("x".repeat(256)),
+                Type::String,
+                [vec![0xda, 1, 0], vec![b'x'; 256]].concat(),
+            ),
             (Value::list([]), Type::list(Type::String), vec![0x90]),
-            (Value::list(vec![Value::Null; 16]), Type::list(Type::String), [vec![0xdc, 0, 16], vec![0xc0; 16]].concat()),
-            (Value::set([Value::Bool(false)]), Type::set(Type::Bool), vec![0x91, 0xc2]),
-            (Value::map([("k", Value::Unknown)]), Type::map(Type::String), vec![0x81, 0xa1, b'k', 0xd4, 0, 0]),
+            (
+                Value::list(vec![Value::Null; 16]),
+                Type::list(Type::String),
+                [vec![0xdc, 0, 16], vec![0xc0; 16]].concat(),
+            ),
+            (
+                Value::set([Value::Bool(false)]),
+                Type::set(Type::Bool),
+                vec![0x91, 0xc2],
+            ),
+            (
+                Value::map([("k", Value::Unknown)]),
+                Type::map(Type::String),
+                vec![0x81, 0xa1, b'k', 0xd4, 0, 0],
+            ),
             (
                 Value::dynamic(Type::String, Value::string("x")),
                 Type::Dynamic,
-                [vec![0x92, 0xc4, 8], b"\"string\"".to_vec(), fixstr("x")].concat(),
+                [vec![0x92, 0xc4, 8], b"\"string\"".to_vec(), mstr("x")].concat(),
             ),
             // A dynamic wrapper whose type matches a concrete schema type is transparent.
-            (Value::dynamic(Type::String, Value::string("x")), Type::String, fixstr("x")),
+            (
+                Value::dynamic(Type::String, Value::string("x")),
+                Type::String,
+                mstr("x"),
+            ),
             // A plain value under dynamic gets its inferred type.
             (
                 Value::list([Value::Null, num("1")]),
                 Type::Dynamic,
-                [vec![0x92, 0xc4, 17], b"[\"list\",\"number\"]".to_vec(), vec![0x92, 0xc0, 0x01]].concat(),
+                [
+                    vec![0x92, 0xc4, 17],
+                    b"[\"list\",\"number\"]".to_vec(),
+                    vec![0x92, 0xc0, 0x01],
+                ]
+                .concat(),
             ),
         ];
         for (value, ty, want) in cases {
@@ -939,16 +1158,20 @@ mod tests {
 
     #[test]
     fn encode_writes_every_attribute_sorted_with_nil_for_missing() {
-        let ty = Type::object([("zeta", Type::String), ("alpha", Type::Number), ("mid", Type::Bool)]);
+        let ty = Type::object([
+            ("zeta", Type::String),
+            ("alpha", Type::Number),
+            ("mid", Type::Bool),
+        ]);
         let value = Value::object([("zeta", Value::string("z"))]);
         let want = [
             vec![0x83],
-            fixstr("alpha"),
+            mstr("alpha"),
             vec![0xc0],
-            fixstr("mid"),
+            mstr("mid"),
             vec![0xc0],
-            fixstr("zeta"),
-            fixstr("z"),
+            mstr("zeta"),
+            mstr("z"),
         ]
         .concat();
         assert_eq!(encode(&value, &ty), Ok(want));
@@ -965,17 +1188,26 @@ mod tests {
             (
                 Value::object([("cluster", Value::object([("zone", num("1"))]))]),
                 "cluster.zone",
-                EncodeErrorKind::TypeMismatch { expected: "string".into(), found: "number" },
+                EncodeErrorKind::TypeMismatch {
+                    expected: "string".into(),
+                    found: "number",
+                },
             ),
             (
-                Value::object([("cluster", Value::object([("zone", Value::Null), ("extra", Value::Null)]))]),
+                Value::object([(
+                    "cluster",
+                    Value::object([("zone", Value::Null), ("extra", Value::Null)]),
+                )]),
                 "cluster",
                 EncodeErrorKind::UnexpectedAttribute("extra".into()),
             ),
             (
                 Value::object([("pair", Value::Tuple(vec![]))]),
                 "pair",
-                EncodeErrorKind::TupleLength { expected: 1, found: 0 },
+                EncodeErrorKind::TupleLength {
+                    expected: 1,
+                    found: 0,
+                },
             ),
             (
                 Value::object([("any", Value::list([Value::string("a"), num("1")]))]),
@@ -985,12 +1217,18 @@ mod tests {
             (
                 Value::object([("cluster", Value::dynamic(Type::String, Value::string("x")))]),
                 "cluster",
-                EncodeErrorKind::DynamicTypeMismatch { expected: "object".into(), actual: "string".into() },
+                EncodeErrorKind::DynamicTypeMismatch {
+                    expected: "object".into(),
+                    actual: "string".into(),
+                },
             ),
             (
                 Value::object([("pair", Value::list([Value::string("a")]))]),
                 "pair",
-                EncodeErrorKind::TypeMismatch { expected: "tuple".into(), found: "list" },
+                EncodeErrorKind::TypeMismatch {
+                    expected: "tuple".into(),
+                    found: "list",
+                },
             ),
         ];
         for (value, want_path, want_kind) in cases {
@@ -1007,7 +1245,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         // 100k nested dynamic values: each level is [type "dynamic", <next level>].
-        let level = [vec![0x92], fixstr("\"dynamic\"")].concat();
+        let level = [vec![0x92], mstr("\"dynamic\"")].concat();
         let mut bytes = level.repeat(100_000);
         bytes.push(0xc0);
         let e = err(&bytes, &Type::Dynamic);
@@ -1023,7 +1261,7 @@ mod tests {
             ty = Type::list(ty);
         }
         let mut bytes = vec![0x91; MAX_DEPTH + 10];
-        bytes.extend(fixstr("x"));
+        bytes.extend(mstr("x"));
         assert_eq!(err(&bytes, &ty).kind(), &K::TooDeep(MAX_DEPTH));
         // ... and within the limit, it decodes.
         let mut ty = Type::String;
@@ -1031,7 +1269,7 @@ mod tests {
             ty = Type::list(ty);
         }
         let mut bytes = vec![0x91; MAX_DEPTH];
-        bytes.extend(fixstr("x"));
+        bytes.extend(mstr("x"));
         assert!(decode(&bytes, &ty).is_ok());
     }
 
@@ -1055,9 +1293,21 @@ mod tests {
             ("d", Type::Dynamic),
         ]);
         let value = Value::object([
-            ("n", Value::list([num("1"), num("-1e400"), num("2.5"), num("-70000"), num("1e19")])),
+            (
+                "n",
+                Value::list([
+                    num("1"),
+                    num("-1e400"),
+                    num("2.5"),
+                    num("-70000"),
+                    num("1e19"),
+                ]),
+            ),
             ("s", Value::string("y".repeat(70_000))),
-            ("d", Value::dynamic(Type::map(Type::Bool), Value::map([("k", Value::Unknown)]))),
+            (
+                "d",
+                Value::dynamic(Type::map(Type::Bool), Value::map([("k", Value::Unknown)])),
+            ),
         ]);
         let bytes = encode(&value, &ty).unwrap_or_default();
         let mut rest = bytes.as_slice();
@@ -1071,12 +1321,28 @@ mod tests {
     fn reads_what_rmpv_writes() {
         use rmpv::Value as R;
         let cases: Vec<(R, Type, Value)> = vec![
-            (R::from(-1_000_000_000_000i64), Type::Number, num("-1000000000000")),
+            (
+                R::from(-1_000_000_000_000i64),
+                Type::Number,
+                num("-1000000000000"),
+            ),
             (R::from(u64::MAX), Type::Number, num("18446744073709551615")),
             (R::F32(0.25), Type::Number, num("0.25")),
-            (R::from("s".repeat(300)), Type::String, Value::string("s".repeat(300))),
-            (R::Binary(b"\"number\"".to_vec()), Type::Dynamic, Value::Null),
-            (R::Ext(12, vec![0x81, 0x01, 0xc3]), Type::list(Type::String), Value::Unknown),
+            (
+                R::from("s".repeat(300)),
+                Type::String,
+                Value::string("s".repeat(300)),
+            ),
+            (
+                R::Binary(b"\"number\"".to_vec()),
+                Type::Dynamic,
+                Value::Null,
+            ),
+            (
+                R::Ext(12, vec![0x81, 0x01, 0xc3]),
+                Type::list(Type::String),
+                Value::Unknown,
+            ),
             (
                 R::Array(vec![R::from(1), R::Nil]),
                 Type::list(Type::Number),

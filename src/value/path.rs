@@ -115,7 +115,7 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 /// Decoding a million-element list must not clone a path a million times, so the codecs pass
 /// `&PathTrail` down the recursion (each level points at its parent) and only call
 /// [`PathTrail::to_path`] when they report an error.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum PathTrail<'a> {
     /// The root of the value.
     Root,

@@ -53,7 +53,9 @@ pub(crate) fn arb_type_and_value(unknowns: bool) -> impl Strategy<Value = (Type,
         omit_attributes: true,
         dynamic_budget: 2,
     };
-    arb_type().prop_flat_map(move |ty| {
+    // Mostly objects with several attributes, shaped like a resource schema; sometimes any type.
+    let schema_like = btree_map("[a-z_]{1,6}", arb_type(), 1..6).prop_map(Type::Object);
+    prop_oneof![3 => schema_like, 1 => arb_type()].prop_flat_map(move |ty| {
         let value = arb_value(&ty, options);
         (Just(ty), value)
     })
@@ -80,7 +82,11 @@ fn arb_value(ty: &Type, options: Options) -> BoxedStrategy<Value> {
                 .iter()
                 .map(|(name, attribute_type)| {
                     let value = arb_value(attribute_type, options);
-                    let present = if omit { any::<bool>().boxed() } else { Just(true).boxed() };
+                    let present = if omit {
+                        proptest::bool::weighted(0.8).boxed()
+                    } else {
+                        Just(true).boxed()
+                    };
                     (Just(name.clone()), present, value)
                 })
                 .collect();
@@ -104,7 +110,7 @@ fn arb_value(ty: &Type, options: Options) -> BoxedStrategy<Value> {
             .boxed(),
         Type::Dynamic => arb_dynamic(options),
     };
-    let mut choices = vec![(8, known), (1, Just(Value::Null).boxed())];
+    let mut choices = vec![(12, known), (1, Just(Value::Null).boxed())];
     if options.unknowns {
         choices.push((1, Just(Value::Unknown).boxed()));
     }

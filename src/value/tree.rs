@@ -60,7 +60,9 @@ impl Value {
     }
 
     /// An object value from `(attribute, value)` pairs.
-    pub(crate) fn object<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Value)>) -> Self {
+    pub(crate) fn object<K: Into<String>>(
+        attributes: impl IntoIterator<Item = (K, Value)>,
+    ) -> Self {
         Value::Object(collect_map(attributes))
     }
 
@@ -405,8 +407,14 @@ mod tests {
             (Value::Unknown, false),
             (Value::list([Value::string("a"), Value::Null]), true),
             (Value::list([Value::string("a"), Value::Unknown]), false),
-            (Value::object([("a", Value::map([("k", Value::Unknown)]))]), false),
-            (Value::dynamic(Type::list(Type::String), Value::Unknown), false),
+            (
+                Value::object([("a", Value::map([("k", Value::Unknown)]))]),
+                false,
+            ),
+            (
+                Value::dynamic(Type::list(Type::String), Value::Unknown),
+                false,
+            ),
             (Value::set([Value::object([("x", Value::number(1))])]), true),
         ];
         for (value, want) in cases {
@@ -427,7 +435,11 @@ mod tests {
                 Value::set([num("1"), num("2"), num("2")]),
                 false,
             ),
-            (Value::set([num("1")]), Value::set([num("1"), num("1")]), false),
+            (
+                Value::set([num("1")]),
+                Value::set([num("1"), num("1")]),
+                false,
+            ),
             (num("1"), num("1.000"), true),
             (
                 Value::list([num("1"), num("2")]),
@@ -492,7 +504,10 @@ mod tests {
             (
                 Value::map([
                     ("a", Value::object([("x", Value::Null), ("y", num("1"))])),
-                    ("b", Value::object([("x", Value::Bool(true)), ("y", Value::Null)])),
+                    (
+                        "b",
+                        Value::object([("x", Value::Bool(true)), ("y", Value::Null)]),
+                    ),
                 ]),
                 Some(Type::map(Type::object([
                     ("x", Type::Bool),

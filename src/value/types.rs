@@ -310,13 +310,19 @@ mod tests {
             (json!(["list"]), "invalid list type"),
             (json!(["list", "string", "string"]), "invalid list type"),
             (json!(["object", ["a"]]), "invalid object type"),
-            (json!(["object", {"a": "string"}, "b"]), "invalid object type"),
+            (
+                json!(["object", {"a": "string"}, "b"]),
+                "invalid object type",
+            ),
             (json!(["tuple", "string"]), "invalid tuple type"),
             (json!([]), "first element must be the kind name"),
             (json!([1, "string"]), "first element must be the kind name"),
             (json!(3), "found number"),
             (json!(null), "found null"),
-            (json!(["map", ["set", "nope"]]), "unknown primitive type \"nope\""),
+            (
+                json!(["map", ["set", "nope"]]),
+                "unknown primitive type \"nope\"",
+            ),
         ];
         for (json, want) in cases {
             let message = match Type::from_json(&json) {

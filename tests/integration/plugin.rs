@@ -76,13 +76,25 @@ impl ServerCertVerifier for PinnedServer {
         if end_entity.as_ref() == self.0.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("unexpected server certificate".into()))
+            Err(rustls::Error::General(
+                "unexpected server certificate".into(),
+            ))
         }
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -114,12 +126,17 @@ fn launch(client_pem: &str) -> Launched {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let fields: Vec<&str> = line.trim_end().split('|').collect();
     assert_eq!(fields.len(), 6, "handshake line {line:?}");
     assert_eq!(&fields[..3], &["1", "5", "unix"]);
     assert_eq!(fields[4], "grpc");
-    assert!(!fields[5].ends_with('='), "certificate must be unpadded base64");
+    assert!(
+        !fields[5].ends_with('='),
+        "certificate must be unpadded base64"
+    );
     let server_cert = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(fields[5])
         .expect("base64 certificate");
@@ -141,13 +158,18 @@ async fn connect(
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedServer(launched.server_cert.clone(), provider)));
+        .with_custom_certificate_verifier(Arc::new(PinnedServer(
+            launched.server_cert.clone(),
+            provider,
+        )));
     let mut config = match identity {
         Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
-    let stream = tokio::net::UnixStream::connect(&launched.socket).await.unwrap();
+    let stream = tokio::net::UnixStream::connect(&launched.socket)
+        .await
+        .unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from("localhost").unwrap();
     let mut tls = match connector.connect(name, stream).await {
@@ -160,9 +182,12 @@ async fn connect(
         return (alpn, false);
     }
     let mut header = [0u8; 9];
-    let talked = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_exact(&mut header))
-        .await
-        .is_ok_and(|r| r.is_ok())
+    let talked = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tls.read_exact(&mut header),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok())
         && header[3] == 0x04; // a SETTINGS frame
     (alpn, talked)
 }
@@ -173,7 +198,11 @@ async fn mutual_tls_accepts_only_terraforms_certificate() {
     let launched = launch(&pem);
 
     let (alpn, talked) = connect(&launched, Some((cert, key))).await;
-    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]), "ALPN h2 must be negotiated");
+    assert_eq!(
+        alpn.as_deref(),
+        Some(&b"h2"[..]),
+        "ALPN h2 must be negotiated"
+    );
     assert!(talked, "the announced client certificate must be accepted");
 
     let (_, other_cert, other_key) = client_identity();
@@ -201,6 +230,9 @@ fn debug_mode_prints_reattach_instructions() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("TF_REATTACH_PROVIDERS="), "{text}");
-    assert!(text.contains("registry.terraform.io/container-runner/humanitec"), "{text}");
+    assert!(
+        text.contains("registry.terraform.io/container-runner/humanitec"),
+        "{text}"
+    );
     assert!(text.contains("\"Network\":\"unix\""), "{text}");
 }

@@ -102,8 +102,9 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::unprocessable("The request body is empty."));
     }
-    serde_json::from_slice(body)
-        .map_err(|err| ApiError::unprocessable(format!("The request body is not valid JSON: {err}.")))
+    serde_json::from_slice(body).map_err(|err| {
+        ApiError::unprocessable(format!("The request body is not valid JSON: {err}."))
+    })
 }
 
 /// A string property (after validation; null counts as absent).
@@ -146,9 +147,7 @@ fn live<'o>(org: Option<&'o Org>, def_id: &str) -> Result<&'o Definition, ApiErr
 
 /// The 404 for a definition.
 fn definition_not_found(def_id: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "Resource Definition with id `{def_id}` not found."
-    ))
+    ApiError::not_found(format!("Resource Definition with id `{def_id}` not found."))
 }
 
 /// A rule from a validated `MatchingCriteriaRuleRequest`. Empty strings count as not set; `class`
@@ -298,7 +297,11 @@ fn apply_inputs_replace(def: &mut Definition, inputs: Option<InputsReplace>, sin
 }
 
 /// `GET /orgs/{orgId}/resources/defs`.
-pub(crate) fn list_definitions(orgs: &Orgs, org_id: &str, query: &Query) -> Result<Reply, ApiError> {
+pub(crate) fn list_definitions(
+    orgs: &Orgs,
+    org_id: &str,
+    query: &Query,
+) -> Result<Reply, ApiError> {
     let deleted = query_bool(query, "deleted")?;
     let res_type = query_value(query, "res_type");
     let text = |name: &str| query_value(query, name).map(str::to_owned);
@@ -386,7 +389,12 @@ pub(crate) fn create_definition(
     let rules: Vec<Rule> = body
         .get("criteria")
         .and_then(Value::as_array)
-        .map(|items| items.iter().map(|item| rule_from(&as_object(item))).collect())
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| rule_from(&as_object(item)))
+                .collect()
+        })
         .unwrap_or_default();
 
     if let Some(existing) = orgs.get(ctx.org_id).and_then(|org| org.defs.get(&def_id)) {
@@ -468,7 +476,10 @@ pub(crate) fn update_definition(
     let Some(org) = orgs.get_mut(ctx.org_id) else {
         return Err(definition_not_found(def_id));
     };
-    let Org { defs, secrets: store } = org;
+    let Org {
+        defs,
+        secrets: store,
+    } = org;
     let Some(def) = defs.get_mut(def_id) else {
         return Err(definition_not_found(def_id));
     };
@@ -554,7 +565,10 @@ pub(crate) fn patch_definition(
     let Some(org) = orgs.get_mut(ctx.org_id) else {
         return Err(definition_not_found(def_id));
     };
-    let Org { defs, secrets: store } = org;
+    let Org {
+        defs,
+        secrets: store,
+    } = org;
     let Some(def) = defs.get_mut(def_id) else {
         return Err(definition_not_found(def_id));
     };
@@ -639,7 +653,10 @@ pub(crate) fn delete_definition(
         }
         // Why: with Active Resources, a forced delete only marks the definition; it disappears once
         // its resources are re-linked (here: when the admin endpoint clears them).
-        if let Some(def) = orgs.get_mut(org_id).and_then(|org| org.defs.get_mut(def_id)) {
+        if let Some(def) = orgs
+            .get_mut(org_id)
+            .and_then(|org| org.defs.get_mut(def_id))
+        {
             def.is_deleted = true;
         }
         return Ok(Reply::deleted());
@@ -654,7 +671,8 @@ pub(crate) fn delete_definition(
 fn purge(org: &mut Org, org_id: &str, def_id: &str) {
     org.defs.remove(def_id);
     let prefix = secrets::definition_prefix(org_id, def_id);
-    org.secrets.retain(|reference, _| !reference.starts_with(&prefix));
+    org.secrets
+        .retain(|reference, _| !reference.starts_with(&prefix));
 }
 
 /// `PUT /orgs/{orgId}/resources/defs/{defId}/criteria`: replaces all criteria.
@@ -668,7 +686,12 @@ pub(crate) fn replace_criteria(
     schema::validate_array(&schema::MATCHING_CRITERIA_RULE_REQUEST, &body)?;
     let rules: Vec<Rule> = body
         .as_array()
-        .map(|items| items.iter().map(|item| rule_from(&as_object(item))).collect())
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| rule_from(&as_object(item)))
+                .collect()
+        })
         .unwrap_or_default();
     let org = orgs.get(ctx.org_id);
     let def = live(org, def_id)?;
@@ -750,9 +773,8 @@ pub(crate) fn delete_criterion(
         .active_resources
         .iter()
         .filter_map(|resource| {
-            let to_def = org.and_then(|org| {
-                org.best_match(&def.resource_type, &resource.context(), without)
-            });
+            let to_def = org
+                .and_then(|org| org.best_match(&def.resource_type, &resource.context(), without));
             (to_def != Some(def_id)).then(|| change_response(resource, def_id, to_def))
         })
         .collect();
@@ -763,7 +785,10 @@ pub(crate) fn delete_criterion(
             mutated: false,
         });
     }
-    if let Some(def) = orgs.get_mut(org_id).and_then(|org| org.defs.get_mut(def_id)) {
+    if let Some(def) = orgs
+        .get_mut(org_id)
+        .and_then(|org| org.defs.get_mut(def_id))
+    {
         def.criteria.retain(|c| c.id != criterion_id);
     }
     Ok(Reply::deleted())

@@ -168,9 +168,7 @@ fn apply(config: &mut Config, flag: &'static str, value: String) -> Result<(), C
         "--data" => config.data = Some(PathBuf::from(value)),
         "--token" => config.token = Some(value),
         "--fault-rate" => {
-            let rate: f64 = value
-                .parse()
-                .map_err(|_| invalid("not a number", &value))?;
+            let rate: f64 = value.parse().map_err(|_| invalid("not a number", &value))?;
             if !(0.0..=1.0).contains(&rate) {
                 return Err(invalid("must be between 0 and 1", &value));
             }
@@ -243,9 +241,18 @@ mod tests {
 
     #[test]
     fn bad_flags() {
-        assert!(matches!(parse(&args(&["--nope"])), Err(CliError::Unknown(_))));
-        assert!(matches!(parse(&args(&["stray"])), Err(CliError::Unexpected(_))));
-        assert!(matches!(parse(&args(&["--token"])), Err(CliError::MissingValue(_))));
+        assert!(matches!(
+            parse(&args(&["--nope"])),
+            Err(CliError::Unknown(_))
+        ));
+        assert!(matches!(
+            parse(&args(&["stray"])),
+            Err(CliError::Unexpected(_))
+        ));
+        assert!(matches!(
+            parse(&args(&["--token"])),
+            Err(CliError::MissingValue(_))
+        ));
         assert!(matches!(
             parse(&args(&["--seed", "1", "--seed", "2"])),
             Err(CliError::Repeated(_))

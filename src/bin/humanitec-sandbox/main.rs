@@ -5,6 +5,25 @@
 //! This file is the entry point. It parses the command line, binds the listener, prints the base URL
 //! (the only line ever written to stdout) and runs the server until SIGINT or SIGTERM. The binary is
 //! self-contained and does not use the provider's library crate.
+//!
+//! Modules: `cli` (flags), `server` (HTTP, auth, faults, admin endpoints), `api` (the operations),
+//! `schema` (strict request validation), `secrets` (secrets stored, answered as refs), `model` (data and
+//! response bodies), `persist` (`--data`), `error`, `clock`, `rng`. Tests: `tests_behaviour`,
+//! `tests_openapi` (spec conformance against `tests/data/humanitec-openapi.json`), `test_support`.
+//!
+//! Behaviour the spec leaves open, as the sandbox settles it:
+//! - An invalid org id is a 404. An empty, malformed or wrong-kind body (e.g. an array for an object)
+//!   is a 422. Schema violations are 400. `null` on an optional property counts as absent (Go semantics).
+//! - A matching rule must be unique per Resource Type across live definitions (409), as the spec's
+//!   `MatchingCriteriaResponse` note says. Replacing criteria keeps the ids of rules that stay.
+//! - Deleting a criterion conflicts only for Active Resources that would then match another
+//!   definition (or none); `to_def` is `""` when none would match.
+//! - `proposed: true` on PUT/PATCH leaves the active definition unchanged (versions are not modelled).
+//! - PATCH merges `driver_inputs.values` as an RFC 7386 merge patch. `secret_refs: null` drops all refs,
+//!   and `secrets: null` is ignored.
+//! - `GET …/{defId}/resources` for an unknown definition is `200 []`, the only status the spec declares.
+//!   Clearing the Active Resources of a soft-deleted definition removes it for good.
+//! - An injected 502 has an HTML body (as from a proxy). Faults come before auth.
 
 mod api;
 mod cli;
@@ -71,7 +90,10 @@ async fn run(config: cli::Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&config.listen).await {
         Ok(listener) => listener,
         Err(err) => {
-            eprintln!("humanitec-sandbox: cannot listen on {}: {err}", config.listen);
+            eprintln!(
+                "humanitec-sandbox: cannot listen on {}: {err}",
+                config.listen
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -87,7 +109,11 @@ async fn run(config: cli::Config) -> ExitCode {
     let line = format!("http://{addr}/\n");
     {
         let mut out = std::io::stdout().lock();
-        if out.write_all(line.as_bytes()).and_then(|()| out.flush()).is_err() {
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
             eprintln!("humanitec-sandbox: cannot write the base URL to stdout");
             return ExitCode::FAILURE;
         }

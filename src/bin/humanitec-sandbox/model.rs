@@ -142,7 +142,10 @@ impl Rule {
             && ok(&self.env_id, &filter.env)
             && ok(&self.env_type, &filter.env_type)
             && ok(&self.res_id, &filter.res)
-            && filter.class.as_ref().is_none_or(|class| *class == self.class)
+            && filter
+                .class
+                .as_ref()
+                .is_none_or(|class| *class == self.class)
     }
 
     /// The rule's specificity.
@@ -259,7 +262,10 @@ impl ActiveResource {
                 map.insert("driver_account".to_owned(), Value::String(account.clone()));
             }
             if let Some(criterion) = def.best_criterion(&self.context()) {
-                map.insert("criteria_id".to_owned(), Value::String(criterion.id.clone()));
+                map.insert(
+                    "criteria_id".to_owned(),
+                    Value::String(criterion.id.clone()),
+                );
             }
         }
         out

@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn uuids_are_unique_and_shaped() {
-        let mut ids = IdGen { rng: Rng::new(3), counter: 0 };
+        let mut ids = IdGen {
+            rng: Rng::new(3),
+            counter: 0,
+        };
         let a = ids.uuid();
         let b = ids.uuid();
         assert_ne!(a, b);

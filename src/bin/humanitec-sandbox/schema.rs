@@ -121,7 +121,10 @@ pub(crate) static CREATE_RESOURCE_DEFINITION_REQUEST: ObjectSchema = ObjectSchem
     properties: &[
         ("criteria", Schema::Array(&CRITERIA_ITEM)),
         ("driver_account", Schema::Pattern(Pattern::DriverAccount)),
-        ("driver_inputs", Schema::Object(&VALUES_SECRETS_REFS_REQUEST)),
+        (
+            "driver_inputs",
+            Schema::Object(&VALUES_SECRETS_REFS_REQUEST),
+        ),
         ("driver_type", Schema::Str),
         ("id", Schema::Pattern(Pattern::Identifier)),
         ("in_place_driver_change", Schema::Bool),
@@ -137,7 +140,10 @@ pub(crate) static UPDATE_RESOURCE_DEFINITION_REQUEST: ObjectSchema = ObjectSchem
     name: "UpdateResourceDefinitionRequestRequest",
     properties: &[
         ("driver_account", Schema::Pattern(Pattern::DriverAccount)),
-        ("driver_inputs", Schema::Object(&VALUES_SECRETS_REFS_REQUEST)),
+        (
+            "driver_inputs",
+            Schema::Object(&VALUES_SECRETS_REFS_REQUEST),
+        ),
         ("driver_type", Schema::Str),
         ("in_place_driver_change", Schema::Bool),
         ("name", Schema::Str),
@@ -152,7 +158,10 @@ pub(crate) static PATCH_RESOURCE_DEFINITION_REQUEST: ObjectSchema = ObjectSchema
     name: "PatchResourceDefinitionRequestRequest",
     properties: &[
         ("driver_account", Schema::Pattern(Pattern::DriverAccount)),
-        ("driver_inputs", Schema::Object(&VALUES_SECRETS_REFS_REQUEST)),
+        (
+            "driver_inputs",
+            Schema::Object(&VALUES_SECRETS_REFS_REQUEST),
+        ),
         ("in_place_driver_change", Schema::Bool),
         ("name", Schema::Str),
         ("proposed", Schema::Bool),

@@ -104,7 +104,7 @@ pub(crate) fn parse_secret_refs(
                     ),
                 ));
             }
-        }; 
+        };
         out.insert(key.clone(), node);
     }
     Ok(out)
@@ -114,7 +114,12 @@ pub(crate) fn parse_secret_refs(
 fn parse_reference(map: &Map<String, Value>, at: &str) -> Result<Option<Node>, ApiError> {
     let field = |key: &str| map.get(key).and_then(Value::as_str);
     let bad = |message: String| Err(ApiError::bad_request_at(at, message));
-    match (field("value"), field("ref"), field("store"), field("version")) {
+    match (
+        field("value"),
+        field("ref"),
+        field("store"),
+        field("version"),
+    ) {
         (None, None, None, None) => Ok(None),
         (Some(value), None, None, None) => Ok(Some(Node::Store(Value::String(value.to_owned())))),
         (Some(_), ..) => bad(format!(
@@ -122,9 +127,9 @@ fn parse_reference(map: &Map<String, Value>, at: &str) -> Result<Option<Node>, A
         )),
         (None, Some(_), None, _) => bad(format!("`{at}`: `store` is required when `ref` is set.")),
         (None, None, Some(_), _) => bad(format!("`{at}`: `ref` is required when `store` is set.")),
-        (None, None, None, Some(_)) => {
-            bad(format!("`{at}`: `version` is only valid together with `ref`."))
-        }
+        (None, None, None, Some(_)) => bad(format!(
+            "`{at}`: `version` is only valid together with `ref`."
+        )),
         (None, Some(reference), Some(store), version) => {
             if store == "humanitec" {
                 return bad(format!("`{at}`: the store can't be `humanitec`."));
@@ -236,9 +241,7 @@ pub(crate) fn apply(
                 );
             }
             Node::Branch(children) => {
-                let entry = base
-                    .entry(key)
-                    .or_insert_with(|| Value::Object(Map::new()));
+                let entry = base.entry(key).or_insert_with(|| Value::Object(Map::new()));
                 // Why: a branch replaces a reference leaf that used to sit at this path.
                 let is_branch = matches!(&*entry, Value::Object(map) if !is_reference_leaf(map));
                 if !is_branch {
@@ -267,10 +270,7 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
             if value.is_null() {
                 target_map.remove(key);
             } else {
-                merge_patch(
-                    target_map.entry(key.clone()).or_insert(Value::Null),
-                    value,
-                );
+                merge_patch(target_map.entry(key.clone()).or_insert(Value::Null), value);
             }
         }
     }
@@ -290,10 +290,16 @@ mod tests {
     #[test]
     fn leaves_and_branches() {
         assert!(is_reference_leaf(&obj(json!({"value": "x"}))));
-        assert!(is_reference_leaf(&obj(json!({"store": "s", "ref": "r", "version": null}))));
-        assert!(!is_reference_leaf(&obj(json!({"value": {"a": {"value": "x"}}}))));
+        assert!(is_reference_leaf(&obj(
+            json!({"store": "s", "ref": "r", "version": null})
+        )));
+        assert!(!is_reference_leaf(&obj(
+            json!({"value": {"a": {"value": "x"}}})
+        )));
         assert!(!is_reference_leaf(&obj(json!({}))));
-        assert!(!is_reference_leaf(&obj(json!({"password": {"value": "x"}}))));
+        assert!(!is_reference_leaf(&obj(
+            json!({"password": {"value": "x"}})
+        )));
     }
 
     #[test]
@@ -330,7 +336,10 @@ mod tests {
     #[test]
     fn merge_patch_rfc7386() {
         let mut target = json!({"a": {"b": 1, "c": 2}, "d": [1], "e": "x"});
-        merge_patch(&mut target, &json!({"a": {"b": null, "z": 3}, "d": [2], "e": null}));
+        merge_patch(
+            &mut target,
+            &json!({"a": {"b": null, "z": 3}, "d": [2], "e": null}),
+        );
         assert_eq!(target, json!({"a": {"c": 2, "z": 3}, "d": [2]}));
     }
 }

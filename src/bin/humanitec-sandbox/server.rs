@@ -179,16 +179,16 @@ impl App {
         let seed = config.seed.unwrap_or_else(seed_from_clock);
         let mut orgs = Orgs::new();
         let mut counter = 0;
-        if let Some(path) = &config.data {
-            if let Some(data) = persist::load(path).await? {
-                orgs = data.orgs;
-                counter = data.counter;
-                eprintln!(
-                    "humanitec-sandbox: loaded {} org(s) from {}",
-                    orgs.len(),
-                    path.display()
-                );
-            }
+        if let Some(path) = &config.data
+            && let Some(data) = persist::load(path).await?
+        {
+            orgs = data.orgs;
+            counter = data.counter;
+            eprintln!(
+                "humanitec-sandbox: loaded {} org(s) from {}",
+                orgs.len(),
+                path.display()
+            );
         }
         Ok(App {
             inner: Arc::new(Inner {
@@ -225,7 +225,9 @@ impl App {
             .await
             .map_err(|err| {
                 eprintln!("humanitec-sandbox: saving data failed: {err}");
-                ApiError::internal("The change was applied but could not be saved to the data file.")
+                ApiError::internal(
+                    "The change was applied but could not be saved to the data file.",
+                )
             })
     }
 }
@@ -259,7 +261,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response()
@@ -371,28 +376,24 @@ async fn handle(State(app): State<App>, request: Request) -> Response {
         Some([first, rest @ ..]) if first == "orgs" => {
             let rest = rest.to_vec();
             let (response, fault) = app.handle_api(request, rest).await;
-            let note = fault.map_or("fault=none", |kind| match kind {
-                FaultKind::RateLimited => "fault=429_before",
-                FaultKind::Internal => "fault=500_before",
-                FaultKind::BadGateway => "fault=502_before",
-                FaultKind::Unavailable => "fault=503_before",
-                FaultKind::LostBadGateway => "fault=502_after",
-                FaultKind::LostUnavailable => "fault=503_after",
-            });
-            (response, note)
+            (response, fault.map_or("none", FaultKind::name))
         }
         Some([first, rest @ ..]) if first == "_sandbox" => {
             let rest = rest.to_vec();
-            (app.handle_admin(request, rest).await, "admin")
+            (app.handle_admin(request, rest).await, "none (admin)")
         }
         _ => (
             error_response(&ApiError::not_found(format!(
                 "No endpoint at `{path}` (humanitec-sandbox serves /orgs/{{orgId}}/resources/defs…)."
             ))),
-            "fault=none",
+            "none",
         ),
     };
-    eprintln!("{method} {path} {} {note}", response.status().as_u16());
+    // Why only these fields: request bodies and the Authorization header may hold secrets.
+    eprintln!(
+        "{method} {path} {} fault={note}",
+        response.status().as_u16()
+    );
     response
 }
 
@@ -466,7 +467,11 @@ fn route(method: &Method, rest: &[String]) -> Result<Op, ApiError> {
 
 impl App {
     /// An `/orgs/...` request: latency, faults, auth, org check, routing, the operation, saving.
-    async fn handle_api(&self, request: Request, rest: Vec<String>) -> (Response, Option<FaultKind>) {
+    async fn handle_api(
+        &self,
+        request: Request,
+        rest: Vec<String>,
+    ) -> (Response, Option<FaultKind>) {
         let method = request.method().clone();
         let mutation = matches!(
             method,
@@ -519,9 +524,11 @@ impl App {
         let op = route(request.method(), rest)?;
         let query = query_of(request.uri())?;
         let body = match op {
-            Op::Create | Op::Update(_) | Op::Patch(_) | Op::ReplaceCriteria(_) | Op::AddCriterion(_) => {
-                read_body(request.into_body()).await?
-            }
+            Op::Create
+            | Op::Update(_)
+            | Op::Patch(_)
+            | Op::ReplaceCriteria(_)
+            | Op::AddCriterion(_) => read_body(request.into_body()).await?,
             _ => Vec::new(),
         };
         let mut guard = self.inner.store.lock().await;
@@ -593,7 +600,11 @@ impl App {
     }
 
     /// The admin endpoints.
-    async fn admin(&self, request: Request, rest: &[String]) -> Result<(StatusCode, Value), ApiError> {
+    async fn admin(
+        &self,
+        request: Request,
+        rest: &[String],
+    ) -> Result<(StatusCode, Value), ApiError> {
         let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
         let method = request.method().clone();
         match (segments.as_slice(), &method) {
@@ -604,7 +615,10 @@ impl App {
                 schema::validate_object(&schema::SANDBOX_FAULTS, &body, false)?;
                 let rate = body.get("rate").and_then(Value::as_f64);
                 if rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-                    return Err(ApiError::bad_request_at("rate", "`rate` must be between 0 and 1."));
+                    return Err(ApiError::bad_request_at(
+                        "rate",
+                        "`rate` must be between 0 and 1.",
+                    ));
                 }
                 let mut control = self.inner.control.lock().await;
                 if let Some(rate) = rate {
@@ -642,7 +656,17 @@ impl App {
                     json!({ "store": self.inner.settings.primary_store, "secrets": secrets }),
                 ))
             }
-            (["orgs", org_id, "resources", "defs", def_id, "active-resources"], &Method::PUT) => {
+            (
+                [
+                    "orgs",
+                    org_id,
+                    "resources",
+                    "defs",
+                    def_id,
+                    "active-resources",
+                ],
+                &Method::PUT,
+            ) => {
                 check_org(org_id)?;
                 let body = read_body(request.into_body()).await?;
                 let mut guard = self.inner.store.lock().await;
@@ -708,7 +732,9 @@ fn check_org(org_id: &str) -> Result<(), ApiError> {
     if schema::is_org_id(org_id) {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!("Organization `{org_id}` not found.")))
+        Err(ApiError::not_found(format!(
+            "Organization `{org_id}` not found."
+        )))
     }
 }
 

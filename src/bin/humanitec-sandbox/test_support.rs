@@ -89,7 +89,9 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server ends cleanly");
+            task.await
+                .expect("server task")
+                .expect("server ends cleanly");
         }
     }
 

@@ -45,7 +45,9 @@ fn cluster_field_description(field: &str) -> &'static str {
         "loadbalancer_hosted_zone" => "EKS only: the load balancer's hosted zone id.",
         "resource_group" => "AKS only, required: the Azure resource group.",
         "subscription_id" => "AKS only, required: the Azure subscription id.",
-        "server_app_id" => "AKS only: the AKS Entra ID server application id (`6dae42f8-4368-4678-94ff-3960e28e3630` for AKS-managed Entra ID).",
+        "server_app_id" => {
+            "AKS only: the AKS Entra ID server application id (`6dae42f8-4368-4678-94ff-3960e28e3630` for AKS-managed Entra ID)."
+        }
         _ => "",
     }
 }
@@ -76,25 +78,49 @@ fn schema() -> Schema {
         .attribute(Attribute::string_list("args").description("Arguments for the command."))
         .attribute(Attribute::string_map("env").description("Extra environment variables for the command."));
     let kubernetes = Block::new(
-        "Direct mode only: how the provider reaches the cluster. Without it, the provider uses \
-         `KUBECONFIG`, then `~/.kube/config`, then the in-cluster service account, like kubectl. \
-         Ignored in api mode, where Humanitec reaches the cluster through `cluster.account`.",
+        "Direct mode only: how the provider reaches the cluster (a kubeconfig path and context, or \
+         host, CA certificate and token or exec plugin). Validated and kept in state; ignored in \
+         api mode, where Humanitec reaches the cluster through `cluster.account`.",
     )
     .attribute(Attribute::string("config_path").description("Path to a kubeconfig file."))
     .attribute(Attribute::string("config_context").description("The kubeconfig context to use."))
-    .attribute(Attribute::string("host").description("The API server URL, instead of a kubeconfig."))
-    .attribute(Attribute::string("cluster_ca_certificate").description("PEM CA certificate of the API server."))
-    .attribute(Attribute::string("token").sensitive().description("A bearer token for the API server."))
-    .attribute(Attribute::bool("insecure").description("Skip TLS verification of the API server (testing only)."))
+    .attribute(
+        Attribute::string("host").description("The API server URL, instead of a kubeconfig."),
+    )
+    .attribute(
+        Attribute::string("cluster_ca_certificate")
+            .description("PEM CA certificate of the API server."),
+    )
+    .attribute(
+        Attribute::string("token")
+            .sensitive()
+            .description("A bearer token for the API server."),
+    )
+    .attribute(
+        Attribute::bool("insecure")
+            .description("Skip TLS verification of the API server (testing only)."),
+    )
     .block(NestedBlock::new("exec", Nesting::Single, exec));
     let criteria = Block::new(
         "A matching criterion: which environments use this runner config. Each criterion also \
          matches `res_id = container-runner` and `class = default`, which the provider adds. \
          Without criteria blocks the config matches everywhere.",
     )
-    .attribute(Attribute::string("app_id").validate(not_empty()).description("Match this application id."))
-    .attribute(Attribute::string("env_id").validate(not_empty()).description("Match this environment id."))
-    .attribute(Attribute::string("env_type").validate(not_empty()).description("Match this environment type, e.g. `development`."));
+    .attribute(
+        Attribute::string("app_id")
+            .validate(not_empty())
+            .description("Match this application id."),
+    )
+    .attribute(
+        Attribute::string("env_id")
+            .validate(not_empty())
+            .description("Match this environment id."),
+    )
+    .attribute(
+        Attribute::string("env_type")
+            .validate(not_empty())
+            .description("Match this environment type, e.g. `development`."),
+    );
 
     Schema::new(
         Block::new(
@@ -138,7 +164,10 @@ fn schema() -> Schema {
 /// Builds the model from a planned (wholly known) state.
 fn model(state: &Value) -> RunnerConfig {
     let id = state.get("id").as_str().unwrap_or_default().to_string();
-    let name = state.get("name").as_str().map_or_else(|| id.clone(), str::to_string);
+    let name = state
+        .get("name")
+        .as_str()
+        .map_or_else(|| id.clone(), str::to_string);
     let cluster_value = state.get("cluster");
     let mut fields = BTreeMap::new();
     for field in CLUSTER_FIELDS {
@@ -161,12 +190,23 @@ fn model(state: &Value) -> RunnerConfig {
         name,
         criteria,
         cluster: Cluster {
-            cluster_type: cluster_value.get("cluster_type").as_str().unwrap_or_default().to_string(),
+            cluster_type: cluster_value
+                .get("cluster_type")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             account: cluster_value.get("account").as_str().map(str::to_string),
             fields,
         },
-        skip_permission_checks: state.get("skip_permission_checks").as_bool().unwrap_or(false),
-        agent_url: state.get("agent_url").as_str().unwrap_or_default().to_string(),
+        skip_permission_checks: state
+            .get("skip_permission_checks")
+            .as_bool()
+            .unwrap_or(false),
+        agent_url: state
+            .get("agent_url")
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -247,20 +287,13 @@ impl RunnerConfigResource {
         current: &[humanitec::Criteria],
     ) -> Result<(), humanitec::Error> {
         let wanted = config.criteria_rules();
-        let same = |rule: &humanitec::CriteriaRule, have: &humanitec::Criteria| {
-            rule.app_id == have.app_id
-                && rule.env_id == have.env_id
-                && rule.env_type == have.env_type
-                && rule.res_id == have.res_id
-                && rule.class.as_deref() == Some(have.class.as_str())
-        };
         for rule in &wanted {
-            if !current.iter().any(|have| same(rule, have)) {
+            if !current.iter().any(|have| rule.matches(have)) {
                 client.add_criteria(&config.id, rule).await?;
             }
         }
         for have in current {
-            if !wanted.iter().any(|rule| same(rule, have)) {
+            if !wanted.iter().any(|rule| rule.matches(have)) {
                 match client.delete_criteria(&config.id, &have.id, false).await {
                     Ok(()) | Err(humanitec::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e),
@@ -284,7 +317,11 @@ impl Resource for RunnerConfigResource {
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         let cluster = config.get("cluster");
         let cluster_path = AttributePath::root().attribute("cluster");
-        if let Some(kind) = cluster.get("cluster_type").as_str().and_then(ClusterType::parse) {
+        if let Some(kind) = cluster
+            .get("cluster_type")
+            .as_str()
+            .and_then(ClusterType::parse)
+        {
             for field in kind.required_fields() {
                 if cluster.get(field).is_null() {
                     diags.error_at(
@@ -328,7 +365,9 @@ impl Resource for RunnerConfigResource {
         let kubernetes = config.get("kubernetes");
         if !kubernetes.get("host").is_null() && !kubernetes.get("config_path").is_null() {
             diags.error_at(
-                AttributePath::root().attribute("kubernetes").attribute("host"),
+                AttributePath::root()
+                    .attribute("kubernetes")
+                    .attribute("host"),
                 "Conflicting cluster access settings",
                 "Set either kubernetes.host (with cluster_ca_certificate and token or exec) or \
                  kubernetes.config_path, not both.",
@@ -370,7 +409,11 @@ impl Resource for RunnerConfigResource {
                 Value::Null
             }
             Err(e) => {
-                api_error(diags, format!("Could not create runner config {:?}", config.id), &e);
+                api_error(
+                    diags,
+                    format!("Could not create runner config {:?}", config.id),
+                    &e,
+                );
                 Value::Null
             }
         }
@@ -446,17 +489,30 @@ impl Resource for RunnerConfigResource {
         let Some(client) = self.client(diags) else {
             return _prior.clone();
         };
-        let updated = match client.update_definition(&config.id, &config.to_update()).await {
+        let updated = match client
+            .update_definition(&config.id, &config.to_update())
+            .await
+        {
             Ok(definition) => definition,
             Err(e) => {
-                api_error(diags, format!("Could not update runner config {:?}", config.id), &e);
+                api_error(
+                    diags,
+                    format!("Could not update runner config {:?}", config.id),
+                    &e,
+                );
                 return _prior.clone();
             }
         };
-        if let Err(e) = self.sync_criteria(&client, &config, &updated.criteria).await {
+        if let Err(e) = self
+            .sync_criteria(&client, &config, &updated.criteria)
+            .await
+        {
             api_error(
                 diags,
-                format!("Could not update the criteria of runner config {:?}", config.id),
+                format!(
+                    "Could not update the criteria of runner config {:?}",
+                    config.id
+                ),
                 &e,
             );
             // The definition itself was updated; record that, with the criteria as they are now.
@@ -524,7 +580,8 @@ mod tests {
     }
 
     fn cluster(pairs: &[(&str, &str)]) -> Value {
-        let mut all: Vec<(&str, Value)> = vec![("cluster_type", Value::Null), ("account", Value::Null)];
+        let mut all: Vec<(&str, Value)> =
+            vec![("cluster_type", Value::Null), ("account", Value::Null)];
         all.extend(CLUSTER_FIELDS.iter().map(|f| (*f, Value::Null)));
         for (k, v) in pairs {
             if let Some(slot) = all.iter_mut().find(|(name, _)| name == k) {
@@ -540,21 +597,56 @@ mod tests {
         resource.validate(config, &mut diags);
         diags
             .iter()
-            .map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default())
+            .map(|d| {
+                d.attribute
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
     #[test]
     fn each_cluster_type_needs_its_fields() {
         let cases: &[(&[(&str, &str)], &[&str])] = &[
-            (&[("cluster_type", "gke"), ("name", "c"), ("project_id", "p"), ("zone", "z")], &[]),
-            (&[("cluster_type", "gke"), ("name", "c")], &["cluster.project_id", "cluster.zone"]),
-            (&[("cluster_type", "eks"), ("name", "c"), ("region", "r"), ("zone", "z")], &["cluster.zone"]),
-            (&[("cluster_type", "aks"), ("name", "c"), ("resource_group", "g")], &["cluster.subscription_id"]),
+            (
+                &[
+                    ("cluster_type", "gke"),
+                    ("name", "c"),
+                    ("project_id", "p"),
+                    ("zone", "z"),
+                ],
+                &[],
+            ),
+            (
+                &[("cluster_type", "gke"), ("name", "c")],
+                &["cluster.project_id", "cluster.zone"],
+            ),
+            (
+                &[
+                    ("cluster_type", "eks"),
+                    ("name", "c"),
+                    ("region", "r"),
+                    ("zone", "z"),
+                ],
+                &["cluster.zone"],
+            ),
+            (
+                &[
+                    ("cluster_type", "aks"),
+                    ("name", "c"),
+                    ("resource_group", "g"),
+                ],
+                &["cluster.subscription_id"],
+            ),
             (&[("cluster_type", "k3s")], &[]),
         ];
         for (fields, want) in cases {
-            assert_eq!(errors_at(&config_value(cluster(fields))), *want, "{fields:?}");
+            assert_eq!(
+                errors_at(&config_value(cluster(fields))),
+                *want,
+                "{fields:?}"
+            );
         }
     }
 
@@ -562,15 +654,36 @@ mod tests {
     fn unknown_cluster_type_is_checked_by_the_schema_validator() {
         let mut diags = Diagnostics::new();
         let config = config_value(cluster(&[("cluster_type", "k3s"), ("name", "c")]));
-        crate::framework::validate::validate_block(&schema().block, &config, &AttributePath::root(), &mut diags);
-        let paths: Vec<String> = diags.iter().map(|d| d.attribute.as_ref().unwrap().to_string()).collect();
+        crate::framework::validate::validate_block(
+            &schema().block,
+            &config,
+            &AttributePath::root(),
+            &mut diags,
+        );
+        let paths: Vec<String> = diags
+            .iter()
+            .map(|d| d.attribute.as_ref().unwrap().to_string())
+            .collect();
         assert_eq!(paths, vec!["cluster.cluster_type"]);
     }
 
     #[test]
     fn model_round_trips_through_state_values() {
-        let mut state = config_value(cluster(&[("cluster_type", "gke"), ("name", "c"), ("project_id", "p"), ("zone", "z"), ("account", "o/a")]));
-        set(&mut state, "criteria", criteria_value(&[Criterion { env_type: Some("development".into()), ..Criterion::default() }]));
+        let mut state = config_value(cluster(&[
+            ("cluster_type", "gke"),
+            ("name", "c"),
+            ("project_id", "p"),
+            ("zone", "z"),
+            ("account", "o/a"),
+        ]));
+        set(
+            &mut state,
+            "criteria",
+            criteria_value(&[Criterion {
+                env_type: Some("development".into()),
+                ..Criterion::default()
+            }]),
+        );
         set(&mut state, "agent_url", Value::string("https://agent"));
         let m = model(&state);
         assert_eq!(m.name, "runner", "name defaults to id");

@@ -51,7 +51,10 @@ impl Sandbox {
             .read_line(&mut line)
             .expect("read sandbox address");
         let url = line.trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "sandbox printed {url:?}");
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "sandbox printed {url:?}"
+        );
         Self {
             child,
             url,
@@ -94,8 +97,16 @@ impl Sandbox {
     }
 
     /// Sends a raw API request, as a change made outside Terraform.
-    pub async fn call(&self, method: reqwest::Method, rest: &str, body: Option<serde_json::Value>) -> u16 {
-        let mut request = self.http.request(method, self.defs_url(rest)).bearer_auth(TOKEN);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        rest: &str,
+        body: Option<serde_json::Value>,
+    ) -> u16 {
+        let mut request = self
+            .http
+            .request(method, self.defs_url(rest))
+            .bearer_auth(TOKEN);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -169,7 +180,11 @@ impl Run {
 
     /// Panics with the output unless the command succeeded.
     pub fn ok(self, what: &str) -> Self {
-        assert_eq!(self.code, 0, "{what} failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "{what} failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -222,12 +237,14 @@ impl Workdir {
 
     /// `terraform apply -auto-approve`, which must succeed.
     pub fn apply(&self) -> Run {
-        self.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]).ok("terraform apply")
+        self.tf(&["apply", "-auto-approve", "-no-color", "-input=false"])
+            .ok("terraform apply")
     }
 
     /// `terraform destroy -auto-approve`, which must succeed.
     pub fn destroy(&self) -> Run {
-        self.tf(&["destroy", "-auto-approve", "-no-color", "-input=false"]).ok("terraform destroy")
+        self.tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+            .ok("terraform destroy")
     }
 
     /// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error.
@@ -238,12 +255,18 @@ impl Workdir {
     /// Asserts that a plan shows no changes.
     pub fn assert_plan_empty(&self, when: &str) {
         let run = self.plan();
-        assert_eq!(run.code, 0, "plan {when} was not empty\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "plan {when} was not empty\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
     }
 
     /// `terraform show -json` of the state.
     pub fn state(&self) -> serde_json::Value {
-        let run = self.tf(&["show", "-json", "-no-color"]).ok("terraform show");
+        let run = self
+            .tf(&["show", "-json", "-no-color"])
+            .ok("terraform show");
         serde_json::from_str(&run.stdout).expect("show JSON")
     }
 
