@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value as Json, json};
+#[cfg(test)]
+use serde_json::json;
+use serde_json::{Map, Value as Json};
 
 use crate::humanitec::{
     CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
@@ -287,7 +289,7 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
             Some(Json::String(s)) => s.parse().ok(),
             _ => None,
         };
-        read.cluster = outputs.get("cluster").map(|c| cluster_from_json(c));
+        read.cluster = outputs.get("cluster").map(cluster_from_json);
     }
     read.has_agent_url = inputs
         .and_then(|i| i.secret_refs.as_ref())
@@ -384,10 +386,10 @@ mod tests {
 
     /// Parses YAML strings inside a payload so that two payloads compare by meaning.
     fn by_meaning(mut payload: Json) -> Json {
-        if let Some(outputs) = payload.pointer_mut("/driver_inputs/values/templates/outputs") {
-            if let Json::String(text) = outputs {
-                *outputs = serde_yaml::from_str(text).unwrap();
-            }
+        if let Some(outputs) = payload.pointer_mut("/driver_inputs/values/templates/outputs")
+            && let Json::String(text) = outputs
+        {
+            *outputs = serde_yaml::from_str(text).unwrap();
         }
         payload
     }

@@ -282,11 +282,11 @@ impl Server {
                 private: plan.private.clone(),
             };
             registered.resource.modify_plan(&mut fresh, &mut diags);
-            replace.extend(fresh.requires_replace.drain(..));
+            replace.append(&mut fresh.requires_replace);
             plan.planned = fresh.planned;
             plan.private = fresh.private;
         }
-        replace.extend(plan.requires_replace.drain(..));
+        replace.append(&mut plan.requires_replace);
         replace.dedup();
         let planned = Planned {
             state: plan.planned,

@@ -21,15 +21,14 @@ pub(crate) fn block(default: Duration) -> NestedBlock {
             Attribute::string(op)
                 .description(format!("How long {op} may take."))
                 .validate(|value, path, diags| {
-                    if let Some(s) = value.as_str() {
-                        if let Err(reason) = parse_duration(s) {
+                    if let Some(s) = value.as_str()
+                        && let Err(reason) = parse_duration(s) {
                             diags.error_at(
                                 path.clone(),
                                 format!("Invalid duration in {path}"),
                                 format!("{s:?} {reason}; write a duration such as \"90s\", \"20m\" or \"1h30m\"."),
                             );
                         }
-                    }
                 }),
         );
     }

@@ -55,14 +55,14 @@ pub(crate) fn one_of(
     allowed: &'static [&'static str],
 ) -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     move |value, path, diags| {
-        if let Some(s) = value.as_str() {
-            if !allowed.contains(&s) {
-                diags.error_at(
-                    path.clone(),
-                    format!("Invalid value for {path}"),
-                    format!("Expected one of {}, got {s:?}.", quoted_list(allowed)),
-                );
-            }
+        if let Some(s) = value.as_str()
+            && !allowed.contains(&s)
+        {
+            diags.error_at(
+                path.clone(),
+                format!("Invalid value for {path}"),
+                format!("Expected one of {}, got {s:?}.", quoted_list(allowed)),
+            );
         }
     }
 }
@@ -86,17 +86,17 @@ pub(crate) fn not_empty()
 pub(crate) fn humanitec_id()
 -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     |value, path, diags| {
-        if let Some(s) = value.as_str() {
-            if !is_humanitec_id(s) {
-                diags.error_at(
-                    path.clone(),
-                    format!("Invalid id in {path}"),
-                    format!(
-                        "{s:?} is not a valid Humanitec id: use 3 to 50 lowercase letters, digits \
+        if let Some(s) = value.as_str()
+            && !is_humanitec_id(s)
+        {
+            diags.error_at(
+                path.clone(),
+                format!("Invalid id in {path}"),
+                format!(
+                    "{s:?} is not a valid Humanitec id: use 3 to 50 lowercase letters, digits \
                          and dashes, starting and ending with a letter or digit."
-                    ),
-                );
-            }
+                ),
+            );
         }
     }
 }

@@ -1,6 +1,12 @@
 //! Generated protobuf and gRPC code for tfplugin5 and go-plugin, confined to this module.
 
-#![allow(unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    dead_code,
+    clippy::all,
+    clippy::pedantic
+)]
 
 /// Terraform's provider protocol, version 5.
 pub(crate) mod tfplugin5 {

@@ -33,7 +33,10 @@ impl Shared {
 
     /// An API client, or diagnostics saying which setting is missing.
     pub(crate) fn client(&self) -> Result<Client, Diagnostics> {
-        let mut cached = self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cached = self
+            .client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(client) = cached.as_ref() {
             return Ok(client.clone());
         }
@@ -62,7 +65,10 @@ impl Shared {
     }
 
     fn store(&self, settings: Settings) {
-        *self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self
+            .client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         match self.settings.write() {
             Ok(mut guard) => *guard = Some(settings),
             Err(poisoned) => *poisoned.into_inner() = Some(settings),

@@ -608,7 +608,8 @@ mod tests {
 
     #[test]
     fn each_cluster_type_needs_its_fields() {
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case<'_>] = &[
             (
                 &[
                     ("cluster_type", "gke"),

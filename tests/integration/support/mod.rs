@@ -8,36 +8,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 /// The organization every test uses.
-pub const ORG: &str = "test-org";
+pub(crate) const ORG: &str = "test-org";
 /// The token the sandbox is started with.
-pub const TOKEN: &str = "sandbox-token-do-not-log";
+pub(crate) const TOKEN: &str = "sandbox-token-do-not-log";
 
 /// The provider binary cargo built for this test run.
-pub fn provider_bin() -> PathBuf {
+pub(crate) fn provider_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-humanitec"))
 }
 
 /// The sandbox binary cargo built for this test run.
-pub fn sandbox_bin() -> PathBuf {
+pub(crate) fn sandbox_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_humanitec-sandbox"))
 }
 
 /// The Terraform CLI to drive: `TF_ACC_TERRAFORM_PATH`, else `terraform` on PATH.
-pub fn terraform_bin() -> String {
+pub(crate) fn terraform_bin() -> String {
     std::env::var("TF_ACC_TERRAFORM_PATH").unwrap_or_else(|_| "terraform".to_string())
 }
 
 /// A running `humanitec-sandbox`, stopped on drop.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     child: Child,
     /// Base URL, e.g. `http://127.0.0.1:41234/`.
-    pub url: String,
+    pub(crate) url: String,
     http: reqwest::Client,
 }
 
 impl Sandbox {
     /// Starts a sandbox with extra flags (e.g. `--fault-rate 0.3`).
-    pub fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(sandbox_bin())
             .args(["--token", TOKEN, "--seed", "7"])
             .args(extra)
@@ -67,7 +67,7 @@ impl Sandbox {
     }
 
     /// All (not deleted) definitions of the test organization.
-    pub async fn definitions(&self) -> Vec<serde_json::Value> {
+    pub(crate) async fn definitions(&self) -> Vec<serde_json::Value> {
         self.set_faults(0.0).await;
         let response = self
             .http
@@ -81,7 +81,7 @@ impl Sandbox {
     }
 
     /// One definition, or None when it does not exist.
-    pub async fn definition(&self, id: &str) -> Option<serde_json::Value> {
+    pub(crate) async fn definition(&self, id: &str) -> Option<serde_json::Value> {
         let response = self
             .http
             .get(self.defs_url(&format!("/{id}")))
@@ -97,7 +97,7 @@ impl Sandbox {
     }
 
     /// Sends a raw API request, as a change made outside Terraform.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         rest: &str,
@@ -114,7 +114,7 @@ impl Sandbox {
     }
 
     /// Changes the fault injection rate at runtime.
-    pub async fn set_faults(&self, rate: f64) {
+    pub(crate) async fn set_faults(&self, rate: f64) {
         let response = self
             .http
             .put(format!("{}_sandbox/faults", self.url))
@@ -126,7 +126,7 @@ impl Sandbox {
     }
 
     /// The secrets the sandbox stored, for checking that a secret really arrived.
-    pub async fn secrets(&self) -> serde_json::Value {
+    pub(crate) async fn secrets(&self) -> serde_json::Value {
         self.http
             .get(format!("{}_sandbox/orgs/{ORG}/secrets", self.url))
             .send()
@@ -138,7 +138,7 @@ impl Sandbox {
     }
 
     /// The provider block pointing at this sandbox.
-    pub fn provider_block(&self) -> String {
+    pub(crate) fn provider_block(&self) -> String {
         format!(
             "terraform {{\n  required_providers {{\n    humanitec = {{ source = \"container-runner/humanitec\" }}\n  }}\n}}\n\n\
              provider \"humanitec\" {{\n  org_id     = \"{ORG}\"\n  token      = \"{TOKEN}\"\n  api_prefix = \"{}\"\n}}\n",
@@ -155,18 +155,18 @@ impl Drop for Sandbox {
 }
 
 /// A Terraform working directory using the built provider through `dev_overrides`.
-pub struct Workdir {
+pub(crate) struct Workdir {
     dir: tempfile::TempDir,
 }
 
 /// The result of one Terraform command.
-pub struct Run {
+pub(crate) struct Run {
     /// Exit code (-1 when killed).
-    pub code: i32,
+    pub(crate) code: i32,
     /// Standard output.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Standard error.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
@@ -179,7 +179,7 @@ impl Run {
     }
 
     /// Panics with the output unless the command succeeded.
-    pub fn ok(self, what: &str) -> Self {
+    pub(crate) fn ok(self, what: &str) -> Self {
         assert_eq!(
             self.code, 0,
             "{what} failed\nstdout:\n{}\nstderr:\n{}",
@@ -191,7 +191,7 @@ impl Run {
 
 impl Workdir {
     /// A new directory with `main.tf` and a CLI config that overrides the provider.
-    pub fn new(main_tf: &str) -> Self {
+    pub(crate) fn new(main_tf: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let bin_dir = provider_bin().parent().expect("bin dir").to_path_buf();
         std::fs::write(
@@ -208,17 +208,17 @@ impl Workdir {
     }
 
     /// Replaces `main.tf`.
-    pub fn write(&self, main_tf: &str) {
+    pub(crate) fn write(&self, main_tf: &str) {
         std::fs::write(self.dir.path().join("main.tf"), main_tf).expect("write main.tf");
     }
 
     /// The directory's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Runs `terraform <args>` here.
-    pub fn tf(&self, args: &[&str]) -> Run {
+    pub(crate) fn tf(&self, args: &[&str]) -> Run {
         let output = Command::new(terraform_bin())
             .args(args)
             .current_dir(self.dir.path())
@@ -236,24 +236,24 @@ impl Workdir {
     }
 
     /// `terraform apply -auto-approve`, which must succeed.
-    pub fn apply(&self) -> Run {
+    pub(crate) fn apply(&self) -> Run {
         self.tf(&["apply", "-auto-approve", "-no-color", "-input=false"])
             .ok("terraform apply")
     }
 
     /// `terraform destroy -auto-approve`, which must succeed.
-    pub fn destroy(&self) -> Run {
+    pub(crate) fn destroy(&self) -> Run {
         self.tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
             .ok("terraform destroy")
     }
 
     /// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error.
-    pub fn plan(&self) -> Run {
+    pub(crate) fn plan(&self) -> Run {
         self.tf(&["plan", "-detailed-exitcode", "-no-color", "-input=false"])
     }
 
     /// Asserts that a plan shows no changes.
-    pub fn assert_plan_empty(&self, when: &str) {
+    pub(crate) fn assert_plan_empty(&self, when: &str) {
         let run = self.plan();
         assert_eq!(
             run.code, 0,
@@ -263,7 +263,7 @@ impl Workdir {
     }
 
     /// `terraform show -json` of the state.
-    pub fn state(&self) -> serde_json::Value {
+    pub(crate) fn state(&self) -> serde_json::Value {
         let run = self
             .tf(&["show", "-json", "-no-color"])
             .ok("terraform show");
@@ -271,7 +271,7 @@ impl Workdir {
     }
 
     /// The attribute values of one resource in the state.
-    pub fn resource_values(&self, address: &str) -> serde_json::Value {
+    pub(crate) fn resource_values(&self, address: &str) -> serde_json::Value {
         let state = self.state();
         let resources = state
             .pointer("/values/root_module/resources")
