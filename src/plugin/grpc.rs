@@ -36,6 +36,19 @@ macro_rules! or_respond {
     };
 }
 
+/// Unwraps an encoding result, or adds its diagnostics to `diags` and responds with them.
+macro_rules! or_respond_with {
+    ($result:expr, $diags:ident, $respond:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(more) => {
+                $diags.extend(more);
+                return Ok(Response::new($respond($diags)));
+            }
+        }
+    };
+}
+
 #[tonic::async_trait]
 impl pb::provider_server::Provider for ProviderService {
     async fn get_schema(
@@ -179,13 +192,8 @@ impl pb::provider_server::Provider for ProviderService {
             .server
             .read_resource(&request.type_name, &current, &request.private)
             .await;
-        let new_state = match encode(&stored.state, ty, "refreshed state") {
-            Ok(v) => v,
-            Err(more) => {
-                diags.extend(more);
-                return Ok(Response::new(respond(diags)));
-            }
-        };
+        let new_state =
+            or_respond_with!(encode(&stored.state, ty, "refreshed state"), diags, respond);
         Ok(Response::new(pb::read_resource::Response {
             new_state: Some(new_state),
             diagnostics: diagnostics(diags),
@@ -223,13 +231,8 @@ impl pb::provider_server::Provider for ProviderService {
             &config,
             &request.prior_private,
         );
-        let planned_state = match encode(&planned.state, ty, "planned state") {
-            Ok(v) => v,
-            Err(more) => {
-                diags.extend(more);
-                return Ok(Response::new(respond(diags)));
-            }
-        };
+        let planned_state =
+            or_respond_with!(encode(&planned.state, ty, "planned state"), diags, respond);
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: Some(planned_state),
             requires_replace: planned.requires_replace.iter().map(path).collect(),
@@ -268,13 +271,7 @@ impl pb::provider_server::Provider for ProviderService {
                 &request.planned_private,
             )
             .await;
-        let new_state = match encode(&stored.state, ty, "new state") {
-            Ok(v) => v,
-            Err(more) => {
-                diags.extend(more);
-                return Ok(Response::new(respond(diags)));
-            }
-        };
+        let new_state = or_respond_with!(encode(&stored.state, ty, "new state"), diags, respond);
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: Some(new_state),
             private: stored.private.to_bytes(),
