@@ -14,13 +14,11 @@ use serde_json::json;
 use serde_json::{Map, Value as Json};
 
 use crate::humanitec::{
-    CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
+    CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
 };
 
 /// The resource id every runner config matches (with class `default`).
 pub(crate) const RUNNER_RES_ID: &str = "container-runner";
-/// The class every runner config matches.
-pub(crate) const DEFAULT_CLASS: &str = "default";
 /// The resource type of a runner config definition.
 pub(crate) const CONFIG_TYPE: &str = "config";
 /// The driver of a runner config definition.

@@ -27,6 +27,21 @@ pub(crate) mod provider;
 pub(crate) mod value;
 
 use std::process::ExitCode;
+
+/// An error's message followed by each of its sources, joined with ": ".
+///
+/// Errors in this crate display one level each and chain their causes with `#[source]`; this is
+/// how they become one sentence for a diagnostic or a log line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 use std::sync::Arc;
 
 /// Runs the provider plugin: the whole of the `terraform-provider-humanitec` binary.

@@ -51,13 +51,6 @@ pub(crate) struct Plan<'a> {
     pub(crate) private: Private,
 }
 
-impl Plan<'_> {
-    /// Whether this plan creates the resource (no prior state).
-    pub(crate) fn is_create(&self) -> bool {
-        self.prior.is_null()
-    }
-}
-
 /// A managed resource type.
 #[async_trait]
 pub(crate) trait Resource: Send + Sync {

@@ -67,16 +67,6 @@ impl Block {
         self
     }
 
-    /// Looks an attribute up by name.
-    pub(crate) fn find_attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name == name)
-    }
-
-    /// Looks a nested block up by name.
-    pub(crate) fn find_block(&self, name: &str) -> Option<&NestedBlock> {
-        self.blocks.iter().find(|b| b.name == name)
-    }
-
     /// The object type of a value of this block.
     pub(crate) fn implied_type(&self) -> Type {
         let mut fields = BTreeMap::new();

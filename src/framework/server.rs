@@ -23,6 +23,25 @@ const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default time limit for read.
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// The kind of change an apply makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Change {
+    /// The operation's name, as in the `timeouts` block.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
 /// A resource type registered with the server.
 struct Registered {
     resource: Arc<dyn Resource>,
@@ -311,24 +330,31 @@ impl Server {
         let resource = &registered.resource;
         let mut diags = Diagnostics::new();
         let private = Private::from_bytes(planned_private);
-        let (operation, limit_source) = match (prior.is_null(), planned.is_null()) {
-            (true, _) => ("create", planned),
-            (false, true) => ("delete", prior),
-            (false, false) => ("update", planned),
+        let change = match (prior.is_null(), planned.is_null()) {
+            (true, _) => Change::Create,
+            (false, true) => Change::Delete,
+            (false, false) => Change::Update,
         };
+        // The time limit comes from the configuration being applied, or, for a delete, the last one.
+        let limit_source = if change == Change::Delete {
+            prior
+        } else {
+            planned
+        };
+        let operation = change.name();
         let limit = timeouts::for_operation(limit_source, operation, DEFAULT_WRITE_TIMEOUT);
         let mut op = Operation::new(private, limit);
         let mut inner = Diagnostics::new();
-        let result = match operation {
-            "create" => {
+        let result = match change {
+            Change::Create => {
                 let work = resource.create(&mut op, planned, &mut inner);
                 self.bounded(operation, limit, &mut diags, work).await
             }
-            "update" => {
+            Change::Update => {
                 let work = resource.update(&mut op, prior, planned, &mut inner);
                 self.bounded(operation, limit, &mut diags, work).await
             }
-            _ => {
+            Change::Delete => {
                 let work = async {
                     resource.delete(&mut op, prior, &mut inner).await;
                     Value::Null
@@ -340,7 +366,7 @@ impl Server {
         diags.extend(inner);
         let mut state = match result {
             // A failed delete leaves the object in place: keep it in state.
-            Some(_) if operation == "delete" && failed => prior.clone(),
+            Some(_) if change == Change::Delete && failed => prior.clone(),
             Some(state) => state,
             // Interrupted or out of time: the object is as it was before, as far as we know.
             None => prior.clone(),

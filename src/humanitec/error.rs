@@ -331,18 +331,6 @@ mod tests {
         assert!(text.contains("and 15 more"), "{text}");
     }
 
-    /// The full message a caller builds by walking the source chain.
-    fn chain(error: &Error) -> String {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    }
-
     #[test]
     fn decode_names_the_body_and_chains_the_cause() {
         let source = serde_json::from_str::<Vec<u8>>("{").expect_err("not a list");
@@ -355,9 +343,9 @@ mod tests {
             "could not understand the Humanitec API's answer (the test body)"
         );
         assert!(
-            chain(&err).contains("expected a sequence"),
+            crate::error_chain(&err).contains("expected a sequence"),
             "{}",
-            chain(&err)
+            crate::error_chain(&err)
         );
     }
 
@@ -369,7 +357,7 @@ mod tests {
             last: Box::new(api_error(503, b"")),
         };
         assert_eq!(
-            chain(&err),
+            crate::error_chain(&err),
             "gave up on the Humanitec API after 3 attempt(s) in 1.5 s: \
              Humanitec API answered 503 Service Unavailable without an explanation"
         );

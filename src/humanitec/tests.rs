@@ -74,19 +74,6 @@ fn object(value: Value) -> JsonObject {
     value.as_object().cloned().expect("a JSON object")
 }
 
-/// The full message of an error: its `Display` and every source's, joined the way the provider's
-/// diagnostics join them.
-fn chain(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The keys of a JSON object, sorted.
 fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
@@ -453,7 +440,7 @@ async fn gives_up_when_the_budget_is_spent() {
         other => panic!("expected GaveUp, got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_millis(150));
-    let text = chain(&err);
+    let text = crate::error_chain(&err);
     assert!(
         text.starts_with("gave up on the Humanitec API after"),
         "{text}"
@@ -862,7 +849,7 @@ async fn unreachable_server_is_a_transport_error() {
         panic!("expected GaveUp, got {err:?}");
     };
     assert!(matches!(**last, Error::Transport { .. }), "{last:?}");
-    let text = chain(&err);
+    let text = crate::error_chain(&err);
     assert!(
         text.contains(" s: could not reach the Humanitec API: "),
         "{text}"

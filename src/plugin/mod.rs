@@ -76,8 +76,9 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{}", error_chain(&e));
-            eprintln!("{}", error_chain(&e));
+            let message = crate::error_chain(&e);
+            log::error!("{message}");
+            eprintln!("{message}");
             ExitCode::FAILURE
         }
     }
@@ -182,16 +183,4 @@ fn announce(
         .write_all(text.as_bytes())
         .map_err(ServeError::Stdout)?;
     stdout.flush().map_err(ServeError::Stdout)
-}
-
-/// An error and its sources, joined with ": ".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

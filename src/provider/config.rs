@@ -7,14 +7,10 @@
 //! first needs the API, and it names the attribute and the variable that would fix it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::framework::Diagnostics;
-use crate::humanitec::{Client, ClientConfig, RetryPolicy};
+use crate::humanitec::{Client, ClientConfig, DEFAULT_API_PREFIX};
 use crate::value::{AttributePath, Value};
-
-/// The API prefix used when none is configured.
-pub(crate) const DEFAULT_API_PREFIX: &str = "https://api.humanitec.io/";
 
 /// How the provider realises resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,14 +192,8 @@ impl Settings {
         let (Some(org_id), Some(token), Some(api_prefix)) = (org_id, token, api_prefix) else {
             return Err(diags);
         };
-        let config = ClientConfig {
-            api_prefix,
-            org_id,
-            token,
-            user_agent: format!("terraform-provider-humanitec/{}", env!("CARGO_PKG_VERSION")),
-            retry: RetryPolicy::default(),
-            request_timeout: Duration::from_secs(60),
-        };
+        let user_agent = format!("terraform-provider-humanitec/{}", env!("CARGO_PKG_VERSION"));
+        let config = ClientConfig::new(api_prefix, org_id, token, user_agent);
         Client::new(config).map_err(|e| {
             let mut diags = Diagnostics::new();
             diags.error_at(

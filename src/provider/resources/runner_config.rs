@@ -256,14 +256,7 @@ fn set(state: &mut Value, attribute: &str, value: Value) {
 
 /// Adds an error for a failed API call, with the whole error chain.
 fn api_error(diags: &mut Diagnostics, summary: String, error: &humanitec::Error) {
-    let mut detail = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    diags.error(summary, detail);
+    diags.error(summary, crate::error_chain(error));
 }
 
 impl RunnerConfigResource {
@@ -478,7 +471,7 @@ impl Resource for RunnerConfigResource {
     async fn update(
         &self,
         _op: &mut Operation,
-        _prior: &Value,
+        prior: &Value,
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Value {
@@ -487,7 +480,7 @@ impl Resource for RunnerConfigResource {
             return planned.clone();
         }
         let Some(client) = self.client(diags) else {
-            return _prior.clone();
+            return prior.clone();
         };
         let updated = match client
             .update_definition(&config.id, &config.to_update())
@@ -500,7 +493,7 @@ impl Resource for RunnerConfigResource {
                     format!("Could not update runner config {:?}", config.id),
                     &e,
                 );
-                return _prior.clone();
+                return prior.clone();
             }
         };
         if let Err(e) = self
