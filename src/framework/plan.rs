@@ -130,6 +130,33 @@ pub(crate) fn replacement_paths(
         .collect()
 }
 
+/// The state to record after an apply: `planned`, with each unknown replaced by what the
+/// server says (`actual`).
+///
+/// Why not `actual` as a whole: Terraform rejects an applied state that differs from a known
+/// planned value, and the server may write a value in another, equivalent form. Differences
+/// the next refresh finds are drift, shown then.
+pub(crate) fn resolve_unknowns(planned: &Value, actual: &Value) -> Value {
+    match (planned, actual) {
+        (Value::Unknown, _) => actual.clone(),
+        (Value::Object(fields), Value::Object(actual_fields)) => Value::Object(
+            fields
+                .iter()
+                .map(|(name, value)| {
+                    let other = actual_fields.get(name).unwrap_or(&Value::Null);
+                    (name.clone(), resolve_unknowns(value, other))
+                })
+                .collect(),
+        ),
+        // Collections cannot be matched element by element (sets have no order); a partly unknown
+        // one is taken from the server whole.
+        (Value::List(_) | Value::Set(_) | Value::Map(_), _) if !planned.is_wholly_known() => {
+            actual.clone()
+        }
+        _ => planned.clone(),
+    }
+}
+
 /// Sets every write-only attribute (at any depth) to null, as Terraform requires of state.
 pub(crate) fn strip_write_only(block: &Block, value: &mut Value) {
     let Value::Object(fields) = value else {
@@ -246,6 +273,23 @@ mod tests {
         let unknown = obj(&[("id", Value::Unknown)]);
         assert_eq!(replacement_paths(&block(), &prior, &unknown).len(), 1);
         assert!(replacement_paths(&block(), &Value::Null, &planned).is_empty());
+    }
+
+    #[test]
+    fn unknowns_are_resolved_from_the_server_and_the_rest_kept() {
+        let planned = obj(&[
+            ("id", Value::string("a")),
+            ("name", Value::string("as planned")),
+            ("server_id", Value::Unknown),
+        ]);
+        let actual = obj(&[
+            ("id", Value::string("a")),
+            ("name", Value::string("As Planned")),
+            ("server_id", Value::string("s-9")),
+        ]);
+        let state = resolve_unknowns(&planned, &actual);
+        assert_eq!(state.get("server_id"), &Value::string("s-9"));
+        assert_eq!(state.get("name"), &Value::string("as planned"));
     }
 
     #[test]

@@ -112,6 +112,71 @@ pub(crate) fn is_humanitec_id(s: &str) -> bool {
         && bytes.iter().all(|b| edge(b) || *b == b'-')
 }
 
+/// A validator for YAML documents that must be a mapping (such as a partial Pod template). A
+/// syntax error names its line.
+pub(crate) fn yaml_mapping(
+    example: &'static str,
+) -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+    move |value, path, diags| {
+        let Some(text) = value.as_str() else {
+            return;
+        };
+        match serde_yaml::from_str::<serde_yaml::Value>(text) {
+            Ok(serde_yaml::Value::Mapping(_)) => {}
+            Ok(other) => {
+                let kind = match other {
+                    serde_yaml::Value::Null => "empty",
+                    serde_yaml::Value::Sequence(_) => "a list",
+                    _ => "a single value",
+                };
+                diags.error_at(
+                    path.clone(),
+                    format!("{path} is not a YAML mapping"),
+                    format!("{path} must be a YAML mapping such as {example:?}, but it is {kind}."),
+                );
+            }
+            Err(e) => {
+                let line = e
+                    .location()
+                    .map(|at| format!(" on line {}", at.line()))
+                    .unwrap_or_default();
+                diags.error_at(
+                    path.clone(),
+                    format!("{path} is not valid YAML"),
+                    format!("{path} must be a YAML mapping such as {example:?}; its YAML fails{line}: {e}."),
+                );
+            }
+        }
+    }
+}
+
+/// A validator for maps whose keys are environment variable names (`[A-Za-z_][A-Za-z0-9_]*`).
+pub(crate) fn env_names()
+-> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+    |value, path, diags| {
+        let Some(map) = value.as_map() else {
+            return;
+        };
+        for name in map.keys() {
+            let mut chars = name.chars();
+            let valid = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                diags.error_at(
+                    path.key(name.clone()),
+                    format!("Invalid environment variable name in {path}"),
+                    format!(
+                        "{name:?} is not an environment variable name: use letters, digits and \
+                         underscores, not starting with a digit (e.g. \"TF_LOG\")."
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// `"a", "b" or "c"`.
 pub(crate) fn quoted_list(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();

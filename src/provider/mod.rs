@@ -123,9 +123,14 @@ impl Provider for HumanitecProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(
-            resources::runner_config::RunnerConfigResource::new(Arc::clone(&self.shared)),
-        )]
+        vec![
+            Arc::new(resources::runner_config::RunnerConfigResource::new(
+                Arc::clone(&self.shared),
+            )),
+            Arc::new(resources::container_runner::ContainerRunnerResource::new(
+                Arc::clone(&self.shared),
+            )),
+        ]
     }
 
     async fn configure(&self, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {

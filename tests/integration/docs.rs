@@ -240,3 +240,98 @@ fn every_example_validates() {
         );
     }
 }
+
+/// Every attribute and block in a schema block, as `path.to.name`, with its description.
+fn schema_names(block: &Json, prefix: &str, out: &mut Vec<(String, String)>) {
+    for (key, kind) in [("attributes", None), ("block_types", Some("block"))] {
+        if let Some(items) = block[key].as_object() {
+            for (name, item) in items {
+                let description = match kind {
+                    Some(_) => item["block"]["description"].as_str(),
+                    None => item["description"].as_str(),
+                };
+                let path = format!("{prefix}{name}");
+                out.push((path.clone(), description.unwrap_or_default().to_string()));
+                if kind.is_some() {
+                    schema_names(&item["block"], &format!("{path}."), out);
+                }
+            }
+        }
+    }
+}
+
+/// Every attribute a docs page describes, as `path.to.name`: the bullets of its schema sections.
+fn documented_names(page: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut prefix: Option<String> = None;
+    for line in page.lines() {
+        if line == "## Schema" {
+            prefix = Some(String::new());
+        } else if let Some(rest) = line.strip_prefix("### Nested Schema for `") {
+            prefix = Some(format!("{}.", rest.trim_end_matches('`')));
+        } else if line.starts_with("## ") {
+            prefix = None;
+        } else if let (Some(prefix), Some(rest)) = (&prefix, line.strip_prefix("- `"))
+            && let Some((name, _)) = rest.split_once("` (")
+        {
+            names.push(format!("{prefix}{name}"));
+        }
+    }
+    names
+}
+
+/// Independent of how the pages are generated: each page describes exactly the attributes its
+/// schema has, every one of them with a description, and there is a page for exactly each
+/// resource.
+#[test]
+fn docs_describe_exactly_the_schema() {
+    let schema = provider_schema();
+    let resources = schema["resource_schemas"]
+        .as_object()
+        .expect("resource schemas");
+    let mut pages: Vec<String> = std::fs::read_dir(repo().join("docs/resources"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = resources
+        .keys()
+        .map(|name| format!("{}.md", name.trim_start_matches("humanitec_")))
+        .collect();
+    expected.sort();
+    assert_eq!(pages, expected, "one page per resource type");
+
+    let mut checks = vec![(
+        "provider".to_string(),
+        schema["provider"]["block"].clone(),
+        repo().join("docs/index.md"),
+    )];
+    for (name, resource) in resources {
+        let page = repo().join(format!(
+            "docs/resources/{}.md",
+            name.trim_start_matches("humanitec_")
+        ));
+        checks.push((name.clone(), resource["block"].clone(), page));
+    }
+    for (name, block, page) in checks {
+        let mut in_schema = Vec::new();
+        schema_names(&block, "", &mut in_schema);
+        for (path, description) in &in_schema {
+            assert!(
+                !description.trim().is_empty(),
+                "{name}: {path} has no description"
+            );
+        }
+        let mut in_schema: Vec<String> = in_schema.into_iter().map(|(p, _)| p).collect();
+        in_schema.sort();
+        let mut in_docs = documented_names(&std::fs::read_to_string(&page).unwrap());
+        in_docs.sort();
+        let undocumented: Vec<_> = in_schema.iter().filter(|p| !in_docs.contains(p)).collect();
+        let unknown: Vec<_> = in_docs.iter().filter(|p| !in_schema.contains(p)).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "{name}: not in {}: {undocumented:?}; described but not in the schema: {unknown:?}",
+            page.display()
+        );
+    }
+}

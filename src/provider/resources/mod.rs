@@ -1,3 +1,101 @@
-//! The resource types, one file each.
+//! The resource types, one file each, and the steps they share: getting the API client, keeping a
+//! definition's criteria in sync, and deleting a definition that may still be in use.
 
+pub(crate) mod container_runner;
 pub(crate) mod runner_config;
+
+use std::time::Duration;
+
+use crate::framework::{Diagnostics, Operation};
+use crate::humanitec::{self, Client, Criteria, CriteriaRule};
+use crate::provider::Shared;
+use crate::value::Value;
+
+/// The API client, or the diagnostics that say why there is none.
+fn client(shared: &Shared, diags: &mut Diagnostics) -> Option<Client> {
+    match shared.client() {
+        Ok(client) => Some(client),
+        Err(more) => {
+            diags.extend(more);
+            None
+        }
+    }
+}
+
+/// Adds an error for a failed API call, with the whole error chain.
+fn api_error(diags: &mut Diagnostics, summary: String, error: &humanitec::Error) {
+    diags.error(summary, crate::error_chain(error));
+}
+
+/// Sets one top-level attribute of an object value.
+fn set(state: &mut Value, attribute: &str, value: Value) {
+    if let Value::Object(fields) = state {
+        fields.insert(attribute.to_string(), value);
+    }
+}
+
+/// The elements of a set or list value (none for anything else).
+fn set_items(value: &Value) -> &[Value] {
+    match value {
+        Value::Set(items) | Value::List(items) => items,
+        _ => &[],
+    }
+}
+
+/// A string value, or null.
+fn optional_string(value: Option<&String>) -> Value {
+    value.map_or(Value::Null, |s| Value::string(s.clone()))
+}
+
+/// Brings a definition's criteria in line with `wanted`: adds missing rules, then removes the rest
+/// (in that order, so the definition never stops matching in between).
+async fn sync_criteria(
+    client: &Client,
+    id: &str,
+    wanted: &[CriteriaRule],
+    current: &[Criteria],
+) -> Result<(), humanitec::Error> {
+    for rule in wanted {
+        if !current.iter().any(|have| rule.matches(have)) {
+            client.add_criteria(id, rule).await?;
+        }
+    }
+    for have in current {
+        if !wanted.iter().any(|rule| rule.matches(have)) {
+            match client.delete_criteria(id, &have.id, false).await {
+                Ok(()) | Err(humanitec::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a definition, waiting out "in use" conflicts until the operation's deadline.
+async fn delete_definition(
+    client: &Client,
+    op: &Operation,
+    id: &str,
+    force: bool,
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    let mut wait = Duration::from_secs(2);
+    loop {
+        match client.delete_definition(id, force).await {
+            Ok(()) | Err(humanitec::Error::NotFound { .. }) => return,
+            Err(humanitec::Error::InUse { changes }) if op.remaining() > wait => {
+                log::info!(
+                    "{what} {id:?} is still in use by {} resource(s); retrying in {wait:?}",
+                    changes.len()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                api_error(diags, format!("Could not delete {what} {id:?}"), &e);
+                return;
+            }
+        }
+    }
+}

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::{api_error, client, delete_definition, optional_string, set, set_items, sync_criteria};
 use crate::definition::{self, CLUSTER_FIELDS, Cluster, ClusterType, Criterion, RunnerConfig};
 use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
 use crate::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
-use crate::humanitec::{self, Client};
+use crate::humanitec;
 use crate::provider::Shared;
 use crate::provider::config::Mode;
 use crate::value::{AttributePath, Value};
@@ -52,32 +53,15 @@ fn cluster_field_description(field: &str) -> &'static str {
     }
 }
 
-fn schema() -> Schema {
-    let mut cluster = Block::new(
-        "The cluster that container runner Jobs run on; it becomes the definition's `cluster` output.",
-    )
-    .attribute(
-        Attribute::string("cluster_type")
-            .required()
-            .validate(one_of(&ClusterType::NAMES))
-            .description("`gke`, `eks` or `aks`: the only cluster types the Container Runner supports."),
-    )
-    .attribute(Attribute::string("account").description(
-        "The Humanitec cloud account used to reach the cluster, as `<org>/<account>` (e.g. `myOrg/myAccount`).",
-    ));
-    for field in CLUSTER_FIELDS {
-        cluster = cluster.attribute(
-            Attribute::string(field)
-                .validate(not_empty())
-                .description(cluster_field_description(field)),
-        );
-    }
+/// The `kubernetes` block: how direct mode reaches the cluster. Container runners take its type
+/// for their `runner_config` attribute, so the two always agree.
+pub(super) fn kubernetes_block() -> Block {
     let exec = Block::new("A client-go credential plugin that prints a token, such as `gke-gcloud-auth-plugin`, `aws eks get-token` or `kubelogin`.")
         .attribute(Attribute::string("api_version").required().description("The `client.authentication.k8s.io` API version the plugin speaks, e.g. `client.authentication.k8s.io/v1beta1`."))
         .attribute(Attribute::string("command").required().description("The plugin command."))
         .attribute(Attribute::string_list("args").description("Arguments for the command."))
         .attribute(Attribute::string_map("env").description("Extra environment variables for the command."));
-    let kubernetes = Block::new(
+    Block::new(
         "Direct mode only: how the provider reaches the cluster (a kubeconfig path and context, or \
          host, CA certificate and token or exec plugin). Validated and kept in state; ignored in \
          api mode, where Humanitec reaches the cluster through `cluster.account`.",
@@ -100,7 +84,30 @@ fn schema() -> Schema {
         Attribute::bool("insecure")
             .description("Skip TLS verification of the API server (testing only)."),
     )
-    .block(NestedBlock::new("exec", Nesting::Single, exec));
+    .block(NestedBlock::new("exec", Nesting::Single, exec))
+}
+
+fn schema() -> Schema {
+    let mut cluster = Block::new(
+        "The cluster that container runner Jobs run on; it becomes the definition's `cluster` output.",
+    )
+    .attribute(
+        Attribute::string("cluster_type")
+            .required()
+            .validate(one_of(&ClusterType::NAMES))
+            .description("`gke`, `eks` or `aks`: the only cluster types the Container Runner supports."),
+    )
+    .attribute(Attribute::string("account").description(
+        "The Humanitec cloud account used to reach the cluster, as `<org>/<account>` (e.g. `myOrg/myAccount`).",
+    ));
+    for field in CLUSTER_FIELDS {
+        cluster = cluster.attribute(
+            Attribute::string(field)
+                .validate(not_empty())
+                .description(cluster_field_description(field)),
+        );
+    }
+    let kubernetes = kubernetes_block();
     let criteria = Block::new(
         "A matching criterion: which environments use this runner config. Each criterion also \
          matches `res_id = container-runner` and `class = default`, which the provider adds. \
@@ -210,17 +217,6 @@ fn model(state: &Value) -> RunnerConfig {
     }
 }
 
-fn set_items(value: &Value) -> &[Value] {
-    match value {
-        Value::Set(items) | Value::List(items) => items,
-        _ => &[],
-    }
-}
-
-fn optional_string(value: Option<&String>) -> Value {
-    value.map_or(Value::Null, |s| Value::string(s.clone()))
-}
-
 fn criteria_value(criteria: &[Criterion]) -> Value {
     Value::Set(
         criteria
@@ -245,56 +241,6 @@ fn cluster_value(cluster: &Cluster) -> Value {
         fields.push((field, optional_string(cluster.fields.get(field))));
     }
     Value::object(fields)
-}
-
-/// Sets one top-level attribute of an object value.
-fn set(state: &mut Value, attribute: &str, value: Value) {
-    if let Value::Object(fields) = state {
-        fields.insert(attribute.to_string(), value);
-    }
-}
-
-/// Adds an error for a failed API call, with the whole error chain.
-fn api_error(diags: &mut Diagnostics, summary: String, error: &humanitec::Error) {
-    diags.error(summary, crate::error_chain(error));
-}
-
-impl RunnerConfigResource {
-    /// The API client, for api mode.
-    fn client(&self, diags: &mut Diagnostics) -> Option<Client> {
-        match self.shared.client() {
-            Ok(client) => Some(client),
-            Err(more) => {
-                diags.extend(more);
-                None
-            }
-        }
-    }
-
-    /// Brings the definition's criteria in line with `config`: adds missing rules, then removes
-    /// the rest (in that order, so the config never stops matching in between).
-    async fn sync_criteria(
-        &self,
-        client: &Client,
-        config: &RunnerConfig,
-        current: &[humanitec::Criteria],
-    ) -> Result<(), humanitec::Error> {
-        let wanted = config.criteria_rules();
-        for rule in &wanted {
-            if !current.iter().any(|have| rule.matches(have)) {
-                client.add_criteria(&config.id, rule).await?;
-            }
-        }
-        for have in current {
-            if !wanted.iter().any(|rule| rule.matches(have)) {
-                match client.delete_criteria(&config.id, &have.id, false).await {
-                    Ok(()) | Err(humanitec::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -383,7 +329,7 @@ impl Resource for RunnerConfigResource {
         if self.shared.mode() == Mode::Direct {
             return state;
         }
-        let Some(client) = self.client(diags) else {
+        let Some(client) = client(&self.shared, diags) else {
             return Value::Null;
         };
         match client.create_definition(&config.to_create()).await {
@@ -416,7 +362,7 @@ impl Resource for RunnerConfigResource {
         if self.shared.mode() == Mode::Direct {
             return current.clone();
         }
-        let Some(client) = self.client(diags) else {
+        let Some(client) = client(&self.shared, diags) else {
             return current.clone();
         };
         let id = current.get("id").as_str().unwrap_or_default().to_string();
@@ -479,7 +425,7 @@ impl Resource for RunnerConfigResource {
         if self.shared.mode() == Mode::Direct {
             return planned.clone();
         }
-        let Some(client) = self.client(diags) else {
+        let Some(client) = client(&self.shared, diags) else {
             return prior.clone();
         };
         let updated = match client
@@ -496,9 +442,13 @@ impl Resource for RunnerConfigResource {
                 return prior.clone();
             }
         };
-        if let Err(e) = self
-            .sync_criteria(&client, &config, &updated.criteria)
-            .await
+        if let Err(e) = sync_criteria(
+            &client,
+            &config.id,
+            &config.criteria_rules(),
+            &updated.criteria,
+        )
+        .await
         {
             api_error(
                 diags,
@@ -524,40 +474,11 @@ impl Resource for RunnerConfigResource {
         if self.shared.mode() == Mode::Direct {
             return;
         }
-        let Some(client) = self.client(diags) else {
+        let Some(client) = client(&self.shared, diags) else {
             return;
         };
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
         delete_definition(&client, op, &id, false, "runner config", diags).await;
-    }
-}
-
-/// Deletes a definition, waiting out "in use" conflicts until the operation's deadline.
-pub(crate) async fn delete_definition(
-    client: &Client,
-    op: &Operation,
-    id: &str,
-    force: bool,
-    what: &str,
-    diags: &mut Diagnostics,
-) {
-    let mut wait = Duration::from_secs(2);
-    loop {
-        match client.delete_definition(id, force).await {
-            Ok(()) | Err(humanitec::Error::NotFound { .. }) => return,
-            Err(humanitec::Error::InUse { changes }) if op.remaining() > wait => {
-                log::info!(
-                    "{what} {id:?} is still in use by {} resource(s); retrying in {wait:?}",
-                    changes.len()
-                );
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
-            }
-            Err(e) => {
-                api_error(diags, format!("Could not delete {what} {id:?}"), &e);
-                return;
-            }
-        }
     }
 }
 

@@ -1,11 +1,7 @@
-//! The Humanitec definitions this provider manages, as plain Rust models, and the conversions
-//! between them and the API's definition payloads.
-//!
-//! A runner config is a `config` definition driven by `humanitec/template`: its template renders
-//! the `cluster` and `skip_permission_checks` outputs as YAML and the secret `agent_url` output
-//! from a driver secret (see `upstream-docs/container-runner-driver.txt`). Reading a definition
-//! back parses that YAML again, so a change made outside Terraform shows up as drift; YAML and
-//! JSON are compared by meaning, never as text.
+//! A runner config: a `config` definition driven by `humanitec/template`. Its template renders the
+//! `cluster` and `skip_permission_checks` outputs as YAML and the secret `agent_url` output from a
+//! driver secret (see `upstream-docs/container-runner-driver.txt`). Reading a definition back
+//! parses that YAML again, so a change made outside Terraform shows up as drift.
 
 use std::collections::BTreeMap;
 
