@@ -807,7 +807,8 @@ impl Resource for ContainerRunnerResource {
         };
         let id = text(prior.get("id")).unwrap_or_default();
         let force = prior.get("force_delete").as_bool().unwrap_or(false);
-        delete_definition(&client, op, &id, force, "container runner", diags).await;
+        let hint = "Set force_delete = true (and apply) to delete it anyway, or raise timeouts.delete to wait longer.";
+        delete_definition(&client, op, &id, force, "container runner", hint, diags).await;
     }
 }
 

@@ -71,26 +71,44 @@ async fn sync_criteria(
     Ok(())
 }
 
-/// Deletes a definition, waiting out "in use" conflicts until the operation's deadline.
+/// How long before the operation's deadline the last delete attempt is made, so that its answer
+/// (naming the resources that still use the definition) arrives before the time limit cuts it off.
+const LAST_ATTEMPT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Deletes a definition, waiting out "in use" conflicts until shortly before the operation's
+/// deadline. `hint` says what the user can do about a conflict that outlasts the wait.
 async fn delete_definition(
     client: &Client,
     op: &Operation,
     id: &str,
     force: bool,
     what: &str,
+    hint: &str,
     diags: &mut Diagnostics,
 ) {
+    let started = std::time::Instant::now();
     let mut wait = Duration::from_secs(2);
     loop {
         match client.delete_definition(id, force).await {
             Ok(()) | Err(humanitec::Error::NotFound { .. }) => return,
-            Err(humanitec::Error::InUse { changes }) if op.remaining() > wait => {
+            Err(humanitec::Error::InUse { changes }) if op.remaining() > LAST_ATTEMPT_MARGIN => {
+                let pause = wait.min(op.remaining() - LAST_ATTEMPT_MARGIN);
                 log::info!(
-                    "{what} {id:?} is still in use by {} resource(s); retrying in {wait:?}",
+                    "{what} {id:?} is still in use by {} resource(s); retrying in {pause:?}",
                     changes.len()
                 );
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(pause).await;
                 wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e @ humanitec::Error::InUse { .. }) => {
+                diags.error(
+                    format!(
+                        "Could not delete {what} {id:?}: still in use after {}",
+                        crate::framework::timeouts::format_duration(started.elapsed())
+                    ),
+                    format!("{}.\n\n{hint}", crate::error_chain(&e)),
+                );
+                return;
             }
             Err(e) => {
                 api_error(diags, format!("Could not delete {what} {id:?}"), &e);

@@ -478,7 +478,16 @@ impl Resource for RunnerConfigResource {
             return;
         };
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
-        delete_definition(&client, op, &id, false, "runner config", diags).await;
+        delete_definition(
+            &client,
+            op,
+            &id,
+            false,
+            "runner config",
+            "Raise timeouts.delete to wait longer.",
+            diags,
+        )
+        .await;
     }
 }
 
