@@ -242,8 +242,8 @@ impl Client {
     ///
     /// A create whose answer was lost is not sent again blindly: before each re-send the
     /// definition is looked up, and if it exists (same type and driver) it is returned. A 409 on
-    /// the first attempt is [`Error::AlreadyExists`]; after a lost answer it is resolved the same
-    /// way.
+    /// the first attempt is [`Error::AlreadyExists`] when the id is taken, else (a criterion
+    /// another definition has) an [`Error::Api`]; after a lost answer it is resolved the same way.
     pub(crate) async fn create_definition(
         &self,
         create: &DefinitionCreate,
@@ -274,8 +274,13 @@ impl Client {
                     {
                         return Ok(found);
                     }
-                    Error::AlreadyExists {
-                        id: create.id.clone(),
+                    // Why look: the API also answers 409 for a criterion that another definition
+                    // of the same resource type already has; only an existing id is "exists".
+                    match self.fetch_definition(&create.id, &mut budget).await? {
+                        Some(_) => Error::AlreadyExists {
+                            id: create.id.clone(),
+                        },
+                        None => api_error(answer.status, &answer.body),
                     }
                 }
                 _ => api_error(answer.status, &answer.body),

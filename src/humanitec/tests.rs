@@ -558,7 +558,20 @@ async fn conflict_on_the_first_create_is_already_exists() {
         "{err:?}"
     );
     assert!(err.to_string().contains("already exists"));
-    assert_eq!(mock.requests().len(), 1);
+    // The POST, then the look-up that tells a taken id from a taken criterion.
+    assert_eq!(mock.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn conflict_over_a_criterion_is_not_already_exists() {
+    let (mock, client) = setup().await;
+    mock.fault(Method::POST, "/defs", Fault::status(409));
+    let err = client
+        .create_definition(&runner_config())
+        .await
+        .expect_err("criterion taken");
+    assert!(matches!(err, Error::Api { status: 409, .. }), "{err:?}");
+    assert_eq!(mock.count(&Method::GET, "/config-container-runner"), 1);
 }
 
 #[tokio::test]

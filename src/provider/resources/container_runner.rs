@@ -14,7 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::runner_config::kubernetes_block;
-use super::{api_error, client, delete_definition, optional_string, set, set_items, sync_criteria};
+use super::{
+    Lookup, api_error, client, create_failed, delete_definition, look_up, optional_string, set,
+    set_items, sync_criteria,
+};
 use crate::definition::container_runner::{
     ContainerRunner, CredentialsConfig, Job, Secret, SecretRef, Source, dotted,
     read_container_runner, sort_rules,
@@ -676,26 +679,8 @@ impl Resource for ContainerRunnerResource {
                 set(&mut state, "name", Value::string(runner.name.clone()));
                 state
             }
-            Err(humanitec::Error::AlreadyExists { .. }) => {
-                diags.error_at(
-                    AttributePath::root().attribute("id"),
-                    format!("Definition {:?} already exists", runner.id),
-                    format!(
-                        "The organization already has a resource definition with id {:?}, or one \
-                         of the criteria is already used by another {} definition. Import the \
-                         definition (`terraform import humanitec_container_runner.<name> {}` or an \
-                         import block), or choose another id or other criteria.",
-                        runner.id, runner.type_, runner.id
-                    ),
-                );
-                Value::Null
-            }
             Err(e) => {
-                api_error(
-                    diags,
-                    format!("Could not create container runner {:?}", runner.id),
-                    &e,
-                );
+                create_failed(diags, &e, self.type_name(), "container runner", &runner.id);
                 Value::Null
             }
         }
@@ -709,16 +694,10 @@ impl Resource for ContainerRunnerResource {
             return current.clone();
         };
         let id = text(current.get("id")).unwrap_or_default();
-        let definition = match client.get_definition(&id).await {
-            Ok(Some(definition)) if !definition.is_deleted => definition,
-            Ok(_) => {
-                log::info!("container runner {id:?} no longer exists; removing it from state");
-                return Value::Null;
-            }
-            Err(e) => {
-                api_error(diags, format!("Could not read container runner {id:?}"), &e);
-                return current.clone();
-            }
+        let definition = match look_up(&client, &id, "container runner", diags).await {
+            Lookup::Found(definition) => definition,
+            Lookup::Gone => return Value::Null,
+            Lookup::Failed => return current.clone(),
         };
         let mut state = state_from(&definition, current, diags);
         if state.get("force_delete").is_null() {

@@ -7,9 +7,9 @@ pub(crate) mod runner_config;
 use std::time::Duration;
 
 use crate::framework::{Diagnostics, Operation};
-use crate::humanitec::{self, Client, Criteria, CriteriaRule};
+use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition};
 use crate::provider::Shared;
-use crate::value::Value;
+use crate::value::{AttributePath, Value};
 
 /// The API client, or the diagnostics that say why there is none.
 fn client(shared: &Shared, diags: &mut Diagnostics) -> Option<Client> {
@@ -45,6 +45,55 @@ fn set_items(value: &Value) -> &[Value] {
 /// A string value, or null.
 fn optional_string(value: Option<&String>) -> Value {
     value.map_or(Value::Null, |s| Value::string(s.clone()))
+}
+
+/// Reports a failed create. A taken id points at import, since the definition may be this
+/// configuration's own from an earlier, interrupted apply.
+fn create_failed(
+    diags: &mut Diagnostics,
+    error: &humanitec::Error,
+    resource_type: &str,
+    what: &str,
+    id: &str,
+) {
+    if let humanitec::Error::AlreadyExists { .. } = error {
+        diags.error_at(
+            AttributePath::root().attribute("id"),
+            format!("Definition {id:?} already exists"),
+            format!(
+                "The organization already has a resource definition with id {id:?}. Import it \
+                 (`terraform import {resource_type}.<name> {id}` or an import block) or choose \
+                 another id."
+            ),
+        );
+    } else {
+        api_error(diags, format!("Could not create {what} {id:?}"), error);
+    }
+}
+
+/// What looking a definition up found.
+enum Lookup {
+    /// The definition, live.
+    Found(Box<Definition>),
+    /// It no longer exists (or was force-deleted): the resource leaves the state.
+    Gone,
+    /// The API could not answer; the diagnostics say why.
+    Failed,
+}
+
+/// Looks a definition up for a refresh.
+async fn look_up(client: &Client, id: &str, what: &str, diags: &mut Diagnostics) -> Lookup {
+    match client.get_definition(id).await {
+        Ok(Some(definition)) if !definition.is_deleted => Lookup::Found(Box::new(definition)),
+        Ok(_) => {
+            log::info!("{what} {id:?} no longer exists; removing it from state");
+            Lookup::Gone
+        }
+        Err(e) => {
+            api_error(diags, format!("Could not read {what} {id:?}"), &e);
+            Lookup::Failed
+        }
+    }
 }
 
 /// Brings a definition's criteria in line with `wanted`: adds missing rules, then removes the rest

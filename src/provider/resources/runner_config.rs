@@ -11,14 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{api_error, client, delete_definition, optional_string, set, set_items, sync_criteria};
+use super::{
+    Lookup, api_error, client, create_failed, delete_definition, look_up, optional_string, set,
+    set_items, sync_criteria,
+};
 use crate::definition::{self, CLUSTER_FIELDS, Cluster, ClusterType, Criterion, RunnerConfig};
 use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
 use crate::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
-use crate::humanitec;
 use crate::provider::Shared;
 use crate::provider::config::Mode;
 use crate::value::{AttributePath, Value};
@@ -334,25 +336,8 @@ impl Resource for RunnerConfigResource {
         };
         match client.create_definition(&config.to_create()).await {
             Ok(_) => state,
-            Err(humanitec::Error::AlreadyExists { .. }) => {
-                diags.error_at(
-                    AttributePath::root().attribute("id"),
-                    format!("Definition {:?} already exists", config.id),
-                    format!(
-                        "The organization already has a resource definition with id {:?}. Import it \
-                         (`terraform import humanitec_runner_config.<name> {}` or an import block) \
-                         or choose another id.",
-                        config.id, config.id
-                    ),
-                );
-                Value::Null
-            }
             Err(e) => {
-                api_error(
-                    diags,
-                    format!("Could not create runner config {:?}", config.id),
-                    &e,
-                );
+                create_failed(diags, &e, self.type_name(), "runner config", &config.id);
                 Value::Null
             }
         }
@@ -366,16 +351,10 @@ impl Resource for RunnerConfigResource {
             return current.clone();
         };
         let id = current.get("id").as_str().unwrap_or_default().to_string();
-        let definition = match client.get_definition(&id).await {
-            Ok(Some(definition)) if !definition.is_deleted => definition,
-            Ok(_) => {
-                log::info!("runner config {id:?} no longer exists; removing it from state");
-                return Value::Null;
-            }
-            Err(e) => {
-                api_error(diags, format!("Could not read runner config {id:?}"), &e);
-                return current.clone();
-            }
+        let definition = match look_up(&client, &id, "runner config", diags).await {
+            Lookup::Found(definition) => definition,
+            Lookup::Gone => return Value::Null,
+            Lookup::Failed => return current.clone(),
         };
         let read = definition::read_runner_config(&definition);
         if !read.problems.is_empty() {
