@@ -6,7 +6,10 @@ Measures, on the release build:
   2. resident memory of the provider after Terraform fetched its schema;
   3. `terraform apply` + `terraform destroy` of 100 humanitec_runner_config resources against
      humanitec-sandbox, versus 100 terraform_data resources in the same run (the floor:
-     Terraform with no plugin at all).
+     Terraform with no plugin at all);
+  4. the same for 100 humanitec_container_runner resources with every attribute set (job with
+     pod_template, variables and secret_variables; source with a password; files and
+     secret_files; credentials_config; driver_account; criteria; force_delete; timeouts).
 
 Usage: scripts/bench.py [--count 100] [--launches 50]   (builds with cargo --release first)
 Nothing here is a pass/fail assertion: the machines are shared and noisy.
@@ -24,6 +27,68 @@ import time
 
 COOKIE = ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# Every attribute of humanitec_container_runner, with criteria distinct per resource (a matching
+# rule must be unique per resource type).
+CONTAINER_RUNNERS = r'''
+resource "humanitec_container_runner" "bench" {
+  count          = %d
+  id             = "container-runner-${count.index}"
+  name           = "Container runner ${count.index}"
+  type           = "s3"
+  driver_account = "my-aws-account"
+
+  criteria {
+    app_id   = "app-${count.index}"
+    env_type = "development"
+    class    = "default"
+  }
+
+  job {
+    image            = "ghcr.io/my-org/my-image:1.1.0"
+    command          = ["/opt/container"]
+    shared_directory = "/home/runneruser/workspace"
+    namespace        = "humanitec-runner"
+    service_account  = "humanitec-runner-job"
+    pod_template     = <<-EOT
+      spec:
+        imagePullSecrets:
+          - name: ghcr-private-registry
+    EOT
+    variables        = { TF_LOG = "info", INDEX = "${count.index}" }
+    secret_variables = { AWS_SECRET_ACCESS_KEY = "secret-${count.index}" }
+  }
+
+  source {
+    url      = "https://my-domain.com/my-org/my-repo.git"
+    ref      = "refs/heads/main"
+    path     = "s3"
+    username = "my-git-handler"
+    password = "git-password-${count.index}"
+  }
+
+  files = {
+    "/home/runneruser/workspace/s3/terraform.tfvars.json" = jsonencode({ bucket = "$${context.app.id}-$${context.env.id}" })
+  }
+  secret_files = {
+    "/home/runneruser/workspace/s3/secret.auto.tfvars" = "token = \"secret-file-${count.index}\""
+  }
+
+  credentials_config {
+    environment = { AWS_ACCESS_KEY_ID = "AccessKeyId", AWS_SECRET_ACCESS_KEY = "SecretAccessKey" }
+    file        = "credentials.json"
+  }
+
+  force_delete = true
+  timeouts {
+    create = "10m"
+    update = "10m"
+    delete = "10m"
+    read   = "5m"
+  }
+}
+'''
 
 
 def build():
@@ -143,13 +208,18 @@ resource "humanitec_runner_config" "bench" {
   }
 }
 ''' % args.count
+        container_runners = header + CONTAINER_RUNNERS % args.count
         baseline = 'resource "terraform_data" "bench" {\n  count = %d\n  input = "runner-${count.index}"\n}\n' % args.count
         base_apply, base_destroy = apply_destroy(work, "baseline", baseline, env)
         ours_apply, ours_destroy = apply_destroy(work, "runner_configs", runner_configs, env)
-        base, ours = base_apply + base_destroy, ours_apply + ours_destroy
+        cr_apply, cr_destroy = apply_destroy(work, "container_runners", container_runners, env)
+        base, ours, cr = base_apply + base_destroy, ours_apply + ours_destroy, cr_apply + cr_destroy
         print("apply+destroy of %d terraform_data: %.2f s (apply %.2f, destroy %.2f)" % (args.count, base, base_apply, base_destroy))
         print("apply+destroy of %d humanitec_runner_config: %.2f s (apply %.2f, destroy %.2f)" % (args.count, ours, ours_apply, ours_destroy))
         print("ratio runner_config / terraform_data: %.2f" % (ours / base))
+        print("apply+destroy of %d humanitec_container_runner (every attribute): %.2f s (apply %.2f, destroy %.2f)"
+              % (args.count, cr, cr_apply, cr_destroy))
+        print("ratio container_runner / terraform_data: %.2f" % (cr / base))
     finally:
         if sandbox:
             sandbox.kill()

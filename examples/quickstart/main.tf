@@ -1,5 +1,6 @@
-# The quickstart: a runner config applied against the local humanitec-sandbox API.
-# Run it with `./quickstart.sh`, which starts the sandbox and sets the variables below.
+# The quickstart: a runner config and a container runner applied against the local
+# humanitec-sandbox API.
+# Run it with `./scripts/quickstart.sh`, which starts the sandbox and sets the variables below.
 
 terraform {
   required_providers {
@@ -16,6 +17,13 @@ variable "token" {
   type      = string
   sensitive = true
   default   = "quickstart-token"
+}
+
+variable "git_password" {
+  type        = string
+  sensitive   = true
+  description = "The password (or personal access token) for the Git repository with the IaC code."
+  default     = "quickstart-git-password"
 }
 
 provider "humanitec" {
@@ -42,4 +50,41 @@ resource "humanitec_runner_config" "dev" {
   }
 
   agent_url = "$${resources.agent.outputs.url}"
+}
+
+# S3 buckets of development environments: OpenTofu code from a Git repository, run as a Job on
+# the runner config's cluster.
+resource "humanitec_container_runner" "s3" {
+  id   = "my-s3-bucket"
+  name = "S3 Bucket"
+  type = "s3"
+
+  criteria {
+    env_type = "development"
+  }
+
+  job {
+    image            = "ghcr.io/my-org/my-image:1.1.0"
+    command          = ["/opt/container"]
+    shared_directory = "/home/runneruser/workspace"
+    namespace        = "humanitec-runner"
+    service_account  = "humanitec-runner-job"
+    variables        = { TF_LOG = "info" }
+  }
+
+  source {
+    url      = "https://my-domain.com/my-org/my-repo.git"
+    ref      = "refs/heads/main"
+    path     = "s3"
+    username = "my-git-handler"
+    password = var.git_password
+  }
+
+  files = {
+    "/home/runneruser/workspace/s3/terraform.tfvars.json" = jsonencode({
+      bucket = "$${context.app.id}-$${context.env.id}"
+    })
+  }
+
+  runner_config = humanitec_runner_config.dev
 }

@@ -3,6 +3,7 @@
 //! They follow terraform-plugin-testing's recipe: per step apply, then a plan that must be
 //! empty; import into a fresh directory and compare; destroy and check nothing is left.
 
+mod container_runner;
 mod docs;
 mod plugin;
 mod runner_config;

@@ -621,28 +621,48 @@ impl Resource for ContainerRunnerResource {
         if before.to_update() == after.to_update() {
             return;
         }
-        let sent: Vec<String> = after
+        let sent: BTreeMap<String, &Secret> = after
             .secrets()
             .into_iter()
             .filter(|(_, s)| !matches!(s, Secret::Hidden))
-            .map(|(at, _)| dotted(&at))
+            .map(|(at, secret)| (dotted(&at), secret))
+            .collect();
+        let before_secrets: BTreeMap<String, &Secret> = before
+            .secrets()
+            .into_iter()
+            .map(|(at, secret)| (dotted(&at), secret))
             .collect();
         // An update writes every secret again, so the versions Humanitec reports move. When the
-        // same secrets are sent, only the versions are unknown; otherwise the whole map is.
+        // same paths are sent, each entry is planned from what is sent; otherwise the whole map is
+        // unknown.
         let prior_refs = plan.prior.get("secret_refs").as_map();
-        let same_paths = prior_refs.is_some_and(|refs| {
-            refs.len() == sent.len() && sent.iter().all(|p| refs.contains_key(p))
-        });
         let planned_refs = match prior_refs {
-            Some(refs) if same_paths => Value::Map(
-                refs.iter()
-                    .map(|(path, r)| {
-                        let mut r = r.clone();
-                        set(&mut r, "version", Value::Unknown);
-                        (path.clone(), r)
-                    })
-                    .collect(),
-            ),
+            Some(refs) if refs.len() == sent.len() && sent.keys().all(|p| refs.contains_key(p)) => {
+                Value::Map(
+                    sent.iter()
+                        .map(|(path, secret)| {
+                            let entry = match (secret, before_secrets.get(path)) {
+                                (Secret::Ref(r), _) => Value::object([
+                                    ("store", Value::string(r.store.clone())),
+                                    ("ref", Value::string(r.reference.clone())),
+                                    (
+                                        "version",
+                                        r.version.clone().map_or(Value::Unknown, Value::string),
+                                    ),
+                                ]),
+                                // A value stored before stays at the same primary-store key.
+                                (_, Some(Secret::Value(_) | Secret::Hidden)) => {
+                                    let mut entry = refs[path].clone();
+                                    set(&mut entry, "version", Value::Unknown);
+                                    entry
+                                }
+                                _ => Value::Unknown,
+                            };
+                            (path.clone(), entry)
+                        })
+                        .collect(),
+                )
+            }
             _ => Value::Unknown,
         };
         set(&mut plan.planned, "secret_refs", planned_refs);
@@ -654,7 +674,7 @@ impl Resource for ContainerRunnerResource {
             .map(|(at, _)| dotted(&at))
             .collect();
         for path in before.secret_refs.keys() {
-            if !sent.contains(path) && !known.contains(path) {
+            if !sent.contains_key(path) && !known.contains(path) {
                 diags.warning(
                     format!("The definition's secret {path} is not in the configuration"),
                     format!(

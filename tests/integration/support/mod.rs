@@ -137,6 +137,22 @@ impl Sandbox {
             .expect("secrets JSON")
     }
 
+    /// Marks a definition as used by Active Resources (`[{app_id, env_id, res_id}, …]`; an empty
+    /// array clears them), through the sandbox's admin endpoint. Answers the HTTP status.
+    pub(crate) async fn set_active_resources(&self, id: &str, resources: serde_json::Value) -> u16 {
+        self.http
+            .put(format!(
+                "{}_sandbox/orgs/{ORG}/resources/defs/{id}/active-resources",
+                self.url
+            ))
+            .json(&resources)
+            .send()
+            .await
+            .expect("set active resources")
+            .status()
+            .as_u16()
+    }
+
     /// The provider block pointing at this sandbox.
     pub(crate) fn provider_block(&self) -> String {
         format!(
@@ -219,6 +235,11 @@ impl Workdir {
 
     /// Runs `terraform <args>` here.
     pub(crate) fn tf(&self, args: &[&str]) -> Run {
+        self.tf_env(args, &[])
+    }
+
+    /// Runs `terraform <args>` here with extra environment variables (e.g. `TF_LOG`).
+    pub(crate) fn tf_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(terraform_bin())
             .args(args)
             .current_dir(self.dir.path())
@@ -229,6 +250,7 @@ impl Workdir {
             .env_remove("HUMANITEC_ORG")
             .env_remove("HUMANITEC_API_PREFIX")
             .env("HOME", self.dir.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run terraform");
