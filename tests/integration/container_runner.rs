@@ -1307,3 +1307,32 @@ resource "humanitec_container_runner" "secret" {{
     work.destroy();
     assert!(sandbox.definitions().await.is_empty());
 }
+
+/// Direct mode (running the Job on the runner config's cluster) is not in this version: a plan
+/// says so instead of creating anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_mode_is_refused_at_plan_time() {
+    let sandbox = Sandbox::start(&[]);
+    let provider = sandbox
+        .provider_block()
+        .replace("api_prefix =", "mode       = \"direct\"\n  api_prefix =");
+    let work = Workdir::new(&format!(
+        r#"{provider}
+resource "humanitec_container_runner" "direct" {{
+  id   = "direct-runner"
+  type = "s3"
+  job {{
+    image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+}}
+"#
+    ));
+    let plan = work.plan();
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stderr.contains("does not support direct mode yet"),
+        "{}",
+        plan.stderr
+    );
+    assert!(sandbox.definitions().await.is_empty());
+}

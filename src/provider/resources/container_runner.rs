@@ -694,11 +694,7 @@ impl Resource for ContainerRunnerResource {
             return Value::Null;
         };
         match client.create_definition(&runner.to_create()).await {
-            Ok(definition) => {
-                let mut state = resolve_unknowns(planned, &state_from(&definition, planned, diags));
-                set(&mut state, "name", Value::string(runner.name.clone()));
-                state
-            }
+            Ok(definition) => resolve_unknowns(planned, &state_from(&definition, planned, diags)),
             Err(e) => {
                 create_failed(diags, &e, self.type_name(), "container runner", &runner.id);
                 Value::Null
