@@ -1336,3 +1336,79 @@ resource "humanitec_container_runner" "direct" {{
     );
     assert!(sandbox.definitions().await.is_empty());
 }
+
+/// A store reference whose version moves outside Terraform is no change when the configuration
+/// leaves `version` out (the new version is recorded), and is drift when it pins one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moved_reference_version_is_drift_only_when_pinned() {
+    let sandbox = Sandbox::start(&[]);
+    let provider = sandbox.provider_block();
+    let config = |pin: &str| {
+        format!(
+            r#"{provider}
+resource "humanitec_container_runner" "ref" {{
+  id   = "ref-runner"
+  type = "s3"
+  job {{
+    image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+  source {{
+    url = "https://my-domain.com/my-org/my-repo.git"
+    password_ref {{
+      store = "my-store"
+      ref   = "path/to/git/password"
+      {pin}
+    }}
+  }}
+}}
+"#
+        )
+    };
+    let move_version = |to: &'static str| {
+        let sandbox = &sandbox;
+        async move {
+            let current = sandbox.definition("ref-runner").await.expect("exists");
+            let body = json!({
+                "name": current["name"],
+                "driver_type": current["driver_type"],
+                "driver_inputs": {
+                    "values": current["driver_inputs"]["values"],
+                    "secret_refs": {"source": {"password": {"store": "my-store", "ref": "path/to/git/password", "version": to}}},
+                },
+            });
+            assert_eq!(
+                sandbox.call(Method::PUT, "/ref-runner", Some(body)).await,
+                200
+            );
+        }
+    };
+
+    let work = Workdir::new(&config(""));
+    work.apply();
+    move_version("5").await;
+    work.assert_plan_empty("after the unpinned version moved");
+    work.tf(&["apply", "-refresh-only", "-auto-approve", "-no-color"])
+        .ok("refresh");
+    let state = work.resource_values("humanitec_container_runner.ref");
+    assert_eq!(state["source"]["password_ref"]["version"], "5", "{state:#}");
+    assert_eq!(state["secret_refs"]["source.password"]["version"], "5");
+
+    work.write(&config("version = \"5\""));
+    work.assert_plan_empty("after pinning the version it has");
+    move_version("6").await;
+    let plan = work.plan();
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains(r#"version = "6" -> "5""#),
+        "{}",
+        plan.stdout
+    );
+    work.apply();
+    work.assert_plan_empty("after restoring the pinned version");
+    let restored = sandbox.definition("ref-runner").await.unwrap();
+    assert_eq!(
+        restored["driver_inputs"]["secret_refs"]["source"]["password"]["version"],
+        "5"
+    );
+    work.destroy();
+}
