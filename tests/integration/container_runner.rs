@@ -1412,3 +1412,81 @@ resource "humanitec_container_runner" "ref" {{
     );
     work.destroy();
 }
+
+/// An update whose definition PUT succeeds but whose criteria change is refused keeps what was
+/// written: the state has the new definition and the criteria as they are, so the next plan shows
+/// only the criteria still to change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_done_update_records_what_was_written() {
+    let sandbox = Sandbox::start(&[]);
+    let provider = sandbox.provider_block();
+    let config = |image: &str, criterion: &str| {
+        format!(
+            r#"{provider}
+resource "humanitec_container_runner" "first" {{
+  id   = "first-bucket"
+  type = "s3"
+  criteria {{
+    env_type = "development"
+  }}
+  job {{
+    image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+}}
+
+resource "humanitec_container_runner" "second" {{
+  id   = "second-bucket"
+  type = "s3"
+  criteria {{
+    {criterion}
+  }}
+  job {{
+    image = "{image}"
+  }}
+}}
+"#
+        )
+    };
+    let work = Workdir::new(&config(
+        "ghcr.io/my-org/my-image:1.1.0",
+        "app_id = \"shop\"",
+    ));
+    work.apply();
+
+    // The new criterion is the one "first" already has: Humanitec refuses it (409).
+    work.write(&config(
+        "ghcr.io/my-org/my-image:2.0.0",
+        "env_type = \"development\"",
+    ));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stderr.contains("Could not update the criteria"),
+        "{}",
+        apply.stderr
+    );
+    let second = sandbox.definition("second-bucket").await.unwrap();
+    assert_eq!(
+        second["driver_inputs"]["values"]["job"]["image"],
+        "ghcr.io/my-org/my-image:2.0.0"
+    );
+    assert_eq!(criteria(&second), sorted(&["app_id=shop,class=default"]));
+    let state = work.resource_values("humanitec_container_runner.second");
+    assert_eq!(state["job"]["image"], "ghcr.io/my-org/my-image:2.0.0");
+    assert_eq!(state["criteria"][0]["app_id"], "shop", "{state:#}");
+
+    let plan = work.plan();
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(!plan.stdout.contains("2.0.0"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("development"), "{}", plan.stdout);
+
+    // Back to a criterion nobody else has: the update completes.
+    work.write(&config(
+        "ghcr.io/my-org/my-image:2.0.0",
+        "env_type = \"staging\"",
+    ));
+    work.apply();
+    work.assert_plan_empty("after the criteria update went through");
+    work.destroy();
+    assert!(sandbox.definitions().await.is_empty());
+}

@@ -374,6 +374,24 @@ fn secret_ref_value(secret: Option<&Secret>) -> Value {
     }
 }
 
+/// The `criteria` set.
+fn criteria_value(rules: &[CriteriaRule]) -> Value {
+    Value::Set(
+        rules
+            .iter()
+            .map(|c| {
+                Value::object([
+                    ("app_id", optional_string(c.app_id.as_ref())),
+                    ("env_id", optional_string(c.env_id.as_ref())),
+                    ("env_type", optional_string(c.env_type.as_ref())),
+                    ("res_id", optional_string(c.res_id.as_ref())),
+                    ("class", optional_string(c.class.as_ref())),
+                ])
+            })
+            .collect(),
+    )
+}
+
 /// Writes the model's attributes into a state (the rest, such as `timeouts`, stays).
 fn write_state(state: &mut Value, runner: &ContainerRunner) {
     set(state, "id", Value::string(runner.id.clone()));
@@ -384,20 +402,7 @@ fn write_state(state: &mut Value, runner: &ContainerRunner) {
         "driver_account",
         optional_string(runner.driver_account.as_ref()),
     );
-    let criteria = runner
-        .criteria
-        .iter()
-        .map(|c| {
-            Value::object([
-                ("app_id", optional_string(c.app_id.as_ref())),
-                ("env_id", optional_string(c.env_id.as_ref())),
-                ("env_type", optional_string(c.env_type.as_ref())),
-                ("res_id", optional_string(c.res_id.as_ref())),
-                ("class", optional_string(c.class.as_ref())),
-            ])
-        })
-        .collect();
-    set(state, "criteria", Value::Set(criteria));
+    set(state, "criteria", criteria_value(&runner.criteria));
     let job = runner.job.as_ref().map_or(Value::Null, |job| {
         Value::object([
             ("image", Value::string(job.image.clone())),
@@ -480,27 +485,15 @@ fn state_from(definition: &Definition, known: &Value, diags: &mut Diagnostics) -
 
 // --- the resource -------------------------------------------------------------------------------
 
-impl ContainerRunnerResource {
-    /// Records the definition's criteria as they are now, after a failed criteria update.
-    async fn criteria_now(
-        &self,
-        client: &humanitec::Client,
-        state: &mut Value,
-        fallback: &Definition,
-    ) {
-        let definition = match client.get_definition(&fallback.id).await {
-            Ok(Some(definition)) => definition,
-            _ => fallback.clone(),
-        };
-        let mut runner = model(state);
-        runner.criteria = read_container_runner(&definition, &runner).runner.criteria;
-        let criteria = {
-            let mut scratch = state.clone();
-            write_state(&mut scratch, &runner);
-            scratch.get("criteria").clone()
-        };
-        set(state, "criteria", criteria);
-    }
+/// The criteria a definition has now, as state, after a failed criteria update (`fallback` when
+/// it cannot be read again).
+async fn criteria_now(client: &humanitec::Client, fallback: &Definition) -> Value {
+    let definition = match client.get_definition(&fallback.id).await {
+        Ok(Some(definition)) => definition,
+        _ => fallback.clone(),
+    };
+    let read = read_container_runner(&definition, &ContainerRunner::default());
+    criteria_value(&read.runner.criteria)
 }
 
 /// Paths of the source secrets: (value attribute, reference block).
@@ -788,7 +781,9 @@ impl Resource for ContainerRunnerResource {
                 );
                 // Whatever was sent is recorded, with the criteria as they are now.
                 match &current {
-                    Ok(current) => self.criteria_now(&client, &mut state, current).await,
+                    Ok(current) => {
+                        set(&mut state, "criteria", criteria_now(&client, current).await)
+                    }
                     Err(_) => set(&mut state, "criteria", prior.get("criteria").clone()),
                 }
             }
