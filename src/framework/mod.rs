@@ -6,7 +6,7 @@
 //! [`Diagnostics`] in return.
 
 // Why allow dead code: the framework offers what resources need (computed and write-only attributes, list blocks,
-// private state); the first resource uses only part of it, the rest is exercised by its tests.
+// private state); the resources use only part of it, the rest is exercised by its tests.
 #![allow(dead_code)]
 
 mod diagnostics;
