@@ -1490,3 +1490,38 @@ resource "humanitec_container_runner" "second" {{
     work.destroy();
     assert!(sandbox.definitions().await.is_empty());
 }
+
+/// After an import, secrets cannot be read back: the generated configuration plans clean, and an
+/// update that would drop a secret the definition holds warns, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_that_would_drop_an_imported_secret_warns() {
+    let sandbox = Sandbox::start(&[]);
+    let provider = sandbox.provider_block();
+    let body = json!({
+        "id": "imported-secret", "name": "imported-secret", "type": "s3",
+        "driver_type": "humanitec/container-runner",
+        "driver_inputs": {
+            "values": {"job": {"image": "ghcr.io/my-org/my-image:1.1.0"}},
+            "secrets": {"job": {"variables": {"API_KEY": "k-5e1f"}}}
+        }
+    });
+    assert_eq!(sandbox.call(Method::POST, "", Some(body)).await, 200);
+    let work = Workdir::new(&format!(
+        "{provider}\nimport {{\n  to = humanitec_container_runner.imported\n  id = \"imported-secret\"\n}}\n"
+    ));
+    work.tf(&["plan", "-generate-config-out=generated.tf", "-no-color"])
+        .ok("generate config");
+    work.apply();
+    work.assert_plan_empty("after import with generated config");
+
+    let generated = std::fs::read_to_string(work.path().join("generated.tf")).unwrap();
+    let changed = generated.replace("my-image:1.1.0", "my-image:2.0.0");
+    std::fs::write(work.path().join("generated.tf"), changed).unwrap();
+    let plan = work.plan();
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    let shown = format!("{}{}", plan.stdout, plan.stderr);
+    assert!(
+        shown.contains("job.variables.API_KEY is not in the configuration"),
+        "{shown}"
+    );
+}
