@@ -139,7 +139,7 @@ pub(crate) struct ContainerRunner {
 type SecretPath = Vec<String>;
 
 /// The dotted form of a secret path, as the `secret_refs` attribute's keys show it.
-pub(crate) fn dotted(path: &[String]) -> String {
+fn dotted(path: &[String]) -> String {
     path.join(".")
 }
 
@@ -170,6 +170,15 @@ impl ContainerRunner {
             }
         }
         out
+    }
+
+    /// Every secret input by dotted path (`source.password`, `job.variables.X`, …), as the keys of
+    /// `secret_refs` name them.
+    pub(crate) fn secrets_by_path(&self) -> BTreeMap<String, &Secret> {
+        self.secrets()
+            .into_iter()
+            .map(|(at, secret)| (dotted(&at), secret))
+            .collect()
     }
 
     /// The plain inputs.
@@ -488,11 +497,7 @@ pub(crate) fn read_container_runner(
     if let Some(tree) = &inputs.secret_refs {
         reference_leaves(tree, &mut Vec::new(), &mut leaves);
     }
-    let prior_secrets: BTreeMap<String, &Secret> = prior
-        .secrets()
-        .into_iter()
-        .map(|(at, secret)| (dotted(&at), secret))
-        .collect();
+    let prior_secrets = prior.secrets_by_path();
     for (at, reference) in leaves {
         let key = dotted(&at);
         let secret = if is_stored_value(&reference, definition) {

@@ -15,12 +15,12 @@ use async_trait::async_trait;
 
 use super::runner_config::kubernetes_block;
 use super::{
-    Lookup, api_error, client, create_failed, delete_definition, look_up, optional_string, set,
-    set_items, sync_criteria,
+    Lookup, api_error, client, create_failed, criteria_block, default_name_to_id,
+    delete_definition, look_up, optional_string, set, set_items, sync_criteria,
 };
 use crate::definition::container_runner::{
-    ContainerRunner, CredentialsConfig, Job, Secret, SecretRef, Source, dotted,
-    read_container_runner, sort_rules,
+    ContainerRunner, CredentialsConfig, Job, Secret, SecretRef, Source, read_container_runner,
+    sort_rules,
 };
 use crate::framework::validate::{env_names, humanitec_id, not_empty, yaml_mapping};
 use crate::framework::{
@@ -97,24 +97,9 @@ fn secret_refs_type() -> Type {
 }
 
 fn schema() -> Schema {
-    let criteria = Block::new(
+    let criteria = criteria_block(
         "A matching criterion: which resources of this type the definition provisions. Each block \
          becomes one criterion; without blocks the definition matches nothing by itself.",
-    )
-    .attribute(
-        Attribute::string("app_id")
-            .validate(not_empty())
-            .description("Match this application id."),
-    )
-    .attribute(
-        Attribute::string("env_id")
-            .validate(not_empty())
-            .description("Match this environment id."),
-    )
-    .attribute(
-        Attribute::string("env_type")
-            .validate(not_empty())
-            .description("Match this environment type, e.g. `development`."),
     )
     .attribute(
         Attribute::string("res_id")
@@ -496,6 +481,71 @@ async fn criteria_now(client: &humanitec::Client, fallback: &Definition) -> Valu
     criteria_value(&read.runner.criteria)
 }
 
+/// The `secret_refs` an update will answer with. Every secret is written again, so versions move;
+/// when the same paths are sent, each entry is planned from what is sent, otherwise the whole map
+/// is unknown.
+fn planned_secret_refs(prior: &Value, before: &ContainerRunner, after: &ContainerRunner) -> Value {
+    let sent = sendable(after);
+    let before_secrets = before.secrets_by_path();
+    let Some(refs) = prior.as_map() else {
+        return Value::Unknown;
+    };
+    if refs.len() != sent.len() || !sent.keys().all(|p| refs.contains_key(p)) {
+        return Value::Unknown;
+    }
+    let entries = sent.iter().map(|(path, secret)| {
+        let entry = match (secret, before_secrets.get(path)) {
+            (Secret::Ref(r), _) => Value::object([
+                ("store", Value::string(r.store.clone())),
+                ("ref", Value::string(r.reference.clone())),
+                (
+                    "version",
+                    r.version.clone().map_or(Value::Unknown, Value::string),
+                ),
+            ]),
+            // A value stored before stays at the same primary-store key.
+            (_, Some(Secret::Value(_) | Secret::Hidden)) => {
+                let mut entry = refs[path].clone();
+                set(&mut entry, "version", Value::Unknown);
+                entry
+            }
+            _ => Value::Unknown,
+        };
+        (path.clone(), entry)
+    });
+    Value::Map(entries.collect())
+}
+
+/// The secrets an update can send: those with a value or a reference.
+fn sendable(runner: &ContainerRunner) -> BTreeMap<String, &Secret> {
+    let mut secrets = runner.secrets_by_path();
+    secrets.retain(|_, secret| !matches!(secret, Secret::Hidden));
+    secrets
+}
+
+/// Warns of each secret Humanitec holds that an update would drop because neither the state nor
+/// the configuration has its value (secrets cannot be read back, for example after an import).
+fn warn_of_dropped_secrets(
+    before: &ContainerRunner,
+    after: &ContainerRunner,
+    diags: &mut Diagnostics,
+) {
+    let (known, sent) = (sendable(before), sendable(after));
+    for path in before.secret_refs.keys() {
+        if !sent.contains_key(path) && !known.contains_key(path) {
+            diags.warning(
+                format!("The definition's secret {path} is not in the configuration"),
+                format!(
+                    "Humanitec holds a secret input at {path}, but neither the state nor the \
+                     configuration has its value (secrets cannot be read back, for example after \
+                     an import). This update replaces the whole definition and so removes it; set \
+                     it in the configuration to keep it."
+                ),
+            );
+        }
+    }
+}
+
 /// Paths of the source secrets: (value attribute, reference block).
 const SOURCE_SECRETS: [(&str, &str); 2] =
     [("password", "password_ref"), ("ssh_key", "ssh_key_ref")];
@@ -584,11 +634,7 @@ impl Resource for ContainerRunnerResource {
             );
             return;
         }
-        // `name` defaults to `id` whenever the configuration leaves it out.
-        if plan.config.get("name").is_null() {
-            let id = plan.planned.get("id").clone();
-            set(&mut plan.planned, "name", id);
-        }
+        default_name_to_id(plan);
         if plan.prior.is_null() {
             return;
         }
@@ -614,71 +660,12 @@ impl Resource for ContainerRunnerResource {
         if before.to_update() == after.to_update() {
             return;
         }
-        let sent: BTreeMap<String, &Secret> = after
-            .secrets()
-            .into_iter()
-            .filter(|(_, s)| !matches!(s, Secret::Hidden))
-            .map(|(at, secret)| (dotted(&at), secret))
-            .collect();
-        let before_secrets: BTreeMap<String, &Secret> = before
-            .secrets()
-            .into_iter()
-            .map(|(at, secret)| (dotted(&at), secret))
-            .collect();
-        // An update writes every secret again, so the versions Humanitec reports move. When the
-        // same paths are sent, each entry is planned from what is sent; otherwise the whole map is
-        // unknown.
-        let prior_refs = plan.prior.get("secret_refs").as_map();
-        let planned_refs = match prior_refs {
-            Some(refs) if refs.len() == sent.len() && sent.keys().all(|p| refs.contains_key(p)) => {
-                Value::Map(
-                    sent.iter()
-                        .map(|(path, secret)| {
-                            let entry = match (secret, before_secrets.get(path)) {
-                                (Secret::Ref(r), _) => Value::object([
-                                    ("store", Value::string(r.store.clone())),
-                                    ("ref", Value::string(r.reference.clone())),
-                                    (
-                                        "version",
-                                        r.version.clone().map_or(Value::Unknown, Value::string),
-                                    ),
-                                ]),
-                                // A value stored before stays at the same primary-store key.
-                                (_, Some(Secret::Value(_) | Secret::Hidden)) => {
-                                    let mut entry = refs[path].clone();
-                                    set(&mut entry, "version", Value::Unknown);
-                                    entry
-                                }
-                                _ => Value::Unknown,
-                            };
-                            (path.clone(), entry)
-                        })
-                        .collect(),
-                )
-            }
-            _ => Value::Unknown,
-        };
-        set(&mut plan.planned, "secret_refs", planned_refs);
-        // A secret the state holds no value for (after an import) would be dropped by the PUT.
-        let known: Vec<String> = before
-            .secrets()
-            .into_iter()
-            .filter(|(_, s)| !matches!(s, Secret::Hidden))
-            .map(|(at, _)| dotted(&at))
-            .collect();
-        for path in before.secret_refs.keys() {
-            if !sent.contains_key(path) && !known.contains(path) {
-                diags.warning(
-                    format!("The definition's secret {path} is not in the configuration"),
-                    format!(
-                        "Humanitec holds a secret input at {path}, but neither the state nor the \
-                         configuration has its value (secrets cannot be read back, for example \
-                         after an import). This update replaces the whole definition and so \
-                         removes it; set it in the configuration to keep it."
-                    ),
-                );
-            }
-        }
+        set(
+            &mut plan.planned,
+            "secret_refs",
+            planned_secret_refs(plan.prior.get("secret_refs"), &before, &after),
+        );
+        warn_of_dropped_secrets(&before, &after, diags);
     }
 
     async fn create(&self, _op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {

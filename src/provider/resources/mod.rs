@@ -6,7 +6,8 @@ pub(crate) mod runner_config;
 
 use std::time::Duration;
 
-use crate::framework::{Diagnostics, Operation};
+use crate::framework::validate::not_empty;
+use crate::framework::{Attribute, Block, Diagnostics, Operation, Plan};
 use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition};
 use crate::provider::Shared;
 use crate::value::{AttributePath, Value};
@@ -45,6 +46,35 @@ fn set_items(value: &Value) -> &[Value] {
 /// A string value, or null.
 fn optional_string(value: Option<&String>) -> Value {
     value.map_or(Value::Null, |s| Value::string(s.clone()))
+}
+
+/// A `criteria` block with the parts every resource's criteria have (`app_id`, `env_id`,
+/// `env_type`); a resource adds its own.
+fn criteria_block(description: &str) -> Block {
+    Block::new(description)
+        .attribute(
+            Attribute::string("app_id")
+                .validate(not_empty())
+                .description("Match this application id."),
+        )
+        .attribute(
+            Attribute::string("env_id")
+                .validate(not_empty())
+                .description("Match this environment id."),
+        )
+        .attribute(
+            Attribute::string("env_type")
+                .validate(not_empty())
+                .description("Match this environment type, e.g. `development`."),
+        )
+}
+
+/// Plans `name` as `id` whenever the configuration leaves it out.
+fn default_name_to_id(plan: &mut Plan<'_>) {
+    if plan.config.get("name").is_null() {
+        let id = plan.planned.get("id").clone();
+        set(&mut plan.planned, "name", id);
+    }
 }
 
 /// Reports a failed create. A taken id points at import, since the definition may be this

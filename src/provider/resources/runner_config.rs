@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Lookup, api_error, client, create_failed, delete_definition, look_up, optional_string, set,
-    set_items, sync_criteria,
+    Lookup, api_error, client, create_failed, criteria_block, default_name_to_id,
+    delete_definition, look_up, optional_string, set, set_items, sync_criteria,
 };
 use crate::definition::{self, CLUSTER_FIELDS, Cluster, ClusterType, Criterion, RunnerConfig};
 use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
@@ -110,25 +110,10 @@ fn schema() -> Schema {
         );
     }
     let kubernetes = kubernetes_block();
-    let criteria = Block::new(
+    let criteria = criteria_block(
         "A matching criterion: which environments use this runner config. Each criterion also \
          matches `res_id = container-runner` and `class = default`, which the provider adds. \
          Without criteria blocks the config matches everywhere.",
-    )
-    .attribute(
-        Attribute::string("app_id")
-            .validate(not_empty())
-            .description("Match this application id."),
-    )
-    .attribute(
-        Attribute::string("env_id")
-            .validate(not_empty())
-            .description("Match this environment id."),
-    )
-    .attribute(
-        Attribute::string("env_type")
-            .validate(not_empty())
-            .description("Match this environment type, e.g. `development`."),
     );
 
     Schema::new(
@@ -317,11 +302,7 @@ impl Resource for RunnerConfigResource {
     }
 
     fn modify_plan(&self, plan: &mut Plan<'_>, _diags: &mut Diagnostics) {
-        // `name` defaults to `id` whenever the configuration leaves it out.
-        if plan.config.get("name").is_null() {
-            let id = plan.planned.get("id").clone();
-            set(&mut plan.planned, "name", id);
-        }
+        default_name_to_id(plan);
     }
 
     async fn create(&self, _op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
