@@ -11,5 +11,5 @@ pub(crate) mod container_runner;
 pub(crate) mod runner_config;
 
 pub(crate) use runner_config::{
-    CLUSTER_FIELDS, Cluster, ClusterType, Criterion, RunnerConfig, read_runner_config,
+    CLUSTER_FIELDS, Cluster, ClusterType, Criterion, read_runner_config,
 };

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use serde_json::json;
 use serde_json::{Map, Value as Json};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value as Json};
 use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
 };
+use crate::provider::resources::runner_config::RunnerConfig;
 
 /// The resource id every runner config matches (with class `default`).
 pub(crate) const RUNNER_RES_ID: &str = "container-runner";
@@ -94,19 +96,29 @@ impl ClusterType {
     }
 }
 
-/// The cluster a runner config points at.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The cluster a runner config points at: the `cluster` block.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct Cluster {
     /// `gke`, `eks` or `aks` (kept as text so drift to an unsupported type still shows).
-    pub(crate) cluster_type: String,
+    pub(crate) cluster_type: Option<String>,
     /// The Humanitec cloud account used to reach the cluster, `<org>/<account>`.
     pub(crate) account: Option<String>,
-    /// The type-specific fields that are set (names from [`CLUSTER_FIELDS`]).
-    pub(crate) fields: BTreeMap<String, String>,
+    /// The type-specific fields, by the names in [`CLUSTER_FIELDS`] (the one list of them).
+    #[serde(flatten)]
+    pub(crate) fields: BTreeMap<String, Option<String>>,
+}
+
+impl Cluster {
+    /// The type-specific fields that are set.
+    pub(crate) fn set_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
+    }
 }
 
 /// One matching criterion of a runner config (res_id and class are implied).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub(crate) struct Criterion {
     /// Application id.
     pub(crate) app_id: Option<String>,
@@ -116,105 +128,89 @@ pub(crate) struct Criterion {
     pub(crate) env_type: Option<String>,
 }
 
-/// A runner config as the user describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RunnerConfig {
-    /// Definition id.
-    pub(crate) id: String,
-    /// Display name.
-    pub(crate) name: String,
-    /// Matching criteria (each gets res_id `container-runner` and class `default`).
-    pub(crate) criteria: Vec<Criterion>,
-    /// The cluster the container runner Jobs run on.
-    pub(crate) cluster: Cluster,
-    /// Whether the Container Driver skips its permission pre-checks.
-    pub(crate) skip_permission_checks: bool,
-    /// The Humanitec Agent URL (secret; may be a `${resources…}` placeholder, or empty).
-    pub(crate) agent_url: String,
+/// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
+pub(crate) fn outputs_yaml(config: &RunnerConfig) -> String {
+    let cluster = config.cluster.clone().unwrap_or_default();
+    let mut inner = serde_yaml::Mapping::new();
+    inner.insert(
+        "cluster_type".into(),
+        cluster.cluster_type.clone().unwrap_or_default().into(),
+    );
+    for (field, value) in cluster.set_fields() {
+        inner.insert(field.into(), value.into());
+    }
+    let mut outer = serde_yaml::Mapping::new();
+    if let Some(account) = &cluster.account {
+        outer.insert("account".into(), account.clone().into());
+    }
+    outer.insert("cluster".into(), inner.into());
+    let mut outputs = serde_yaml::Mapping::new();
+    outputs.insert(
+        "skip_permission_checks".into(),
+        config.skip_permission_checks().into(),
+    );
+    outputs.insert("cluster".into(), outer.into());
+    serde_yaml::to_string(&outputs).unwrap_or_default()
 }
 
-impl RunnerConfig {
-    /// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
-    pub(crate) fn outputs_yaml(&self) -> String {
-        let mut inner = serde_yaml::Mapping::new();
-        inner.insert(
-            "cluster_type".into(),
-            self.cluster.cluster_type.clone().into(),
-        );
-        for (field, value) in &self.cluster.fields {
-            inner.insert(field.clone().into(), value.clone().into());
-        }
-        let mut cluster = serde_yaml::Mapping::new();
-        if let Some(account) = &self.cluster.account {
-            cluster.insert("account".into(), account.clone().into());
-        }
-        cluster.insert("cluster".into(), inner.into());
-        let mut outputs = serde_yaml::Mapping::new();
-        outputs.insert(
-            "skip_permission_checks".into(),
-            self.skip_permission_checks.into(),
-        );
-        outputs.insert("cluster".into(), cluster.into());
-        serde_yaml::to_string(&outputs).unwrap_or_default()
+/// The driver inputs: the two templates and the `agent_url` secret.
+fn driver_inputs(config: &RunnerConfig) -> DriverInputs {
+    let mut templates = Map::new();
+    templates.insert("outputs".into(), Json::String(outputs_yaml(config)));
+    templates.insert("secrets".into(), Json::String(AGENT_URL_TEMPLATE.into()));
+    let mut values = Map::new();
+    values.insert("templates".into(), Json::Object(templates));
+    let mut secrets = Map::new();
+    secrets.insert(
+        "agent_url".into(),
+        Json::String(config.agent_url().to_string()),
+    );
+    DriverInputs {
+        values: Some(values),
+        secrets: Some(secrets),
+        secret_refs: None,
     }
+}
 
-    /// The driver inputs: the two templates and the `agent_url` secret.
-    fn driver_inputs(&self) -> DriverInputs {
-        let mut templates = Map::new();
-        templates.insert("outputs".into(), Json::String(self.outputs_yaml()));
-        templates.insert("secrets".into(), Json::String(AGENT_URL_TEMPLATE.into()));
-        let mut values = Map::new();
-        values.insert("templates".into(), Json::Object(templates));
-        let mut secrets = Map::new();
-        secrets.insert("agent_url".into(), Json::String(self.agent_url.clone()));
-        DriverInputs {
-            values: Some(values),
-            secrets: Some(secrets),
-            secret_refs: None,
-        }
+/// The criteria rules to send: the user's, each narrowed to the runner's res_id and class.
+pub(crate) fn criteria_rules(config: &RunnerConfig) -> Vec<CriteriaRule> {
+    let base = match config.criteria() {
+        [] => vec![Criterion::default()],
+        some => some.to_vec(),
+    };
+    base.into_iter()
+        .map(|c| CriteriaRule {
+            app_id: c.app_id,
+            env_id: c.env_id,
+            env_type: c.env_type,
+            res_id: Some(RUNNER_RES_ID.into()),
+            class: Some(DEFAULT_CLASS.into()),
+        })
+        .collect()
+}
+
+/// The create payload, criteria inline.
+pub(crate) fn to_create(config: &RunnerConfig) -> DefinitionCreate {
+    DefinitionCreate {
+        id: config.id.clone(),
+        name: config.name().to_string(),
+        type_: CONFIG_TYPE.into(),
+        driver_type: TEMPLATE_DRIVER.into(),
+        driver_account: None,
+        driver_inputs: Some(driver_inputs(config)),
+        provision: None,
+        criteria: Some(criteria_rules(config)),
     }
+}
 
-    /// The criteria rules to send: the user's, each narrowed to the runner's res_id and class.
-    pub(crate) fn criteria_rules(&self) -> Vec<CriteriaRule> {
-        let base = if self.criteria.is_empty() {
-            vec![Criterion::default()]
-        } else {
-            self.criteria.clone()
-        };
-        base.into_iter()
-            .map(|c| CriteriaRule {
-                app_id: c.app_id,
-                env_id: c.env_id,
-                env_type: c.env_type,
-                res_id: Some(RUNNER_RES_ID.into()),
-                class: Some(DEFAULT_CLASS.into()),
-            })
-            .collect()
-    }
-
-    /// The create payload, criteria inline.
-    pub(crate) fn to_create(&self) -> DefinitionCreate {
-        DefinitionCreate {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            type_: CONFIG_TYPE.into(),
-            driver_type: TEMPLATE_DRIVER.into(),
-            driver_account: None,
-            driver_inputs: Some(self.driver_inputs()),
-            provision: None,
-            criteria: Some(self.criteria_rules()),
-        }
-    }
-
-    /// The PUT payload (criteria are managed separately).
-    pub(crate) fn to_update(&self) -> DefinitionUpdate {
-        DefinitionUpdate {
-            name: self.name.clone(),
-            driver_type: TEMPLATE_DRIVER.into(),
-            driver_account: None,
-            driver_inputs: Some(self.driver_inputs()),
-            provision: None,
-        }
+/// The PUT payload (criteria are managed separately).
+pub(crate) fn to_update(config: &RunnerConfig) -> DefinitionUpdate {
+    DefinitionUpdate {
+        name: config.name().to_string(),
+        driver_type: TEMPLATE_DRIVER.into(),
+        driver_account: None,
+        driver_inputs: Some(driver_inputs(config)),
+        provision: None,
     }
 }
 
@@ -317,14 +313,12 @@ fn cluster_from_json(cluster: &Json) -> Cluster {
         _ => None,
     };
     let inner = cluster.get("cluster");
-    let mut fields = BTreeMap::new();
-    for field in CLUSTER_FIELDS {
-        if let Some(value) = text(inner.and_then(|i| i.get(field))) {
-            fields.insert(field.to_string(), value);
-        }
-    }
+    let fields = CLUSTER_FIELDS
+        .iter()
+        .map(|field| (field.to_string(), text(inner.and_then(|i| i.get(*field)))))
+        .collect();
     Cluster {
-        cluster_type: text(inner.and_then(|i| i.get("cluster_type"))).unwrap_or_default(),
+        cluster_type: text(inner.and_then(|i| i.get("cluster_type"))),
         account: text(cluster.get("account")),
         fields,
     }
@@ -351,30 +345,37 @@ pub(crate) fn doc_page_config_payload() -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::model::Sensitive;
 
     fn doc_page_runner_config() -> RunnerConfig {
+        let set = [
+            ("name", "my-cluster"),
+            ("loadbalancer", "10.10.10.10"),
+            ("project_id", "my-gcp-project"),
+            ("zone", "cluster-zone"),
+        ];
+        let fields = CLUSTER_FIELDS
+            .iter()
+            .map(|f| {
+                let value = set.iter().find(|(k, _)| k == f).map(|(_, v)| v.to_string());
+                (f.to_string(), value)
+            })
+            .collect();
         RunnerConfig {
             id: "config-container-runner".into(),
-            name: "Config For Container Driver Runner".into(),
-            criteria: vec![Criterion {
+            name: Some("Config For Container Driver Runner".into()),
+            criteria: Some(vec![Criterion {
                 env_type: Some("development".into()),
                 ..Criterion::default()
-            }],
-            cluster: Cluster {
-                cluster_type: "gke".into(),
+            }]),
+            cluster: Some(Cluster {
+                cluster_type: Some("gke".into()),
                 account: Some("myOrg/myAccount".into()),
-                fields: [
-                    ("name", "my-cluster"),
-                    ("loadbalancer", "10.10.10.10"),
-                    ("project_id", "my-gcp-project"),
-                    ("zone", "cluster-zone"),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            },
-            skip_permission_checks: false,
-            agent_url: "${resources.agent.outputs.url}".into(),
+                fields,
+            }),
+            skip_permission_checks: Some(false),
+            agent_url: Some(Sensitive("${resources.agent.outputs.url}".into())),
+            ..RunnerConfig::default()
         }
     }
 
@@ -390,15 +391,15 @@ mod tests {
 
     #[test]
     fn golden_doc_page_config_payload() {
-        let ours = serde_json::to_value(doc_page_runner_config().to_create()).unwrap();
+        let ours = serde_json::to_value(to_create(&doc_page_runner_config())).unwrap();
         assert_eq!(by_meaning(ours), by_meaning(doc_page_config_payload()));
     }
 
     #[test]
     fn no_criteria_means_one_catch_all_runner_criterion() {
         let mut config = doc_page_runner_config();
-        config.criteria.clear();
-        let rules = serde_json::to_value(config.criteria_rules()).unwrap();
+        config.criteria = None;
+        let rules = serde_json::to_value(criteria_rules(&config)).unwrap();
         assert_eq!(
             rules,
             json!([{"res_id": "container-runner", "class": "default"}])
@@ -407,7 +408,7 @@ mod tests {
 
     #[test]
     fn update_payload_has_no_criteria_and_no_id() {
-        let update = serde_json::to_value(doc_page_runner_config().to_update()).unwrap();
+        let update = serde_json::to_value(to_update(&doc_page_runner_config())).unwrap();
         assert!(update.get("criteria").is_none());
         assert!(update.get("id").is_none());
         assert_eq!(update["driver_type"], "humanitec/template");
@@ -420,16 +421,16 @@ mod tests {
             "org_id": "o", "id": config.id, "name": config.name, "type": "config",
             "driver_type": "humanitec/template",
             "driver_inputs": {
-                "values": config.to_create().driver_inputs.unwrap().values,
+                "values": to_create(&config).driver_inputs.unwrap().values,
                 "secret_refs": {"agent_url": {"store": "s", "ref": "r", "version": "1"}}
             },
             "criteria": [{"id": "c1", "env_type": "development", "res_id": "container-runner", "class": "default"}],
         }))
         .unwrap();
         let read = read_runner_config(&definition);
-        assert_eq!(read.cluster.as_ref(), Some(&config.cluster));
+        assert_eq!(read.cluster, config.cluster);
         assert_eq!(read.skip_permission_checks, Some(false));
-        assert_eq!(read.criteria, config.criteria);
+        assert_eq!(Some(read.criteria), config.criteria);
         assert!(read.has_agent_url);
         assert!(read.problems.is_empty() && read.foreign_criteria.is_empty());
 
@@ -446,7 +447,7 @@ mod tests {
         }
         let read = read_runner_config(&definition);
         assert_eq!(read.skip_permission_checks, Some(true));
-        assert_eq!(read.cluster.unwrap().cluster_type, "eks");
+        assert_eq!(read.cluster.unwrap().cluster_type.as_deref(), Some("eks"));
     }
 
     #[test]

@@ -107,11 +107,13 @@ impl Diagnostics {
     }
 
     /// Whether there is no diagnostic at all.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The diagnostics in the order they were added.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }

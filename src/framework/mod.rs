@@ -5,11 +5,8 @@
 //! implement [`Resource`], and get [`Value`](crate::value::Value) trees and
 //! [`Diagnostics`] in return.
 
-// Why allow dead code: the framework offers what resources need (computed and write-only attributes, list blocks,
-// private state); the resources use only part of it, the rest is exercised by its tests.
-#![allow(dead_code)]
-
 mod diagnostics;
+pub(crate) mod model;
 pub(crate) mod plan;
 mod private;
 mod resource;

@@ -5,7 +5,6 @@
 //! and quiet:
 //! - a computed attribute the configuration leaves unset gets its default, or stays at its prior
 //!   value on update, or is unknown on create (the server will decide);
-//! - write-only attributes are never planned into state;
 //! - a change to an attribute marked `requires_replace` replaces the resource, and a replacement
 //!   is planned like a create.
 
@@ -23,7 +22,6 @@ pub(crate) fn null_object(block: &Block) -> Value {
     for nested in &block.blocks {
         let empty = match nested.nesting {
             Nesting::Single => Value::Null,
-            Nesting::List => Value::List(Vec::new()),
             Nesting::Set => Value::Set(Vec::new()),
         };
         fields.insert(nested.name.clone(), empty);
@@ -49,9 +47,7 @@ pub(crate) fn plan_block(
     for attribute in &block.attributes {
         let name = attribute.name.as_str();
         let configured = config.get(name);
-        let value = if attribute.write_only {
-            Value::Null
-        } else if attribute.is_computed() && configured.is_null() {
+        let value = if attribute.is_computed() && configured.is_null() {
             match &attribute.default {
                 Some(default) => default.clone(),
                 None if creating || prior.is_null() => Value::Unknown,
@@ -73,29 +69,6 @@ pub(crate) fn plan_block(
                 v,
                 creating || prior.get(name).is_null(),
             ),
-            (Nesting::List, Value::List(items)) => {
-                let prior_items = prior.get(name).as_list().unwrap_or(&[]);
-                let config_items = config.get(name).as_list().unwrap_or(&[]);
-                Value::List(
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, item)| {
-                            let prior_item = prior_items.get(i).unwrap_or(&Value::Null);
-                            let config_item = config_items.get(i).unwrap_or(&Value::Null);
-                            plan_block(
-                                &nested.block,
-                                prior_item,
-                                config_item,
-                                item,
-                                creating || prior_item.is_null(),
-                            )
-                        })
-                        .collect(),
-                )
-            }
-            // Why the element is its own config: set elements cannot be matched to prior ones,
-            // and Terraform proposes a set element's attributes straight from configuration.
             (Nesting::Set, Value::Set(items)) => Value::Set(
                 items
                     .iter()
@@ -157,27 +130,6 @@ pub(crate) fn resolve_unknowns(planned: &Value, actual: &Value) -> Value {
     }
 }
 
-/// Sets every write-only attribute (at any depth) to null, as Terraform requires of state.
-pub(crate) fn strip_write_only(block: &Block, value: &mut Value) {
-    let Value::Object(fields) = value else {
-        return;
-    };
-    for attribute in block.attributes.iter().filter(|a| a.write_only) {
-        fields.insert(attribute.name.clone(), Value::Null);
-    }
-    for nested in &block.blocks {
-        match fields.get_mut(&nested.name) {
-            Some(Value::List(items)) | Some(Value::Set(items)) => {
-                for item in items {
-                    strip_write_only(&nested.block, item);
-                }
-            }
-            Some(item) => strip_write_only(&nested.block, item),
-            None => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +141,6 @@ mod tests {
             .attribute(Attribute::string("name").optional_computed())
             .attribute(Attribute::string("server_id").computed())
             .attribute(Attribute::bool("flag").default(Value::Bool(false)))
-            .attribute(Attribute::string("password").sensitive().write_only())
             .block(NestedBlock::new(
                 "criteria",
                 Nesting::Set,
@@ -220,18 +171,12 @@ mod tests {
     fn create_plans_defaults_and_unknowns() {
         let config = obj(&[
             ("id", Value::string("a")),
-            ("password", Value::string("secret")),
             ("criteria", Value::Set(vec![criterion("dev", Value::Null)])),
         ]);
         let planned = plan_block(&block(), &Value::Null, &config, &config, true);
         assert_eq!(planned.get("name"), &Value::Unknown);
         assert_eq!(planned.get("server_id"), &Value::Unknown);
         assert_eq!(planned.get("flag"), &Value::Bool(false));
-        assert_eq!(
-            planned.get("password"),
-            &Value::Null,
-            "write-only never planned"
-        );
         assert_eq!(
             planned.get("criteria"),
             &Value::Set(vec![criterion("dev", Value::string("default"))])
@@ -290,12 +235,5 @@ mod tests {
         let state = resolve_unknowns(&planned, &actual);
         assert_eq!(state.get("server_id"), &Value::string("s-9"));
         assert_eq!(state.get("name"), &Value::string("as planned"));
-    }
-
-    #[test]
-    fn write_only_values_are_stripped() {
-        let mut state = obj(&[("password", Value::string("x"))]);
-        strip_write_only(&block(), &mut state);
-        assert_eq!(state.get("password"), &Value::Null);
     }
 }

@@ -4,13 +4,51 @@
 //! [`Diagnostics`]; it never sees a protobuf message or a msgpack byte. Optional capabilities
 //! (validation, plan changes, import, state upgrades) are default methods.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use super::{Diagnostics, Private, Schema};
 use crate::value::{AttributePath, Value};
+
+/// Why an operation was asked to finish early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancelled {
+    /// Terraform sent `Stop` (the user pressed Ctrl-C).
+    Stop,
+    /// The operation's time limit (its `timeouts` value or the default) passed.
+    Timeout,
+}
+
+/// The signal that asks an operation to finish early, with the reason. Clones share one signal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cancel {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<Cancelled>>>,
+}
+
+impl Cancel {
+    /// Fires the signal; the first reason given is the one kept.
+    pub(crate) fn fire(&self, reason: Cancelled) {
+        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(reason);
+        self.token.cancel();
+    }
+
+    /// The reason, once the signal has fired.
+    pub(crate) fn reason(&self) -> Option<Cancelled> {
+        *self.reason.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the signal fires.
+    pub(crate) async fn fired(&self) -> Cancelled {
+        self.token.cancelled().await;
+        self.reason().unwrap_or(Cancelled::Stop)
+    }
+}
 
 /// What a resource operation may know about the request besides the values.
 #[derive(Debug)]
@@ -19,6 +57,12 @@ pub(crate) struct Operation {
     pub(crate) private: Private,
     /// When the operation must be finished (from the resource's `timeouts` block, or a default).
     pub(crate) deadline: Instant,
+    /// Fired by `Stop` and by the time limit. Why a signal rather than dropping the future: an
+    /// operation that started something long-running (a Job) must get the chance to say what it
+    /// left behind, and to keep it in state.
+    pub(crate) cancel: Cancel,
+    /// The time limit the deadline was set from, for messages.
+    budget: Duration,
 }
 
 impl Operation {
@@ -27,12 +71,31 @@ impl Operation {
         Self {
             private,
             deadline: Instant::now() + budget,
+            cancel: Cancel::default(),
+            budget,
         }
     }
 
     /// Time left before the deadline (zero when it has passed).
     pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Adds the error that says why the operation `name` (`create`, `read`, …) stopped early.
+    pub(crate) fn report_cancelled(&self, reason: Cancelled, name: &str, diags: &mut Diagnostics) {
+        super::server::cancelled_error(diags, name, reason, self.budget);
+    }
+
+    /// Runs `work` unless the operation is cancelled first; then `work` is dropped and the reason
+    /// returned. For steps that are safe to abandon, such as an idempotent HTTP request.
+    pub(crate) async fn unless_cancelled<F: Future>(
+        &self,
+        work: F,
+    ) -> Result<F::Output, Cancelled> {
+        tokio::select! {
+            output = work => Ok(output),
+            reason = self.cancel.fired() => Err(reason),
+        }
     }
 }
 

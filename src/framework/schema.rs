@@ -106,8 +106,6 @@ pub(crate) struct Attribute {
     pub(crate) source: Source,
     /// Hidden in plans and output.
     pub(crate) sensitive: bool,
-    /// Only in configuration, never in state (Terraform ≥ 1.11).
-    pub(crate) write_only: bool,
     /// A change of value replaces the resource.
     pub(crate) requires_replace: bool,
     /// The value planned when the configuration leaves the attribute unset.
@@ -137,7 +135,6 @@ impl Attribute {
             description: String::new(),
             source: Source::Optional,
             sensitive: false,
-            write_only: false,
             requires_replace: false,
             default: None,
             validators: Vec::new(),
@@ -201,12 +198,6 @@ impl Attribute {
         self
     }
 
-    /// A configuration-only value that is never stored in state.
-    pub(crate) fn write_only(mut self) -> Self {
-        self.write_only = true;
-        self
-    }
-
     /// Changing it replaces the resource.
     pub(crate) fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
@@ -233,8 +224,6 @@ impl Attribute {
 pub(crate) enum Nesting {
     /// At most one; null when absent.
     Single,
-    /// An ordered list.
-    List,
     /// An unordered set.
     Set,
 }
@@ -278,7 +267,6 @@ impl NestedBlock {
         let element = self.block.implied_type();
         match self.nesting {
             Nesting::Single => element,
-            Nesting::List => Type::List(Box::new(element)),
             Nesting::Set => Type::Set(Box::new(element)),
         }
     }

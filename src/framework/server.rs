@@ -2,7 +2,7 @@
 //!
 //! The protocol layer decodes a request with the schema types this server hands out, calls the
 //! matching method here, and encodes the answer. Everything Terraform requires of the answers
-//! (plan rules, write-only attributes null in state, cancellation on `Stop`, time limits from the
+//! (plan rules, cancellation on `Stop`, time limits from the
 //! `timeouts` block) is enforced here, once, for every resource.
 
 use std::collections::BTreeMap;
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{plan_block, replacement_paths, strip_write_only};
-use super::resource::{Operation, Plan};
+use super::plan::{plan_block, replacement_paths};
+use super::resource::{Cancel, Cancelled, Operation, Plan};
 use super::validate::validate_block;
 use super::{Diagnostics, Private, Provider, Resource, Schema, timeouts};
 use crate::value::{AttributePath, Type, Value};
@@ -22,6 +22,8 @@ use crate::value::{AttributePath, Type, Value};
 const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default time limit for read.
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How long an operation may take to finish cleanly once it is cancelled, before it is dropped.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 /// The kind of change an apply makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,11 +44,18 @@ impl Change {
     }
 }
 
-/// A resource type registered with the server.
-struct Registered {
+/// A resource type registered with the server: the handle every resource RPC works on.
+pub(crate) struct ResourceType {
     resource: Arc<dyn Resource>,
     schema: Schema,
     ty: Type,
+}
+
+impl ResourceType {
+    /// The type of the resource's values.
+    pub(crate) fn ty(&self) -> &Type {
+        &self.ty
+    }
 }
 
 /// Serves one provider's requests.
@@ -54,8 +63,9 @@ pub(crate) struct Server {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,
     provider_type: Type,
-    resources: BTreeMap<String, Registered>,
+    resources: BTreeMap<String, ResourceType>,
     stop: Mutex<CancellationToken>,
+    cancel_grace: Duration,
 }
 
 /// The answer to `PlanResourceChange`.
@@ -89,7 +99,7 @@ impl Server {
             .map(|resource| {
                 let schema = resource.schema();
                 let ty = schema.implied_type();
-                let registered = Registered {
+                let registered = ResourceType {
                     resource: Arc::clone(&resource),
                     schema,
                     ty,
@@ -103,6 +113,7 @@ impl Server {
             provider_type,
             resources,
             stop: Mutex::new(CancellationToken::new()),
+            cancel_grace: CANCEL_GRACE,
         }
     }
 
@@ -123,12 +134,8 @@ impl Server {
             .map(|(name, r)| (name.as_str(), &r.schema))
     }
 
-    /// The value type of a resource type, or an error diagnostic for an unknown name.
-    pub(crate) fn resource_type(&self, type_name: &str) -> Result<&Type, Diagnostics> {
-        self.registered(type_name).map(|r| &r.ty)
-    }
-
-    fn registered(&self, type_name: &str) -> Result<&Registered, Diagnostics> {
+    /// A resource type by name, or an error diagnostic for a name this provider does not have.
+    pub(crate) fn resource_type(&self, type_name: &str) -> Result<&ResourceType, Diagnostics> {
         self.resources.get(type_name).ok_or_else(|| {
             let mut diags = Diagnostics::new();
             diags.error(
@@ -162,11 +169,11 @@ impl Server {
     }
 
     /// `ValidateResourceTypeConfig`: validates one resource block.
-    pub(crate) fn validate_resource_config(&self, type_name: &str, config: &Value) -> Diagnostics {
-        let registered = match self.registered(type_name) {
-            Ok(r) => r,
-            Err(diags) => return diags,
-        };
+    pub(crate) fn validate_resource_config(
+        &self,
+        registered: &ResourceType,
+        config: &Value,
+    ) -> Diagnostics {
         let mut diags = Diagnostics::new();
         validate_block(
             &registered.schema.block,
@@ -181,55 +188,38 @@ impl Server {
     /// `UpgradeResourceState`: brings a stored state to the current schema version.
     pub(crate) fn upgrade_resource_state(
         &self,
-        type_name: &str,
+        registered: &ResourceType,
         version: i64,
         state: Value,
     ) -> (Value, Diagnostics) {
-        let registered = match self.registered(type_name) {
-            Ok(r) => r,
-            Err(diags) => return (Value::Null, diags),
-        };
         let mut diags = Diagnostics::new();
-        let mut state = if version == registered.schema.version {
+        let state = if version == registered.schema.version {
             state
         } else {
             registered
                 .resource
                 .upgrade_state(version, state, &mut diags)
         };
-        strip_write_only(&registered.schema.block, &mut state);
         (state, diags)
     }
 
     /// `ReadResource`: refreshes a state from the real object.
     pub(crate) async fn read_resource(
         &self,
-        type_name: &str,
+        registered: &ResourceType,
         current: &Value,
         private: &[u8],
     ) -> (Stored, Diagnostics) {
-        let registered = match self.registered(type_name) {
-            Ok(r) => r,
-            Err(diags) => return (self.unchanged(current, private), diags),
-        };
         let limit = timeouts::for_operation(current, "read", DEFAULT_READ_TIMEOUT);
         let mut op = Operation::new(Private::from_bytes(private), limit);
+        let cancel = op.cancel.clone();
         let mut diags = Diagnostics::new();
         let mut inner = Diagnostics::new();
-        let outcome = self
-            .bounded(
-                "read",
-                limit,
-                &mut diags,
-                registered.resource.read(&mut op, current, &mut inner),
-            )
-            .await;
+        let work = registered.resource.read(&mut op, current, &mut inner);
+        let outcome = self.bounded("read", limit, &cancel, &mut diags, work).await;
         diags.extend(inner);
         let state = match outcome {
-            Some(mut state) => {
-                strip_write_only(&registered.schema.block, &mut state);
-                state
-            }
+            Some(state) => state,
             // Why keep the current state: a read that did not finish proves nothing about the
             // object, and dropping it from state would plan a duplicate.
             None => current.clone(),
@@ -243,34 +233,20 @@ impl Server {
         )
     }
 
-    fn unchanged(&self, current: &Value, private: &[u8]) -> Stored {
-        Stored {
-            state: current.clone(),
-            private: Private::from_bytes(private),
-        }
-    }
-
     /// `PlanResourceChange`: applies the plan rules and the resource's own adjustments.
+    ///
+    /// Why the resource's `modify_plan` runs once, even for a replacement: when a plan replaces
+    /// the object, Terraform asks again with a null prior state, and that second request plans
+    /// the new object like a create.
     pub(crate) fn plan_resource_change(
         &self,
-        type_name: &str,
+        registered: &ResourceType,
         prior: &Value,
         proposed: &Value,
         config: &Value,
         prior_private: &[u8],
     ) -> (Planned, Diagnostics) {
         let private = Private::from_bytes(prior_private);
-        let registered = match self.registered(type_name) {
-            Ok(r) => r,
-            Err(diags) => {
-                let planned = Planned {
-                    state: proposed.clone(),
-                    requires_replace: Vec::new(),
-                    private,
-                };
-                return (planned, diags);
-            }
-        };
         let mut diags = Diagnostics::new();
         if proposed.is_null() {
             let planned = Planned {
@@ -291,20 +267,6 @@ impl Server {
         };
         registered.resource.modify_plan(&mut plan, &mut diags);
         let mut replace = replacement_paths(block, prior, &plan.planned);
-        if !replace.is_empty() {
-            // A replacement creates a new object: plan it like a create.
-            let mut fresh = Plan {
-                prior: &Value::Null,
-                config,
-                planned: plan_block(block, &Value::Null, config, proposed, true),
-                requires_replace: Vec::new(),
-                private: plan.private.clone(),
-            };
-            registered.resource.modify_plan(&mut fresh, &mut diags);
-            replace.append(&mut fresh.requires_replace);
-            plan.planned = fresh.planned;
-            plan.private = fresh.private;
-        }
         replace.append(&mut plan.requires_replace);
         replace.dedup();
         let planned = Planned {
@@ -318,15 +280,11 @@ impl Server {
     /// `ApplyResourceChange`: creates, updates or deletes.
     pub(crate) async fn apply_resource_change(
         &self,
-        type_name: &str,
+        registered: &ResourceType,
         prior: &Value,
         planned: &Value,
         planned_private: &[u8],
     ) -> (Stored, Diagnostics) {
-        let registered = match self.registered(type_name) {
-            Ok(r) => r,
-            Err(diags) => return (self.unchanged(prior, planned_private), diags),
-        };
         let resource = &registered.resource;
         let mut diags = Diagnostics::new();
         let private = Private::from_bytes(planned_private);
@@ -344,34 +302,37 @@ impl Server {
         let operation = change.name();
         let limit = timeouts::for_operation(limit_source, operation, DEFAULT_WRITE_TIMEOUT);
         let mut op = Operation::new(private, limit);
+        let cancel = op.cancel.clone();
         let mut inner = Diagnostics::new();
         let result = match change {
             Change::Create => {
                 let work = resource.create(&mut op, planned, &mut inner);
-                self.bounded(operation, limit, &mut diags, work).await
+                self.bounded(operation, limit, &cancel, &mut diags, work)
+                    .await
             }
             Change::Update => {
                 let work = resource.update(&mut op, prior, planned, &mut inner);
-                self.bounded(operation, limit, &mut diags, work).await
+                self.bounded(operation, limit, &cancel, &mut diags, work)
+                    .await
             }
             Change::Delete => {
                 let work = async {
                     resource.delete(&mut op, prior, &mut inner).await;
                     Value::Null
                 };
-                self.bounded(operation, limit, &mut diags, work).await
+                self.bounded(operation, limit, &cancel, &mut diags, work)
+                    .await
             }
         };
         let failed = inner.has_errors();
         diags.extend(inner);
-        let mut state = match result {
+        let state = match result {
             // A failed delete leaves the object in place: keep it in state.
             Some(_) if change == Change::Delete && failed => prior.clone(),
             Some(state) => state,
-            // Interrupted or out of time: the object is as it was before, as far as we know.
+            // Dropped after it ignored its cancellation: as far as we know, nothing changed.
             None => prior.clone(),
         };
-        strip_write_only(&registered.schema.block, &mut state);
         let stored = Stored {
             state,
             private: op.private,
@@ -380,11 +341,12 @@ impl Server {
     }
 
     /// `ImportResourceState`: turns an import id into a state for read to complete.
-    pub(crate) fn import_resource_state(&self, type_name: &str, id: &str) -> (Value, Diagnostics) {
-        let registered = match self.registered(type_name) {
-            Ok(r) => r,
-            Err(diags) => return (Value::Null, diags),
-        };
+    pub(crate) fn import_resource_state(
+        &self,
+        type_name: &str,
+        registered: &ResourceType,
+        id: &str,
+    ) -> (Value, Diagnostics) {
         let mut diags = Diagnostics::new();
         if id.trim().is_empty() {
             diags.error(
@@ -416,13 +378,16 @@ impl Server {
         }
     }
 
-    /// Runs a resource operation until it finishes, its time limit passes, or `Stop` arrives.
+    /// Runs a resource operation until it finishes, or until its time limit passes or `Stop`
+    /// arrives. Then `cancel` fires, and the operation gets [`CANCEL_GRACE`] to finish cleanly
+    /// (say what it left behind, in its own diagnostics); after that it is dropped.
     ///
-    /// Returns `None` (with an error added) when it did not finish.
+    /// Returns `None` (with an error added) when it had to be dropped.
     async fn bounded<F>(
         &self,
         operation: &str,
         limit: Duration,
+        cancel: &Cancel,
         diags: &mut Diagnostics,
         work: F,
     ) -> Option<Value>
@@ -430,21 +395,233 @@ impl Server {
         F: Future<Output = Value>,
     {
         let stop = self.stop_token();
-        tokio::select! {
-            value = tokio::time::timeout(limit, work) => match value {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    timeouts::timed_out(diags, operation, limit);
-                    None
-                }
-            },
-            () = stop.cancelled() => {
-                diags.error(
-                    "Interrupted",
-                    format!("Terraform asked the provider to stop; the {operation} was abandoned."),
-                );
+        tokio::pin!(work);
+        let reason = tokio::select! {
+            value = &mut work => return Some(value),
+            () = tokio::time::sleep(limit) => Cancelled::Timeout,
+            () = stop.cancelled() => Cancelled::Stop,
+        };
+        log::info!(
+            "{operation} cancelled ({reason:?}); waiting up to {:?} for it to finish",
+            self.cancel_grace
+        );
+        cancel.fire(reason);
+        match tokio::time::timeout(self.cancel_grace, &mut work).await {
+            Ok(value) => Some(value),
+            Err(_) => {
+                cancelled_error(diags, operation, reason, limit);
                 None
             }
         }
+    }
+}
+
+/// The error for an operation that was cancelled and did not finish by itself.
+pub(crate) fn cancelled_error(
+    diags: &mut Diagnostics,
+    operation: &str,
+    reason: Cancelled,
+    limit: Duration,
+) {
+    match reason {
+        Cancelled::Timeout => timeouts::timed_out(diags, operation, limit),
+        Cancelled::Stop => diags.error(
+            "Interrupted",
+            format!("Terraform asked the provider to stop; the {operation} was abandoned."),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::framework::{Attribute, Block};
+
+    /// How the test resource's create behaves.
+    #[derive(Clone, Copy)]
+    enum Behaviour {
+        /// Waits for the cancel signal, then reports what it left behind.
+        Detaches,
+        /// Never finishes, whatever happens.
+        Hangs,
+    }
+
+    struct Slow {
+        behaviour: Behaviour,
+        plans: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Resource for Slow {
+        fn type_name(&self) -> &'static str {
+            "test_slow"
+        }
+
+        fn schema(&self) -> Schema {
+            Schema::new(
+                Block::new("test")
+                    .attribute(Attribute::string("id").required().requires_replace())
+                    .attribute(Attribute::string("left").computed())
+                    .block(timeouts::block(Duration::from_secs(60))),
+            )
+        }
+
+        fn modify_plan(&self, _plan: &mut Plan<'_>, _diags: &mut Diagnostics) {
+            self.plans.fetch_add(1, Ordering::SeqCst);
+        }
+
+        async fn create(
+            &self,
+            op: &mut Operation,
+            planned: &Value,
+            diags: &mut Diagnostics,
+        ) -> Value {
+            match self.behaviour {
+                Behaviour::Detaches => {
+                    let reason = op.cancel.fired().await;
+                    diags.warning("Detached", format!("{reason:?}"));
+                    let mut state = planned.clone();
+                    if let Value::Object(fields) = &mut state {
+                        fields.insert("left".into(), Value::string("running"));
+                    }
+                    state
+                }
+                Behaviour::Hangs => std::future::pending().await,
+            }
+        }
+
+        async fn read(
+            &self,
+            _op: &mut Operation,
+            current: &Value,
+            _diags: &mut Diagnostics,
+        ) -> Value {
+            current.clone()
+        }
+
+        async fn update(
+            &self,
+            _op: &mut Operation,
+            _prior: &Value,
+            planned: &Value,
+            _diags: &mut Diagnostics,
+        ) -> Value {
+            planned.clone()
+        }
+
+        async fn delete(&self, _op: &mut Operation, _prior: &Value, _diags: &mut Diagnostics) {}
+    }
+
+    struct TestProvider(Arc<Slow>);
+
+    #[async_trait]
+    impl Provider for TestProvider {
+        fn schema(&self) -> Schema {
+            Schema::new(Block::new("test provider"))
+        }
+
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::clone(&self.0) as Arc<dyn Resource>]
+        }
+
+        async fn configure(&self, _config: &Value, _version: &str, _diags: &mut Diagnostics) {}
+    }
+
+    fn server(behaviour: Behaviour) -> (Arc<Server>, Arc<Slow>) {
+        let slow = Arc::new(Slow {
+            behaviour,
+            plans: AtomicUsize::new(0),
+        });
+        let mut server = Server::new(Arc::new(TestProvider(Arc::clone(&slow))));
+        server.cancel_grace = Duration::from_millis(200);
+        (Arc::new(server), slow)
+    }
+
+    fn planned(id: &str, create_timeout: &str) -> Value {
+        Value::object([
+            ("id", Value::string(id)),
+            ("left", Value::Unknown),
+            (
+                "timeouts",
+                Value::object([("create", Value::string(create_timeout))]),
+            ),
+        ])
+    }
+
+    async fn create(server: &Server, planned: &Value) -> (Stored, Diagnostics) {
+        let registered = server.resource_type("test_slow").unwrap();
+        server
+            .apply_resource_change(registered, &Value::Null, planned, &[])
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_timeout_fires_the_cancel_signal_and_keeps_what_the_resource_reports() {
+        let (server, _) = server(Behaviour::Detaches);
+        let (stored, diags) = create(&server, &planned("a", "50ms")).await;
+        assert_eq!(stored.state.get("left"), &Value::string("running"));
+        let details: Vec<_> = diags.iter().map(|d| d.detail.clone()).collect();
+        assert_eq!(details, vec!["Timeout".to_string()]);
+        assert!(
+            !diags.has_errors(),
+            "the resource finished cleanly: {details:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_fires_the_cancel_signal_of_operations_in_flight() {
+        let (server, _) = server(Behaviour::Detaches);
+        let stopper = Arc::clone(&server);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stopper.stop();
+        });
+        let (stored, diags) = create(&server, &planned("a", "1h")).await;
+        assert_eq!(stored.state.get("left"), &Value::string("running"));
+        assert_eq!(diags.iter().next().map(|d| d.detail.as_str()), Some("Stop"));
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_ignores_its_cancellation_is_dropped_with_an_error() {
+        let (server, _) = server(Behaviour::Hangs);
+        let (stored, diags) = create(&server, &planned("a", "50ms")).await;
+        assert!(stored.state.is_null(), "nothing is known to exist");
+        let errors: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(errors, vec!["Timed out during create".to_string()]);
+    }
+
+    #[test]
+    fn a_replacement_runs_modify_plan_once_and_names_the_attribute() {
+        let (server, slow) = server(Behaviour::Detaches);
+        let registered = server.resource_type("test_slow").unwrap();
+        let prior = Value::object([
+            ("id", Value::string("a")),
+            ("left", Value::string("x")),
+            ("timeouts", Value::Null),
+        ]);
+        let config = Value::object([
+            ("id", Value::string("b")),
+            ("left", Value::Null),
+            ("timeouts", Value::Null),
+        ]);
+        let (planned, diags) =
+            server.plan_resource_change(registered, &prior, &config, &config, &[]);
+        assert!(diags.is_empty());
+        assert_eq!(slow.plans.load(Ordering::SeqCst), 1);
+        assert_eq!(planned.requires_replace.len(), 1);
+        assert_eq!(planned.requires_replace[0].to_string(), "id");
+    }
+
+    #[test]
+    fn an_unknown_resource_type_is_a_diagnostic() {
+        let (server, _) = server(Behaviour::Detaches);
+        let Err(diags) = server.resource_type("test_missing") else {
+            panic!("no such type");
+        };
+        assert!(diags.has_errors());
     }
 }

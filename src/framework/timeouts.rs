@@ -6,6 +6,19 @@ use super::Diagnostics;
 use super::schema::{Attribute, Block, NestedBlock, Nesting};
 use crate::value::{AttributePath, Value};
 
+/// The `timeouts` block in a resource's model.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Timeouts {
+    /// How long create may take.
+    pub(crate) create: Option<String>,
+    /// How long read may take.
+    pub(crate) read: Option<String>,
+    /// How long update may take.
+    pub(crate) update: Option<String>,
+    /// How long delete may take.
+    pub(crate) delete: Option<String>,
+}
+
 /// The operations a `timeouts` block can limit.
 pub(crate) const OPERATIONS: [&str; 4] = ["create", "read", "update", "delete"];
 

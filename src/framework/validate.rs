@@ -33,12 +33,6 @@ pub(crate) fn validate_block(
         let nested_path = path.attribute(nested.name.clone());
         match (nested.nesting, value) {
             (Nesting::Single, v) => validate_block(&nested.block, v, &nested_path, diags),
-            (Nesting::List, Value::List(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let index = i64::try_from(i).unwrap_or(i64::MAX);
-                    validate_block(&nested.block, item, &nested_path.index(index), diags);
-                }
-            }
             // Why the set's own path: Terraform cannot address an element of a set.
             (Nesting::Set, Value::Set(items)) => {
                 for item in items {

@@ -116,7 +116,7 @@ fn block(block: &Block) -> pb::schema::Block {
                     sensitive: a.sensitive,
                     description_kind: MARKDOWN,
                     deprecated: false,
-                    write_only: a.write_only,
+                    write_only: false,
                     deprecation_message: String::new(),
                 }
             })
@@ -133,7 +133,6 @@ fn nested_block(nested: &NestedBlock) -> pb::schema::NestedBlock {
     use pb::schema::nested_block::NestingMode;
     let nesting = match nested.nesting {
         Nesting::Single => NestingMode::Single,
-        Nesting::List => NestingMode::List,
         Nesting::Set => NestingMode::Set,
     };
     pb::schema::NestedBlock {

@@ -103,14 +103,13 @@ impl pb::provider_server::Provider for ProviderService {
         let respond = |diags| pb::validate_resource_type_config::Response {
             diagnostics: diagnostics(diags),
         };
-        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let ty = resource.ty();
         let config = or_respond!(
             decode(request.config.as_ref(), ty, "configuration"),
             respond
         );
-        let diags = self
-            .server
-            .validate_resource_config(&request.type_name, &config);
+        let diags = self.server.validate_resource_config(resource, &config);
         Ok(Response::new(respond(diags)))
     }
 
@@ -123,7 +122,8 @@ impl pb::provider_server::Provider for ProviderService {
             upgraded_state: None,
             diagnostics: diagnostics(diags),
         };
-        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let ty = resource.ty();
         let json = request.raw_state.map(|raw| raw.json).unwrap_or_default();
         let stored = or_respond!(
             crate::value::json::decode(&json, ty).map_err(|e| {
@@ -138,7 +138,7 @@ impl pb::provider_server::Provider for ProviderService {
         );
         let (state, mut diags) =
             self.server
-                .upgrade_resource_state(&request.type_name, request.version, stored);
+                .upgrade_resource_state(resource, request.version, stored);
         let upgraded = match encode(&state, ty, "upgraded state") {
             Ok(v) => Some(v),
             Err(more) => {
@@ -183,14 +183,15 @@ impl pb::provider_server::Provider for ProviderService {
             private: request.private.clone(),
             ..Default::default()
         };
-        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let ty = resource.ty();
         let current = or_respond!(
             decode(request.current_state.as_ref(), ty, "current state"),
             respond
         );
         let (stored, mut diags) = self
             .server
-            .read_resource(&request.type_name, &current, &request.private)
+            .read_resource(resource, &current, &request.private)
             .await;
         let new_state =
             or_respond_with!(encode(&stored.state, ty, "refreshed state"), diags, respond);
@@ -211,7 +212,8 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diagnostics(diags),
             ..Default::default()
         };
-        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let ty = resource.ty();
         let prior = or_respond!(
             decode(request.prior_state.as_ref(), ty, "prior state"),
             respond
@@ -225,7 +227,7 @@ impl pb::provider_server::Provider for ProviderService {
             respond
         );
         let (planned, mut diags) = self.server.plan_resource_change(
-            &request.type_name,
+            resource,
             &prior,
             &proposed,
             &config,
@@ -253,7 +255,8 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diagnostics(diags),
             ..Default::default()
         };
-        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let ty = resource.ty();
         let prior = or_respond!(
             decode(request.prior_state.as_ref(), ty, "prior state"),
             respond
@@ -264,12 +267,7 @@ impl pb::provider_server::Provider for ProviderService {
         );
         let (stored, mut diags) = self
             .server
-            .apply_resource_change(
-                &request.type_name,
-                &prior,
-                &planned,
-                &request.planned_private,
-            )
+            .apply_resource_change(resource, &prior, &planned, &request.planned_private)
             .await;
         let new_state = or_respond_with!(encode(&stored.state, ty, "new state"), diags, respond);
         Ok(Response::new(pb::apply_resource_change::Response {
@@ -289,10 +287,11 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diagnostics(diags),
             ..Default::default()
         };
-        let ty = or_respond!(self.server.resource_type(&request.type_name), respond);
-        let (state, mut diags) = self
-            .server
-            .import_resource_state(&request.type_name, &request.id);
+        let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
+        let ty = resource.ty();
+        let (state, mut diags) =
+            self.server
+                .import_resource_state(&request.type_name, resource, &request.id);
         let mut imported_resources = Vec::new();
         if !diags.has_errors() {
             match encode(&state, ty, "imported state") {

@@ -21,6 +21,25 @@ pub(crate) enum Mode {
     Direct,
 }
 
+impl Mode {
+    /// Parses the name users write, `api` or `direct`.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "api" => Some(Self::Api),
+            "direct" => Some(Self::Direct),
+            _ => None,
+        }
+    }
+
+    /// The name users write.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Direct => "direct",
+        }
+    }
+}
+
 /// One setting's resolved value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Setting {

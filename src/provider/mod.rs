@@ -4,7 +4,10 @@
 //! `crate::definition`) and talks to the API through `crate::humanitec`; the framework below it
 //! handles everything Terraform-specific.
 
+pub(crate) mod api;
+pub(crate) mod backend;
 pub(crate) mod config;
+pub(crate) mod direct;
 pub(crate) mod resources;
 
 use std::sync::{Arc, Mutex, RwLock};

@@ -5,6 +5,7 @@
 
 mod container_runner;
 mod docs;
+mod modes;
 mod plugin;
 mod runner_config;
 mod support;

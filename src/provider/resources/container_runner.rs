@@ -14,10 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::runner_config::kubernetes_block;
-use super::{
-    Lookup, api_error, client, create_failed, criteria_block, default_name_to_id,
-    delete_definition, look_up, optional_string, set, set_items, sync_criteria,
-};
+use super::{criteria_block, default_name_to_id, optional_string, set, set_items};
 use crate::definition::container_runner::{
     ContainerRunner, CredentialsConfig, Job, Secret, SecretRef, Source, read_container_runner,
     sort_rules,
@@ -29,6 +26,10 @@ use crate::framework::{
 };
 use crate::humanitec::{self, CriteriaRule, DEFAULT_CLASS, Definition};
 use crate::provider::Shared;
+use crate::provider::api::{
+    Lookup, api_error, client, create_failed, delete_definition, look_up, sync_criteria,
+};
+use crate::provider::backend::warn_stays_in_mode;
 use crate::provider::config::Mode;
 use crate::value::{AttributePath, Type, Value};
 
@@ -625,7 +626,11 @@ impl Resource for ContainerRunnerResource {
         if plan.planned.is_null() {
             return;
         }
-        if self.shared.mode() == Mode::Direct {
+        // Why only new objects: every container runner in state was created in api mode (the only
+        // mode this version runs them in), and stays there, so that a destroy after a switch works.
+        if self.shared.mode() == Mode::Direct && !plan.prior.is_null() {
+            warn_stays_in_mode(self.type_name(), Mode::Api, Mode::Direct, diags);
+        } else if self.shared.mode() == Mode::Direct {
             diags.error(
                 "humanitec_container_runner does not support direct mode yet",
                 "In this version a container runner is a Humanitec definition only: configure its \
@@ -683,9 +688,6 @@ impl Resource for ContainerRunnerResource {
     }
 
     async fn read(&self, _op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value {
-        if self.shared.mode() == Mode::Direct {
-            return current.clone();
-        }
         let Some(client) = client(&self.shared, diags) else {
             return current.clone();
         };

@@ -10,30 +10,113 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use super::{
-    Lookup, api_error, client, create_failed, criteria_block, default_name_to_id,
-    delete_definition, look_up, optional_string, set, set_items, sync_criteria,
-};
-use crate::definition::{self, CLUSTER_FIELDS, Cluster, ClusterType, Criterion, RunnerConfig};
+use super::{criteria_block, default_name_to_id, set_items};
+use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
+use crate::framework::model::Sensitive;
+use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
 use crate::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
 use crate::provider::Shared;
-use crate::provider::config::Mode;
+use crate::provider::backend::Backends;
+use crate::provider::{api, direct};
 use crate::value::{AttributePath, Value};
+
+/// A runner config: one field per attribute of the schema below.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct RunnerConfig {
+    /// The definition id.
+    pub(crate) id: String,
+    /// The display name (see [`RunnerConfig::name`]).
+    pub(crate) name: Option<String>,
+    /// Matching criteria; res_id and class are implied.
+    pub(crate) criteria: Option<Vec<Criterion>>,
+    /// The cluster container runner Jobs run on.
+    pub(crate) cluster: Option<Cluster>,
+    /// Whether the Container Driver skips its permission pre-checks.
+    pub(crate) skip_permission_checks: Option<bool>,
+    /// The Humanitec Agent URL, or empty.
+    pub(crate) agent_url: Option<Sensitive<String>>,
+    /// How direct mode reaches the cluster.
+    pub(crate) kubernetes: Option<Kubernetes>,
+    /// Time limits.
+    pub(crate) timeouts: Option<Timeouts>,
+}
+
+impl RunnerConfig {
+    /// The display name: `name`, or the id when it is unset.
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The criteria blocks (none when unset).
+    pub(crate) fn criteria(&self) -> &[Criterion] {
+        self.criteria.as_deref().unwrap_or_default()
+    }
+
+    /// `skip_permission_checks`, false when unset.
+    pub(crate) fn skip_permission_checks(&self) -> bool {
+        self.skip_permission_checks.unwrap_or(false)
+    }
+
+    /// The Agent URL, empty when unset.
+    pub(crate) fn agent_url(&self) -> &str {
+        self.agent_url.as_ref().map_or("", |url| url.0.as_str())
+    }
+}
+
+/// The `kubernetes` block: how direct mode reaches the cluster.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Kubernetes {
+    /// A kubeconfig file.
+    pub(crate) config_path: Option<String>,
+    /// The kubeconfig context.
+    pub(crate) config_context: Option<String>,
+    /// The API server URL.
+    pub(crate) host: Option<String>,
+    /// The API server's CA certificate (PEM).
+    pub(crate) cluster_ca_certificate: Option<String>,
+    /// A bearer token.
+    pub(crate) token: Option<Sensitive<String>>,
+    /// Skip TLS verification.
+    pub(crate) insecure: Option<bool>,
+    /// A credential plugin.
+    pub(crate) exec: Option<Exec>,
+}
+
+/// The `kubernetes.exec` block: a client-go credential plugin.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Exec {
+    /// The `client.authentication.k8s.io` version the plugin speaks.
+    pub(crate) api_version: Option<String>,
+    /// The plugin command.
+    pub(crate) command: Option<String>,
+    /// Its arguments.
+    pub(crate) args: Option<Vec<String>>,
+    /// Extra environment variables.
+    pub(crate) env: Option<BTreeMap<String, String>>,
+}
 
 /// The `humanitec_runner_config` resource type.
 pub(crate) struct RunnerConfigResource {
-    shared: Arc<Shared>,
+    backends: Backends<RunnerConfig>,
 }
 
 impl RunnerConfigResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        let api = Arc::new(api::Api::new(Arc::clone(&shared)));
+        let backends = Backends::new(
+            shared,
+            api,
+            Arc::new(direct::Direct),
+            schema().implied_type(),
+        );
+        Self { backends }
     }
 }
 
@@ -155,81 +238,6 @@ fn schema() -> Schema {
     )
 }
 
-/// Builds the model from a planned (wholly known) state.
-fn model(state: &Value) -> RunnerConfig {
-    let id = state.get("id").as_str().unwrap_or_default().to_string();
-    let name = state
-        .get("name")
-        .as_str()
-        .map_or_else(|| id.clone(), str::to_string);
-    let cluster_value = state.get("cluster");
-    let mut fields = BTreeMap::new();
-    for field in CLUSTER_FIELDS {
-        if let Some(v) = cluster_value.get(field).as_str() {
-            fields.insert(field.to_string(), v.to_string());
-        }
-    }
-    let mut criteria: Vec<Criterion> = set_items(state.get("criteria"))
-        .iter()
-        .map(|c| Criterion {
-            app_id: c.get("app_id").as_str().map(str::to_string),
-            env_id: c.get("env_id").as_str().map(str::to_string),
-            env_type: c.get("env_type").as_str().map(str::to_string),
-        })
-        .collect();
-    criteria.sort();
-    criteria.dedup();
-    RunnerConfig {
-        id,
-        name,
-        criteria,
-        cluster: Cluster {
-            cluster_type: cluster_value
-                .get("cluster_type")
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            account: cluster_value.get("account").as_str().map(str::to_string),
-            fields,
-        },
-        skip_permission_checks: state
-            .get("skip_permission_checks")
-            .as_bool()
-            .unwrap_or(false),
-        agent_url: state
-            .get("agent_url")
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    }
-}
-
-fn criteria_value(criteria: &[Criterion]) -> Value {
-    Value::Set(
-        criteria
-            .iter()
-            .map(|c| {
-                Value::object([
-                    ("app_id", optional_string(c.app_id.as_ref())),
-                    ("env_id", optional_string(c.env_id.as_ref())),
-                    ("env_type", optional_string(c.env_type.as_ref())),
-                ])
-            })
-            .collect(),
-    )
-}
-
-fn cluster_value(cluster: &Cluster) -> Value {
-    let mut fields: Vec<(&str, Value)> = vec![
-        ("cluster_type", Value::string(cluster.cluster_type.clone())),
-        ("account", optional_string(cluster.account.as_ref())),
-    ];
-    for field in CLUSTER_FIELDS {
-        fields.push((field, optional_string(cluster.fields.get(field))));
-    }
-    Value::object(fields)
-}
-
 #[async_trait]
 impl Resource for RunnerConfigResource {
     fn type_name(&self) -> &'static str {
@@ -301,159 +309,38 @@ impl Resource for RunnerConfigResource {
         }
     }
 
-    fn modify_plan(&self, plan: &mut Plan<'_>, _diags: &mut Diagnostics) {
+    fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
         default_name_to_id(plan);
+        self.backends.check_mode(plan, self.type_name(), diags);
     }
 
-    async fn create(&self, _op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
-        let config = model(planned);
-        let mut state = planned.clone();
-        set(&mut state, "name", Value::string(config.name.clone()));
-        if self.shared.mode() == Mode::Direct {
-            return state;
-        }
-        let Some(client) = client(&self.shared, diags) else {
-            return Value::Null;
-        };
-        match client.create_definition(&config.to_create()).await {
-            Ok(_) => state,
-            Err(e) => {
-                create_failed(diags, &e, self.type_name(), "runner config", &config.id);
-                Value::Null
-            }
-        }
+    async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
+        self.backends.create(op, planned, diags).await
     }
 
-    async fn read(&self, _op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value {
-        if self.shared.mode() == Mode::Direct {
-            return current.clone();
-        }
-        let Some(client) = client(&self.shared, diags) else {
-            return current.clone();
-        };
-        let id = current.get("id").as_str().unwrap_or_default().to_string();
-        let definition = match look_up(&client, &id, "runner config", diags).await {
-            Lookup::Found(definition) => definition,
-            Lookup::Gone => return Value::Null,
-            Lookup::Failed => return current.clone(),
-        };
-        let read = definition::read_runner_config(&definition);
-        if !read.problems.is_empty() {
-            diags.warning(
-                format!("Definition {id:?} is not a runner config as this provider writes it"),
-                format!("{}. The next apply rewrites it.", read.problems.join("; ")),
-            );
-        }
-        if !read.foreign_criteria.is_empty() {
-            diags.warning(
-                format!("Definition {id:?} has criteria this resource does not manage"),
-                format!(
-                    "These criteria do not match res_id \"container-runner\" and class \"default\": {}. \
-                     The next apply that changes criteria replaces them.",
-                    read.foreign_criteria.join(", ")
-                ),
-            );
-        }
-        let mut state = current.clone();
-        set(&mut state, "id", Value::string(definition.id.clone()));
-        set(&mut state, "name", Value::string(read.name.clone()));
-        set(&mut state, "criteria", criteria_value(&read.criteria));
-        // Unreadable outputs become nulls, which differ from any valid configuration: drift.
-        let cluster = read.cluster.clone().unwrap_or_default();
-        set(&mut state, "cluster", cluster_value(&cluster));
-        set(
-            &mut state,
-            "skip_permission_checks",
-            read.skip_permission_checks.map_or(Value::Null, Value::Bool),
-        );
-        // The API never returns secrets. After an import (no prior value) an absent secret reads
-        // as "", the default; a present one stays null, since its value cannot be known.
-        if current.get("agent_url").is_null() && !read.has_agent_url {
-            set(&mut state, "agent_url", Value::string(""));
-        }
-        state
+    async fn read(&self, op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value {
+        self.backends.read(op, current, diags).await
     }
 
     async fn update(
         &self,
-        _op: &mut Operation,
+        op: &mut Operation,
         prior: &Value,
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Value {
-        let config = model(planned);
-        if self.shared.mode() == Mode::Direct {
-            return planned.clone();
-        }
-        let Some(client) = client(&self.shared, diags) else {
-            return prior.clone();
-        };
-        let updated = match client
-            .update_definition(&config.id, &config.to_update())
-            .await
-        {
-            Ok(definition) => definition,
-            Err(e) => {
-                api_error(
-                    diags,
-                    format!("Could not update runner config {:?}", config.id),
-                    &e,
-                );
-                return prior.clone();
-            }
-        };
-        if let Err(e) = sync_criteria(
-            &client,
-            &config.id,
-            &config.criteria_rules(),
-            &updated.criteria,
-        )
-        .await
-        {
-            api_error(
-                diags,
-                format!(
-                    "Could not update the criteria of runner config {:?}",
-                    config.id
-                ),
-                &e,
-            );
-            // The definition itself was updated; record that, with the criteria as they are now.
-            let mut state = planned.clone();
-            let criteria = match client.get_definition(&config.id).await {
-                Ok(Some(definition)) => definition::read_runner_config(&definition).criteria,
-                _ => definition::read_runner_config(&updated).criteria,
-            };
-            set(&mut state, "criteria", criteria_value(&criteria));
-            return state;
-        }
-        planned.clone()
+        self.backends.update(op, prior, planned, diags).await
     }
 
     async fn delete(&self, op: &mut Operation, prior: &Value, diags: &mut Diagnostics) {
-        if self.shared.mode() == Mode::Direct {
-            return;
-        }
-        let Some(client) = client(&self.shared, diags) else {
-            return;
-        };
-        let id = prior.get("id").as_str().unwrap_or_default().to_string();
-        delete_definition(
-            &client,
-            op,
-            &id,
-            false,
-            "runner config",
-            "Raise timeouts.delete to wait longer.",
-            diags,
-        )
-        .await;
+        self.backends.delete(op, prior, diags).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::resources::set;
 
     fn config_value(cluster: Value) -> Value {
         let mut value = crate::framework::plan::null_object(&schema().block);
@@ -552,6 +439,11 @@ mod tests {
     }
 
     #[test]
+    fn the_model_fits_the_schema() {
+        crate::framework::model::assert_model_fits::<RunnerConfig>(&schema().implied_type());
+    }
+
+    #[test]
     fn model_round_trips_through_state_values() {
         let mut state = config_value(cluster(&[
             ("cluster_type", "gke"),
@@ -563,17 +455,24 @@ mod tests {
         set(
             &mut state,
             "criteria",
-            criteria_value(&[Criterion {
-                env_type: Some("development".into()),
-                ..Criterion::default()
-            }]),
+            Value::set([Value::object([
+                ("app_id", Value::Null),
+                ("env_id", Value::Null),
+                ("env_type", Value::string("development")),
+            ])]),
         );
         set(&mut state, "agent_url", Value::string("https://agent"));
-        let m = model(&state);
-        assert_eq!(m.name, "runner", "name defaults to id");
-        assert_eq!(m.cluster.account.as_deref(), Some("o/a"));
-        assert_eq!(cluster_value(&m.cluster), state.get("cluster").clone());
-        assert_eq!(criteria_value(&m.criteria), state.get("criteria").clone());
-        assert_eq!(m.agent_url, "https://agent");
+        let m: RunnerConfig = crate::framework::model::decode(&state).unwrap();
+        assert_eq!(m.name(), "runner", "name defaults to id");
+        let cluster = m.cluster.as_ref().unwrap();
+        assert_eq!(cluster.account.as_deref(), Some("o/a"));
+        assert_eq!(cluster.set_fields().count(), 3);
+        assert_eq!(m.agent_url(), "https://agent");
+        assert!(
+            !format!("{m:?}").contains("https://agent"),
+            "Debug hides the secret"
+        );
+        let back = crate::framework::model::encode(&m, &schema().implied_type()).unwrap();
+        assert_eq!(back, state);
     }
 }

@@ -1,0 +1,352 @@
+//! The api backend: each object is a Humanitec Resource Definition, created, read, updated and
+//! deleted through the Humanitec API (`crate::humanitec`), with payloads from `crate::definition`.
+//!
+//! Also the API steps both resources share: getting the client, looking a definition up,
+//! keeping its criteria in sync, and deleting a definition that may still be in use.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::Shared;
+use super::backend::{Backend, Failed, Read, Written};
+use super::resources::runner_config::RunnerConfig;
+use crate::definition::{self, read_runner_config};
+use crate::framework::model::Sensitive;
+use crate::framework::{Diagnostics, Operation};
+use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition};
+use crate::value::AttributePath;
+
+/// The api backend, for every resource type.
+pub(crate) struct Api {
+    shared: std::sync::Arc<Shared>,
+}
+
+impl Api {
+    /// The backend, with the provider's settings.
+    pub(crate) fn new(shared: std::sync::Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The API client, or the diagnostics that say why there is none.
+    pub(crate) fn client(&self, diags: &mut Diagnostics) -> Option<Client> {
+        client(&self.shared, diags)
+    }
+}
+
+/// Runs one step of `operation` unless the operation is cancelled first; then the step is dropped
+/// (API calls are safe to abandon), the reason is reported, and there is no result.
+pub(crate) async fn step<T>(
+    op: &Operation,
+    operation: &str,
+    diags: &mut Diagnostics,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    match op.unless_cancelled(work).await {
+        Ok(output) => Some(output),
+        Err(reason) => {
+            op.report_cancelled(reason, operation, diags);
+            None
+        }
+    }
+}
+
+/// The API client, or the diagnostics that say why there is none.
+pub(crate) fn client(shared: &Shared, diags: &mut Diagnostics) -> Option<Client> {
+    match shared.client() {
+        Ok(client) => Some(client),
+        Err(more) => {
+            diags.extend(more);
+            None
+        }
+    }
+}
+
+/// Adds an error for a failed API call, with the whole error chain.
+pub(crate) fn api_error(diags: &mut Diagnostics, summary: String, error: &humanitec::Error) {
+    diags.error(summary, crate::error_chain(error));
+}
+
+/// Reports a failed create. A taken id points at import, since the definition may be this
+/// configuration's own from an earlier, interrupted apply.
+pub(crate) fn create_failed(
+    diags: &mut Diagnostics,
+    error: &humanitec::Error,
+    resource_type: &str,
+    what: &str,
+    id: &str,
+) {
+    if let humanitec::Error::AlreadyExists { .. } = error {
+        diags.error_at(
+            AttributePath::root().attribute("id"),
+            format!("Definition {id:?} already exists"),
+            format!(
+                "The organization already has a resource definition with id {id:?}. Import it \
+                 (`terraform import {resource_type}.<name> {id}` or an import block) or choose \
+                 another id."
+            ),
+        );
+    } else {
+        api_error(diags, format!("Could not create {what} {id:?}"), error);
+    }
+}
+
+/// What looking a definition up found.
+pub(crate) enum Lookup {
+    /// The definition, live.
+    Found(Box<Definition>),
+    /// It no longer exists (or was force-deleted): the resource leaves the state.
+    Gone,
+    /// The API could not answer; the diagnostics say why.
+    Failed,
+}
+
+/// Looks a definition up for a refresh.
+pub(crate) async fn look_up(
+    client: &Client,
+    id: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Lookup {
+    match client.get_definition(id).await {
+        Ok(Some(definition)) if !definition.is_deleted => Lookup::Found(Box::new(definition)),
+        Ok(_) => {
+            log::info!("{what} {id:?} no longer exists; removing it from state");
+            Lookup::Gone
+        }
+        Err(e) => {
+            api_error(diags, format!("Could not read {what} {id:?}"), &e);
+            Lookup::Failed
+        }
+    }
+}
+
+/// Brings a definition's criteria in line with `wanted`: adds missing rules, then removes the rest
+/// (in that order, so the definition never stops matching in between).
+pub(crate) async fn sync_criteria(
+    client: &Client,
+    id: &str,
+    wanted: &[CriteriaRule],
+    current: &[Criteria],
+) -> Result<(), humanitec::Error> {
+    for rule in wanted {
+        if !current.iter().any(|have| rule.matches(have)) {
+            client.add_criteria(id, rule).await?;
+        }
+    }
+    for have in current {
+        if !wanted.iter().any(|rule| rule.matches(have)) {
+            match client.delete_criteria(id, &have.id, false).await {
+                Ok(()) | Err(humanitec::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long before the operation's deadline the last delete attempt is made, so that its answer
+/// (naming the resources that still use the definition) arrives before the time limit cuts it off.
+const LAST_ATTEMPT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Deletes a definition, waiting out "in use" conflicts until shortly before the operation's
+/// deadline. `hint` says what the user can do about a conflict that outlasts the wait.
+pub(crate) async fn delete_definition(
+    client: &Client,
+    op: &Operation,
+    id: &str,
+    force: bool,
+    what: &str,
+    hint: &str,
+    diags: &mut Diagnostics,
+) {
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_secs(2);
+    loop {
+        let Some(result) = step(op, "delete", diags, client.delete_definition(id, force)).await
+        else {
+            return;
+        };
+        match result {
+            Ok(()) | Err(humanitec::Error::NotFound { .. }) => return,
+            Err(humanitec::Error::InUse { changes }) if op.remaining() > LAST_ATTEMPT_MARGIN => {
+                let pause = wait.min(op.remaining() - LAST_ATTEMPT_MARGIN);
+                log::info!(
+                    "{what} {id:?} is still in use by {} resource(s); retrying in {pause:?}",
+                    changes.len()
+                );
+                if step(op, "delete", diags, tokio::time::sleep(pause))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e @ humanitec::Error::InUse { .. }) => {
+                diags.error(
+                    format!(
+                        "Could not delete {what} {id:?}: still in use after {}",
+                        crate::framework::timeouts::format_duration(started.elapsed())
+                    ),
+                    format!("{}.\n\n{hint}", crate::error_chain(&e)),
+                );
+                return;
+            }
+            Err(e) => {
+                api_error(diags, format!("Could not delete {what} {id:?}"), &e);
+                return;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend<RunnerConfig> for Api {
+    async fn create(
+        &self,
+        _op: &Operation,
+        planned: &RunnerConfig,
+        diags: &mut Diagnostics,
+    ) -> Written<RunnerConfig> {
+        let Some(client) = self.client(diags) else {
+            return Err(Failed::Nothing);
+        };
+        match client
+            .create_definition(&definition::runner_config::to_create(planned))
+            .await
+        {
+            Ok(_) => Ok(RunnerConfig {
+                name: Some(planned.name().to_string()),
+                ..planned.clone()
+            }),
+            Err(e) => {
+                create_failed(
+                    diags,
+                    &e,
+                    "humanitec_runner_config",
+                    "runner config",
+                    &planned.id,
+                );
+                Err(Failed::Nothing)
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        op: &Operation,
+        current: &RunnerConfig,
+        diags: &mut Diagnostics,
+    ) -> Read<RunnerConfig> {
+        let Some(client) = self.client(diags) else {
+            return Read::Failed;
+        };
+        let id = &current.id;
+        let lookup = op
+            .unless_cancelled(look_up(&client, id, "runner config", diags))
+            .await;
+        let definition = match lookup {
+            Ok(Lookup::Found(definition)) => definition,
+            Ok(Lookup::Gone) => return Read::Gone,
+            Ok(Lookup::Failed) => return Read::Failed,
+            Err(reason) => {
+                op.report_cancelled(reason, "read", diags);
+                return Read::Failed;
+            }
+        };
+        let read = read_runner_config(&definition);
+        if !read.problems.is_empty() {
+            diags.warning(
+                format!("Definition {id:?} is not a runner config as this provider writes it"),
+                format!("{}. The next apply rewrites it.", read.problems.join("; ")),
+            );
+        }
+        if !read.foreign_criteria.is_empty() {
+            diags.warning(
+                format!("Definition {id:?} has criteria this resource does not manage"),
+                format!(
+                    "These criteria do not match res_id \"container-runner\" and class \"default\": {}. \
+                     The next apply that changes criteria replaces them.",
+                    read.foreign_criteria.join(", ")
+                ),
+            );
+        }
+        // The API never returns secrets. After an import (no prior value) an absent secret reads
+        // as "", the default; a present one stays null, since its value cannot be known.
+        let agent_url = match &current.agent_url {
+            None if !read.has_agent_url => Some(Sensitive(String::new())),
+            known => known.clone(),
+        };
+        Read::Found(RunnerConfig {
+            id: definition.id.clone(),
+            name: Some(read.name),
+            criteria: Some(read.criteria),
+            // Unreadable outputs become nulls, which differ from any valid configuration: drift.
+            cluster: Some(read.cluster.unwrap_or_default()),
+            skip_permission_checks: read.skip_permission_checks,
+            agent_url,
+            ..current.clone()
+        })
+    }
+
+    async fn update(
+        &self,
+        op: &Operation,
+        _prior: &RunnerConfig,
+        planned: &RunnerConfig,
+        diags: &mut Diagnostics,
+    ) -> Written<RunnerConfig> {
+        let Some(client) = self.client(diags) else {
+            return Err(Failed::Nothing);
+        };
+        let id = &planned.id;
+        let payload = definition::runner_config::to_update(planned);
+        let Some(updated) = step(op, "update", diags, client.update_definition(id, &payload)).await
+        else {
+            return Err(Failed::Nothing);
+        };
+        let updated = match updated {
+            Ok(definition) => definition,
+            Err(e) => {
+                api_error(diags, format!("Could not update runner config {id:?}"), &e);
+                return Err(Failed::Nothing);
+            }
+        };
+        let wanted = definition::runner_config::criteria_rules(planned);
+        if let Err(e) = sync_criteria(&client, id, &wanted, &updated.criteria).await {
+            api_error(
+                diags,
+                format!("Could not update the criteria of runner config {id:?}"),
+                &e,
+            );
+            // The definition itself was updated; record that, with the criteria as they are now.
+            let now = match client.get_definition(id).await {
+                Ok(Some(definition)) => definition,
+                _ => updated,
+            };
+            return Err(Failed::Partly(RunnerConfig {
+                criteria: Some(read_runner_config(&now).criteria),
+                ..planned.clone()
+            }));
+        }
+        Ok(planned.clone())
+    }
+
+    async fn delete(&self, op: &Operation, prior: &RunnerConfig, diags: &mut Diagnostics) {
+        let Some(client) = self.client(diags) else {
+            return;
+        };
+        delete_definition(
+            &client,
+            op,
+            &prior.id,
+            false,
+            "runner config",
+            "Raise timeouts.delete to wait longer.",
+            diags,
+        )
+        .await;
+    }
+}

@@ -1,0 +1,245 @@
+//! One backend per mode behind one trait, and the one place that chooses between them.
+//!
+//! A resource describes itself (schema, validation, plan) and hands its typed model to a
+//! [`Backend`]: the api backend (`super::api`) turns it into a Humanitec definition, the direct
+//! backend (`super::direct`) works on the cluster itself. Which one runs is decided here, from
+//! the mode the object was created in, recorded in its private state: an object created in api
+//! mode is read, updated and deleted in api mode even after the provider block switched to
+//! `direct`, so nothing is left behind where the provider no longer looks.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Shared;
+use super::config::Mode;
+use crate::framework::model::{self, ModelError};
+use crate::framework::{Diagnostics, Operation, Plan, Private};
+use crate::value::{Type, Value};
+
+/// What a failed create or update left behind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Failed<M> {
+    /// Nothing was changed.
+    Nothing,
+    /// Part of the change was made; this is what exists now, and it goes into state.
+    Partly(M),
+}
+
+/// The result of a create or update: what exists now, or what a failure left behind. The
+/// diagnostics say why it failed.
+pub(crate) type Written<M> = Result<M, Failed<M>>;
+
+/// What a read found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Read<M> {
+    /// The object, as it is now.
+    Found(M),
+    /// The object is gone: the resource leaves the state.
+    Gone,
+    /// The object could not be read; the state stays as it was and the diagnostics say why.
+    Failed,
+}
+
+/// How one mode creates, reads, updates and deletes objects of model `M`.
+#[async_trait]
+pub(crate) trait Backend<M>: Send + Sync {
+    /// Creates the object `planned` describes.
+    async fn create(&self, op: &Operation, planned: &M, diags: &mut Diagnostics) -> Written<M>;
+
+    /// Reads the object as it is now, starting from what the state says.
+    async fn read(&self, op: &Operation, current: &M, diags: &mut Diagnostics) -> Read<M>;
+
+    /// Changes the object from `prior` to `planned`.
+    async fn update(
+        &self,
+        op: &Operation,
+        prior: &M,
+        planned: &M,
+        diags: &mut Diagnostics,
+    ) -> Written<M>;
+
+    /// Deletes the object; an error in `diags` keeps it in state.
+    async fn delete(&self, op: &Operation, prior: &M, diags: &mut Diagnostics);
+}
+
+/// The private-state key of the mode an object was created in.
+const MODE_KEY: &str = "mode";
+
+/// The mode recorded in a private state, if any.
+fn recorded_mode(private: &Private) -> Option<Mode> {
+    private
+        .get(MODE_KEY)
+        .and_then(|mode| mode.as_str())
+        .and_then(Mode::parse)
+}
+
+/// A resource type's backends, one per mode, and the conversions between its values and model.
+pub(crate) struct Backends<M> {
+    shared: Arc<Shared>,
+    api: Arc<dyn Backend<M>>,
+    direct: Arc<dyn Backend<M>>,
+    /// The type of the resource's values, from its schema.
+    ty: Type,
+}
+
+impl<M> Backends<M>
+where
+    M: Serialize + DeserializeOwned + Send + Sync,
+{
+    /// The backends of a resource type whose values have type `ty`.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        api: Arc<dyn Backend<M>>,
+        direct: Arc<dyn Backend<M>>,
+        ty: Type,
+    ) -> Self {
+        Self {
+            shared,
+            api,
+            direct,
+            ty,
+        }
+    }
+
+    /// The one place a mode becomes a backend.
+    fn backend(&self, mode: Mode) -> &dyn Backend<M> {
+        match mode {
+            Mode::Api => self.api.as_ref(),
+            Mode::Direct => self.direct.as_ref(),
+        }
+    }
+
+    /// The mode an existing object follows: the one it was created in. Objects from provider
+    /// versions that recorded no mode follow the provider's mode, as they did then.
+    fn mode_of(&self, private: &Private) -> Mode {
+        recorded_mode(private).unwrap_or_else(|| self.shared.mode())
+    }
+
+    /// Reads a value into the model; a value that does not fit is a provider bug, reported.
+    pub(crate) fn model(&self, value: &Value, diags: &mut Diagnostics) -> Option<M> {
+        model::decode(value).map_err(|e| bug(diags, &e)).ok()
+    }
+
+    /// Writes the model as a state value.
+    pub(crate) fn state(&self, model: &M, diags: &mut Diagnostics) -> Option<Value> {
+        model::encode(model, &self.ty)
+            .map_err(|e| bug(diags, &e))
+            .ok()
+    }
+
+    /// Warns, at plan time, of an existing object whose provider has switched modes since it was
+    /// created: the object stays with the mode it was created in, so nothing it made is left
+    /// behind, and the warning says how to move it.
+    ///
+    /// Why a warning and not an error: `terraform destroy` plans every object normally first
+    /// (to refresh it), and must still work after a switch. Why not a replacement: Terraform
+    /// replaces only for a changed attribute, and a switch that silently recreated every object
+    /// would surprise more than it helps.
+    pub(crate) fn check_mode(&self, plan: &Plan<'_>, type_name: &str, diags: &mut Diagnostics) {
+        if plan.prior.is_null() {
+            return;
+        }
+        let (Some(created), now) = (recorded_mode(&plan.private), self.shared.mode()) else {
+            return;
+        };
+        if created != now {
+            warn_stays_in_mode(type_name, created, now, diags);
+        }
+    }
+
+    /// Creates the object in the provider's current mode, and records that mode.
+    pub(crate) async fn create(
+        &self,
+        op: &mut Operation,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let Some(wanted) = self.model(planned, diags) else {
+            return Value::Null;
+        };
+        let mode = self.shared.mode();
+        op.private.set(MODE_KEY, mode.name().into());
+        match self.backend(mode).create(op, &wanted, diags).await {
+            Ok(made) | Err(Failed::Partly(made)) => self.state(&made, diags).unwrap_or(Value::Null),
+            Err(Failed::Nothing) => Value::Null,
+        }
+    }
+
+    /// Reads the object in the mode it was created in.
+    pub(crate) async fn read(
+        &self,
+        op: &mut Operation,
+        current: &Value,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let Some(known) = self.model(current, diags) else {
+            return current.clone();
+        };
+        let mode = self.mode_of(&op.private);
+        op.private.set(MODE_KEY, mode.name().into());
+        match self.backend(mode).read(op, &known, diags).await {
+            Read::Found(found) => self.state(&found, diags).unwrap_or_else(|| current.clone()),
+            Read::Gone => Value::Null,
+            Read::Failed => current.clone(),
+        }
+    }
+
+    /// Updates the object in the mode it was created in.
+    pub(crate) async fn update(
+        &self,
+        op: &mut Operation,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let (Some(before), Some(after)) = (self.model(prior, diags), self.model(planned, diags))
+        else {
+            return prior.clone();
+        };
+        let mode = self.mode_of(&op.private);
+        match self.backend(mode).update(op, &before, &after, diags).await {
+            Ok(now) | Err(Failed::Partly(now)) => {
+                self.state(&now, diags).unwrap_or_else(|| prior.clone())
+            }
+            Err(Failed::Nothing) => prior.clone(),
+        }
+    }
+
+    /// Deletes the object in the mode it was created in.
+    pub(crate) async fn delete(&self, op: &mut Operation, prior: &Value, diags: &mut Diagnostics) {
+        if let Some(before) = self.model(prior, diags) {
+            let mode = self.mode_of(&op.private);
+            self.backend(mode).delete(op, &before, diags).await;
+        }
+    }
+}
+
+/// Reports a value that does not fit its model: always a bug in this provider.
+fn bug(diags: &mut Diagnostics, error: &ModelError) {
+    diags.error(
+        "Internal error: state does not match the resource model",
+        format!(
+            "{}. This is a bug in the provider; please report it.",
+            crate::error_chain(error)
+        ),
+    );
+}
+
+/// The warning for an object that stays in the mode `was` it was created in while its provider is
+/// now in mode `is`.
+pub(crate) fn warn_stays_in_mode(type_name: &str, was: Mode, is: Mode, diags: &mut Diagnostics) {
+    let (was, is) = (was.name(), is.name());
+    diags.warning(
+        format!("This {type_name} stays in {was} mode"),
+        format!(
+            "The provider is now in {is} mode, but this object was created in {was} mode and is \
+             still read, updated and deleted there, so that nothing it made is left behind; {is} \
+             mode applies to new objects. To move it, replace it (terraform apply \
+             -replace=<address>: deleted in {was} mode, created in {is} mode), or set the \
+             provider back to mode = \"{was}\"."
+        ),
+    );
+}
