@@ -109,19 +109,6 @@ pub(crate) enum Error {
     },
 }
 
-impl Error {
-    /// The HTTP status behind this error, if the server answered at all.
-    pub(crate) fn status(&self) -> Option<u16> {
-        match self {
-            Error::Api { status, .. } => Some(*status),
-            Error::NotFound { .. } => Some(404),
-            Error::AlreadyExists { .. } | Error::InUse { .. } => Some(409),
-            Error::GaveUp { last, .. } => last.status(),
-            Error::Transport { .. } | Error::Decode { .. } | Error::Config { .. } => None,
-        }
-    }
-}
-
 /// The shape of Humanitec's error body (`HumanitecErrorResponse`).
 #[derive(Deserialize)]
 struct HumanitecErrorResponse {
@@ -361,7 +348,6 @@ mod tests {
             "gave up on the Humanitec API after 3 attempt(s) in 1.5 s: \
              Humanitec API answered 503 Service Unavailable without an explanation"
         );
-        assert_eq!(err.status(), Some(503));
         assert!(std::error::Error::source(&err).is_some());
     }
 }

@@ -273,13 +273,12 @@ impl Store {
         };
         let force = query.split('&').any(|p| p == "force=true");
         match (method.as_str(), rest) {
-            ("GET", []) => json_answer(200, &Value::Array(self.defs.values().cloned().collect())),
             ("POST", []) => self.create(org, &body),
             ("GET", [id]) => match self.defs.get(*id) {
                 Some(def) => json_answer(200, def),
                 None => error_answer(404, "Resource Definition not found."),
             },
-            ("PUT" | "PATCH", [id]) => self.update(id, method == Method::PATCH, &body),
+            ("PUT", [id]) => self.update(id, &body),
             ("DELETE", [id]) => {
                 if !self.defs.contains_key(*id) {
                     return error_answer(404, "Resource Definition not found.");
@@ -291,19 +290,6 @@ impl Store {
                 respond(204, None, None)
             }
             ("POST", [id, "criteria"]) => self.add_criterion(id, &body),
-            ("PUT", [id, "criteria"]) => {
-                let Some(rules) = body.as_array().cloned() else {
-                    return error_answer(422, "expected an array");
-                };
-                if !self.defs.contains_key(*id) {
-                    return error_answer(404, "Resource Definition not found.");
-                }
-                let criteria: Vec<Value> = rules.iter().map(|r| self.criterion(r)).collect();
-                if let Some(def) = self.defs.get_mut(*id) {
-                    def["criteria"] = Value::Array(criteria.clone());
-                }
-                json_answer(200, &Value::Array(criteria))
-            }
             ("DELETE", [id, "criteria", criterion]) => {
                 let Some(list) = self
                     .defs
@@ -368,19 +354,17 @@ impl Store {
         def
     }
 
-    /// PUT (replace) or PATCH (merge) of a definition.
-    fn update(&mut self, id: &str, merge: bool, body: &Value) -> Response {
+    /// `PUT /resources/defs/{id}`: replaces the definition's fields.
+    fn update(&mut self, id: &str, body: &Value) -> Response {
         let Some(def) = self.defs.get_mut(id) else {
             return error_answer(404, "Resource Definition not found.");
         };
         let Some(fields) = body.as_object() else {
             return error_answer(422, "expected an object");
         };
-        if !merge {
-            for key in ["driver_account", "driver_inputs", "provision"] {
-                if let Some(map) = def.as_object_mut() {
-                    map.remove(key);
-                }
+        for key in ["driver_account", "driver_inputs", "provision"] {
+            if let Some(map) = def.as_object_mut() {
+                map.remove(key);
             }
         }
         for (key, value) in fields {

@@ -16,10 +16,6 @@
 //! The API token goes into one sensitive header and nowhere else: not into a log line, an error
 //! message or a `Debug` output.
 
-// Why: this is the complete Resource Definitions surface; which endpoints the provider uses
-// changes as its resources evolve, and an endpoint no caller uses yet is not a mistake.
-#![allow(dead_code)]
-
 mod error;
 mod models;
 mod retry;
@@ -40,12 +36,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub(crate) use error::Error;
-// Why the allow: these re-exports are the module's surface for the provider; not every one has a
-// caller at every point in the provider's history.
-#[allow(unused_imports)]
 pub(crate) use models::{
     Criteria, CriteriaRule, DEFAULT_CLASS, Definition, DefinitionChange, DefinitionCreate,
-    DefinitionUpdate, DriverInputs, JsonObject, ListFilter,
+    DefinitionUpdate, DriverInputs, JsonObject,
 };
 pub(crate) use retry::RetryPolicy;
 
@@ -220,24 +213,6 @@ impl Client {
         })
     }
 
-    /// The organization this client works in.
-    pub(crate) fn org_id(&self) -> &str {
-        &self.inner.org_id
-    }
-
-    /// Lists the organization's resource definitions (`GET /resources/defs`; not paginated).
-    pub(crate) async fn list_definitions(
-        &self,
-        filter: &ListFilter,
-    ) -> Result<Vec<Definition>, Error> {
-        let call = self.call(Method::GET, &[], &filter.query_pairs(), None)?;
-        let answer = self.exchange(&call).await?;
-        if !answer.is_success() {
-            return Err(api_error(answer.status, &answer.body));
-        }
-        decode(&answer, || "the list of resource definitions".to_owned())
-    }
-
     /// Creates a resource definition (`POST /resources/defs`).
     ///
     /// A create whose answer was lost is not sent again blindly: before each re-send the
@@ -302,18 +277,18 @@ impl Client {
         update: &DefinitionUpdate,
     ) -> Result<Definition, Error> {
         let body = encode(update, "the resource definition update")?;
-        self.write_definition(Method::PUT, id, &body).await
-    }
-
-    /// Merges changes into a resource definition (`PATCH /resources/defs/{defId}`): absent or
-    /// `null` fields are kept, map keys set to `null` are removed.
-    pub(crate) async fn patch_definition(
-        &self,
-        id: &str,
-        patch: &serde_json::Value,
-    ) -> Result<Definition, Error> {
-        let body = encode(patch, "the resource definition patch")?;
-        self.write_definition(Method::PATCH, id, &body).await
+        // Why plainly retried: a PUT is idempotent.
+        let call = self.call(Method::PUT, &[id], &[], Some(&body))?;
+        let answer = self.exchange(&call).await?;
+        match answer.status {
+            _ if answer.is_success() => decode(&answer, || {
+                format!("the updated resource definition \"{id}\"")
+            }),
+            404 => Err(Error::NotFound {
+                what: self.definition_what(id),
+            }),
+            _ => Err(api_error(answer.status, &answer.body)),
+        }
     }
 
     /// Deletes a resource definition (`DELETE /resources/defs/{defId}`).
@@ -372,26 +347,6 @@ impl Client {
         }
     }
 
-    /// Replaces all matching criteria of a definition (`PUT /resources/defs/{defId}/criteria`).
-    pub(crate) async fn replace_criteria(
-        &self,
-        def_id: &str,
-        rules: &[CriteriaRule],
-    ) -> Result<Vec<Criteria>, Error> {
-        let body = encode(&rules, "the matching criteria")?;
-        let call = self.call(Method::PUT, &[def_id, "criteria"], &[], Some(&body))?;
-        let answer = self.exchange(&call).await?;
-        match answer.status {
-            _ if answer.is_success() => {
-                decode(&answer, || format!("the matching criteria of \"{def_id}\""))
-            }
-            404 => Err(Error::NotFound {
-                what: self.definition_what(def_id),
-            }),
-            _ => Err(api_error(answer.status, &answer.body)),
-        }
-    }
-
     /// Deletes one matching-criteria rule
     /// (`DELETE /resources/defs/{defId}/criteria/{criteriaId}`), with the same `force`, in-use and
     /// not-found rules as [`Client::delete_definition`].
@@ -426,26 +381,6 @@ impl Client {
     async fn exchange(&self, call: &Call<'_>) -> Result<Answer, Error> {
         let mut budget = self.budget();
         self.inner.transport.exchange(call, &mut budget).await
-    }
-
-    /// PUT or PATCH of a definition: idempotent, so plainly retried.
-    async fn write_definition(
-        &self,
-        method: Method,
-        id: &str,
-        body: &[u8],
-    ) -> Result<Definition, Error> {
-        let call = self.call(method, &[id], &[], Some(body))?;
-        let answer = self.exchange(&call).await?;
-        match answer.status {
-            _ if answer.is_success() => decode(&answer, || {
-                format!("the updated resource definition \"{id}\"")
-            }),
-            404 => Err(Error::NotFound {
-                what: self.definition_what(id),
-            }),
-            _ => Err(api_error(answer.status, &answer.body)),
-        }
     }
 
     /// GET of one definition within an operation's budget; `None` on 404.

@@ -325,47 +325,6 @@ impl fmt::Display for DefinitionChange {
     }
 }
 
-/// Filters of `GET /orgs/{orgId}/resources/defs`. Each set filter keeps the definitions that
-/// *may* match it; the API sorts the result by matching rank.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ListFilter {
-    /// Application id.
-    pub(crate) app: Option<String>,
-    /// Environment id.
-    pub(crate) env: Option<String>,
-    /// Environment type.
-    pub(crate) env_type: Option<String>,
-    /// Resource id.
-    pub(crate) res: Option<String>,
-    /// Resource type.
-    pub(crate) res_type: Option<String>,
-    /// Resource class.
-    pub(crate) class: Option<String>,
-    /// Include definitions marked deleted.
-    pub(crate) deleted: bool,
-}
-
-impl ListFilter {
-    /// The query parameters this filter sends, in a stable order.
-    pub(crate) fn query_pairs(&self) -> Vec<(&'static str, &str)> {
-        let mut pairs: Vec<(&'static str, &str)> = [
-            ("app", &self.app),
-            ("env", &self.env),
-            ("env_type", &self.env_type),
-            ("res", &self.res),
-            ("res_type", &self.res_type),
-            ("class", &self.class),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))
-        .collect();
-        if self.deleted {
-            pairs.push(("deleted", "true"));
-        }
-        pairs
-    }
-}
-
 /// Reads a value that the API may send as `null` as its type's default.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -557,24 +516,5 @@ mod tests {
         assert!(text.contains("agent_url"), "{text}");
         assert!(!text.contains("hidden.example"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
-    }
-
-    #[test]
-    fn list_filter_query() {
-        let filter = ListFilter {
-            res_type: Some("config".into()),
-            class: Some("default".into()),
-            deleted: true,
-            ..ListFilter::default()
-        };
-        assert_eq!(
-            filter.query_pairs(),
-            [
-                ("res_type", "config"),
-                ("class", "default"),
-                ("deleted", "true")
-            ]
-        );
-        assert!(ListFilter::default().query_pairs().is_empty());
     }
 }

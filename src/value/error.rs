@@ -32,16 +32,6 @@ impl DecodeError {
     pub(crate) fn new(path: AttributePath, kind: DecodeErrorKind) -> Self {
         Self { path, kind }
     }
-
-    /// Where in the value the problem is.
-    pub(crate) fn path(&self) -> &AttributePath {
-        &self.path
-    }
-
-    /// What the problem is.
-    pub(crate) fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
-    }
 }
 
 /// What went wrong while decoding.
@@ -118,16 +108,6 @@ impl EncodeError {
     /// An error of `kind` at `path`.
     pub(crate) fn new(path: AttributePath, kind: EncodeErrorKind) -> Self {
         Self { path, kind }
-    }
-
-    /// Where in the value the problem is.
-    pub(crate) fn path(&self) -> &AttributePath {
-        &self.path
-    }
-
-    /// What the problem is.
-    pub(crate) fn kind(&self) -> &EncodeErrorKind {
-        &self.kind
     }
 }
 

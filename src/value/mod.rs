@@ -4,10 +4,12 @@
 //! for stored state, and are only meaningful together with the schema type they were encoded
 //! for. This module holds:
 //! - [`Type`] (`types.rs`): cty types and their compact JSON form used in schemas;
-//! - [`Value`] (`tree.rs`) and [`Number`] (`number.rs`): the value tree, with exact numbers;
+//! - [`Value`] (`tree.rs`) and [`Number`](number::Number) (`number.rs`): the value tree, with
+//!   exact numbers;
 //! - [`msgpack`] and [`json`]: schema-driven `decode`/`encode`;
 //! - [`AttributePath`] (`path.rs`): where in a value something is, for diagnostics;
-//! - [`DecodeError`]/[`EncodeError`] (`error.rs`), which carry that path.
+//! - [`DecodeError`](error::DecodeError)/[`EncodeError`](error::EncodeError) (`error.rs`), which
+//!   carry that path.
 //!
 //! ```ignore
 //! use crate::value::{msgpack, Type, Value};
@@ -16,10 +18,6 @@
 //! let planned = Value::object([("name", config.get("name").clone()), ("id", Value::Unknown)]);
 //! let bytes = msgpack::encode(&planned, &ty)?;
 //! ```
-
-// Why allow dead code: the value API is complete (every type, both codecs, both directions) while the first resource
-// uses only part of it; the rest is exercised by this module's tests.
-#![allow(dead_code)]
 
 mod error;
 pub(crate) mod json;
@@ -32,11 +30,6 @@ mod types;
 #[cfg(test)]
 mod testing;
 
-#[allow(unused_imports)]
-pub(crate) use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
-#[allow(unused_imports)]
-pub(crate) use number::{Number, NumberError};
 pub(crate) use path::{AttributePath, PathStep};
 pub(crate) use tree::Value;
-#[allow(unused_imports)]
-pub(crate) use types::{Type, TypeError};
+pub(crate) use types::Type;

@@ -930,8 +930,8 @@ mod tests {
         ];
         for (bytes, want_path, want_kind) in cases {
             let e = err(&bytes, &ty);
-            assert_eq!(e.path().to_string(), want_path, "{e}");
-            assert_eq!(e.kind(), &want_kind, "{e}");
+            assert_eq!(e.path.to_string(), want_path, "{e}");
+            assert_eq!(e.kind, want_kind, "{e}");
             assert!(e.to_string().starts_with(want_path), "{e}");
         }
     }
@@ -1028,7 +1028,7 @@ mod tests {
             ),
         ];
         for (bytes, ty, want) in cases {
-            assert_eq!(err(&bytes, &ty).kind(), &want, "{bytes:02x?} as {ty}");
+            assert_eq!(err(&bytes, &ty).kind, want, "{bytes:02x?} as {ty}");
         }
     }
 
@@ -1235,8 +1235,8 @@ mod tests {
             match encode(&value, &ty) {
                 Ok(bytes) => panic!("{value:?} encoded as {bytes:02x?}"),
                 Err(e) => {
-                    assert_eq!(e.path().to_string(), want_path, "{e}");
-                    assert_eq!(e.kind(), &want_kind, "{e}");
+                    assert_eq!(e.path.to_string(), want_path, "{e}");
+                    assert_eq!(e.kind, want_kind, "{e}");
                 }
             }
         }
@@ -1249,11 +1249,11 @@ mod tests {
         let mut bytes = level.repeat(100_000);
         bytes.push(0xc0);
         let e = err(&bytes, &Type::Dynamic);
-        assert_eq!(e.kind(), &K::TooDeep(MAX_DEPTH));
+        assert_eq!(e.kind, K::TooDeep(MAX_DEPTH));
 
         // 100k nested single-element arrays under dynamic: a shape error at the top.
         let e = err(&vec![0x91; 100_000], &Type::Dynamic);
-        assert!(matches!(e.kind(), K::DynamicShape(_)), "{e}");
+        assert!(matches!(e.kind, K::DynamicShape(_)), "{e}");
 
         // A deep list type with matching input stops at the limit too.
         let mut ty = Type::String;
@@ -1262,7 +1262,7 @@ mod tests {
         }
         let mut bytes = vec![0x91; MAX_DEPTH + 10];
         bytes.extend(mstr("x"));
-        assert_eq!(err(&bytes, &ty).kind(), &K::TooDeep(MAX_DEPTH));
+        assert_eq!(err(&bytes, &ty).kind, K::TooDeep(MAX_DEPTH));
         // ... and within the limit, it decodes.
         let mut ty = Type::String;
         for _ in 0..MAX_DEPTH {
@@ -1282,7 +1282,7 @@ mod tests {
             value = Value::list([value]);
         }
         let e = encode(&value, &ty).map(|_| ()).unwrap_err();
-        assert_eq!(e.kind(), &EncodeErrorKind::TooDeep(MAX_DEPTH));
+        assert_eq!(e.kind, EncodeErrorKind::TooDeep(MAX_DEPTH));
     }
 
     #[test]
@@ -1372,7 +1372,7 @@ mod tests {
     #[test]
     fn root_errors_have_the_root_path() {
         let e = err(&[0xc3, 0x00], &Type::Bool);
-        assert_eq!(e.path(), &AttributePath::root());
+        assert_eq!(e.path, AttributePath::root());
         assert_eq!(e.to_string(), "1 unexpected byte(s) after the value");
     }
 

@@ -235,18 +235,6 @@ impl Number {
         matches!(self.0, Repr::Infinity { .. })
     }
 
-    /// Whether this is an integer (finite with no fractional part).
-    pub(crate) fn is_integer(&self) -> bool {
-        matches!(self.0, Repr::Finite { exponent, .. } if exponent >= 0)
-    }
-
-    /// Whether this is below zero (including -∞).
-    pub(crate) fn is_negative(&self) -> bool {
-        match self.0 {
-            Repr::Finite { negative, .. } | Repr::Infinity { negative } => negative,
-        }
-    }
-
     /// The integer `±magnitude`.
     fn from_integer(negative: bool, magnitude: u64) -> Self {
         let digits = magnitude.to_string();
@@ -576,8 +564,6 @@ mod tests {
             assert_eq!(n(text).as_u64(), u, "as_u64 of {text}");
         }
         assert_eq!(Number::infinity(false).as_i64(), None);
-        assert!(n("1e3").is_integer());
-        assert!(!n("0.5").is_integer());
     }
 
     #[test]

@@ -138,11 +138,22 @@ fn arb_dynamic(options: Options) -> BoxedStrategy<Value> {
     };
     let plain = arb_type_of_depth(2)
         .prop_filter("plain values need a dynamic-free type", |ty| {
-            !ty.contains_dynamic()
+            !contains_dynamic(ty)
         })
         .prop_flat_map(move |ty| arb_value(&ty, plain_options))
         .prop_filter("a plain null is just null", |v| !v.is_null());
     prop_oneof![wrapped, plain].boxed()
+}
+
+/// Whether `dynamic` appears anywhere in `ty`.
+fn contains_dynamic(ty: &Type) -> bool {
+    match ty {
+        Type::Bool | Type::Number | Type::String => false,
+        Type::Dynamic => true,
+        Type::List(t) | Type::Set(t) | Type::Map(t) => contains_dynamic(t),
+        Type::Object(attributes) => attributes.values().any(contains_dynamic),
+        Type::Tuple(elements) => elements.iter().any(contains_dynamic),
+    }
 }
 
 /// Numbers from every source: i64, u64, f64 (with infinities unless for JSON), long decimals.
@@ -184,6 +195,18 @@ pub(crate) fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_dynamic_looks_into_every_container() {
+        let cases = [
+            (Type::object([("a", Type::list(Type::String))]), false),
+            (Type::object([("a", Type::list(Type::Dynamic))]), true),
+            (Type::tuple([Type::String, Type::Dynamic]), true),
+        ];
+        for (ty, want) in cases {
+            assert_eq!(contains_dynamic(&ty), want, "{ty}");
+        }
+    }
 
     #[test]
     fn mutate_applies_each_edit() {

@@ -85,6 +85,10 @@ impl Type {
     }
 
     /// `object({...})` from `(name, type)` pairs.
+    #[allow(
+        dead_code,
+        reason = "Type constructor the typed resource models will build schema types with"
+    )]
     pub(crate) fn object<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Type)>) -> Self {
         Type::Object(
             attributes
@@ -95,6 +99,10 @@ impl Type {
     }
 
     /// `tuple([...])`.
+    #[allow(
+        dead_code,
+        reason = "Type constructor the typed resource models will build schema types with"
+    )]
     pub(crate) fn tuple(elements: impl IntoIterator<Item = Type>) -> Self {
         Type::Tuple(elements.into_iter().collect())
     }
@@ -208,17 +216,6 @@ impl Type {
                 }),
             },
             other => Err(TypeError::UnknownKind(other.to_owned())),
-        }
-    }
-
-    /// Whether `dynamic` appears anywhere in this type.
-    pub(crate) fn contains_dynamic(&self) -> bool {
-        match self {
-            Type::Bool | Type::Number | Type::String => false,
-            Type::Dynamic => true,
-            Type::List(t) | Type::Set(t) | Type::Map(t) => t.contains_dynamic(),
-            Type::Object(attributes) => attributes.values().any(Type::contains_dynamic),
-            Type::Tuple(elements) => elements.iter().any(Type::contains_dynamic),
         }
     }
 }
@@ -357,12 +354,5 @@ mod tests {
         for (ty, want) in cases {
             assert_eq!(ty.to_string(), want);
         }
-    }
-
-    #[test]
-    fn contains_dynamic() {
-        assert!(!Type::object([("a", Type::list(Type::String))]).contains_dynamic());
-        assert!(Type::object([("a", Type::list(Type::Dynamic))]).contains_dynamic());
-        assert!(Type::tuple([Type::String, Type::Dynamic]).contains_dynamic());
     }
 }
