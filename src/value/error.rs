@@ -147,12 +147,15 @@ pub(crate) enum EncodeErrorKind {
          wrap it in Value::Dynamic with an explicit type"
     )]
     CannotInferType,
+    #[cfg(test)]
     /// JSON has no unknown values.
     #[error("unknown values cannot be encoded as JSON")]
     UnknownInJson,
+    #[cfg(test)]
     /// JSON has no infinities.
     #[error("infinite numbers cannot be encoded as JSON")]
     InfinityInJson,
+    #[cfg(test)]
     /// A number the JSON library rejected.
     #[error("number {0} cannot be encoded as JSON")]
     JsonNumber(String),

@@ -11,11 +11,14 @@
 //! `serde_json::Number` holds the digits as written.
 
 use std::collections::BTreeMap;
+#[cfg(test)]
 use std::str::FromStr as _;
 
 use serde_json::Value as Json;
 
-use super::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+use super::error::{DecodeError, DecodeErrorKind};
+#[cfg(test)]
+use super::error::{EncodeError, EncodeErrorKind};
 use super::msgpack::MAX_DEPTH;
 use super::number::Number;
 use super::path::PathTrail;
@@ -48,10 +51,10 @@ pub(crate) fn decode_json(json: &Json, ty: &Type) -> Result<Value, DecodeError> 
 /// Objects get every attribute of their type (null where the value has none), dynamic values
 /// become `{"type": ..., "value": ...}`, and numbers keep their exact digits. Unknown values
 /// and infinities have no JSON form and are errors.
-#[allow(
-    dead_code,
-    reason = "the JSON codec works both ways; the typed resource models will encode with it"
-)]
+///
+/// Why test-only: Terraform sends JSON but never asks for it back, so the provider has no use for
+/// an encoder; the decoder's round-trip tests do.
+#[cfg(test)]
 pub(crate) fn encode(value: &Value, ty: &Type) -> Result<Json, EncodeError> {
     encode_value(value, ty, &PathTrail::Root, 0)
 }
@@ -162,6 +165,7 @@ fn decode_value(
 }
 
 /// Converts `value` of type `ty` at `path` to JSON, `depth` containers deep.
+#[cfg(test)]
 fn encode_value(
     value: &Value,
     ty: &Type,
@@ -267,6 +271,7 @@ fn encode_value(
 }
 
 /// `{"type": <type JSON>, "value": <value>}` for a value of concrete type `actual`.
+#[cfg(test)]
 fn encode_dynamic(
     value: &Value,
     actual: &Type,

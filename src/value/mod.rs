@@ -30,6 +30,7 @@ mod types;
 #[cfg(test)]
 mod testing;
 
+pub(crate) use error::DecodeError;
 pub(crate) use path::{AttributePath, PathStep};
 pub(crate) use tree::Value;
 pub(crate) use types::Type;

@@ -230,6 +230,7 @@ impl Number {
         (Self::from_f64(f).as_ref() == Some(self)).then_some(f)
     }
 
+    #[cfg(test)]
     /// Whether this is +∞ or -∞.
     pub(crate) fn is_infinite(&self) -> bool {
         matches!(self.0, Repr::Infinity { .. })

@@ -55,10 +55,7 @@ impl Value {
     }
 
     /// A number value.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn number(n: impl Into<Number>) -> Self {
         Value::Number(n.into())
     }
@@ -71,28 +68,19 @@ impl Value {
     }
 
     /// A map value from `(key, value)` pairs.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
         Value::Map(collect_map(entries))
     }
 
     /// A list value.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn list(elements: impl IntoIterator<Item = Value>) -> Self {
         Value::List(elements.into_iter().collect())
     }
 
     /// A set value.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn set(elements: impl IntoIterator<Item = Value>) -> Self {
         Value::Set(elements.into_iter().collect())
     }
@@ -156,10 +144,7 @@ impl Value {
     }
 
     /// The number, if this is a known number.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn as_number(&self) -> Option<&Number> {
         match self.unwrap_dynamic() {
             Value::Number(n) => Some(n),
@@ -176,10 +161,7 @@ impl Value {
     }
 
     /// The elements (in no meaningful order), if this is a known set.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn as_set(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::Set(items) => Some(items),
@@ -188,10 +170,7 @@ impl Value {
     }
 
     /// The elements, if this is a known tuple.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn as_tuple(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::Tuple(items) => Some(items),
@@ -200,10 +179,7 @@ impl Value {
     }
 
     /// The elements of any known list, set or tuple.
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn as_elements(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::List(items) | Value::Set(items) | Value::Tuple(items) => Some(items),
@@ -220,10 +196,7 @@ impl Value {
     }
 
     /// The attributes present, if this is a known object (absent ones are null).
-    #[allow(
-        dead_code,
-        reason = "value API the typed resource models will build and read values with"
-    )]
+    #[cfg(test)]
     pub(crate) fn as_object(&self) -> Option<&BTreeMap<String, Value>> {
         match self.unwrap_dynamic() {
             Value::Object(attributes) => Some(attributes),

@@ -85,10 +85,7 @@ impl Type {
     }
 
     /// `object({...})` from `(name, type)` pairs.
-    #[allow(
-        dead_code,
-        reason = "Type constructor the typed resource models will build schema types with"
-    )]
+    #[cfg(test)]
     pub(crate) fn object<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Type)>) -> Self {
         Type::Object(
             attributes
@@ -99,10 +96,7 @@ impl Type {
     }
 
     /// `tuple([...])`.
-    #[allow(
-        dead_code,
-        reason = "Type constructor the typed resource models will build schema types with"
-    )]
+    #[cfg(test)]
     pub(crate) fn tuple(elements: impl IntoIterator<Item = Type>) -> Self {
         Type::Tuple(elements.into_iter().collect())
     }
