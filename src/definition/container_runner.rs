@@ -2,24 +2,28 @@
 //! `humanitec/container-runner`, which runs a container (usually an IaC tool) as a Kubernetes Job on
 //! the cluster a runner config names.
 //!
-//! Plain inputs go to `driver_inputs.values.{job, source, files, credentials_config}`. Secret inputs
-//! sit at matching paths: plain values under `driver_inputs.secrets` (`source.password`,
-//! `source.ssh_key`, `job.variables.X`, `files.<path>`), store references under
-//! `driver_inputs.secret_refs`. There is never a `cluster` input: the runner config supplies it.
+//! Plain inputs go to `driver_inputs.values.{job, source, files, credentials_config}`: the model's
+//! own serde form, less the secret attributes. Secret inputs sit at matching paths: plain values
+//! under `driver_inputs.secrets` (`source.password`, `source.ssh_key`, `job.variables.X`,
+//! `files.<path>`), store references under `driver_inputs.secret_refs`. There is never a
+//! `cluster` input: the runner config supplies it.
 //!
 //! The API never returns a secret, only a reference to where it is stored. Reading a definition
 //! back therefore takes the prior model as a guide: a secret the prior model knew keeps its value
 //! while the API still holds it at the same version, and becomes [`Secret::Hidden`] otherwise.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
+use crate::framework::model::Sensitive;
 use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
     JsonObject,
 };
+use crate::provider::resources::container_runner::{ContainerRunner, SecretRef};
 
 /// The driver of every container runner definition.
 pub(crate) const CONTAINER_RUNNER_DRIVER: &str = "humanitec/container-runner";
@@ -27,22 +31,16 @@ pub(crate) const CONTAINER_RUNNER_DRIVER: &str = "humanitec/container-runner";
 /// The `values` keys a container runner definition may have.
 const VALUE_KEYS: [&str; 4] = ["job", "source", "files", "credentials_config"];
 
-/// A reference to a secret kept in a secret store registered with the organization.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct SecretRef {
-    /// The secret store id.
-    pub(crate) store: String,
-    /// The secret's key, in the store's format.
-    pub(crate) reference: String,
-    /// The secret's version in the store; the latest when unset.
-    pub(crate) version: Option<String>,
-}
+/// The attributes of `job` and `source` that are secrets: they travel as secret inputs, never
+/// in `values`.
+const JOB_SECRETS: [&str; 1] = ["secret_variables"];
+const SOURCE_SECRETS: [&str; 4] = ["password", "ssh_key", "password_ref", "ssh_key_ref"];
 
 /// One secret input.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Secret {
     /// A value for Humanitec to keep in the organization's primary secret store.
-    Value(String),
+    Value(Sensitive<String>),
     /// A reference to a secret in a registered store.
     Ref(SecretRef),
     /// Set in Humanitec, with a value this provider cannot know: after an import, or when it was
@@ -50,92 +48,7 @@ pub(crate) enum Secret {
     Hidden,
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Value(_) => f.write_str("Value(<redacted>)"),
-            Self::Ref(reference) => f.debug_tuple("Ref").field(reference).finish(),
-            Self::Hidden => f.write_str("Hidden"),
-        }
-    }
-}
-
-/// The Kubernetes Job the runner image runs in.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Job {
-    /// The runner image.
-    pub(crate) image: String,
-    /// Overrides the image's entrypoint.
-    pub(crate) command: Option<Vec<String>>,
-    /// Where the shared volume is mounted.
-    pub(crate) shared_directory: Option<String>,
-    /// The Job's namespace.
-    pub(crate) namespace: Option<String>,
-    /// The Job pod's service account.
-    pub(crate) service_account: Option<String>,
-    /// A partial Pod template (YAML) merged into the Job's pod.
-    pub(crate) pod_template: Option<String>,
-    /// Environment variables.
-    pub(crate) variables: Option<BTreeMap<String, String>>,
-    /// Secret environment variables.
-    pub(crate) secret_variables: Option<BTreeMap<String, Secret>>,
-}
-
-/// The git repository holding the code the runner image runs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Source {
-    /// Repository URL.
-    pub(crate) url: Option<String>,
-    /// Git ref, e.g. `refs/heads/main`.
-    pub(crate) reference: Option<String>,
-    /// Sub-directory of the repository.
-    pub(crate) path: Option<String>,
-    /// User name for HTTPS authentication.
-    pub(crate) username: Option<String>,
-    /// Password or token for HTTPS authentication.
-    pub(crate) password: Option<Secret>,
-    /// SSH private key, for `git@…` URLs.
-    pub(crate) ssh_key: Option<Secret>,
-}
-
-/// How the driver account's cloud credentials reach the runner.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct CredentialsConfig {
-    /// Environment variable name → credential key, e.g. `AWS_ACCESS_KEY_ID = "AccessKeyId"`.
-    pub(crate) environment: Option<BTreeMap<String, String>>,
-    /// A file to write the credentials to.
-    pub(crate) file: Option<String>,
-}
-
-/// A container runner definition as the user describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct ContainerRunner {
-    /// Definition id.
-    pub(crate) id: String,
-    /// Display name.
-    pub(crate) name: String,
-    /// Resource type, e.g. `s3`.
-    pub(crate) type_: String,
-    /// Cloud account whose credentials the runner gets.
-    pub(crate) driver_account: Option<String>,
-    /// Matching criteria, sorted, each with its class.
-    pub(crate) criteria: Vec<CriteriaRule>,
-    /// The Job (always present in configuration; absent only in a definition made elsewhere).
-    pub(crate) job: Option<Job>,
-    /// The git source.
-    pub(crate) source: Option<Source>,
-    /// Inline files, path → content.
-    pub(crate) files: Option<BTreeMap<String, String>>,
-    /// Secret inline files, path → content.
-    pub(crate) secret_files: Option<BTreeMap<String, Secret>>,
-    /// Cloud credentials for the runner.
-    pub(crate) credentials_config: Option<CredentialsConfig>,
-    /// Where Humanitec keeps each secret input, by dotted input path (`source.password`); read
-    /// back from the API only.
-    pub(crate) secret_refs: BTreeMap<String, SecretRef>,
-}
-
-/// Where a secret input sits in `driver_inputs`: its path and, for messages and keys, its name.
+/// Where a secret input sits in `driver_inputs`.
 type SecretPath = Vec<String>;
 
 /// The dotted form of a secret path, as the `secret_refs` attribute's keys show it.
@@ -147,152 +60,133 @@ fn path(parts: &[&str]) -> SecretPath {
     parts.iter().map(|p| (*p).to_string()).collect()
 }
 
-impl ContainerRunner {
-    /// Every secret input with its path in `driver_inputs`.
-    pub(crate) fn secrets(&self) -> Vec<(SecretPath, &Secret)> {
-        let mut out = Vec::new();
-        if let Some(source) = &self.source {
-            if let Some(secret) = &source.password {
-                out.push((path(&["source", "password"]), secret));
-            }
-            if let Some(secret) = &source.ssh_key {
-                out.push((path(&["source", "ssh_key"]), secret));
-            }
-        }
-        if let Some(variables) = self.job.as_ref().and_then(|j| j.secret_variables.as_ref()) {
-            for (name, secret) in variables {
-                out.push((path(&["job", "variables", name]), secret));
-            }
-        }
-        if let Some(files) = &self.secret_files {
-            for (file, secret) in files {
-                out.push((path(&["files", file]), secret));
-            }
-        }
-        out
-    }
+/// A secret map entry: a known value, or one this provider cannot know (null).
+fn map_secret(value: &Option<Sensitive<String>>) -> Secret {
+    value.clone().map_or(Secret::Hidden, Secret::Value)
+}
 
-    /// Every secret input by dotted path (`source.password`, `job.variables.X`, …), as the keys of
-    /// `secret_refs` name them.
-    pub(crate) fn secrets_by_path(&self) -> BTreeMap<String, &Secret> {
-        self.secrets()
-            .into_iter()
-            .map(|(at, secret)| (dotted(&at), secret))
-            .collect()
-    }
-
-    /// The plain inputs.
-    fn values(&self) -> JsonObject {
-        let mut values = Map::new();
-        if let Some(job) = &self.job {
-            let mut out = Map::new();
-            out.insert("image".into(), Json::String(job.image.clone()));
-            if let Some(command) = &job.command {
-                out.insert(
-                    "command".into(),
-                    Json::Array(command.iter().cloned().map(Json::String).collect()),
-                );
-            }
-            insert_text(&mut out, "shared_directory", &job.shared_directory);
-            insert_text(&mut out, "namespace", &job.namespace);
-            insert_text(&mut out, "service_account", &job.service_account);
-            insert_text(&mut out, "pod_template", &job.pod_template);
-            insert_map(&mut out, "variables", &job.variables);
-            values.insert("job".into(), Json::Object(out));
-        }
-        if let Some(source) = &self.source {
-            let mut out = Map::new();
-            insert_text(&mut out, "url", &source.url);
-            insert_text(&mut out, "ref", &source.reference);
-            insert_text(&mut out, "path", &source.path);
-            insert_text(&mut out, "username", &source.username);
-            values.insert("source".into(), Json::Object(out));
-        }
-        insert_map(&mut values, "files", &self.files);
-        if let Some(credentials) = &self.credentials_config {
-            let mut out = Map::new();
-            insert_map(&mut out, "environment", &credentials.environment);
-            insert_text(&mut out, "file", &credentials.file);
-            values.insert("credentials_config".into(), Json::Object(out));
-        }
-        values
-    }
-
-    /// The driver inputs: values, and the secrets split into plain values and store references.
-    pub(crate) fn driver_inputs(&self) -> DriverInputs {
-        let secrets = self.secrets();
-        let has_refs = secrets.iter().any(|(_, s)| matches!(s, Secret::Ref(_)));
-        let mut plain = Map::new();
-        let mut refs = Map::new();
-        for (at, secret) in secrets {
-            match secret {
-                // Why: the spec says `secrets` "can't be used together with `secret_refs`", so when
-                // a definition has store references its plain secrets travel as `{value}` leaves.
-                Secret::Value(value) if has_refs => {
-                    let mut leaf = Map::new();
-                    leaf.insert("value".into(), Json::String(value.clone()));
-                    insert_at(&mut refs, &at, Json::Object(leaf));
-                }
-                Secret::Value(value) => insert_at(&mut plain, &at, Json::String(value.clone())),
-                Secret::Ref(reference) => {
-                    let mut leaf = Map::new();
-                    leaf.insert("store".into(), Json::String(reference.store.clone()));
-                    leaf.insert("ref".into(), Json::String(reference.reference.clone()));
-                    if let Some(version) = &reference.version {
-                        leaf.insert("version".into(), Json::String(version.clone()));
-                    }
-                    insert_at(&mut refs, &at, Json::Object(leaf));
-                }
-                // A value nobody here knows cannot be sent; the plan warned about it.
-                Secret::Hidden => {}
-            }
-        }
-        DriverInputs {
-            values: Some(self.values()),
-            secrets: (!plain.is_empty()).then_some(plain),
-            secret_refs: (!refs.is_empty()).then_some(refs),
+/// Every secret input of a container runner, with its path in `driver_inputs`.
+pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, Secret)> {
+    let mut out = Vec::new();
+    if let Some(source) = &runner.source {
+        let pairs = [
+            ("password", &source.password, &source.password_ref),
+            ("ssh_key", &source.ssh_key, &source.ssh_key_ref),
+        ];
+        for (name, value, reference) in pairs {
+            let secret = match (value, reference) {
+                (Some(value), _) => Secret::Value(value.clone()),
+                (None, Some(reference)) => Secret::Ref(reference.clone()),
+                (None, None) => continue,
+            };
+            out.push((path(&["source", name]), secret));
         }
     }
-
-    /// The create payload, criteria inline.
-    pub(crate) fn to_create(&self) -> DefinitionCreate {
-        DefinitionCreate {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            type_: self.type_.clone(),
-            driver_type: CONTAINER_RUNNER_DRIVER.into(),
-            driver_account: self.driver_account.clone(),
-            driver_inputs: Some(self.driver_inputs()),
-            provision: None,
-            criteria: Some(self.criteria.clone()),
+    if let Some(variables) = runner
+        .job
+        .as_ref()
+        .and_then(|j| j.secret_variables.as_ref())
+    {
+        for (name, value) in variables {
+            out.push((path(&["job", "variables", name]), map_secret(value)));
         }
     }
-
-    /// The PUT payload (criteria are managed separately).
-    pub(crate) fn to_update(&self) -> DefinitionUpdate {
-        DefinitionUpdate {
-            name: self.name.clone(),
-            driver_type: CONTAINER_RUNNER_DRIVER.into(),
-            driver_account: self.driver_account.clone(),
-            driver_inputs: Some(self.driver_inputs()),
-            provision: None,
+    if let Some(files) = &runner.secret_files {
+        for (file, value) in files {
+            out.push((path(&["files", file]), map_secret(value)));
         }
+    }
+    out
+}
+
+/// Every secret input by dotted path (`source.password`, `job.variables.X`, …), as the keys of
+/// `secret_refs` name them.
+pub(crate) fn secrets_by_path(runner: &ContainerRunner) -> BTreeMap<String, Secret> {
+    secrets(runner)
+        .into_iter()
+        .map(|(at, secret)| (dotted(&at), secret))
+        .collect()
+}
+
+/// A model part's serde form without its null attributes and without `left_out`.
+fn plain_json<T: Serialize>(part: &T, left_out: &[&str]) -> Json {
+    let mut json = serde_json::to_value(part).unwrap_or(Json::Null);
+    if let Json::Object(fields) = &mut json {
+        fields.retain(|name, value| !value.is_null() && !left_out.contains(&name.as_str()));
+    }
+    json
+}
+
+/// The plain inputs.
+fn values(runner: &ContainerRunner) -> JsonObject {
+    let mut values = Map::new();
+    if let Some(job) = &runner.job {
+        values.insert("job".into(), plain_json(job, &JOB_SECRETS));
+    }
+    if let Some(source) = &runner.source {
+        values.insert("source".into(), plain_json(source, &SOURCE_SECRETS));
+    }
+    if let Some(files) = &runner.files {
+        values.insert("files".into(), plain_json(files, &[]));
+    }
+    if let Some(credentials) = &runner.credentials_config {
+        values.insert("credentials_config".into(), plain_json(credentials, &[]));
+    }
+    values
+}
+
+/// The driver inputs: values, and the secrets split into plain values and store references.
+pub(crate) fn driver_inputs(runner: &ContainerRunner) -> DriverInputs {
+    let secrets = secrets(runner);
+    let has_refs = secrets.iter().any(|(_, s)| matches!(s, Secret::Ref(_)));
+    let mut plain = Map::new();
+    let mut refs = Map::new();
+    for (at, secret) in secrets {
+        match secret {
+            // Why: the spec says `secrets` "can't be used together with `secret_refs`", so when
+            // a definition has store references its plain secrets travel as `{value}` leaves.
+            Secret::Value(value) if has_refs => {
+                let mut leaf = Map::new();
+                leaf.insert("value".into(), Json::String(value.0));
+                insert_at(&mut refs, &at, Json::Object(leaf));
+            }
+            Secret::Value(value) => insert_at(&mut plain, &at, Json::String(value.0)),
+            Secret::Ref(reference) => {
+                insert_at(&mut refs, &at, plain_json(&reference, &[]));
+            }
+            // A value nobody here knows cannot be sent; the plan warned about it.
+            Secret::Hidden => {}
+        }
+    }
+    DriverInputs {
+        values: Some(values(runner)),
+        secrets: (!plain.is_empty()).then_some(plain),
+        secret_refs: (!refs.is_empty()).then_some(refs),
     }
 }
 
-fn insert_text(out: &mut JsonObject, key: &str, value: &Option<String>) {
-    if let Some(value) = value {
-        out.insert(key.into(), Json::String(value.clone()));
+/// The create payload, criteria inline.
+pub(crate) fn to_create(runner: &ContainerRunner) -> DefinitionCreate {
+    DefinitionCreate {
+        id: runner.id.clone(),
+        name: runner.name().to_string(),
+        type_: runner.type_.clone(),
+        driver_type: CONTAINER_RUNNER_DRIVER.into(),
+        driver_account: runner.driver_account.clone(),
+        driver_inputs: Some(driver_inputs(runner)),
+        provision: None,
+        criteria: Some(runner.criteria_rules()),
     }
 }
 
-fn insert_map(out: &mut JsonObject, key: &str, value: &Option<BTreeMap<String, String>>) {
-    if let Some(map) = value {
-        let map = map
-            .iter()
-            .map(|(k, v)| (k.clone(), Json::String(v.clone())))
-            .collect();
-        out.insert(key.into(), Json::Object(map));
+/// The PUT payload (criteria are managed separately).
+pub(crate) fn to_update(runner: &ContainerRunner) -> DefinitionUpdate {
+    DefinitionUpdate {
+        name: runner.name().to_string(),
+        driver_type: CONTAINER_RUNNER_DRIVER.into(),
+        driver_account: runner.driver_account.clone(),
+        driver_inputs: Some(driver_inputs(runner)),
+        provision: None,
     }
 }
 
@@ -346,27 +240,8 @@ fn prefer_prior(api: Option<String>, prior: Option<&String>) -> Option<String> {
     }
 }
 
-/// A JSON scalar as text (non-strings as their JSON form).
-fn text(value: Option<&Json>) -> Option<String> {
-    match value? {
-        Json::Null => None,
-        Json::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn text_map(value: Option<&Json>) -> Option<BTreeMap<String, String>> {
-    let object = value?.as_object()?;
-    Some(
-        object
-            .iter()
-            .map(|(k, v)| (k.clone(), text(Some(v)).unwrap_or_default()))
-            .collect(),
-    )
-}
-
 /// What reading a container runner definition found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct ContainerRunnerRead {
     /// The definition as a model.
     pub(crate) runner: ContainerRunner,
@@ -396,12 +271,17 @@ fn reference_leaves(
         at.push(key.clone());
         let is_leaf = object.contains_key("ref") && !object.values().any(Json::is_object);
         if is_leaf {
+            let text = |name: &str| match object.get(name) {
+                Some(Json::String(s)) => Some(s.clone()),
+                Some(Json::Null) | None => None,
+                Some(other) => Some(other.to_string()),
+            };
             out.push((
                 at.clone(),
                 SecretRef {
-                    store: text(object.get("store")).unwrap_or_default(),
-                    reference: text(object.get("ref")).unwrap_or_default(),
-                    version: text(object.get("version")),
+                    store: text("store").unwrap_or_default(),
+                    reference: text("ref").unwrap_or_default(),
+                    version: text("version"),
                 },
             ));
         } else {
@@ -411,8 +291,26 @@ fn reference_leaves(
     }
 }
 
+/// Reads one input of `values` into its model part; one that does not fit is a problem, and reads
+/// as empty (which differs from any configuration, so it shows as drift).
+fn input<T: DeserializeOwned + Default>(
+    values: &JsonObject,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let json = values.get(key)?;
+    match serde_json::from_value(json.clone()) {
+        Ok(part) => Some(part),
+        Err(e) => {
+            problems.push(format!("its `{key}` input cannot be read ({e})"));
+            Some(T::default())
+        }
+    }
+}
+
 /// Reads a container runner out of a definition, keeping from `prior` what the API cannot return
-/// (secret values) or returns in another form (equivalent JSON or YAML text).
+/// (secret values, the attributes that exist only in Terraform) or returns in another form
+/// (equivalent JSON or YAML text).
 pub(crate) fn read_container_runner(
     definition: &Definition,
     prior: &ContainerRunner,
@@ -439,33 +337,28 @@ pub(crate) fn read_container_runner(
         }
     }
     let prior_job = prior.job.as_ref();
-    let job = values.get("job").map(|job| Job {
-        image: text(job.get("image")).unwrap_or_default(),
-        command: job.get("command").and_then(Json::as_array).map(|items| {
-            items
-                .iter()
-                .map(|i| text(Some(i)).unwrap_or_default())
-                .collect()
-        }),
-        shared_directory: text(job.get("shared_directory")),
-        namespace: text(job.get("namespace")),
-        service_account: text(job.get("service_account")),
-        pod_template: prefer_prior(
-            text(job.get("pod_template")),
-            prior_job.and_then(|j| j.pod_template.as_ref()),
-        ),
-        variables: text_map(job.get("variables")),
-        secret_variables: None,
-    });
-    let source = values.get("source").map(|source| Source {
-        url: text(source.get("url")),
-        reference: text(source.get("ref")),
-        path: text(source.get("path")),
-        username: text(source.get("username")),
-        password: None,
-        ssh_key: None,
-    });
-    let files = text_map(values.get("files")).map(|files| {
+    let job = input(&values, "job", &mut problems).map(
+        |mut job: crate::provider::resources::container_runner::Job| {
+            job.secret_variables = None;
+            job.pod_template = prefer_prior(
+                job.pod_template.take(),
+                prior_job.and_then(|j| j.pod_template.as_ref()),
+            );
+            job
+        },
+    );
+    let source = input(&values, "source", &mut problems).map(
+        |source: crate::provider::resources::container_runner::Source| {
+            crate::provider::resources::container_runner::Source {
+                password: None,
+                ssh_key: None,
+                password_ref: None,
+                ssh_key_ref: None,
+                ..source
+            }
+        },
+    );
+    let files = input::<BTreeMap<String, String>>(&values, "files", &mut problems).map(|files| {
         files
             .into_iter()
             .map(|(file, content)| {
@@ -475,35 +368,36 @@ pub(crate) fn read_container_runner(
             })
             .collect()
     });
-    let credentials_config = values.get("credentials_config").map(|c| CredentialsConfig {
-        environment: text_map(c.get("environment")),
-        file: text(c.get("file")),
-    });
     let mut runner = ContainerRunner {
         id: definition.id.clone(),
-        name: definition.name.clone(),
+        name: Some(definition.name.clone()),
         type_: definition.type_.clone(),
         driver_account: definition.driver_account.clone(),
-        criteria: criteria_rules(&definition.criteria),
+        criteria: Some(criteria_rules(&definition.criteria)),
         job,
         source,
         files,
         secret_files: None,
-        credentials_config,
-        secret_refs: BTreeMap::new(),
+        credentials_config: input(&values, "credentials_config", &mut problems),
+        runner_config: prior.runner_config.clone(),
+        // After an import there is no prior value: the default.
+        force_delete: prior.force_delete.or(Some(false)),
+        secret_refs: Some(BTreeMap::new()),
+        timeouts: prior.timeouts.clone(),
     };
 
     let mut leaves = Vec::new();
     if let Some(tree) = &inputs.secret_refs {
         reference_leaves(tree, &mut Vec::new(), &mut leaves);
     }
-    let prior_secrets = prior.secrets_by_path();
+    let prior_secrets = secrets_by_path(prior);
+    let prior_refs = prior.secret_refs.clone().unwrap_or_default();
+    let mut refs = BTreeMap::new();
     for (at, reference) in leaves {
         let key = dotted(&at);
         let secret = if is_stored_value(&reference, definition) {
             // A version that moved without this provider writing means someone else wrote it.
-            let unchanged = prior
-                .secret_refs
+            let unchanged = prior_refs
                 .get(&key)
                 .is_none_or(|seen| seen.version == reference.version);
             match prior_secrets.get(&key) {
@@ -515,11 +409,12 @@ pub(crate) fn read_container_runner(
         };
         // Why skip: an unknown secret where the state had none (after an import) would differ
         // from a configuration that leaves it out; `secret_refs` still lists it.
-        if secret != Secret::Hidden || prior.holds_secrets_at(&at) {
-            runner.place_secret(&at, secret);
+        if secret != Secret::Hidden || holds_secrets_at(prior, &at) {
+            place_secret(&mut runner, &at, secret);
         }
-        runner.secret_refs.insert(key, reference);
+        refs.insert(key, reference);
     }
+    runner.secret_refs = Some(refs);
     // Maps the prior model had stay maps (perhaps empty) rather than vanishing.
     if prior.secret_files.is_some() && runner.secret_files.is_none() {
         runner.secret_files = Some(BTreeMap::new());
@@ -533,45 +428,55 @@ pub(crate) fn read_container_runner(
     ContainerRunnerRead { runner, problems }
 }
 
-impl ContainerRunner {
-    /// Whether the attribute that would hold a secret at `at` is set (perhaps empty).
-    fn holds_secrets_at(&self, at: &[String]) -> bool {
-        match at.first().map(String::as_str) {
-            Some("source") => self.source.is_some(),
-            Some("job") => self
-                .job
-                .as_ref()
-                .is_some_and(|j| j.secret_variables.is_some()),
-            Some("files") => self.secret_files.is_some(),
-            _ => false,
-        }
+/// Whether the attribute that would hold a secret at `at` is set (perhaps empty).
+fn holds_secrets_at(runner: &ContainerRunner, at: &[String]) -> bool {
+    match at.first().map(String::as_str) {
+        Some("source") => runner.source.is_some(),
+        Some("job") => runner
+            .job
+            .as_ref()
+            .is_some_and(|j| j.secret_variables.is_some()),
+        Some("files") => runner.secret_files.is_some(),
+        _ => false,
     }
+}
 
-    /// Puts a secret read back from the API where its path says; paths this resource does not
-    /// manage are only listed in `secret_refs`.
-    fn place_secret(&mut self, at: &[String], secret: Secret) {
-        match at {
-            [group, name] if group == "source" && (name == "password" || name == "ssh_key") => {
-                let source = self.source.get_or_insert_with(Source::default);
-                if name == "password" {
-                    source.password = Some(secret);
-                } else {
-                    source.ssh_key = Some(secret);
-                }
+/// Puts a secret read back from the API where its path says; paths this resource does not
+/// manage are only listed in `secret_refs`.
+fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
+    // In a map, a secret whose value is not known here (or a reference, which a map cannot
+    // hold) is a null entry.
+    let entry = |secret: Secret| match secret {
+        Secret::Value(value) => Some(value),
+        Secret::Ref(_) | Secret::Hidden => None,
+    };
+    match at {
+        [group, name] if group == "source" && (name == "password" || name == "ssh_key") => {
+            let source = runner.source.get_or_insert_with(Default::default);
+            let (value, reference) = if name == "password" {
+                (&mut source.password, &mut source.password_ref)
+            } else {
+                (&mut source.ssh_key, &mut source.ssh_key_ref)
+            };
+            match secret {
+                Secret::Value(known) => *value = Some(known),
+                Secret::Ref(found) => *reference = Some(found),
+                Secret::Hidden => {}
             }
-            [group, variables, name] if group == "job" && variables == "variables" => {
-                let job = self.job.get_or_insert_with(Job::default);
-                job.secret_variables
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(name.clone(), secret);
-            }
-            [group, file] if group == "files" => {
-                self.secret_files
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(file.clone(), secret);
-            }
-            _ => {}
         }
+        [group, variables, name] if group == "job" && variables == "variables" => {
+            let job = runner.job.get_or_insert_with(Default::default);
+            job.secret_variables
+                .get_or_insert_with(BTreeMap::new)
+                .insert(name.clone(), entry(secret));
+        }
+        [group, file] if group == "files" => {
+            runner
+                .secret_files
+                .get_or_insert_with(BTreeMap::new)
+                .insert(file.clone(), entry(secret));
+        }
+        _ => {}
     }
 }
 
@@ -636,6 +541,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::provider::resources::container_runner::{CredentialsConfig, Job, Source};
 
     fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -644,17 +550,21 @@ mod tests {
             .collect()
     }
 
+    fn secret(value: &str) -> Sensitive<String> {
+        Sensitive(value.to_string())
+    }
+
     /// The doc page's S3 example as a model, the way the resource builds it from the HCL.
     fn doc_page_s3() -> ContainerRunner {
         ContainerRunner {
             id: "my-s3-bucket".into(),
-            name: "S3 Bucket".into(),
+            name: Some("S3 Bucket".into()),
             type_: "s3".into(),
-            criteria: vec![CriteriaRule {
+            criteria: Some(vec![CriteriaRule {
                 env_type: Some("development".into()),
                 class: Some("default".into()),
                 ..CriteriaRule::default()
-            }],
+            }]),
             job: Some(Job {
                 image: "ghcr.io/my-org/my-image:1.1.0".into(),
                 command: Some(vec!["/opt/container".into()]),
@@ -670,11 +580,11 @@ mod tests {
                 url: Some("https://my-domain.com/my-org/my-repo.git".into()),
                 reference: Some("refs/heads/main".into()),
                 username: Some("my-git-handler".into()),
-                password: Some(Secret::Ref(SecretRef {
+                password_ref: Some(SecretRef {
                     store: "my-store".into(),
                     reference: "path/to/git/password".into(),
                     version: None,
-                })),
+                }),
                 ..Source::default()
             }),
             // What HCL's jsonencode produces: compact, unlike the doc page's text.
@@ -715,7 +625,7 @@ mod tests {
 
     #[test]
     fn golden_doc_page_s3_payload() {
-        let ours = serde_json::to_value(doc_page_s3().to_create()).unwrap();
+        let ours = serde_json::to_value(to_create(&doc_page_s3())).unwrap();
         assert_eq!(by_meaning(ours), by_meaning(doc_page_s3_payload()));
     }
 
@@ -723,27 +633,24 @@ mod tests {
     fn everything() -> ContainerRunner {
         let mut runner = doc_page_s3();
         runner.driver_account = Some("aws-account".into());
-        runner.criteria.push(CriteriaRule {
-            app_id: Some("app".into()),
-            env_id: Some("dev".into()),
-            env_type: Some("development".into()),
-            res_id: Some("modules.api.externals.bucket".into()),
-            class: Some("large".into()),
-        });
+        runner
+            .criteria
+            .get_or_insert_with(Vec::new)
+            .push(CriteriaRule {
+                app_id: Some("app".into()),
+                env_id: Some("dev".into()),
+                env_type: Some("development".into()),
+                res_id: Some("modules.api.externals.bucket".into()),
+                class: Some("large".into()),
+            });
         let job = runner.job.as_mut().unwrap();
         job.variables = Some(strings(&[("TF_LOG", "info")]));
-        job.secret_variables = Some(
-            [(
-                "AWS_SECRET_ACCESS_KEY".to_string(),
-                Secret::Value("k3y".into()),
-            )]
-            .into(),
-        );
+        job.secret_variables =
+            Some([("AWS_SECRET_ACCESS_KEY".to_string(), Some(secret("k3y")))].into());
         let source = runner.source.as_mut().unwrap();
         source.path = Some("s3".into());
-        source.ssh_key = Some(Secret::Value("-----BEGIN KEY-----".into()));
-        runner.secret_files =
-            Some([("secret.tfvars".to_string(), Secret::Value("x=1".into()))].into());
+        source.ssh_key = Some(secret("-----BEGIN KEY-----"));
+        runner.secret_files = Some([("secret.tfvars".to_string(), Some(secret("x=1")))].into());
         runner.credentials_config = Some(CredentialsConfig {
             environment: Some(strings(&[("AWS_ACCESS_KEY_ID", "AccessKeyId")])),
             file: Some("/home/runneruser/credentials".into()),
@@ -753,7 +660,7 @@ mod tests {
 
     #[test]
     fn golden_payload_with_every_attribute() {
-        let payload = serde_json::to_value(everything().to_create()).unwrap();
+        let payload = serde_json::to_value(to_create(&everything())).unwrap();
         let expected = json!({
             "id": "my-s3-bucket", "name": "S3 Bucket", "type": "s3",
             "driver_type": "humanitec/container-runner",
@@ -787,7 +694,7 @@ mod tests {
         });
         assert_eq!(payload, expected);
         // The PUT carries the same inputs, and neither id nor criteria.
-        let update = serde_json::to_value(everything().to_update()).unwrap();
+        let update = serde_json::to_value(to_update(&everything())).unwrap();
         assert_eq!(update["driver_inputs"], expected["driver_inputs"]);
         assert!(update.get("criteria").is_none() && update.get("id").is_none());
     }
@@ -795,8 +702,10 @@ mod tests {
     #[test]
     fn plain_secrets_without_refs_go_under_secrets() {
         let mut runner = everything();
-        runner.source.as_mut().unwrap().password = Some(Secret::Value("pat".into()));
-        let inputs = serde_json::to_value(runner.driver_inputs()).unwrap();
+        let source = runner.source.as_mut().unwrap();
+        source.password_ref = None;
+        source.password = Some(secret("pat"));
+        let inputs = serde_json::to_value(driver_inputs(&runner)).unwrap();
         assert_eq!(
             inputs["secrets"],
             json!({
@@ -811,9 +720,9 @@ mod tests {
 
     /// The definition the sandbox would answer for `runner` (secrets as primary-store refs).
     fn answered(runner: &ContainerRunner, version: &str) -> Definition {
-        let inputs = runner.driver_inputs();
+        let inputs = driver_inputs(runner);
         let mut refs = Map::new();
-        for (at, secret) in runner.secrets() {
+        for (at, secret) in secrets(runner) {
             let leaf = match secret {
                 Secret::Ref(r) => {
                     json!({"store": r.store, "ref": r.reference, "version": r.version.clone().unwrap_or("1".into())})
@@ -825,10 +734,10 @@ mod tests {
             insert_at(&mut refs, &at, leaf);
         }
         serde_json::from_value(json!({
-            "org_id": "o", "id": runner.id, "name": runner.name, "type": runner.type_,
+            "org_id": "o", "id": runner.id, "name": runner.name(), "type": runner.type_,
             "driver_type": CONTAINER_RUNNER_DRIVER, "driver_account": runner.driver_account,
             "driver_inputs": {"values": inputs.values, "secret_refs": refs},
-            "criteria": runner.criteria.iter().enumerate().map(|(i, c)| {
+            "criteria": runner.criteria_rules().iter().enumerate().map(|(i, c)| {
                 let mut c = serde_json::to_value(c).unwrap();
                 c["id"] = json!(format!("c{i}"));
                 c
@@ -843,20 +752,18 @@ mod tests {
         let definition = answered(&prior, "1");
         let read = read_container_runner(&definition, &prior);
         assert!(read.problems.is_empty(), "{:?}", read.problems);
-        assert_eq!(read.runner.secret_refs.len(), 4);
-        assert_eq!(
-            read.runner.secret_refs["source.password"]
-                .version
-                .as_deref(),
-            Some("1")
-        );
+        let refs = read.runner.secret_refs.clone().unwrap();
+        assert_eq!(refs.len(), 4);
+        assert_eq!(refs["source.password"].version.as_deref(), Some("1"));
         // What the API assigned (the ref's version) is now known; the rest is as written.
-        prior.source.as_mut().unwrap().password = Some(Secret::Ref(SecretRef {
+        prior.source.as_mut().unwrap().password_ref = Some(SecretRef {
             store: "my-store".into(),
             reference: "path/to/git/password".into(),
             version: Some("1".into()),
-        }));
-        prior.secret_refs = read.runner.secret_refs.clone();
+        });
+        prior.secret_refs = Some(refs);
+        prior.criteria = Some(prior.criteria_rules());
+        prior.force_delete = Some(false);
         assert_eq!(read.runner, prior);
     }
 
@@ -894,6 +801,22 @@ mod tests {
     }
 
     #[test]
+    fn an_input_of_another_shape_is_a_problem_not_a_failure() {
+        let prior = everything();
+        let mut definition = answered(&prior, "1");
+        let values = definition
+            .driver_inputs
+            .as_mut()
+            .and_then(|i| i.values.as_mut())
+            .unwrap();
+        values["job"]["command"] = json!("not a list");
+        let read = read_container_runner(&definition, &prior);
+        assert_eq!(read.problems.len(), 1, "{:?}", read.problems);
+        assert!(read.problems[0].contains("`job`"), "{:?}", read.problems);
+        assert_ne!(read.runner.job, prior.job, "shows as drift");
+    }
+
+    #[test]
     fn secrets_changed_or_added_elsewhere_are_hidden_and_removed_ones_vanish() {
         let mut prior = everything();
         prior.secret_refs = read_container_runner(&answered(&prior, "1"), &prior)
@@ -904,18 +827,21 @@ mod tests {
         let job = read.runner.job.as_ref().unwrap();
         assert_eq!(
             job.secret_variables.as_ref().unwrap()["AWS_SECRET_ACCESS_KEY"],
-            Secret::Hidden
+            None
         );
-        assert!(matches!(
-            read.runner.source.as_ref().unwrap().password,
-            Some(Secret::Ref(_))
-        ));
+        assert!(read.runner.source.as_ref().unwrap().password_ref.is_some());
 
         // Imported: nothing known before, so nothing to compare a configuration with; the refs
         // still show what exists.
         let read = read_container_runner(&answered(&prior, "1"), &ContainerRunner::default());
         assert_eq!(read.runner.secret_files, None);
-        assert!(read.runner.secret_refs.contains_key("files.secret.tfvars"));
+        assert!(
+            read.runner
+                .secret_refs
+                .as_ref()
+                .unwrap()
+                .contains_key("files.secret.tfvars")
+        );
         // Imported into a configuration that sets the map: the unknown value shows as a change.
         let configured = ContainerRunner {
             secret_files: Some(BTreeMap::new()),
@@ -924,7 +850,7 @@ mod tests {
         let read = read_container_runner(&answered(&prior, "1"), &configured);
         assert_eq!(
             read.runner.secret_files.as_ref().unwrap()["secret.tfvars"],
-            Secret::Hidden
+            None
         );
 
         // Removed elsewhere: the secret is gone, the map stays.

@@ -28,6 +28,24 @@ impl<T> std::fmt::Debug for Sensitive<T> {
     }
 }
 
+/// Reads a null (or an unknown, which reads as null) as the type's default: for the fields of
+/// required attributes, which a plan may not know yet.
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// struct Named {
+///     #[serde(deserialize_with = "null_as_default")]
+///     id: String,
+/// }
+/// ```
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
 /// Why a value and a model did not convert. Either way it is a bug in the provider: the schema
 /// and the model describe the same attributes, so a value of the schema's type always fits.
 #[derive(Debug, thiserror::Error)]

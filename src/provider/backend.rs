@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use super::Shared;
 use super::config::Mode;
 use crate::framework::model::{self, ModelError};
+use crate::framework::plan::resolve_unknowns;
 use crate::framework::{Diagnostics, Operation, Plan, Private};
 use crate::value::{Type, Value};
 
@@ -83,6 +84,9 @@ pub(crate) struct Backends<M> {
     direct: Arc<dyn Backend<M>>,
     /// The type of the resource's values, from its schema.
     ty: Type,
+    /// The mode of objects whose state records none (written by an earlier provider version);
+    /// `None` for the provider's current mode.
+    unrecorded: Option<Mode>,
 }
 
 impl<M> Backends<M>
@@ -95,13 +99,20 @@ where
         api: Arc<dyn Backend<M>>,
         direct: Arc<dyn Backend<M>>,
         ty: Type,
+        unrecorded: Option<Mode>,
     ) -> Self {
         Self {
             shared,
             api,
             direct,
             ty,
+            unrecorded,
         }
+    }
+
+    /// The provider's mode now: the one new objects are created in.
+    pub(crate) fn mode(&self) -> Mode {
+        self.shared.mode()
     }
 
     /// The one place a mode becomes a backend.
@@ -112,10 +123,12 @@ where
         }
     }
 
-    /// The mode an existing object follows: the one it was created in. Objects from provider
-    /// versions that recorded no mode follow the provider's mode, as they did then.
+    /// The mode an existing object follows: the one it was created in. For objects from provider
+    /// versions that recorded no mode, the mode they were made in then.
     fn mode_of(&self, private: &Private) -> Mode {
-        recorded_mode(private).unwrap_or_else(|| self.shared.mode())
+        recorded_mode(private)
+            .or(self.unrecorded)
+            .unwrap_or_else(|| self.shared.mode())
     }
 
     /// Reads a value into the model; a value that does not fit is a provider bug, reported.
@@ -130,6 +143,15 @@ where
             .ok()
     }
 
+    /// The state after a successful write: the plan, with each value it left unknown taken from
+    /// what the backend reports. Why not the report as a whole: Terraform rejects a state that
+    /// differs from a known planned value, and the backend may hold a value in an equivalent
+    /// form; such differences are drift for the next refresh to find.
+    fn settled(&self, planned: &Value, made: &M, diags: &mut Diagnostics) -> Option<Value> {
+        let made = self.state(made, diags)?;
+        Some(resolve_unknowns(planned, &made))
+    }
+
     /// Warns, at plan time, of an existing object whose provider has switched modes since it was
     /// created: the object stays with the mode it was created in, so nothing it made is left
     /// behind, and the warning says how to move it.
@@ -142,9 +164,7 @@ where
         if plan.prior.is_null() {
             return;
         }
-        let (Some(created), now) = (recorded_mode(&plan.private), self.shared.mode()) else {
-            return;
-        };
+        let (created, now) = (self.mode_of(&plan.private), self.shared.mode());
         if created != now {
             warn_stays_in_mode(type_name, created, now, diags);
         }
@@ -163,7 +183,8 @@ where
         let mode = self.shared.mode();
         op.private.set(MODE_KEY, mode.name().into());
         match self.backend(mode).create(op, &wanted, diags).await {
-            Ok(made) | Err(Failed::Partly(made)) => self.state(&made, diags).unwrap_or(Value::Null),
+            Ok(made) => self.settled(planned, &made, diags).unwrap_or(Value::Null),
+            Err(Failed::Partly(made)) => self.state(&made, diags).unwrap_or(Value::Null),
             Err(Failed::Nothing) => Value::Null,
         }
     }
@@ -201,9 +222,10 @@ where
         };
         let mode = self.mode_of(&op.private);
         match self.backend(mode).update(op, &before, &after, diags).await {
-            Ok(now) | Err(Failed::Partly(now)) => {
-                self.state(&now, diags).unwrap_or_else(|| prior.clone())
-            }
+            Ok(now) => self
+                .settled(planned, &now, diags)
+                .unwrap_or_else(|| prior.clone()),
+            Err(Failed::Partly(now)) => self.state(&now, diags).unwrap_or_else(|| prior.clone()),
             Err(Failed::Nothing) => prior.clone(),
         }
     }

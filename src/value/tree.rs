@@ -135,6 +135,7 @@ impl Value {
         }
     }
 
+    #[cfg(test)]
     /// The bool, if this is a known bool.
     pub(crate) fn as_bool(&self) -> Option<bool> {
         match self.unwrap_dynamic() {
@@ -152,6 +153,7 @@ impl Value {
         }
     }
 
+    #[cfg(test)]
     /// The elements, if this is a known list.
     pub(crate) fn as_list(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {

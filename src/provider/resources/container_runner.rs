@@ -12,36 +12,180 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use super::runner_config::kubernetes_block;
-use super::{criteria_block, default_name_to_id, optional_string, set, set_items};
-use crate::definition::container_runner::{
-    ContainerRunner, CredentialsConfig, Job, Secret, SecretRef, Source, read_container_runner,
-    sort_rules,
-};
+use super::runner_config::{Kubernetes, kubernetes_block};
+use super::{criteria_block, default_name_to_id, set};
+use crate::definition::container_runner::{Secret, secrets_by_path, sort_rules, to_update};
+use crate::framework::model::{Sensitive, null_as_default};
+use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{env_names, humanitec_id, not_empty, yaml_mapping};
 use crate::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
-    plan::resolve_unknowns, timeouts,
+    timeouts,
 };
-use crate::humanitec::{self, CriteriaRule, DEFAULT_CLASS, Definition};
-use crate::provider::Shared;
-use crate::provider::api::{
-    Lookup, api_error, client, create_failed, delete_definition, look_up, sync_criteria,
-};
-use crate::provider::backend::warn_stays_in_mode;
+use crate::humanitec::{CriteriaRule, DEFAULT_CLASS};
+use crate::provider::backend::Backends;
 use crate::provider::config::Mode;
+use crate::provider::{Shared, api, direct};
 use crate::value::{AttributePath, Type, Value};
+
+/// A container runner: one field per attribute of the schema below. Fields of required
+/// attributes read an unknown as empty, since plans are read into the model too.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct ContainerRunner {
+    /// The definition id.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub(crate) id: String,
+    /// The display name (see [`ContainerRunner::name`]).
+    pub(crate) name: Option<String>,
+    /// The resource type the definition provisions.
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
+    pub(crate) type_: String,
+    /// The cloud account whose credentials the runner gets.
+    pub(crate) driver_account: Option<String>,
+    /// Matching criteria.
+    pub(crate) criteria: Option<Vec<CriteriaRule>>,
+    /// The Job.
+    pub(crate) job: Option<Job>,
+    /// The git source.
+    pub(crate) source: Option<Source>,
+    /// Inline files, path → content.
+    pub(crate) files: Option<BTreeMap<String, String>>,
+    /// Secret inline files; a null content is a secret whose value is not known here.
+    pub(crate) secret_files: Option<BTreeMap<String, Option<Sensitive<String>>>>,
+    /// Cloud credentials for the runner.
+    pub(crate) credentials_config: Option<CredentialsConfig>,
+    /// The runner config it runs with.
+    pub(crate) runner_config: Option<RunnerConfigLink>,
+    /// Delete even while in use.
+    pub(crate) force_delete: Option<bool>,
+    /// Where Humanitec keeps each secret input, by dotted input path; read from the API only.
+    pub(crate) secret_refs: Option<BTreeMap<String, SecretRef>>,
+    /// Time limits.
+    pub(crate) timeouts: Option<Timeouts>,
+}
+
+/// The `job` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Job {
+    /// The runner image.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub(crate) image: String,
+    /// Overrides the image's entrypoint.
+    pub(crate) command: Option<Vec<String>>,
+    /// Where the shared volume is mounted.
+    pub(crate) shared_directory: Option<String>,
+    /// The Job's namespace.
+    pub(crate) namespace: Option<String>,
+    /// The Job pod's service account.
+    pub(crate) service_account: Option<String>,
+    /// A partial Pod template (YAML) merged into the Job's pod.
+    pub(crate) pod_template: Option<String>,
+    /// Environment variables.
+    pub(crate) variables: Option<BTreeMap<String, String>>,
+    /// Secret environment variables; a null value is a secret not known here.
+    pub(crate) secret_variables: Option<BTreeMap<String, Option<Sensitive<String>>>>,
+}
+
+/// The `source` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Source {
+    /// Repository URL.
+    pub(crate) url: Option<String>,
+    /// Git ref, e.g. `refs/heads/main`.
+    #[serde(rename = "ref")]
+    pub(crate) reference: Option<String>,
+    /// Sub-directory of the repository.
+    pub(crate) path: Option<String>,
+    /// User name for HTTPS authentication.
+    pub(crate) username: Option<String>,
+    /// Password or token for HTTPS authentication.
+    pub(crate) password: Option<Sensitive<String>>,
+    /// SSH private key, for `git@…` URLs.
+    pub(crate) ssh_key: Option<Sensitive<String>>,
+    /// The password as a secret store reference.
+    pub(crate) password_ref: Option<SecretRef>,
+    /// The SSH key as a secret store reference.
+    pub(crate) ssh_key_ref: Option<SecretRef>,
+}
+
+/// A reference to a secret in a secret store registered with the organization: a
+/// `password_ref` / `ssh_key_ref` block, or an entry of `secret_refs`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub(crate) struct SecretRef {
+    /// The secret store id.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub(crate) store: String,
+    /// The secret's key, in the store's format.
+    #[serde(rename = "ref", default, deserialize_with = "null_as_default")]
+    pub(crate) reference: String,
+    /// The secret's version in the store; the latest when unset.
+    pub(crate) version: Option<String>,
+}
+
+/// The `credentials_config` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct CredentialsConfig {
+    /// Environment variable name → credential key.
+    pub(crate) environment: Option<BTreeMap<String, String>>,
+    /// A file to write the credentials to.
+    pub(crate) file: Option<String>,
+}
+
+/// The `runner_config` attribute: the parts of a runner config that travel with a container
+/// runner.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct RunnerConfigLink {
+    /// The runner config's id.
+    pub(crate) id: Option<String>,
+    /// Its `skip_permission_checks`.
+    pub(crate) skip_permission_checks: Option<bool>,
+    /// How direct mode reaches its cluster.
+    pub(crate) kubernetes: Option<Kubernetes>,
+}
+
+impl ContainerRunner {
+    /// The display name: `name`, or the id when it is unset.
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The criteria as rules to send, each with its class, sorted and without duplicates.
+    pub(crate) fn criteria_rules(&self) -> Vec<CriteriaRule> {
+        let mut rules: Vec<CriteriaRule> = self
+            .criteria
+            .iter()
+            .flatten()
+            .map(|rule| CriteriaRule {
+                class: Some(rule.class.clone().unwrap_or_else(|| DEFAULT_CLASS.into())),
+                ..rule.clone()
+            })
+            .collect();
+        sort_rules(&mut rules);
+        rules
+    }
+}
 
 /// The `humanitec_container_runner` resource type.
 pub(crate) struct ContainerRunnerResource {
-    shared: Arc<Shared>,
+    backends: Backends<ContainerRunner>,
 }
 
 impl ContainerRunnerResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        let api = Arc::new(api::Api::new(Arc::clone(&shared)));
+        // Why api for objects with no recorded mode: earlier versions created container runners
+        // in api mode only.
+        let backends = Backends::new(
+            shared,
+            api,
+            Arc::new(direct::Direct),
+            schema().implied_type(),
+            Some(Mode::Api),
+        );
+        Self { backends }
     }
 }
 
@@ -198,296 +342,12 @@ fn schema() -> Schema {
     )
 }
 
-// --- Terraform values ⇄ model -------------------------------------------------------------------
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_string)
-}
-
-fn text_map(value: &Value) -> Option<BTreeMap<String, String>> {
-    value.as_map().map(|map| {
-        map.iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect()
-    })
-}
-
-/// A map of secrets; a null element stands for a secret whose value is not known here.
-fn secret_map(value: &Value) -> Option<BTreeMap<String, Secret>> {
-    value.as_map().map(|map| {
-        map.iter()
-            .map(|(k, v)| {
-                let secret = v
-                    .as_str()
-                    .map_or(Secret::Hidden, |s| Secret::Value(s.into()));
-                (k.clone(), secret)
-            })
-            .collect()
-    })
-}
-
-/// A secret given either as a value or as a `*_ref` block.
-fn secret(value: &Value, reference: &Value) -> Option<Secret> {
-    if let Some(value) = value.as_str() {
-        return Some(Secret::Value(value.to_string()));
-    }
-    if reference.is_null() {
-        return None;
-    }
-    Some(Secret::Ref(SecretRef {
-        store: text(reference.get("store")).unwrap_or_default(),
-        reference: text(reference.get("ref")).unwrap_or_default(),
-        version: text(reference.get("version")),
-    }))
-}
-
-/// Builds the model from a state or plan (unknowns read as absent).
-fn model(state: &Value) -> ContainerRunner {
-    let id = text(state.get("id")).unwrap_or_default();
-    let mut criteria: Vec<CriteriaRule> = set_items(state.get("criteria"))
-        .iter()
-        .map(|c| CriteriaRule {
-            app_id: text(c.get("app_id")),
-            env_id: text(c.get("env_id")),
-            env_type: text(c.get("env_type")),
-            res_id: text(c.get("res_id")),
-            class: Some(text(c.get("class")).unwrap_or_else(|| DEFAULT_CLASS.into())),
-        })
-        .collect();
-    sort_rules(&mut criteria);
-    let job = state.get("job");
-    let job = (!job.is_null()).then(|| Job {
-        image: text(job.get("image")).unwrap_or_default(),
-        command: job
-            .get("command")
-            .as_list()
-            .map(|items| items.iter().filter_map(text).collect()),
-        shared_directory: text(job.get("shared_directory")),
-        namespace: text(job.get("namespace")),
-        service_account: text(job.get("service_account")),
-        pod_template: text(job.get("pod_template")),
-        variables: text_map(job.get("variables")),
-        secret_variables: secret_map(job.get("secret_variables")),
-    });
-    let source = state.get("source");
-    let source = (!source.is_null()).then(|| Source {
-        url: text(source.get("url")),
-        reference: text(source.get("ref")),
-        path: text(source.get("path")),
-        username: text(source.get("username")),
-        password: secret(source.get("password"), source.get("password_ref")),
-        ssh_key: secret(source.get("ssh_key"), source.get("ssh_key_ref")),
-    });
-    let credentials = state.get("credentials_config");
-    let credentials_config = (!credentials.is_null()).then(|| CredentialsConfig {
-        environment: text_map(credentials.get("environment")),
-        file: text(credentials.get("file")),
-    });
-    let secret_refs = state
-        .get("secret_refs")
-        .as_map()
-        .map(|refs| {
-            refs.iter()
-                .map(|(path, r)| {
-                    let reference = SecretRef {
-                        store: text(r.get("store")).unwrap_or_default(),
-                        reference: text(r.get("ref")).unwrap_or_default(),
-                        version: text(r.get("version")),
-                    };
-                    (path.clone(), reference)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ContainerRunner {
-        name: text(state.get("name")).unwrap_or_else(|| id.clone()),
-        id,
-        type_: text(state.get("type")).unwrap_or_default(),
-        driver_account: text(state.get("driver_account")),
-        criteria,
-        job,
-        source,
-        files: text_map(state.get("files")),
-        secret_files: secret_map(state.get("secret_files")),
-        credentials_config,
-        secret_refs,
-    }
-}
-
-fn string_list(items: Option<&Vec<String>>) -> Value {
-    items.map_or(Value::Null, |items| {
-        Value::List(items.iter().cloned().map(Value::string).collect())
-    })
-}
-
-fn string_map(map: Option<&BTreeMap<String, String>>) -> Value {
-    map.map_or(Value::Null, |map| {
-        Value::Map(
-            map.iter()
-                .map(|(k, v)| (k.clone(), Value::string(v.clone())))
-                .collect(),
-        )
-    })
-}
-
-fn secret_map_value(map: Option<&BTreeMap<String, Secret>>) -> Value {
-    map.map_or(Value::Null, |map| {
-        Value::Map(
-            map.iter()
-                .map(|(k, secret)| (k.clone(), secret_value(Some(secret))))
-                .collect(),
-        )
-    })
-}
-
-/// The value attribute of a secret: its value when known, else null.
-fn secret_value(secret: Option<&Secret>) -> Value {
-    match secret {
-        Some(Secret::Value(value)) => Value::string(value.clone()),
-        _ => Value::Null,
-    }
-}
-
-/// The `*_ref` block of a secret: present for a store reference, else null.
-fn secret_ref_value(secret: Option<&Secret>) -> Value {
-    match secret {
-        Some(Secret::Ref(r)) => Value::object([
-            ("store", Value::string(r.store.clone())),
-            ("ref", Value::string(r.reference.clone())),
-            ("version", optional_string(r.version.as_ref())),
-        ]),
-        _ => Value::Null,
-    }
-}
-
-/// The `criteria` set.
-fn criteria_value(rules: &[CriteriaRule]) -> Value {
-    Value::Set(
-        rules
-            .iter()
-            .map(|c| {
-                Value::object([
-                    ("app_id", optional_string(c.app_id.as_ref())),
-                    ("env_id", optional_string(c.env_id.as_ref())),
-                    ("env_type", optional_string(c.env_type.as_ref())),
-                    ("res_id", optional_string(c.res_id.as_ref())),
-                    ("class", optional_string(c.class.as_ref())),
-                ])
-            })
-            .collect(),
-    )
-}
-
-/// Writes the model's attributes into a state (the rest, such as `timeouts`, stays).
-fn write_state(state: &mut Value, runner: &ContainerRunner) {
-    set(state, "id", Value::string(runner.id.clone()));
-    set(state, "name", Value::string(runner.name.clone()));
-    set(state, "type", Value::string(runner.type_.clone()));
-    set(
-        state,
-        "driver_account",
-        optional_string(runner.driver_account.as_ref()),
-    );
-    set(state, "criteria", criteria_value(&runner.criteria));
-    let job = runner.job.as_ref().map_or(Value::Null, |job| {
-        Value::object([
-            ("image", Value::string(job.image.clone())),
-            ("command", string_list(job.command.as_ref())),
-            (
-                "shared_directory",
-                optional_string(job.shared_directory.as_ref()),
-            ),
-            ("namespace", optional_string(job.namespace.as_ref())),
-            (
-                "service_account",
-                optional_string(job.service_account.as_ref()),
-            ),
-            ("pod_template", optional_string(job.pod_template.as_ref())),
-            ("variables", string_map(job.variables.as_ref())),
-            (
-                "secret_variables",
-                secret_map_value(job.secret_variables.as_ref()),
-            ),
-        ])
-    });
-    set(state, "job", job);
-    let source = runner.source.as_ref().map_or(Value::Null, |source| {
-        Value::object([
-            ("url", optional_string(source.url.as_ref())),
-            ("ref", optional_string(source.reference.as_ref())),
-            ("path", optional_string(source.path.as_ref())),
-            ("username", optional_string(source.username.as_ref())),
-            ("password", secret_value(source.password.as_ref())),
-            ("ssh_key", secret_value(source.ssh_key.as_ref())),
-            ("password_ref", secret_ref_value(source.password.as_ref())),
-            ("ssh_key_ref", secret_ref_value(source.ssh_key.as_ref())),
-        ])
-    });
-    set(state, "source", source);
-    set(state, "files", string_map(runner.files.as_ref()));
-    set(
-        state,
-        "secret_files",
-        secret_map_value(runner.secret_files.as_ref()),
-    );
-    let credentials = runner.credentials_config.as_ref().map_or(Value::Null, |c| {
-        Value::object([
-            ("environment", string_map(c.environment.as_ref())),
-            ("file", optional_string(c.file.as_ref())),
-        ])
-    });
-    set(state, "credentials_config", credentials);
-    let refs = runner
-        .secret_refs
-        .iter()
-        .map(|(path, r)| {
-            let reference = Value::object([
-                ("store", Value::string(r.store.clone())),
-                ("ref", Value::string(r.reference.clone())),
-                ("version", optional_string(r.version.as_ref())),
-            ]);
-            (path.clone(), reference)
-        })
-        .collect();
-    set(state, "secret_refs", Value::Map(refs));
-}
-
-/// The state a definition answered by the API stands for, read with `known` as the guide.
-fn state_from(definition: &Definition, known: &Value, diags: &mut Diagnostics) -> Value {
-    let read = read_container_runner(definition, &model(known));
-    if !read.problems.is_empty() {
-        diags.warning(
-            format!(
-                "Definition {:?} is not a container runner as this provider writes it",
-                definition.id
-            ),
-            format!("{}. The next apply rewrites it.", read.problems.join("; ")),
-        );
-    }
-    let mut state = known.clone();
-    write_state(&mut state, &read.runner);
-    state
-}
-
-// --- the resource -------------------------------------------------------------------------------
-
-/// The criteria a definition has now, as state, after a failed criteria update (`fallback` when
-/// it cannot be read again).
-async fn criteria_now(client: &humanitec::Client, fallback: &Definition) -> Value {
-    let definition = match client.get_definition(&fallback.id).await {
-        Ok(Some(definition)) => definition,
-        _ => fallback.clone(),
-    };
-    let read = read_container_runner(&definition, &ContainerRunner::default());
-    criteria_value(&read.runner.criteria)
-}
-
 /// The `secret_refs` an update will answer with. Every secret is written again, so versions move;
 /// when the same paths are sent, each entry is planned from what is sent, otherwise the whole map
 /// is unknown.
 fn planned_secret_refs(prior: &Value, before: &ContainerRunner, after: &ContainerRunner) -> Value {
     let sent = sendable(after);
-    let before_secrets = before.secrets_by_path();
+    let before_secrets = secrets_by_path(before);
     let Some(refs) = prior.as_map() else {
         return Value::Unknown;
     };
@@ -518,8 +378,8 @@ fn planned_secret_refs(prior: &Value, before: &ContainerRunner, after: &Containe
 }
 
 /// The secrets an update can send: those with a value or a reference.
-fn sendable(runner: &ContainerRunner) -> BTreeMap<String, &Secret> {
-    let mut secrets = runner.secrets_by_path();
+fn sendable(runner: &ContainerRunner) -> BTreeMap<String, Secret> {
+    let mut secrets = secrets_by_path(runner);
     secrets.retain(|_, secret| !matches!(secret, Secret::Hidden));
     secrets
 }
@@ -532,7 +392,7 @@ fn warn_of_dropped_secrets(
     diags: &mut Diagnostics,
 ) {
     let (known, sent) = (sendable(before), sendable(after));
-    for path in before.secret_refs.keys() {
+    for path in before.secret_refs.iter().flat_map(BTreeMap::keys) {
         if !sent.contains_key(path) && !known.contains_key(path) {
             diags.warning(
                 format!("The definition's secret {path} is not in the configuration"),
@@ -626,17 +486,10 @@ impl Resource for ContainerRunnerResource {
         if plan.planned.is_null() {
             return;
         }
-        // Why only new objects: every container runner in state was created in api mode (the only
-        // mode this version runs them in), and stays there, so that a destroy after a switch works.
-        if self.shared.mode() == Mode::Direct && !plan.prior.is_null() {
-            warn_stays_in_mode(self.type_name(), Mode::Api, Mode::Direct, diags);
-        } else if self.shared.mode() == Mode::Direct {
-            diags.error(
-                "humanitec_container_runner does not support direct mode yet",
-                "In this version a container runner is a Humanitec definition only: configure its \
-                 provider with mode = \"api\" (the default). Running the Job directly on the runner \
-                 config's cluster comes with a later version.",
-            );
+        // An existing object stays in the mode it was created in; only new ones need direct mode.
+        self.backends.check_mode(plan, self.type_name(), diags);
+        if plan.prior.is_null() && self.backends.mode() == Mode::Direct {
+            direct::refuse_container_runner(diags);
             return;
         }
         default_name_to_id(plan);
@@ -660,9 +513,13 @@ impl Resource for ContainerRunnerResource {
                 block.insert("version".into(), Value::Unknown);
             }
         }
-        let before = model(plan.prior);
-        let after = model(&plan.planned);
-        if before.to_update() == after.to_update() {
+        let (Some(before), Some(after)) = (
+            self.backends.model(plan.prior, diags),
+            self.backends.model(&plan.planned, diags),
+        ) else {
+            return;
+        };
+        if to_update(&before) == to_update(&after) {
             return;
         }
         set(
@@ -673,121 +530,26 @@ impl Resource for ContainerRunnerResource {
         warn_of_dropped_secrets(&before, &after, diags);
     }
 
-    async fn create(&self, _op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
-        let runner = model(planned);
-        let Some(client) = client(&self.shared, diags) else {
-            return Value::Null;
-        };
-        match client.create_definition(&runner.to_create()).await {
-            Ok(definition) => resolve_unknowns(planned, &state_from(&definition, planned, diags)),
-            Err(e) => {
-                create_failed(diags, &e, self.type_name(), "container runner", &runner.id);
-                Value::Null
-            }
-        }
+    async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
+        self.backends.create(op, planned, diags).await
     }
 
-    async fn read(&self, _op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value {
-        let Some(client) = client(&self.shared, diags) else {
-            return current.clone();
-        };
-        let id = text(current.get("id")).unwrap_or_default();
-        let definition = match look_up(&client, &id, "container runner", diags).await {
-            Lookup::Found(definition) => definition,
-            Lookup::Gone => return Value::Null,
-            Lookup::Failed => return current.clone(),
-        };
-        let mut state = state_from(&definition, current, diags);
-        if state.get("force_delete").is_null() {
-            set(&mut state, "force_delete", Value::Bool(false));
-        }
-        state
+    async fn read(&self, op: &mut Operation, current: &Value, diags: &mut Diagnostics) -> Value {
+        self.backends.read(op, current, diags).await
     }
 
     async fn update(
         &self,
-        _op: &mut Operation,
+        op: &mut Operation,
         prior: &Value,
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Value {
-        let before = model(prior);
-        let after = model(planned);
-        let Some(client) = client(&self.shared, diags) else {
-            return prior.clone();
-        };
-        let mut definition = None;
-        let mut state = if before.to_update() == after.to_update() {
-            // Nothing to send: only `runner_config`, `force_delete`, `timeouts` or criteria changed.
-            resolve_unknowns(planned, prior)
-        } else {
-            match client
-                .update_definition(&after.id, &after.to_update())
-                .await
-            {
-                Ok(updated) => {
-                    let state = resolve_unknowns(planned, &state_from(&updated, planned, diags));
-                    definition = Some(updated);
-                    state
-                }
-                Err(e) => {
-                    api_error(
-                        diags,
-                        format!("Could not update container runner {:?}", after.id),
-                        &e,
-                    );
-                    return prior.clone();
-                }
-            }
-        };
-        if before.criteria != after.criteria {
-            let current = match definition {
-                Some(definition) => Ok(definition),
-                None => client.get_definition(&after.id).await.and_then(|d| {
-                    d.ok_or_else(|| humanitec::Error::NotFound {
-                        what: format!("definition {:?}", after.id),
-                    })
-                }),
-            };
-            let result = match &current {
-                Ok(current) => {
-                    sync_criteria(&client, &after.id, &after.criteria, &current.criteria).await
-                }
-                Err(_) => Ok(()),
-            };
-            let failure = match (&current, result) {
-                (Err(e), _) => Some(e.to_string()),
-                (Ok(_), Err(e)) => Some(crate::error_chain(&e)),
-                (Ok(_), Ok(())) => None,
-            };
-            if let Some(failure) = failure {
-                diags.error(
-                    format!(
-                        "Could not update the criteria of container runner {:?}",
-                        after.id
-                    ),
-                    failure,
-                );
-                // Whatever was sent is recorded, with the criteria as they are now.
-                match &current {
-                    Ok(current) => {
-                        set(&mut state, "criteria", criteria_now(&client, current).await)
-                    }
-                    Err(_) => set(&mut state, "criteria", prior.get("criteria").clone()),
-                }
-            }
-        }
-        state
+        self.backends.update(op, prior, planned, diags).await
     }
 
     async fn delete(&self, op: &mut Operation, prior: &Value, diags: &mut Diagnostics) {
-        let Some(client) = client(&self.shared, diags) else {
-            return;
-        };
-        let id = text(prior.get("id")).unwrap_or_default();
-        let force = prior.get("force_delete").as_bool().unwrap_or(false);
-        let hint = "Set force_delete = true (and apply) to delete it anyway, or raise timeouts.delete to wait longer.";
-        delete_definition(&client, op, &id, force, "container runner", hint, diags).await;
+        self.backends.delete(op, prior, diags).await;
     }
 }
 
@@ -935,13 +697,35 @@ mod tests {
         config
     }
 
+    fn model(value: &Value) -> ContainerRunner {
+        crate::framework::model::decode(value).unwrap()
+    }
+
+    fn state(runner: &ContainerRunner) -> Value {
+        crate::framework::model::encode(runner, &schema().implied_type()).unwrap()
+    }
+
+    #[test]
+    fn the_model_fits_the_schema() {
+        crate::framework::model::assert_model_fits::<ContainerRunner>(&schema().implied_type());
+    }
+
+    #[test]
+    fn a_plan_with_unknowns_reads_into_the_model() {
+        let mut planned = everything();
+        set(&mut planned, "id", Value::Unknown);
+        set(&mut planned, "secret_refs", Value::Unknown);
+        let runner = model(&planned);
+        assert_eq!(runner.id, "");
+        assert_eq!(runner.secret_refs, None);
+    }
+
     #[test]
     fn a_full_configuration_is_valid_and_round_trips() {
         let config = everything();
         assert!(errors(&config).is_empty(), "{:?}", errors(&config));
         let runner = model(&config);
-        let mut state = null_object(&schema().block);
-        write_state(&mut state, &runner);
+        let state = state(&runner);
         for attribute in [
             "id",
             "name",
@@ -1022,15 +806,15 @@ mod tests {
     #[test]
     fn secrets_are_shown_where_they_are_and_refs_keep_their_version() {
         let mut runner = model(&everything());
-        runner.secret_refs.insert(
-            "source.password".into(),
+        runner.secret_refs = Some(BTreeMap::from([(
+            "source.password".to_string(),
             SecretRef {
                 store: "my-store".into(),
                 reference: "path/to/git/password".into(),
                 version: Some("3".into()),
             },
-        );
-        if let Some(Secret::Ref(r)) = runner.source.as_mut().and_then(|s| s.password.as_mut()) {
+        )]));
+        if let Some(r) = runner.source.as_mut().and_then(|s| s.password_ref.as_mut()) {
             r.version = Some("3".into());
         }
         runner
@@ -1040,9 +824,12 @@ mod tests {
             .secret_variables
             .as_mut()
             .unwrap()
-            .insert("HIDDEN".into(), Secret::Hidden);
-        let mut state = null_object(&schema().block);
-        write_state(&mut state, &runner);
+            .insert("HIDDEN".into(), None);
+        assert!(
+            !format!("{runner:?}").contains("k3y"),
+            "Debug hides secret values"
+        );
+        let state = state(&runner);
         let source = state.get("source");
         assert!(source.get("password").is_null());
         assert_eq!(
@@ -1057,7 +844,10 @@ mod tests {
 
     #[test]
     fn nothing_sends_a_cluster_input() {
-        let payload = serde_json::to_value(model(&everything()).to_create()).unwrap();
+        let payload = serde_json::to_value(crate::definition::container_runner::to_create(&model(
+            &everything(),
+        )))
+        .unwrap();
         let text = payload.to_string();
         assert!(!text.contains("\"cluster\""), "{text}");
         assert_eq!(

@@ -22,11 +22,6 @@ pub(crate) fn set_items(value: &Value) -> &[Value] {
     }
 }
 
-/// A string value, or null.
-pub(crate) fn optional_string(value: Option<&String>) -> Value {
-    value.map_or(Value::Null, |s| Value::string(s.clone()))
-}
-
 /// A `criteria` block with the parts every resource's criteria have (`app_id`, `env_id`,
 /// `env_type`); a resource adds its own.
 pub(crate) fn criteria_block(description: &str) -> Block {

@@ -115,6 +115,7 @@ impl RunnerConfigResource {
             api,
             Arc::new(direct::Direct),
             schema().implied_type(),
+            None,
         );
         Self { backends }
     }
