@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --packed) layout=packed; shift ;;
     --network) layout=network; shift ;;
     --skip-signature) skip_signature=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 0 ;;
     -*) echo "install-mirror.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) [ -z "$mirror" ] || { echo "install-mirror.sh: one mirror directory only" >&2; exit 2; }; mirror="$1"; shift ;;
   esac

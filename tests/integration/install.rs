@@ -2,7 +2,7 @@
 //! packages the binary cargo built for this test run into registry-format release files,
 //! `scripts/install-mirror.sh` puts them into a filesystem or network mirror, and the real
 //! `terraform init` installs the provider from there, checks its checksums and writes
-//! `.terraform.lock.hcl`.
+//! `.terraform.lock.hcl`. Also the version the binary reports (`--version`, Terraform's log).
 //!
 //! Why `release.sh --binary`: it packages the binary the harness already has instead of making
 //! a second, slow release build. The "newer version" for `init -upgrade` is the same binary
@@ -241,6 +241,24 @@ fn version_flag_prints_the_crate_version_without_a_handshake() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("{NAME} {VERSION}\n")
+    );
+}
+
+/// tfplugin5 has no field for a provider's own version, so the binary logs it at start-up and
+/// go-plugin passes the line into Terraform's log.
+#[test]
+fn version_reaches_terraforms_log() {
+    let work = Workdir::new(&format!(
+        "{}\nprovider \"humanitec\" {{}}\n",
+        required(VERSION)
+    ));
+    let run = work
+        .tf_env(&["validate", "-no-color"], &[("TF_LOG", "debug")])
+        .ok("validate");
+    assert!(
+        run.stderr.contains(&format!("{NAME} {VERSION} starting")),
+        "no version line in the log:\n{}",
+        run.stderr
     );
 }
 
