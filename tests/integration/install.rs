@@ -637,9 +637,11 @@ fn signed_release_into_the_implied_local_mirror() {
     let gnupg = tmp.path().join("gnupg");
     std::fs::create_dir(&gnupg).unwrap();
     std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let _agent = GpgAgent(gnupg.clone());
     let key = "release-test@example.invalid";
     let keygen = Command::new("gpg")
-        .args(["--batch", "--passphrase", "", "--quick-gen-key"])
+        .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+        .arg("--quick-gen-key")
         .args([key, "ed25519", "sign", "1d"])
         .env("GNUPGHOME", &gnupg)
         .stdin(Stdio::null())
@@ -696,10 +698,6 @@ fn signed_release_into_the_implied_local_mirror() {
         &["--from", from, "--hostname", host],
         &[("HOME", home), ("GNUPGHOME", &gnupg)],
     );
-    let _ = Command::new("gpgconf")
-        .args(["--kill", "gpg-agent"])
-        .env("GNUPGHOME", &gnupg)
-        .status();
     assert!(
         provider_dir(&home.join(".terraform.d/plugins"))
             .join(VERSION)
@@ -718,6 +716,18 @@ fn signed_release_into_the_implied_local_mirror() {
         "{}",
         init.stdout
     );
+}
+
+/// Stops the gpg-agent that gpg started for a throwaway GNUPGHOME, when the test ends.
+struct GpgAgent(PathBuf);
+
+impl Drop for GpgAgent {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", &self.0)
+            .status();
+    }
 }
 
 /// A static HTTPS file server on 127.0.0.1 with a throwaway CA, as any web server would serve a
