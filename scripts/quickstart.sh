@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The quickstart: builds the provider and the sandbox, starts the sandbox API on 127.0.0.1,
-# applies examples/quickstart with the real terraform CLI, shows the resulting definitions,
-# then destroys them and stops the sandbox. No Humanitec account is needed.
+# The quickstart: builds the provider and the sandbox, installs the provider the way a user
+# would (release files -> a filesystem mirror -> `terraform init`, all in a temporary directory,
+# no dev_overrides), starts the sandbox API on 127.0.0.1, applies examples/quickstart with the
+# real terraform CLI, shows the resulting definitions, then destroys them and stops the sandbox.
+# No Humanitec account is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,24 +27,39 @@ for _ in $(seq 50); do [ -s "$work/sandbox.url" ] && break; sleep 0.1; done
 url=$(head -n1 "$work/sandbox.url")
 echo "humanitec-sandbox is serving the Resource Definitions API at $url"
 
-cp examples/quickstart/*.tf "$work/"
-cat >"$work/dev.tfrc" <<TFRC
+# Why package the debug build: it is already built for the sandbox, and a release build
+# would take minutes more on a fresh machine. The install path is the same for both.
+scripts/release.sh --binary "$bin_dir/terraform-provider-humanitec" --out "$work/dist" >/dev/null
+scripts/install-mirror.sh --from "$work/dist" "$work/mirror" >/dev/null
+
+mkdir "$work/config"
+cp examples/quickstart/*.tf "$work/config/"
+cat >"$work/mirror.tfrc" <<TFRC
 provider_installation {
-  dev_overrides {
-    "container-runner/humanitec" = "$bin_dir"
+  filesystem_mirror {
+    path    = "$work/mirror"
+    include = ["registry.terraform.io/container-runner/humanitec"]
   }
-  direct {}
+  direct {
+    exclude = ["registry.terraform.io/container-runner/humanitec"]
+  }
 }
 TFRC
-export TF_CLI_CONFIG_FILE="$work/dev.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+export TF_CLI_CONFIG_FILE="$work/mirror.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 export TF_VAR_api_prefix="$url" TF_VAR_token="$token"
 
-(cd "$work" && terraform apply -auto-approve -input=false)
+cd "$work/config"
+# Why lock before init: a mirror cannot supply signed checksums, so a first init would warn
+# that the lock file covers only this platform. Recording the checksums first (what a team
+# commits, for every platform it uses) is the documented remedy.
+terraform providers lock -fs-mirror="$work/mirror" -platform="$(terraform version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["platform"])')"
+terraform init -input=false
+terraform apply -auto-approve -input=false
 
 echo
 echo "Definitions now in the sandbox (GET /orgs/quickstart/resources/defs):"
 curl -sS -H "Authorization: Bearer $token" "${url}orgs/quickstart/resources/defs" | python3 -m json.tool
 
 echo
-(cd "$work" && terraform destroy -auto-approve -input=false)
+terraform destroy -auto-approve -input=false
 echo "Quickstart finished: created, shown and destroyed."

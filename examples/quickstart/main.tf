@@ -4,7 +4,10 @@
 
 terraform {
   required_providers {
-    humanitec = { source = "container-runner/humanitec" }
+    humanitec = {
+      source  = "container-runner/humanitec"
+      version = "~> 0.1.0"
+    }
   }
 }
 

@@ -55,6 +55,12 @@ pub(crate) enum ServeError {
 /// Runs the plugin with the process's arguments; the binary's `main` calls only this.
 pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> ExitCode {
     logging::init();
+    // Why a log line: tfplugin5 has no field in which a provider reports its own version
+    // (`Configure` carries only Terraform's), so the version reaches Terraform's log this way.
+    log::debug!(
+        "terraform-provider-humanitec {} starting",
+        env!("CARGO_PKG_VERSION")
+    );
     let launch = if debug {
         None
     } else {

@@ -5,6 +5,7 @@
 
 mod container_runner;
 mod docs;
+mod install;
 mod modes;
 mod plugin;
 mod runner_config;
