@@ -12,8 +12,9 @@
 //!   one conversion from protobuf to framework types and back. Nothing else sees protobuf.
 //! - [`framework`]: schemas, diagnostics, plan rules, the `Resource` and `Provider` traits.
 //! - [`value`]: Terraform values, their types, the msgpack/JSON codec and attribute paths.
-//! - [`provider`]: the domain. Provider settings and one file per resource type.
-//! - [`definition`]: the Humanitec definitions as plain models and their API payloads.
+//! - [`provider`]: the domain. Provider settings, one file per resource type with its typed
+//!   model, and one backend per mode (api, direct) behind one trait.
+//! - [`definition`]: the Humanitec definition payloads built from the models, and read back.
 //! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local

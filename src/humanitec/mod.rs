@@ -22,7 +22,7 @@ mod retry;
 mod transport;
 
 #[cfg(test)]
-mod mock;
+pub(crate) mod mock;
 #[cfg(test)]
 mod tests;
 

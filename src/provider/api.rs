@@ -539,3 +539,168 @@ impl Backend<ContainerRunner> for Api {
         .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::http::Method;
+    use serde_json::json;
+
+    use super::*;
+    use crate::framework::Private;
+    use crate::humanitec::mock::{self, Mock};
+    use crate::humanitec::{ClientConfig, RetryPolicy};
+
+    async fn setup() -> (Arc<Mock>, Client) {
+        let (mock, base) = mock::start().await;
+        let mut config = ClientConfig::new(&base, "my-org", "t0ken", "test");
+        config.retry = RetryPolicy {
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            max_elapsed: Duration::from_secs(2),
+        };
+        (mock, Client::new(config).expect("valid config"))
+    }
+
+    fn rule(env_type: &str) -> CriteriaRule {
+        CriteriaRule {
+            env_type: Some(env_type.into()),
+            class: Some("default".into()),
+            ..CriteriaRule::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn criteria_are_added_before_stale_ones_are_removed() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER);
+        client.add_criteria("d", &rule("old")).await.unwrap();
+        let current = client.get_definition("d").await.unwrap().unwrap().criteria;
+        // Replacing a criterion: the new one is added before the old one goes, so the
+        // definition never stops matching in between.
+        sync_criteria(&client, "d", &[rule("new")], &current)
+            .await
+            .unwrap();
+        let methods: Vec<Method> = mock
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/criteria"))
+            .map(|r| r.method)
+            .collect();
+        assert_eq!(methods, [Method::POST, Method::POST, Method::DELETE]);
+        let left = client.get_definition("d").await.unwrap().unwrap().criteria;
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].env_type.as_deref(), Some("new"));
+    }
+
+    const CONTAINER_RUNNER: &str = "humanitec/container-runner";
+
+    #[tokio::test]
+    async fn look_up_tells_found_gone_and_failed_apart() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER);
+        let mut diags = Diagnostics::new();
+        assert!(matches!(
+            look_up(&client, "d", "container runner", &mut diags).await,
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            look_up(&client, "missing", "container runner", &mut diags).await,
+            Lookup::Gone
+        ));
+        assert!(diags.is_empty());
+        mock.fail_always(500);
+        assert!(matches!(
+            look_up(&client, "d", "container runner", &mut diags).await,
+            Lookup::Failed
+        ));
+        let summaries: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(summaries, ["Could not read container runner \"d\""]);
+    }
+
+    #[tokio::test]
+    async fn an_in_use_delete_waits_until_the_deadline_then_says_what_to_do() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER);
+        mock.set_in_use(
+            "d",
+            json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
+        );
+        let op = Operation::new(Private::default(), Duration::from_millis(1300));
+        let mut diags = Diagnostics::new();
+        delete_definition(
+            &client,
+            &op,
+            "d",
+            false,
+            "container runner",
+            "Do this.",
+            &mut diags,
+        )
+        .await;
+        let errors: Vec<_> = diags
+            .iter()
+            .map(|d| (d.summary.clone(), d.detail.clone()))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].0.contains("still in use"), "{errors:?}");
+        assert!(errors[0].1.ends_with("Do this."), "{errors:?}");
+        assert!(mock.count(&Method::DELETE, "/defs/d") >= 1);
+        assert!(mock.definitions().contains_key("d"));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_delete_stops_waiting_and_says_why() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER);
+        mock.set_in_use(
+            "d",
+            json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
+        );
+        let op = Operation::new(Private::default(), Duration::from_secs(600));
+        let cancel = op.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel.fire(crate::framework::Cancelled::Stop);
+        });
+        let mut diags = Diagnostics::new();
+        let started = std::time::Instant::now();
+        delete_definition(&client, &op, "d", false, "container runner", "", &mut diags).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "it did not wait out the 2 s pause"
+        );
+        let summaries: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(summaries, ["Interrupted"]);
+    }
+
+    #[test]
+    fn a_taken_id_points_at_import() {
+        let mut diags = Diagnostics::new();
+        let taken = humanitec::Error::AlreadyExists { id: "d".into() };
+        create_failed(
+            &mut diags,
+            &taken,
+            "humanitec_container_runner",
+            "container runner",
+            "d",
+        );
+        let found: Vec<_> = diags
+            .iter()
+            .map(|d| {
+                (
+                    d.attribute.as_ref().map(ToString::to_string),
+                    d.detail.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(found[0].0.as_deref(), Some("id"));
+        assert!(
+            found[0]
+                .1
+                .contains("terraform import humanitec_container_runner."),
+            "{found:?}"
+        );
+    }
+}

@@ -265,3 +265,173 @@ pub(crate) fn warn_stays_in_mode(type_name: &str, was: Mode, is: Mode, diags: &m
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::provider::config::{Setting, Settings};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Thing {
+        id: String,
+    }
+
+    /// A backend that records which operations reached it.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<&'static str>>);
+
+    impl Recording {
+        fn seen(&self) -> Vec<&'static str> {
+            self.0.lock().unwrap().clone()
+        }
+        fn note(&self, what: &'static str) {
+            self.0.lock().unwrap().push(what);
+        }
+    }
+
+    #[async_trait]
+    impl Backend<Thing> for Recording {
+        async fn create(
+            &self,
+            _op: &Operation,
+            planned: &Thing,
+            _d: &mut Diagnostics,
+        ) -> Written<Thing> {
+            self.note("create");
+            Ok(planned.clone())
+        }
+        async fn read(
+            &self,
+            _op: &Operation,
+            current: &Thing,
+            _d: &mut Diagnostics,
+        ) -> Read<Thing> {
+            self.note("read");
+            Read::Found(current.clone())
+        }
+        async fn update(
+            &self,
+            _op: &Operation,
+            _prior: &Thing,
+            planned: &Thing,
+            _d: &mut Diagnostics,
+        ) -> Written<Thing> {
+            self.note("update");
+            Err(Failed::Partly(planned.clone()))
+        }
+        async fn delete(&self, _op: &Operation, _prior: &Thing, _d: &mut Diagnostics) {
+            self.note("delete");
+        }
+    }
+
+    fn shared(mode: Mode) -> Arc<Shared> {
+        let shared = Arc::new(Shared::default());
+        shared.store(Settings {
+            org_id: Setting::Missing,
+            token: Setting::Missing,
+            api_prefix: Setting::Missing,
+            mode,
+        });
+        shared
+    }
+
+    fn backends(
+        shared: Arc<Shared>,
+        unrecorded: Option<Mode>,
+    ) -> (Backends<Thing>, Arc<Recording>, Arc<Recording>) {
+        let (api, direct) = (
+            Arc::new(Recording::default()),
+            Arc::new(Recording::default()),
+        );
+        let ty = Type::object([("id", Type::String)]);
+        let api_dyn: Arc<dyn Backend<Thing>> = api.clone();
+        let direct_dyn: Arc<dyn Backend<Thing>> = direct.clone();
+        (
+            Backends::new(shared, api_dyn, direct_dyn, ty, unrecorded),
+            api,
+            direct,
+        )
+    }
+
+    fn thing() -> Value {
+        Value::object([("id", Value::string("a"))])
+    }
+
+    #[tokio::test]
+    async fn an_object_follows_the_mode_it_was_created_in() {
+        let (created_in_api, api, direct) = backends(shared(Mode::Api), None);
+        let mut op = Operation::new(Private::default(), std::time::Duration::from_secs(5));
+        let mut diags = Diagnostics::new();
+        assert_eq!(
+            created_in_api.create(&mut op, &thing(), &mut diags).await,
+            thing()
+        );
+        let private = op.private.clone();
+
+        // The provider is switched to direct mode; the object's private state says api.
+        let (switched, _, _) = backends(shared(Mode::Direct), None);
+        let switched = Backends {
+            api: api.clone(),
+            direct: direct.clone(),
+            ..switched
+        };
+        for step in 0..3 {
+            let mut op = Operation::new(private.clone(), std::time::Duration::from_secs(5));
+            match step {
+                0 => drop(switched.read(&mut op, &thing(), &mut diags).await),
+                1 => drop(
+                    switched
+                        .update(&mut op, &thing(), &thing(), &mut diags)
+                        .await,
+                ),
+                _ => switched.delete(&mut op, &thing(), &mut diags).await,
+            }
+        }
+        assert_eq!(api.seen(), ["create", "read", "update", "delete"]);
+        assert!(direct.seen().is_empty());
+        assert!(diags.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_object_with_no_recorded_mode_takes_the_fallback_and_records_it() {
+        let (legacy, api, direct) = backends(shared(Mode::Direct), Some(Mode::Api));
+        let mut op = Operation::new(Private::default(), std::time::Duration::from_secs(5));
+        let mut diags = Diagnostics::new();
+        legacy.read(&mut op, &thing(), &mut diags).await;
+        assert_eq!(api.seen(), ["read"]);
+        assert!(direct.seen().is_empty());
+        assert_eq!(recorded_mode(&op.private), Some(Mode::Api));
+    }
+
+    #[test]
+    fn a_switched_mode_is_a_warning_that_says_how_to_move() {
+        let (switched, _, _) = backends(shared(Mode::Direct), None);
+        let mut private = Private::default();
+        private.set(MODE_KEY, "api".into());
+        let prior = thing();
+        let plan = Plan {
+            prior: &prior,
+            config: &prior,
+            planned: thing(),
+            requires_replace: Vec::new(),
+            private,
+        };
+        let mut diags = Diagnostics::new();
+        switched.check_mode(&plan, "test_thing", &mut diags);
+        assert!(!diags.has_errors());
+        let texts: Vec<_> = diags
+            .iter()
+            .map(|d| format!("{} {}", d.summary, d.detail))
+            .collect();
+        assert_eq!(texts.len(), 1);
+        assert!(
+            texts[0].starts_with("This test_thing stays in api mode"),
+            "{texts:?}"
+        );
+        assert!(texts[0].contains("-replace"), "{texts:?}");
+    }
+}
