@@ -48,6 +48,23 @@ pub(crate) enum Error {
         what: String,
     },
 
+    /// A definition answered 404, and so did the organization's list of definitions: the
+    /// endpoint or the organization is wrong, so the 404 says nothing about the definition.
+    #[error(
+        "the Humanitec API at {base} answered 404 for {what}, and {list} for the list of the \
+         organization's definitions, so the URL or the organization is wrong rather than the \
+         definition gone; check api_prefix (the API's base URL, e.g. https://api.humanitec.io/) \
+         and org_id"
+    )]
+    WrongEndpoint {
+        /// The API base URL in use.
+        base: String,
+        /// What was looked for.
+        what: String,
+        /// What the list answered, e.g. `404 Not Found`.
+        list: String,
+    },
+
     /// A resource definition with this id already exists (HTTP 409 on create).
     #[error(
         "a Humanitec resource definition with id \"{id}\" already exists in this organization; \

@@ -274,6 +274,7 @@ impl Store {
         let force = query.split('&').any(|p| p == "force=true");
         match (method.as_str(), rest) {
             ("POST", []) => self.create(org, &body),
+            ("GET", []) => json_answer(200, &Value::Array(self.defs.values().cloned().collect())),
             ("GET", [id]) => match self.defs.get(*id) {
                 Some(def) => json_answer(200, def),
                 None => error_answer(404, "Resource Definition not found."),

@@ -251,7 +251,10 @@ impl Client {
                     }
                     // Why look: the API also answers 409 for a criterion that another definition
                     // of the same resource type already has; only an existing id is "exists".
-                    match self.fetch_definition(&create.id, &mut budget).await? {
+                    match self
+                        .fetch_definition(&create.id, false, &mut budget)
+                        .await?
+                    {
                         Some(_) => Error::AlreadyExists {
                             id: create.id.clone(),
                         },
@@ -263,10 +266,16 @@ impl Client {
         }
     }
 
-    /// Reads a resource definition (`GET /resources/defs/{defId}`); `None` when it does not exist.
+    /// The organization this client works in.
+    pub(crate) fn org_id(&self) -> &str {
+        &self.inner.org_id
+    }
+
+    /// Reads a resource definition (`GET /resources/defs/{defId}`); `None` when it does not
+    /// exist (a 404 that the organization's list confirms).
     pub(crate) async fn get_definition(&self, id: &str) -> Result<Option<Definition>, Error> {
         let mut budget = self.budget();
-        self.fetch_definition(id, &mut budget).await
+        self.fetch_definition(id, true, &mut budget).await
     }
 
     /// Replaces a resource definition's name, driver, account, inputs and provision
@@ -383,10 +392,12 @@ impl Client {
         self.inner.transport.exchange(call, &mut budget).await
     }
 
-    /// GET of one definition within an operation's budget; `None` on 404.
+    /// GET of one definition within an operation's budget; `None` on a 404, which `confirm`
+    /// checks against the organization's list first.
     async fn fetch_definition(
         &self,
         id: &str,
+        confirm: bool,
         budget: &mut Budget,
     ) -> Result<Option<Definition>, Error> {
         let call = self.call(Method::GET, &[id], &[], None)?;
@@ -395,8 +406,40 @@ impl Client {
             _ if answer.is_success() => {
                 decode(&answer, || format!("the resource definition \"{id}\"")).map(Some)
             }
+            404 if confirm => self.confirm_missing(id, budget).await.map(|()| None),
             404 => Ok(None),
             _ => Err(api_error(answer.status, &answer.body)),
+        }
+    }
+
+    /// Confirms that a 404 for definition `id` means it does not exist: the organization's list
+    /// of definitions answers, without it.
+    ///
+    /// Why: a mistyped `api_prefix` path, a wrong org or a proxy's HTML page answer 404 too, and
+    /// reading those as "deleted" would drop every resource from state and plan duplicates.
+    async fn confirm_missing(&self, id: &str, budget: &mut Budget) -> Result<(), Error> {
+        let call = self.call(Method::GET, &[], &[], None)?;
+        let answer = self.inner.transport.exchange(&call, budget).await?;
+        let listed: Option<Vec<serde_json::Value>> = answer
+            .is_success()
+            .then(|| serde_json::from_slice(&answer.body).ok())
+            .flatten();
+        match listed {
+            Some(definitions) if !definitions.iter().any(|d| d["id"] == id) => Ok(()),
+            Some(_) => Err(Error::Api {
+                status: 404,
+                code: String::new(),
+                message: format!(
+                    "GET answered 404 for {}, though the organization's list holds it; try again",
+                    self.definition_what(id)
+                ),
+                details: None,
+            }),
+            None => Err(Error::WrongEndpoint {
+                base: self.inner.base.to_string(),
+                what: self.definition_what(id),
+                list: status_text(answer.status),
+            }),
         }
     }
 
@@ -408,7 +451,9 @@ impl Client {
         budget: &mut Budget,
     ) -> Result<Option<Definition>, Error> {
         let found = self
-            .fetch_definition(&create.id, budget)
+            // Why unconfirmed: here a 404 only means "not made yet"; the POST that follows
+            // meets any definition that does exist.
+            .fetch_definition(&create.id, false, budget)
             .await?
             .filter(|d| d.type_ == create.type_ && d.driver_type == create.driver_type);
         if found.is_some() {
@@ -428,7 +473,7 @@ impl Client {
         rule: &CriteriaRule,
         budget: &mut Budget,
     ) -> Result<Option<Criteria>, Error> {
-        let Some(definition) = self.fetch_definition(def_id, budget).await? else {
+        let Some(definition) = self.fetch_definition(def_id, false, budget).await? else {
             return Err(Error::NotFound {
                 what: self.definition_what(def_id),
             });
@@ -511,6 +556,14 @@ impl Client {
             "resource definition \"{id}\" in organization \"{}\"",
             self.inner.org_id
         )
+    }
+}
+
+/// A status as people read it, e.g. `404 Not Found`.
+fn status_text(status: u16) -> String {
+    match reqwest::StatusCode::from_u16(status) {
+        Ok(code) => code.to_string(),
+        Err(_) => status.to_string(),
     }
 }
 

@@ -208,6 +208,9 @@ async fn path_segments_are_percent_encoded() {
         requests[0].path,
         "/orgs/my-org/resources/defs/a%2Fb%20c%3F%23%25"
     );
+    // The 404 is confirmed against the organization's list.
+    assert_eq!(requests[1].path, "/orgs/my-org/resources/defs");
+    let requests = &requests[1..];
     assert_eq!(
         requests[1].path,
         "/orgs/my-org/resources/defs/d%2F1/criteria/c%202"
@@ -227,7 +230,7 @@ async fn path_segments_are_percent_encoded() {
             .expect_err("bad id");
         assert!(matches!(err, Error::Config { .. }), "{err:?}");
     }
-    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(mock.requests().len(), 3);
 }
 
 #[test]
@@ -872,6 +875,15 @@ async fn the_token_never_leaks() {
         },
     );
     errors.push(client.get_definition("d").await.expect_err("decode"));
+    // A 404 for the definition and for the list: the endpoint is wrong.
+    mock.fault(Method::GET, "/w", Fault::status(404));
+    mock.fault(Method::GET, "/defs", Fault::status(404));
+    errors.push(
+        client
+            .get_definition("w")
+            .await
+            .expect_err("wrong endpoint"),
+    );
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -899,6 +911,7 @@ async fn the_token_never_leaks() {
             Error::GaveUp { .. } => "gave-up",
             Error::Decode { .. } => "decode",
             Error::Config { .. } => "config",
+            Error::WrongEndpoint { .. } => "wrong-endpoint",
         })
         .collect();
     assert_eq!(
@@ -909,6 +922,7 @@ async fn the_token_never_leaks() {
             "in-use",
             "exists",
             "decode",
+            "wrong-endpoint",
             "gave-up",
             "gave-up"
         ]
@@ -944,4 +958,28 @@ async fn the_token_never_leaks() {
     for line in &lines {
         assert!(!line.contains(TOKEN), "token in log line {line:?}");
     }
+}
+
+#[tokio::test]
+async fn a_404_means_gone_only_when_the_organizations_list_answers() {
+    let (mock, client) = setup().await;
+    mock.seed("other", "s3", "humanitec/echo");
+    assert!(client.get_definition("gone").await.unwrap().is_none());
+
+    // A proxy's HTML 404 for the definition and for the list alike.
+    let html = Fault::Reply {
+        status: 404,
+        body: "<html>Not Found</html>".into(),
+        retry_after: None,
+    };
+    mock.fault(Method::GET, "/gone", html.clone());
+    mock.fault(Method::GET, "/defs", html);
+    let err = client.get_definition("gone").await.expect_err("not proof");
+    let text = err.to_string();
+    assert!(matches!(err, Error::WrongEndpoint { .. }), "{err:?}");
+    assert!(
+        text.contains("api_prefix") && text.contains("org_id"),
+        "{text}"
+    );
+    assert!(text.contains("404 Not Found"), "{text}");
 }

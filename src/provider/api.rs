@@ -37,6 +37,43 @@ impl Api {
     }
 }
 
+/// The private-state key of the organization an object was created in.
+const ORG_KEY: &str = "org";
+
+/// Whether the provider's organization is the one the object was created in; records it when no
+/// organization is recorded yet (a create, an import, or a state from an earlier version).
+///
+/// Why: in another organization the definition is simply not there, so a read would take it for
+/// deleted and plan a duplicate, and a delete would "succeed" and leave it behind.
+fn same_org(
+    op: &mut Operation,
+    client: &Client,
+    what: &str,
+    id: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let now = client.org_id();
+    match op.private.get(ORG_KEY).and_then(serde_json::Value::as_str) {
+        Some(was) if was != now => {
+            diags.error(
+                format!("The {what} {id:?} is in organization {was:?}, not {now:?}"),
+                format!(
+                    "It was created in organization {was:?}, and the provider is now configured \
+                     for {now:?} (org_id, HUMANITEC_ORG or the humctl file). Set org_id = \
+                     \"{was}\" for it; if you moved the definition to {now:?} yourself, remove it \
+                     from state (terraform state rm) and import it again."
+                ),
+            );
+            false
+        }
+        Some(_) => true,
+        None => {
+            op.private.set(ORG_KEY, now.into());
+            true
+        }
+    }
+}
+
 /// Runs one step of `operation` unless the operation is cancelled first; then the step is dropped
 /// (API calls are safe to abandon), the reason is reported, and there is no result.
 pub(crate) async fn step<T>(
@@ -208,17 +245,22 @@ pub(crate) async fn delete_definition(
 impl Backend<RunnerConfig> for Api {
     async fn create(
         &self,
-        _op: &Operation,
+        op: &mut Operation,
         planned: &RunnerConfig,
         diags: &mut Diagnostics,
     ) -> Written<RunnerConfig> {
         let Some(client) = self.client(diags) else {
             return Err(Failed::Nothing);
         };
-        match client
-            .create_definition(&definition::runner_config::to_create(planned))
-            .await
-        {
+        if !same_org(op, &client, "runner config", &planned.id, diags) {
+            return Err(Failed::Nothing);
+        }
+        let payload = definition::runner_config::to_create(planned);
+        let Some(created) = step(op, "create", diags, client.create_definition(&payload)).await
+        else {
+            return Err(Failed::Nothing);
+        };
+        match created {
             Ok(_) => Ok(RunnerConfig {
                 name: Some(planned.name().to_string()),
                 ..planned.clone()
@@ -238,13 +280,16 @@ impl Backend<RunnerConfig> for Api {
 
     async fn read(
         &self,
-        op: &Operation,
+        op: &mut Operation,
         current: &RunnerConfig,
         diags: &mut Diagnostics,
     ) -> Read<RunnerConfig> {
         let Some(client) = self.client(diags) else {
             return Read::Failed;
         };
+        if !same_org(op, &client, "runner config", &current.id, diags) {
+            return Read::Failed;
+        }
         let id = &current.id;
         let lookup = op
             .unless_cancelled(look_up(&client, id, "runner config", diags))
@@ -295,14 +340,17 @@ impl Backend<RunnerConfig> for Api {
 
     async fn update(
         &self,
-        op: &Operation,
-        _prior: &RunnerConfig,
+        op: &mut Operation,
+        prior: &RunnerConfig,
         planned: &RunnerConfig,
         diags: &mut Diagnostics,
     ) -> Written<RunnerConfig> {
         let Some(client) = self.client(diags) else {
             return Err(Failed::Nothing);
         };
+        if !same_org(op, &client, "runner config", &prior.id, diags) {
+            return Err(Failed::Nothing);
+        }
         let id = &planned.id;
         let payload = definition::runner_config::to_update(planned);
         let Some(updated) = step(op, "update", diags, client.update_definition(id, &payload)).await
@@ -336,10 +384,13 @@ impl Backend<RunnerConfig> for Api {
         Ok(planned.clone())
     }
 
-    async fn delete(&self, op: &Operation, prior: &RunnerConfig, diags: &mut Diagnostics) {
+    async fn delete(&self, op: &mut Operation, prior: &RunnerConfig, diags: &mut Diagnostics) {
         let Some(client) = self.client(diags) else {
             return;
         };
+        if !same_org(op, &client, "runner config", &prior.id, diags) {
+            return;
+        }
         delete_definition(
             &client,
             op,
@@ -389,13 +440,16 @@ async fn criteria_now(client: &Client, fallback: &Definition) -> Option<Vec<Crit
 impl Backend<ContainerRunner> for Api {
     async fn create(
         &self,
-        op: &Operation,
+        op: &mut Operation,
         planned: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Written<ContainerRunner> {
         let Some(client) = self.client(diags) else {
             return Err(Failed::Nothing);
         };
+        if !same_org(op, &client, "container runner", &planned.id, diags) {
+            return Err(Failed::Nothing);
+        }
         let payload = definition::container_runner::to_create(planned);
         let Some(created) = step(op, "create", diags, client.create_definition(&payload)).await
         else {
@@ -419,13 +473,16 @@ impl Backend<ContainerRunner> for Api {
 
     async fn read(
         &self,
-        op: &Operation,
+        op: &mut Operation,
         current: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Read<ContainerRunner> {
         let Some(client) = self.client(diags) else {
             return Read::Failed;
         };
+        if !same_org(op, &client, "container runner", &current.id, diags) {
+            return Read::Failed;
+        }
         let lookup = op
             .unless_cancelled(look_up(&client, &current.id, "container runner", diags))
             .await;
@@ -444,7 +501,7 @@ impl Backend<ContainerRunner> for Api {
 
     async fn update(
         &self,
-        op: &Operation,
+        op: &mut Operation,
         before: &ContainerRunner,
         after: &ContainerRunner,
         diags: &mut Diagnostics,
@@ -452,6 +509,9 @@ impl Backend<ContainerRunner> for Api {
         let Some(client) = self.client(diags) else {
             return Err(Failed::Nothing);
         };
+        if !same_org(op, &client, "container runner", &before.id, diags) {
+            return Err(Failed::Nothing);
+        }
         let id = &after.id;
         let payload = definition::container_runner::to_update(after);
         let mut definition = None;
@@ -521,10 +581,13 @@ impl Backend<ContainerRunner> for Api {
         Err(Failed::Partly(now))
     }
 
-    async fn delete(&self, op: &Operation, prior: &ContainerRunner, diags: &mut Diagnostics) {
+    async fn delete(&self, op: &mut Operation, prior: &ContainerRunner, diags: &mut Diagnostics) {
         let Some(client) = self.client(diags) else {
             return;
         };
+        if !same_org(op, &client, "container runner", &prior.id, diags) {
+            return;
+        }
         let force = prior.force_delete.unwrap_or(false);
         let hint = "Set force_delete = true (and apply) to delete it anyway, or raise timeouts.delete to wait longer.";
         delete_definition(

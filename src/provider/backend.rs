@@ -48,22 +48,22 @@ pub(crate) enum Read<M> {
 #[async_trait]
 pub(crate) trait Backend<M>: Send + Sync {
     /// Creates the object `planned` describes.
-    async fn create(&self, op: &Operation, planned: &M, diags: &mut Diagnostics) -> Written<M>;
+    async fn create(&self, op: &mut Operation, planned: &M, diags: &mut Diagnostics) -> Written<M>;
 
     /// Reads the object as it is now, starting from what the state says.
-    async fn read(&self, op: &Operation, current: &M, diags: &mut Diagnostics) -> Read<M>;
+    async fn read(&self, op: &mut Operation, current: &M, diags: &mut Diagnostics) -> Read<M>;
 
     /// Changes the object from `prior` to `planned`.
     async fn update(
         &self,
-        op: &Operation,
+        op: &mut Operation,
         prior: &M,
         planned: &M,
         diags: &mut Diagnostics,
     ) -> Written<M>;
 
     /// Deletes the object; an error in `diags` keeps it in state.
-    async fn delete(&self, op: &Operation, prior: &M, diags: &mut Diagnostics);
+    async fn delete(&self, op: &mut Operation, prior: &M, diags: &mut Diagnostics);
 }
 
 /// The private-state key of the mode an object was created in.
@@ -297,7 +297,7 @@ mod tests {
     impl Backend<Thing> for Recording {
         async fn create(
             &self,
-            _op: &Operation,
+            _op: &mut Operation,
             planned: &Thing,
             _d: &mut Diagnostics,
         ) -> Written<Thing> {
@@ -306,7 +306,7 @@ mod tests {
         }
         async fn read(
             &self,
-            _op: &Operation,
+            _op: &mut Operation,
             current: &Thing,
             _d: &mut Diagnostics,
         ) -> Read<Thing> {
@@ -315,7 +315,7 @@ mod tests {
         }
         async fn update(
             &self,
-            _op: &Operation,
+            _op: &mut Operation,
             _prior: &Thing,
             planned: &Thing,
             _d: &mut Diagnostics,
@@ -323,7 +323,7 @@ mod tests {
             self.note("update");
             Err(Failed::Partly(planned.clone()))
         }
-        async fn delete(&self, _op: &Operation, _prior: &Thing, _d: &mut Diagnostics) {
+        async fn delete(&self, _op: &mut Operation, _prior: &Thing, _d: &mut Diagnostics) {
             self.note("delete");
         }
     }

@@ -18,7 +18,7 @@ pub(crate) struct Direct;
 impl Backend<RunnerConfig> for Direct {
     async fn create(
         &self,
-        _op: &Operation,
+        _op: &mut Operation,
         planned: &RunnerConfig,
         _diags: &mut Diagnostics,
     ) -> Written<RunnerConfig> {
@@ -30,7 +30,7 @@ impl Backend<RunnerConfig> for Direct {
 
     async fn read(
         &self,
-        _op: &Operation,
+        _op: &mut Operation,
         current: &RunnerConfig,
         _diags: &mut Diagnostics,
     ) -> Read<RunnerConfig> {
@@ -39,7 +39,7 @@ impl Backend<RunnerConfig> for Direct {
 
     async fn update(
         &self,
-        _op: &Operation,
+        _op: &mut Operation,
         _prior: &RunnerConfig,
         planned: &RunnerConfig,
         _diags: &mut Diagnostics,
@@ -47,7 +47,7 @@ impl Backend<RunnerConfig> for Direct {
         Ok(planned.clone())
     }
 
-    async fn delete(&self, _op: &Operation, _prior: &RunnerConfig, _diags: &mut Diagnostics) {}
+    async fn delete(&self, _op: &mut Operation, _prior: &RunnerConfig, _diags: &mut Diagnostics) {}
 }
 
 /// The refusal of a container runner in direct mode, at plan time and here.
@@ -64,7 +64,7 @@ pub(crate) fn refuse_container_runner(diags: &mut Diagnostics) {
 impl Backend<ContainerRunner> for Direct {
     async fn create(
         &self,
-        _op: &Operation,
+        _op: &mut Operation,
         _planned: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Written<ContainerRunner> {
@@ -74,7 +74,7 @@ impl Backend<ContainerRunner> for Direct {
 
     async fn read(
         &self,
-        _op: &Operation,
+        _op: &mut Operation,
         _current: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Read<ContainerRunner> {
@@ -84,7 +84,7 @@ impl Backend<ContainerRunner> for Direct {
 
     async fn update(
         &self,
-        _op: &Operation,
+        _op: &mut Operation,
         _prior: &ContainerRunner,
         _planned: &ContainerRunner,
         diags: &mut Diagnostics,
@@ -93,7 +93,7 @@ impl Backend<ContainerRunner> for Direct {
         Err(Failed::Nothing)
     }
 
-    async fn delete(&self, _op: &Operation, _prior: &ContainerRunner, diags: &mut Diagnostics) {
+    async fn delete(&self, _op: &mut Operation, _prior: &ContainerRunner, diags: &mut Diagnostics) {
         refuse_container_runner(diags);
     }
 }

@@ -7,6 +7,7 @@ mod container_runner;
 mod docs;
 mod install;
 mod modes;
+mod not_found;
 mod plugin;
 mod runner_config;
 mod support;
