@@ -34,6 +34,11 @@ impl Private {
         serde_json::to_vec(&self.0).unwrap_or_default()
     }
 
+    /// Takes an entry out.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Json> {
+        self.0.remove(key)
+    }
+
     /// A stored entry.
     pub(crate) fn get(&self, key: &str) -> Option<&Json> {
         self.0.get(key)

@@ -63,6 +63,8 @@ pub(crate) struct Operation {
     pub(crate) cancel: Cancel,
     /// The time limit the deadline was set from, for messages.
     budget: Duration,
+    /// Whether this read completes an import: the state holds only what the import id gave.
+    pub(crate) importing: bool,
 }
 
 impl Operation {
@@ -73,6 +75,7 @@ impl Operation {
             deadline: Instant::now() + budget,
             cancel: Cancel::default(),
             budget,
+            importing: false,
         }
     }
 

@@ -18,6 +18,9 @@ use super::validate::validate_block;
 use super::{Diagnostics, Private, Provider, Resource, Schema, timeouts};
 use crate::value::{AttributePath, Type, Value};
 
+/// The private-state key that marks a state as just imported, until the read that completes it.
+const IMPORTING: &str = "importing";
+
 /// Default time limit for create, update and delete when the resource has no `timeouts` value.
 const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default time limit for read.
@@ -211,7 +214,10 @@ impl Server {
         private: &[u8],
     ) -> (Stored, Diagnostics) {
         let limit = timeouts::for_operation(current, "read", DEFAULT_READ_TIMEOUT);
-        let mut op = Operation::new(Private::from_bytes(private), limit);
+        let mut private = Private::from_bytes(private);
+        let importing = private.remove(IMPORTING).is_some();
+        let mut op = Operation::new(private, limit);
+        op.importing = importing;
         let cancel = op.cancel.clone();
         let mut diags = Diagnostics::new();
         let mut inner = Diagnostics::new();
@@ -340,25 +346,29 @@ impl Server {
         (stored, diags)
     }
 
-    /// `ImportResourceState`: turns an import id into a state for read to complete.
+    /// `ImportResourceState`: turns an import id into a state for read to complete, marked in
+    /// its private state so that the read knows it completes an import.
     pub(crate) fn import_resource_state(
         &self,
         type_name: &str,
         registered: &ResourceType,
         id: &str,
-    ) -> (Value, Diagnostics) {
+    ) -> (Stored, Diagnostics) {
         let mut diags = Diagnostics::new();
+        let mut private = Private::default();
         if id.trim().is_empty() {
             diags.error(
                 "Missing import id",
                 format!("Import a {type_name} by its definition id, e.g. `terraform import {type_name}.example my-definition`."),
             );
-            return (Value::Null, diags);
+            let state = Value::Null;
+            return (Stored { state, private }, diags);
         }
         let state = registered
             .resource
             .import_state(id, &registered.schema, &mut diags);
-        (state, diags)
+        private.set(IMPORTING, true.into());
+        (Stored { state, private }, diags)
     }
 
     /// `Stop`: cancels every operation in flight; later requests run normally.

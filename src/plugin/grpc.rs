@@ -289,15 +289,16 @@ impl pb::provider_server::Provider for ProviderService {
         };
         let resource = or_respond!(self.server.resource_type(&request.type_name), respond);
         let ty = resource.ty();
-        let (state, mut diags) =
+        let (imported, mut diags) =
             self.server
                 .import_resource_state(&request.type_name, resource, &request.id);
         let mut imported_resources = Vec::new();
         if !diags.has_errors() {
-            match encode(&state, ty, "imported state") {
+            match encode(&imported.state, ty, "imported state") {
                 Ok(state) => imported_resources.push(pb::import_resource_state::ImportedResource {
                     type_name: request.type_name.clone(),
                     state: Some(state),
+                    private: imported.private.to_bytes(),
                     ..Default::default()
                 }),
                 Err(more) => diags.extend(more),

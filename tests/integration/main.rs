@@ -6,6 +6,7 @@
 mod container_runner;
 mod docs;
 mod install;
+mod kinds;
 mod modes;
 mod not_found;
 mod plugin;

@@ -1,0 +1,506 @@
+//! The api backend: each object is a Humanitec Resource Definition, created, read, updated and
+//! deleted through the Humanitec API (`crate::humanitec`), with payloads from `crate::definition`.
+//!
+//! One file per resource type (`runner_config.rs`, `container_runner.rs`), and here the steps
+//! they share: getting the client, keeping to one organization, looking a definition up, keeping
+//! its criteria in sync, and deleting a definition that may still be in use. Each step takes the
+//! resource's [`Kind`], which names it in messages and says which definitions are its own.
+
+mod container_runner;
+mod runner_config;
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::Shared;
+use crate::definition;
+use crate::framework::{Diagnostics, Operation};
+use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition};
+use crate::value::AttributePath;
+
+/// The kind of definition a resource type manages.
+#[derive(Debug)]
+pub(crate) struct Kind {
+    /// The Terraform resource type, e.g. `humanitec_container_runner`.
+    pub(crate) resource_type: &'static str,
+    /// How messages name one, e.g. `container runner`.
+    pub(crate) what: &'static str,
+    /// The driver of its definitions.
+    pub(crate) driver: &'static str,
+    /// The type of its definitions, when that is fixed (`config` for runner configs).
+    pub(crate) definition_type: Option<&'static str>,
+    /// Whether the resource has a `force_delete` attribute.
+    pub(crate) force_delete: bool,
+}
+
+impl Kind {
+    /// Whether a definition is of this kind.
+    pub(crate) fn holds(&self, definition: &Definition) -> bool {
+        definition.driver_type == self.driver
+            && self
+                .definition_type
+                .is_none_or(|fixed| definition.type_ == fixed)
+    }
+}
+
+/// Runner configs: `config` definitions of the Template Driver.
+pub(crate) const RUNNER_CONFIG: Kind = Kind {
+    resource_type: "humanitec_runner_config",
+    what: "runner config",
+    driver: definition::runner_config::TEMPLATE_DRIVER,
+    definition_type: Some(definition::runner_config::CONFIG_TYPE),
+    force_delete: false,
+};
+
+/// Container runners: definitions of any type driven by the Container Runner Driver.
+pub(crate) const CONTAINER_RUNNER: Kind = Kind {
+    resource_type: "humanitec_container_runner",
+    what: "container runner",
+    driver: definition::container_runner::CONTAINER_RUNNER_DRIVER,
+    definition_type: None,
+    force_delete: true,
+};
+
+/// Every kind, to say which resource type an existing definition belongs to.
+const KINDS: [&Kind; 2] = [&RUNNER_CONFIG, &CONTAINER_RUNNER];
+
+/// A definition's kind in words: `a container runner (humanitec_container_runner)`, or its
+/// driver and type when no resource type of this provider manages it.
+fn describe(definition: &Definition) -> String {
+    match KINDS.iter().find(|kind| kind.holds(definition)) {
+        Some(kind) => format!("a {} ({})", kind.what, kind.resource_type),
+        None => format!(
+            "a {:?} definition with driver {:?}, which this provider does not manage",
+            definition.type_, definition.driver_type
+        ),
+    }
+}
+
+/// Refuses, when a read completes an import, a definition that is not of the resource's kind:
+/// imported anyway, the next apply would silently rewrite it into one.
+fn refuse_other_kind(
+    op: &Operation,
+    kind: &Kind,
+    definition: &Definition,
+    diags: &mut Diagnostics,
+) -> bool {
+    if !op.importing || kind.holds(definition) {
+        return false;
+    }
+    diags.error(
+        format!("Definition {:?} is not a {}", definition.id, kind.what),
+        format!(
+            "It is {}: a {} is a definition with driver {:?}{}. Import it into the resource \
+             type that manages it, or import another id.",
+            describe(definition),
+            kind.resource_type,
+            kind.driver,
+            kind.definition_type
+                .map(|t| format!(" and type {t:?}"))
+                .unwrap_or_default(),
+        ),
+    );
+    true
+}
+
+/// The api backend, for every resource type.
+pub(crate) struct Api {
+    shared: std::sync::Arc<Shared>,
+}
+
+impl Api {
+    /// The backend, with the provider's settings.
+    pub(crate) fn new(shared: std::sync::Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The API client, or the diagnostics that say why there is none.
+    fn client(&self, diags: &mut Diagnostics) -> Option<Client> {
+        match self.shared.client() {
+            Ok(client) => Some(client),
+            Err(more) => {
+                diags.extend(more);
+                None
+            }
+        }
+    }
+}
+
+/// The private-state key of the organization an object was created in.
+const ORG_KEY: &str = "org";
+
+/// Whether the provider's organization is the one the object was created in; records it when no
+/// organization is recorded yet (a create, an import, or a state from an earlier version).
+///
+/// Why: in another organization the definition is simply not there, so a read would take it for
+/// deleted and plan a duplicate, and a delete would "succeed" and leave it behind.
+fn same_org(
+    op: &mut Operation,
+    client: &Client,
+    kind: &Kind,
+    id: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let (now, what) = (client.org_id(), kind.what);
+    match op.private.get(ORG_KEY).and_then(serde_json::Value::as_str) {
+        Some(was) if was != now => {
+            diags.error(
+                format!("The {what} {id:?} is in organization {was:?}, not {now:?}"),
+                format!(
+                    "It was created in organization {was:?}, and the provider is now configured \
+                     for {now:?} (org_id, HUMANITEC_ORG or the humctl file). Set org_id = \
+                     \"{was}\" for it; if you moved the definition to {now:?} yourself, remove it \
+                     from state (terraform state rm) and import it again."
+                ),
+            );
+            false
+        }
+        Some(_) => true,
+        None => {
+            op.private.set(ORG_KEY, now.into());
+            true
+        }
+    }
+}
+
+/// Runs one step of `operation` unless the operation is cancelled first; then the step is dropped
+/// (API calls are safe to abandon), the reason is reported, and there is no result.
+async fn step<T>(
+    op: &Operation,
+    operation: &str,
+    diags: &mut Diagnostics,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    match op.unless_cancelled(work).await {
+        Ok(output) => Some(output),
+        Err(reason) => {
+            op.report_cancelled(reason, operation, diags);
+            None
+        }
+    }
+}
+
+/// Adds an error for a failed API call, with the whole error chain.
+fn api_error(diags: &mut Diagnostics, summary: String, error: &humanitec::Error) {
+    diags.error(summary, crate::error_chain(error));
+}
+
+/// Reports a failed create. A taken id points at import when the definition there is of this
+/// resource's kind (it may be this configuration's own, from an interrupted apply), and says what
+/// it is otherwise.
+async fn create_failed(
+    client: &Client,
+    kind: &Kind,
+    id: &str,
+    error: &humanitec::Error,
+    diags: &mut Diagnostics,
+) {
+    let what = kind.what;
+    if !matches!(error, humanitec::Error::AlreadyExists { .. }) {
+        api_error(diags, format!("Could not create {what} {id:?}"), error);
+        return;
+    }
+    let existing = client.get_definition(id).await.ok().flatten();
+    let detail = match existing {
+        Some(definition) if !kind.holds(&definition) => format!(
+            "The organization already has a resource definition with id {id:?}, and it is {}, \
+             not a {what}. Choose another id.",
+            describe(&definition)
+        ),
+        _ => format!(
+            "The organization already has a {what} definition with id {id:?}. If it is this \
+             resource's, import it into the address Terraform names above (`terraform import \
+             '<address>' {id}`, or an import block with to = <address> and id = \"{id}\"); \
+             otherwise choose another id."
+        ),
+    };
+    diags.error_at(
+        AttributePath::root().attribute("id"),
+        format!("Definition {id:?} already exists"),
+        detail,
+    );
+}
+
+/// What looking a definition up found.
+enum Lookup {
+    /// The definition, live.
+    Found(Box<Definition>),
+    /// It no longer exists (or was force-deleted): the resource leaves the state.
+    Gone,
+    /// The API could not answer; the diagnostics say why.
+    Failed,
+}
+
+/// Looks a definition up for a refresh.
+async fn look_up(client: &Client, kind: &Kind, id: &str, diags: &mut Diagnostics) -> Lookup {
+    let what = kind.what;
+    match client.get_definition(id).await {
+        Ok(Some(definition)) if !definition.is_deleted => Lookup::Found(Box::new(definition)),
+        Ok(_) => {
+            log::info!("{what} {id:?} no longer exists; removing it from state");
+            Lookup::Gone
+        }
+        Err(e) => {
+            api_error(diags, format!("Could not read {what} {id:?}"), &e);
+            Lookup::Failed
+        }
+    }
+}
+
+/// Brings a definition's criteria in line with `wanted`: adds missing rules, then removes the rest
+/// (in that order, so the definition never stops matching in between).
+async fn sync_criteria(
+    client: &Client,
+    id: &str,
+    wanted: &[CriteriaRule],
+    current: &[Criteria],
+) -> Result<(), humanitec::Error> {
+    for rule in wanted {
+        if !current.iter().any(|have| rule.matches(have)) {
+            client.add_criteria(id, rule).await?;
+        }
+    }
+    for have in current {
+        if !wanted.iter().any(|rule| rule.matches(have)) {
+            match client.delete_criteria(id, &have.id, false).await {
+                Ok(()) | Err(humanitec::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long before the operation's deadline the last delete attempt is made, so that its answer
+/// (naming the resources that still use the definition) arrives before the time limit cuts it off.
+const LAST_ATTEMPT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Deletes a definition, waiting out "in use" conflicts until shortly before the operation's
+/// deadline, then saying what the user can do about them.
+async fn delete_definition(
+    client: &Client,
+    op: &Operation,
+    kind: &Kind,
+    id: &str,
+    force: bool,
+    diags: &mut Diagnostics,
+) {
+    let what = kind.what;
+    let hint = if kind.force_delete {
+        "Set force_delete = true (and apply) to delete it anyway, or raise timeouts.delete to wait longer."
+    } else {
+        "Raise timeouts.delete to wait longer, or move the resources that use it to another definition first."
+    };
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_secs(2);
+    loop {
+        let Some(result) = step(op, "delete", diags, client.delete_definition(id, force)).await
+        else {
+            return;
+        };
+        match result {
+            Ok(()) | Err(humanitec::Error::NotFound { .. }) => return,
+            Err(humanitec::Error::InUse { changes }) if op.remaining() > LAST_ATTEMPT_MARGIN => {
+                let pause = wait.min(op.remaining() - LAST_ATTEMPT_MARGIN);
+                log::info!(
+                    "{what} {id:?} is still in use by {} resource(s); retrying in {pause:?}",
+                    changes.len()
+                );
+                if step(op, "delete", diags, tokio::time::sleep(pause))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e @ humanitec::Error::InUse { .. }) => {
+                diags.error(
+                    format!(
+                        "Could not delete {what} {id:?}: still in use after {}",
+                        crate::framework::timeouts::format_duration(started.elapsed())
+                    ),
+                    format!("{}.\n\n{hint}", crate::error_chain(&e)),
+                );
+                return;
+            }
+            Err(e) => {
+                api_error(diags, format!("Could not delete {what} {id:?}"), &e);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::http::Method;
+    use serde_json::json;
+
+    use super::*;
+    use crate::framework::Private;
+    use crate::humanitec::mock::{self, Mock};
+    use crate::humanitec::{ClientConfig, RetryPolicy};
+
+    async fn setup() -> (Arc<Mock>, Client) {
+        let (mock, base) = mock::start().await;
+        let mut config = ClientConfig::new(&base, "my-org", "t0ken", "test");
+        config.retry = RetryPolicy {
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            max_elapsed: Duration::from_secs(2),
+        };
+        (mock, Client::new(config).expect("valid config"))
+    }
+
+    fn rule(env_type: &str) -> CriteriaRule {
+        CriteriaRule {
+            env_type: Some(env_type.into()),
+            class: Some("default".into()),
+            ..CriteriaRule::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn criteria_are_added_before_stale_ones_are_removed() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
+        client.add_criteria("d", &rule("old")).await.unwrap();
+        let current = client.get_definition("d").await.unwrap().unwrap().criteria;
+        // Replacing a criterion: the new one is added before the old one goes, so the
+        // definition never stops matching in between.
+        sync_criteria(&client, "d", &[rule("new")], &current)
+            .await
+            .unwrap();
+        let methods: Vec<Method> = mock
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/criteria"))
+            .map(|r| r.method)
+            .collect();
+        assert_eq!(methods, [Method::POST, Method::POST, Method::DELETE]);
+        let left = client.get_definition("d").await.unwrap().unwrap().criteria;
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].env_type.as_deref(), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn look_up_tells_found_gone_and_failed_apart() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
+        let mut diags = Diagnostics::new();
+        assert!(matches!(
+            look_up(&client, &CONTAINER_RUNNER, "d", &mut diags).await,
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            look_up(&client, &CONTAINER_RUNNER, "missing", &mut diags).await,
+            Lookup::Gone
+        ));
+        assert!(diags.is_empty());
+        mock.fail_always(500);
+        assert!(matches!(
+            look_up(&client, &CONTAINER_RUNNER, "d", &mut diags).await,
+            Lookup::Failed
+        ));
+        let summaries: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(summaries, ["Could not read container runner \"d\""]);
+    }
+
+    #[tokio::test]
+    async fn an_in_use_delete_waits_until_the_deadline_then_says_what_to_do() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
+        mock.set_in_use(
+            "d",
+            json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
+        );
+        let op = Operation::new(Private::default(), Duration::from_millis(1300));
+        let mut diags = Diagnostics::new();
+        delete_definition(&client, &op, &RUNNER_CONFIG, "d", false, &mut diags).await;
+        let errors: Vec<_> = diags
+            .iter()
+            .map(|d| (d.summary.clone(), d.detail.clone()))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].0.contains("still in use"), "{errors:?}");
+        // A runner config has no force_delete, so the hint does not offer one.
+        assert!(errors[0].1.contains("Raise timeouts.delete"), "{errors:?}");
+        assert!(!errors[0].1.contains("force_delete"), "{errors:?}");
+        assert!(mock.count(&Method::DELETE, "/defs/d") >= 1);
+        assert!(mock.definitions().contains_key("d"));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_delete_stops_waiting_and_says_why() {
+        let (mock, client) = setup().await;
+        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
+        mock.set_in_use(
+            "d",
+            json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
+        );
+        let op = Operation::new(Private::default(), Duration::from_secs(600));
+        let cancel = op.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel.fire(crate::framework::Cancelled::Stop);
+        });
+        let mut diags = Diagnostics::new();
+        let started = std::time::Instant::now();
+        delete_definition(&client, &op, &CONTAINER_RUNNER, "d", false, &mut diags).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "it did not wait out the 2 s pause"
+        );
+        let summaries: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(summaries, ["Interrupted"]);
+    }
+
+    #[tokio::test]
+    async fn a_taken_id_points_at_import_only_for_its_own_kind() {
+        let (mock, client) = setup().await;
+        mock.seed("mine", "s3", CONTAINER_RUNNER.driver);
+        mock.seed("config", "config", RUNNER_CONFIG.driver);
+        let taken = |id: &str| humanitec::Error::AlreadyExists { id: id.into() };
+        let mut diags = Diagnostics::new();
+        create_failed(
+            &client,
+            &CONTAINER_RUNNER,
+            "mine",
+            &taken("mine"),
+            &mut diags,
+        )
+        .await;
+        create_failed(
+            &client,
+            &CONTAINER_RUNNER,
+            "config",
+            &taken("config"),
+            &mut diags,
+        )
+        .await;
+        let found: Vec<_> = diags
+            .iter()
+            .map(|d| {
+                (
+                    d.attribute.as_ref().map(ToString::to_string),
+                    d.detail.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(found[0].0.as_deref(), Some("id"));
+        assert!(
+            found[0].1.contains("terraform import '<address>' mine"),
+            "{found:?}"
+        );
+        assert!(
+            found[1]
+                .1
+                .contains("a runner config (humanitec_runner_config)"),
+            "{found:?}"
+        );
+        assert!(!found[1].1.contains("import"), "{found:?}");
+    }
+}
