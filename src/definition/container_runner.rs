@@ -190,6 +190,21 @@ pub(crate) fn to_update(runner: &ContainerRunner) -> DefinitionUpdate {
     }
 }
 
+/// Whether changing `before` into `after` writes the definition: its payload changes, or the
+/// definition as read has another driver or inputs this resource does not manage (a PUT then
+/// repairs it). Every write stores each secret again, so their versions move.
+pub(crate) fn rewrites(before: &ContainerRunner, after: &ContainerRunner) -> bool {
+    let repaired = before
+        .driver_type
+        .as_deref()
+        .is_some_and(|driver| driver != CONTAINER_RUNNER_DRIVER)
+        || before
+            .unmanaged_inputs
+            .as_ref()
+            .is_some_and(|inputs| !inputs.is_empty());
+    repaired || to_update(before) != to_update(after)
+}
+
 /// Inserts `value` at `path`, creating the objects on the way.
 fn insert_at(root: &mut JsonObject, path: &[String], value: Json) {
     let Some((last, parents)) = path.split_last() else {
@@ -324,17 +339,20 @@ pub(crate) fn read_container_runner(
     }
     let inputs = definition.driver_inputs.clone().unwrap_or_default();
     let values = inputs.values.unwrap_or_default();
-    for key in values.keys() {
-        if !VALUE_KEYS.contains(&key.as_str()) {
-            problems.push(format!(
-                "it has a `{key}` input, which this resource does not manage{}",
-                if key == "cluster" {
-                    " (the Container Runner takes its cluster from the runner config)"
-                } else {
-                    ""
-                }
-            ));
-        }
+    let unmanaged: Vec<String> = values
+        .keys()
+        .filter(|key| !VALUE_KEYS.contains(&key.as_str()))
+        .cloned()
+        .collect();
+    for key in &unmanaged {
+        problems.push(format!(
+            "it has a `{key}` input, which this resource does not manage{}",
+            if key == "cluster" {
+                " (the Container Runner takes its cluster from the runner config)"
+            } else {
+                ""
+            }
+        ));
     }
     let prior_job = prior.job.as_ref();
     let job = input(&values, "job", &mut problems).map(
@@ -383,6 +401,8 @@ pub(crate) fn read_container_runner(
         // After an import there is no prior value: the default.
         force_delete: prior.force_delete.or(Some(false)),
         secret_refs: Some(BTreeMap::new()),
+        driver_type: Some(definition.driver_type.clone()),
+        unmanaged_inputs: Some(unmanaged),
         timeouts: prior.timeouts.clone(),
     };
 
@@ -764,6 +784,8 @@ mod tests {
         prior.secret_refs = Some(refs);
         prior.criteria = Some(prior.criteria_rules());
         prior.force_delete = Some(false);
+        prior.driver_type = Some(CONTAINER_RUNNER_DRIVER.into());
+        prior.unmanaged_inputs = Some(Vec::new());
         assert_eq!(read.runner, prior);
     }
 

@@ -214,6 +214,21 @@ pub(crate) fn to_update(config: &RunnerConfig) -> DefinitionUpdate {
     }
 }
 
+/// Whether changing `before` into `after` writes the definition: its payload changes, or the
+/// definition as read has another driver or inputs this resource does not manage (a PUT then
+/// repairs it). Changes api mode ignores (`kubernetes`, `timeouts`) write nothing.
+pub(crate) fn rewrites(before: &RunnerConfig, after: &RunnerConfig) -> bool {
+    let repaired = before
+        .driver_type
+        .as_deref()
+        .is_some_and(|driver| driver != TEMPLATE_DRIVER)
+        || before
+            .unmanaged_inputs
+            .as_ref()
+            .is_some_and(|inputs| !inputs.is_empty());
+    repaired || to_update(before) != to_update(after)
+}
+
 /// What a runner config definition read back from the API says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct RunnerConfigRead {
@@ -227,8 +242,13 @@ pub(crate) struct RunnerConfigRead {
     pub(crate) criteria: Vec<Criterion>,
     /// Criteria that do not match `res_id = container-runner, class = default` (as text).
     pub(crate) foreign_criteria: Vec<String>,
+    /// The version of the stored `agent_url` secret, when the definition has one.
+    pub(crate) agent_url_version: Option<String>,
     /// Whether the definition has an `agent_url` secret.
     pub(crate) has_agent_url: bool,
+    /// Driver inputs this resource does not manage: `values` keys besides `templates`, and
+    /// templates besides `outputs` and `secrets` (as `templates.<name>`).
+    pub(crate) unmanaged_inputs: Vec<String>,
     /// Problems with the definition's shape, for a warning.
     pub(crate) problems: Vec<String>,
 }
@@ -281,9 +301,27 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
         };
         read.cluster = outputs.get("cluster").map(cluster_from_json);
     }
-    read.has_agent_url = inputs
+    let agent_url = inputs
         .and_then(|i| i.secret_refs.as_ref())
-        .is_some_and(|refs| refs.contains_key("agent_url"));
+        .and_then(|refs| refs.get("agent_url"));
+    read.has_agent_url = agent_url.is_some();
+    read.agent_url_version = agent_url
+        .and_then(|r| r.get("version"))
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+    if let Some(values) = inputs.and_then(|i| i.values.as_ref()) {
+        for (key, value) in values {
+            if key != "templates" {
+                read.unmanaged_inputs.push(key.clone());
+            } else if let Some(templates) = value.as_object() {
+                read.unmanaged_inputs.extend(
+                    templates
+                        .keys()
+                        .filter(|t| *t != "outputs" && *t != "secrets")
+                        .map(|t| format!("templates.{t}")),
+                );
+            }
+        }
+    }
     for criterion in &definition.criteria {
         let managed =
             criterion.res_id.as_deref() == Some(RUNNER_RES_ID) && criterion.class == DEFAULT_CLASS;

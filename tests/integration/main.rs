@@ -10,5 +10,7 @@ mod kinds;
 mod modes;
 mod not_found;
 mod plugin;
+mod repair;
 mod runner_config;
 mod support;
+mod unknowns;

@@ -122,7 +122,7 @@ impl Backend<ContainerRunner> for Api {
         let id = &after.id;
         let payload = definition::container_runner::to_update(after);
         let mut definition = None;
-        let mut now = if definition::container_runner::to_update(before) == payload {
+        let mut now = if !definition::container_runner::rewrites(before, after) {
             // Nothing to send: only `runner_config`, `force_delete`, `timeouts` or criteria
             // changed. What the plan left unknown stays as it was.
             ContainerRunner {

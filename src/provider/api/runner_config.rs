@@ -9,8 +9,20 @@ use super::{
 use crate::definition::{self, read_runner_config};
 use crate::framework::model::Sensitive;
 use crate::framework::{Diagnostics, Operation};
+use crate::humanitec::{self, Definition};
 use crate::provider::backend::{Backend, Failed, Read, Written};
 use crate::provider::resources::runner_config::RunnerConfig;
+
+/// The private-state key of the version of the stored `agent_url` secret as this provider last
+/// wrote or saw it.
+const AGENT_URL_VERSION: &str = "agent_url_version";
+
+/// Records the version of the definition's stored `agent_url` secret.
+fn record_agent_url_version(op: &mut Operation, definition: &Definition) {
+    if let Some(version) = read_runner_config(definition).agent_url_version {
+        op.private.set(AGENT_URL_VERSION, version.into());
+    }
+}
 
 #[async_trait]
 impl Backend<RunnerConfig> for Api {
@@ -32,10 +44,13 @@ impl Backend<RunnerConfig> for Api {
             return Err(Failed::Nothing);
         };
         match created {
-            Ok(_) => Ok(RunnerConfig {
-                name: Some(planned.name().to_string()),
-                ..planned.clone()
-            }),
+            Ok(definition) => {
+                record_agent_url_version(op, &definition);
+                Ok(RunnerConfig {
+                    name: Some(planned.name().to_string()),
+                    ..planned.clone()
+                })
+            }
             Err(e) => {
                 create_failed(&client, &RUNNER_CONFIG, &planned.id, &e, diags).await;
                 Err(Failed::Nothing)
@@ -91,11 +106,21 @@ impl Backend<RunnerConfig> for Api {
             );
         }
         // The API never returns secrets. After an import (no prior value) an absent secret reads
-        // as "", the default; a present one stays null, since its value cannot be known.
+        // as "", the default; a present one stays null, since its value cannot be known. A stored
+        // one whose version moved without this provider writing it was changed elsewhere: its
+        // value here is no longer known either, so the plan writes the configured one again
+        // (the rule container runner secrets follow).
+        let recorded = op
+            .private
+            .get(AGENT_URL_VERSION)
+            .and_then(serde_json::Value::as_str);
+        let moved = recorded.is_some_and(|seen| read.agent_url_version.as_deref() != Some(seen));
         let agent_url = match &current.agent_url {
             None if !read.has_agent_url => Some(Sensitive(String::new())),
+            _ if moved => None,
             known => known.clone(),
         };
+        record_agent_url_version(op, &definition);
         Read::Found(RunnerConfig {
             id: definition.id.clone(),
             name: Some(read.name),
@@ -104,6 +129,8 @@ impl Backend<RunnerConfig> for Api {
             cluster: Some(read.cluster.unwrap_or_default()),
             skip_permission_checks: read.skip_permission_checks,
             agent_url,
+            driver_type: Some(definition.driver_type.clone()),
+            unmanaged_inputs: Some(read.unmanaged_inputs),
             ..current.clone()
         })
     }
@@ -122,36 +149,59 @@ impl Backend<RunnerConfig> for Api {
             return Err(Failed::Nothing);
         }
         let id = &planned.id;
-        let payload = definition::runner_config::to_update(planned);
-        let Some(updated) = step(op, "update", diags, client.update_definition(id, &payload)).await
-        else {
-            return Err(Failed::Nothing);
-        };
-        let updated = match updated {
-            Ok(definition) => definition,
-            Err(e) => {
-                api_error(diags, format!("Could not update runner config {id:?}"), &e);
+        let mut written = None;
+        if definition::runner_config::rewrites(prior, planned) {
+            let payload = definition::runner_config::to_update(planned);
+            let Some(updated) =
+                step(op, "update", diags, client.update_definition(id, &payload)).await
+            else {
                 return Err(Failed::Nothing);
-            }
-        };
-        let wanted = definition::runner_config::criteria_rules(planned);
-        if let Err(e) = sync_criteria(&client, id, &wanted, &updated.criteria).await {
-            api_error(
-                diags,
-                format!("Could not update the criteria of runner config {id:?}"),
-                &e,
-            );
-            // The definition itself was updated; record that, with the criteria as they are now.
-            let now = match client.get_definition(id).await {
-                Ok(Some(definition)) => definition,
-                _ => updated,
             };
-            return Err(Failed::Partly(RunnerConfig {
-                criteria: Some(read_runner_config(&now).criteria),
-                ..planned.clone()
-            }));
+            match updated {
+                Ok(definition) => {
+                    record_agent_url_version(op, &definition);
+                    written = Some(definition);
+                }
+                Err(e) => {
+                    api_error(diags, format!("Could not update runner config {id:?}"), &e);
+                    return Err(Failed::Nothing);
+                }
+            }
         }
-        Ok(planned.clone())
+        let wanted = definition::runner_config::criteria_rules(planned);
+        if wanted == definition::runner_config::criteria_rules(prior) {
+            return Ok(planned.clone());
+        }
+        let current = match written {
+            Some(definition) => Ok(definition),
+            None => client.get_definition(id).await.and_then(|found| {
+                found.ok_or_else(|| humanitec::Error::NotFound {
+                    what: format!("definition {id:?}"),
+                })
+            }),
+        };
+        let synced = match &current {
+            Ok(current) => sync_criteria(&client, id, &wanted, &current.criteria).await,
+            Err(_) => Ok(()),
+        };
+        let failure = match (current, synced) {
+            (Ok(_), Ok(())) => return Ok(planned.clone()),
+            (Err(e), _) | (Ok(_), Err(e)) => e,
+        };
+        api_error(
+            diags,
+            format!("Could not update the criteria of runner config {id:?}"),
+            &failure,
+        );
+        // Whatever was written is recorded, with the criteria as they are now.
+        let criteria = match client.get_definition(id).await {
+            Ok(Some(now)) => read_runner_config(&now).criteria,
+            _ => prior.criteria().to_vec(),
+        };
+        Err(Failed::Partly(RunnerConfig {
+            criteria: Some(criteria),
+            ..planned.clone()
+        }))
     }
 
     async fn delete(&self, op: &mut Operation, prior: &RunnerConfig, diags: &mut Diagnostics) {

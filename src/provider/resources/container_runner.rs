@@ -15,8 +15,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::runner_config::{Kubernetes, kubernetes_block};
-use super::{criteria_block, default_name_to_id, set};
-use crate::definition::container_runner::{Secret, secrets_by_path, sort_rules, to_update};
+use super::{criteria_block, default_name_to_id, definition_shape, plan_definition_shape, set};
+use crate::definition::container_runner::{
+    CONTAINER_RUNNER_DRIVER, Secret, rewrites, secrets_by_path, sort_rules,
+};
 use crate::framework::model::{Sensitive, null_as_default};
 use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{env_names, humanitec_id, not_empty, yaml_mapping};
@@ -62,6 +64,10 @@ pub(crate) struct ContainerRunner {
     pub(crate) force_delete: Option<bool>,
     /// Where Humanitec keeps each secret input, by dotted input path; read from the API only.
     pub(crate) secret_refs: Option<BTreeMap<String, SecretRef>>,
+    /// The definition's driver as Humanitec reports it.
+    pub(crate) driver_type: Option<String>,
+    /// Driver inputs the definition has that this resource does not manage.
+    pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
 }
@@ -311,7 +317,7 @@ fn schema() -> Schema {
         .attribute(Attribute::string_map("environment").validate(env_names()).description("Environment variable → credential key, e.g. `{ AWS_ACCESS_KEY_ID = \"AccessKeyId\" }`."))
         .attribute(Attribute::string("file").validate(not_empty()).description("A file the credentials are written to."));
 
-    Schema::new(
+    Schema::new(definition_shape(
         Block::new(
             "A Container Runner definition: a Humanitec Resource Definition (driver \
              `humanitec/container-runner`) whose resources a container, usually an IaC tool, \
@@ -339,7 +345,8 @@ fn schema() -> Schema {
         .block(NestedBlock::new("source", Nesting::Single, source))
         .block(NestedBlock::new("credentials_config", Nesting::Single, credentials))
         .block(timeouts::block(Duration::from_secs(20 * 60))),
-    )
+        CONTAINER_RUNNER_DRIVER,
+    ))
 }
 
 /// The `secret_refs` an update will answer with. Every secret is written again, so versions move;
@@ -493,6 +500,7 @@ impl Resource for ContainerRunnerResource {
             return;
         }
         default_name_to_id(plan);
+        plan_definition_shape(plan, CONTAINER_RUNNER_DRIVER);
         if plan.prior.is_null() {
             return;
         }
@@ -519,14 +527,27 @@ impl Resource for ContainerRunnerResource {
         ) else {
             return;
         };
-        if to_update(&before) == to_update(&after) {
+        if !rewrites(&before, &after) {
             return;
         }
-        set(
-            &mut plan.planned,
-            "secret_refs",
-            planned_secret_refs(plan.prior.get("secret_refs"), &before, &after),
-        );
+        // Why unknown when a secret input is: the model reads an unknown as empty, and a
+        // planned ref built from that would differ from what apply finds ("inconsistent final
+        // plan").
+        let secrets_known = ["password_ref", "ssh_key_ref", "password", "ssh_key"]
+            .iter()
+            .all(|name| plan.planned.get("source").get(name).is_wholly_known())
+            && plan
+                .planned
+                .get("job")
+                .get("secret_variables")
+                .is_wholly_known()
+            && plan.planned.get("secret_files").is_wholly_known();
+        let refs = if secrets_known {
+            planned_secret_refs(plan.prior.get("secret_refs"), &before, &after)
+        } else {
+            Value::Unknown
+        };
+        set(&mut plan.planned, "secret_refs", refs);
         warn_of_dropped_secrets(&before, &after, diags);
     }
 

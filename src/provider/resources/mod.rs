@@ -43,6 +43,38 @@ pub(crate) fn criteria_block(description: &str) -> Block {
         )
 }
 
+/// The computed attributes that show a definition's shape as Humanitec reports it, so that a
+/// change made outside Terraform is a planned change, not just a warning: `driver_type` and
+/// `unmanaged_inputs`. [`plan_definition_shape`] plans them as this provider writes them.
+pub(crate) fn definition_shape(block: Block, driver: &str) -> Block {
+    block
+        .attribute(Attribute::string("driver_type").computed().description(format!(
+            "The definition's driver as Humanitec reports it: `{driver}` after every apply. \
+             Another value means the driver was changed outside Terraform, and the plan changes \
+             it back."
+        )))
+        .attribute(
+            Attribute::string_list("unmanaged_inputs")
+                .computed()
+                .description(
+                    "Driver inputs the definition has that this resource does not manage, such \
+                     as a `cluster` input added outside Terraform: empty after every apply, and \
+                     the plan removes any it finds.",
+                ),
+        )
+}
+
+/// Plans the attributes of [`definition_shape`]: the driver this provider writes and no
+/// unmanaged inputs.
+pub(crate) fn plan_definition_shape(plan: &mut Plan<'_>, driver: &str) {
+    set(&mut plan.planned, "driver_type", Value::string(driver));
+    set(
+        &mut plan.planned,
+        "unmanaged_inputs",
+        Value::List(Vec::new()),
+    );
+}
+
 /// Plans `name` as `id` whenever the configuration leaves it out.
 pub(crate) fn default_name_to_id(plan: &mut Plan<'_>) {
     if plan.config.get("name").is_null() {

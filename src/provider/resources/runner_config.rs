@@ -12,7 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{criteria_block, default_name_to_id, set_items};
+use super::{
+    criteria_block, default_name_to_id, definition_shape, plan_definition_shape, set_items,
+};
+use crate::definition::runner_config::TEMPLATE_DRIVER;
 use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
 use crate::framework::model::Sensitive;
 use crate::framework::timeouts::Timeouts;
@@ -43,6 +46,10 @@ pub(crate) struct RunnerConfig {
     pub(crate) agent_url: Option<Sensitive<String>>,
     /// How direct mode reaches the cluster.
     pub(crate) kubernetes: Option<Kubernetes>,
+    /// The definition's driver as Humanitec reports it.
+    pub(crate) driver_type: Option<String>,
+    /// Driver inputs the definition has that this resource does not manage.
+    pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
 }
@@ -200,7 +207,7 @@ fn schema() -> Schema {
          Without criteria blocks the config matches everywhere.",
     );
 
-    Schema::new(
+    Schema::new(definition_shape(
         Block::new(
             "A Container Runner configuration: the `config` Resource Definition (driver \
              `humanitec/template`) that tells the Container Runner Driver which cluster its Jobs \
@@ -236,7 +243,8 @@ fn schema() -> Schema {
         .block(NestedBlock::new("cluster", Nesting::Single, cluster).required())
         .block(NestedBlock::new("kubernetes", Nesting::Single, kubernetes))
         .block(timeouts::block(Duration::from_secs(20 * 60))),
-    )
+        TEMPLATE_DRIVER,
+    ))
 }
 
 #[async_trait]
@@ -312,6 +320,7 @@ impl Resource for RunnerConfigResource {
 
     fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
         default_name_to_id(plan);
+        plan_definition_shape(plan, TEMPLATE_DRIVER);
         self.backends.check_mode(plan, self.type_name(), diags);
     }
 
