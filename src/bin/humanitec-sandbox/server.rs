@@ -154,6 +154,14 @@ impl App {
         let seed = config.seed.unwrap_or_else(seed_from_clock);
         let mut orgs = Orgs::new();
         let mut counter = 0;
+        if let Some(path) = &config.data {
+            for temp in persist::remove_stale_temps(path).await {
+                eprintln!(
+                    "humanitec-sandbox: removed {}, left by a sandbox stopped during a save",
+                    temp.display()
+                );
+            }
+        }
         if let Some(path) = &config.data
             && let Some(data) = persist::load(path).await?
         {

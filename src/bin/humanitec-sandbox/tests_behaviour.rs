@@ -1184,3 +1184,55 @@ async fn after_fault_settings_are_checked() {
     assert_eq!(set["after_delay_ms"], 5);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn stale_temp_files_are_removed_on_start() {
+    let dir = scratch_dir("stale-temps");
+    let file = dir.join("state.json");
+    // Temp files of sandboxes killed during a save: one whose process is gone, one with this
+    // process's id (an earlier process with the same id).
+    let dead = dir.join("state.json.tmp-999999999");
+    let own = dir.join(format!("state.json.tmp-{}", std::process::id()));
+    // Not ours to remove: another file's temp, other suffixes, and (where /proc tells) a temp file
+    // whose process still runs (pid 1 always does).
+    let keep = [
+        "other.json.tmp-999999999",
+        "state.json.tmp-",
+        "state.json.tmp-12x",
+        "state.json.bak",
+        "xstate.json.tmp-999999999",
+    ];
+    for path in [&dead, &own] {
+        std::fs::write(path, "{\"format\": 1, \"cou").expect("write temp");
+    }
+    for name in keep {
+        std::fs::write(dir.join(name), "x").expect("write other");
+    }
+    let live = dir.join("state.json.tmp-1");
+    std::fs::write(&live, "x").expect("write live");
+    let server = TestServer::start(Config {
+        data: Some(file.clone()),
+        ..config()
+    })
+    .await;
+    assert!(!dead.exists(), "a dead process's temp file is removed");
+    assert!(!own.exists(), "a temp file with our pid is stale");
+    for name in keep {
+        assert!(dir.join(name).exists(), "{name} is kept");
+    }
+    if std::path::Path::new("/proc/self").exists() {
+        assert!(live.exists(), "a running process's temp file is kept");
+    }
+    // Saving still works and leaves no temp file of its own.
+    assert_eq!(
+        server
+            .call("POST", DEFS, Some(&minimal("after-clean")))
+            .await
+            .status,
+        200
+    );
+    server.stop().await;
+    assert!(file.exists());
+    assert!(!own.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
