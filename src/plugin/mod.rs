@@ -3,7 +3,8 @@
 //! Start-up order (every step is cheap, because Terraform starts the provider about four times
 //! per apply): check the launch environment, set up AutoMTLS, bind a unix socket in a private
 //! temporary directory, print the handshake line, then serve gRPC until `GRPCController.Shutdown`
-//! (or, in `--debug` reattach mode, until Ctrl-C).
+//! or until the process that started the provider is gone (or, in `--debug` reattach mode, until
+//! Ctrl-C).
 
 mod convert;
 mod grpc;
@@ -28,6 +29,8 @@ const PROVIDER_ADDRESS: &str = "registry.terraform.io/container-runner/humanitec
 const MAX_MESSAGE_SIZE: usize = 256 << 20;
 /// How long a graceful shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
+/// How often the provider checks that the process that started it is still there.
+const PARENT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the plugin could not start serving.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,9 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
         "terraform-provider-humanitec {} starting",
         env!("CARGO_PKG_VERSION")
     );
+    // Why this early: the later the parent is looked up, the likelier a parent that is already
+    // gone (and the provider re-parented) is taken for the one to watch.
+    let parent = std::os::unix::process::parent_id();
     let launch = if debug {
         None
     } else {
@@ -78,7 +84,7 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
         .enable_all()
         .build()
         .map_err(ServeError::Runtime);
-    let result = runtime.and_then(|rt| rt.block_on(serve(provider(), launch)));
+    let result = runtime.and_then(|rt| rt.block_on(serve(provider(), launch, parent)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -90,10 +96,12 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
     }
 }
 
-/// Serves until shutdown. `launch` is `None` in debug (reattach) mode.
+/// Serves until shutdown. `launch` is `None` in debug (reattach) mode; `parent` is the pid of the
+/// process that started the provider.
 async fn serve(
     provider: Arc<dyn Provider>,
     launch: Option<handshake::Launch>,
+    parent: u32,
 ) -> Result<(), ServeError> {
     let tls = match launch.as_ref().and_then(|l| l.client_cert.as_deref()) {
         Some(pem) => Some(tls::server_config(pem)?),
@@ -101,6 +109,12 @@ async fn serve(
     };
     let mut socket = listener::PluginSocket::bind().map_err(ServeError::Socket)?;
     let shutdown = Arc::new(Notify::new());
+
+    // Why not in debug mode: the person who started the provider for a debugger stops it, and
+    // the shell it was started from may well exit first.
+    if launch.is_some() {
+        tokio::spawn(watch_parent(parent, Arc::clone(&shutdown)));
+    }
 
     let server = Arc::new(Server::new(provider));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -160,6 +174,35 @@ async fn serve(
     drop(socket);
     log::debug!("plugin server stopped");
     result
+}
+
+/// Signals `shutdown`, as `GRPCController.Shutdown` does, once the process that started the
+/// provider (pid `parent`) is gone.
+///
+/// Why: Terraform stops its providers with `GRPCController.Shutdown`. When Terraform itself is
+/// killed (SIGKILL, the OOM killer, a CI job cancelled) nobody sends it, go-plugin has no
+/// heartbeat, and the provider would run on, re-parented to init, indefinitely.
+///
+/// Why polling the parent pid rather than `prctl(PR_SET_PDEATHSIG)`: the crate forbids unsafe code
+/// and none of its dependencies wraps `prctl`; the death signal exists only on Linux; and it fires
+/// when the *thread* that started the process exits, which in a Go program such as Terraform can
+/// happen while Terraform runs on. A process whose parent exits is re-parented (to init or a
+/// subreaper), so its parent pid changes, on every Unix. A parent that exited before the provider
+/// looked its pid up is not noticed; that is a Terraform killed while the provider was starting.
+async fn watch_parent(parent: u32, shutdown: Arc<Notify>) {
+    let mut interval = tokio::time::interval(PARENT_CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let now = std::os::unix::process::parent_id();
+        if now != parent {
+            log::warn!(
+                "the process that started the provider (pid {parent}) has exited without stopping it; shutting down"
+            );
+            shutdown.notify_one();
+            return;
+        }
+    }
 }
 
 /// Writes the handshake line (or, in debug mode, the reattach instructions) to stdout.

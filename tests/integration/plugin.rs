@@ -1,4 +1,5 @@
-//! The go-plugin handshake and AutoMTLS, checked against the built binary.
+//! The go-plugin handshake, AutoMTLS, and exiting when the launching process is gone, checked
+//! against the built binary.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -235,4 +236,124 @@ fn debug_mode_prints_reattach_instructions() {
         "{text}"
     );
     assert!(text.contains("\"Network\":\"unix\""), "{text}");
+}
+
+/// Whether process `pid` still runs (a zombie, which only waits for its reaper, does not).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the field after the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// A provider process started through a `sh` that exits when told to, as a `terraform` killed
+/// without a Shutdown would. Kills the provider on drop if it still runs.
+struct Orphanable {
+    /// The provider's pid.
+    pid: u32,
+    /// The `sh`, waiting in `read` until its stdin closes.
+    sh: Child,
+}
+
+impl Orphanable {
+    /// Starts `sh -c '<provider> <args> & echo pid=$!; read line || :'` with Terraform's launch
+    /// environment and waits for the provider's first output (`marker` in a line).
+    fn start(args: &str, marker: &str) -> Self {
+        let (pem, _, _) = client_identity();
+        let mut sh = Command::new("sh")
+            .arg("-c")
+            .arg(format!("\"$0\" {args} & echo \"pid=$!\"; read line || :"))
+            .arg(provider_bin())
+            .env(COOKIE.0, COOKIE.1)
+            .env("PLUGIN_PROTOCOL_VERSIONS", "6,5")
+            .env("PLUGIN_CLIENT_CERT", pem)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(sh.stdout.take().unwrap());
+        let (mut pid, mut started) = (None, false);
+        // Why bounded: the pid line and the provider's first lines, in either order.
+        for _ in 0..10 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(number) = line.trim().strip_prefix("pid=") {
+                pid = Some(number.parse::<u32>().expect("pid"));
+            }
+            started |= line.contains(marker);
+            if pid.is_some() && started {
+                break;
+            }
+        }
+        assert!(started, "the provider did not start");
+        Self {
+            pid: pid.expect("sh printed the provider's pid"),
+            sh,
+        }
+    }
+
+    /// Lets the `sh` exit, which leaves the provider without its parent.
+    fn orphan(&mut self) {
+        drop(self.sh.stdin.take());
+        assert!(self.sh.wait().unwrap().success());
+        // Why a check: the test means nothing if the provider died with the `sh`.
+        assert!(running(self.pid), "the provider must outlive the sh itself");
+    }
+
+    /// Waits up to `limit` for the provider to exit; answers whether it did.
+    fn exits_within(&self, limit: std::time::Duration) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if !running(self.pid) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        !running(self.pid)
+    }
+}
+
+impl Drop for Orphanable {
+    fn drop(&mut self) {
+        drop(self.sh.stdin.take());
+        let _ = self.sh.wait();
+        // Why the command line check: kill only our own provider, never a process that reused
+        // its pid.
+        let ours = std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains("terraform-provider"));
+        if ours && running(self.pid) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn exits_when_its_parent_is_gone() {
+    let mut provider = Orphanable::start("", "|grpc|");
+    provider.orphan();
+    assert!(
+        provider.exits_within(std::time::Duration::from_secs(5)),
+        "the provider {} still runs after its parent exited",
+        provider.pid
+    );
+}
+
+#[test]
+fn in_debug_mode_outlives_its_parent() {
+    let mut provider = Orphanable::start("--debug", "TF_REATTACH_PROVIDERS=");
+    provider.orphan();
+    // Why 2.5 s: more than two of the provider's checks of its parent (one a second).
+    assert!(
+        !provider.exits_within(std::time::Duration::from_millis(2500)),
+        "a provider served for a debugger stays until it is stopped"
+    );
 }

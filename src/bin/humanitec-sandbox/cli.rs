@@ -3,6 +3,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::faults::{self, AfterFaults};
+
 /// The usage text printed by `--help`.
 pub(crate) const USAGE: &str = "\
 humanitec-sandbox: a local, strict, in-memory Humanitec Resource Definitions API
@@ -13,9 +15,26 @@ USAGE:
 OPTIONS:
     --listen ADDR          address to listen on (default 127.0.0.1:0, a free port)
     --data FILE            load state from FILE if it exists; save it after every change
+                           (removing on start FILE.tmp-PID files left by a sandbox killed
+                           during a save). Each change rewrites and syncs the whole file, so
+                           writes slow down as it grows: about 1,000 a second for a small file,
+                           about 60 a second at 5 MB (optimised build; depends on the disk)
     --token TOKEN          accept only `Authorization: Bearer TOKEN` (default: any bearer token)
     --fault-rate F         chance 0..1 that an /orgs request gets an injected fault (default 0)
     --latency-ms N         delay every /orgs response by N milliseconds (default 0)
+    --after-rate F         chance 0..1 that an /orgs request is processed (applied to the store)
+                           and then its answer is delayed or lost (default 0)
+    --after-kinds LIST     what happens then, one picked at random per faulted request, from
+                           (comma-separated) delay, 502, 504, drop (default 502,504,drop):
+                             delay  the real answer, sent after --after-delay-ms
+                             502    an HTML 502 Bad Gateway page instead of the answer
+                             504    an HTML 504 Gateway Timeout page, as from a load balancer
+                                    that gave up waiting
+                             drop   the connection is closed without any answer
+    --after-methods LIST   only requests with these methods (comma-separated, from GET, POST, PUT,
+                           PATCH, DELETE; default all), e.g. POST: every create applied, answer lost
+    --after-delay-ms N     hold the answer N ms before it is sent, replaced or dropped (default 0;
+                           `delay` needs more than 0)
     --seed N               seed for ids and fault injection (default: from the clock)
     --primary-store ID     id of the org's primary secret store (default sandbox-primary)
     -h, --help             print this help
@@ -27,7 +46,15 @@ Sandbox-only endpoints (no auth, no faults):
     PUT /_sandbox/orgs/{orgId}/resources/defs/{defId}/active-resources   [{app_id, env_id, res_id, ...}]
     GET /_sandbox/orgs/{orgId}/secrets
     GET /_sandbox/stats
-    GET /_sandbox/faults,  PUT /_sandbox/faults   {\"rate\": 0.3, \"latency_ms\": 0, \"retry_after_secs\": 1}
+    GET /_sandbox/faults,  PUT /_sandbox/faults   {\"rate\": 0.3, \"latency_ms\": 0, \"retry_after_secs\": 1,
+        \"after_rate\": 1, \"after_kinds\": [\"drop\"], \"after_methods\": [\"POST\"], \"after_delay_ms\": 0}
+        (every field optional; a PUT changes only the fields it names)
+
+Faults: `--fault-rate` faults mostly come before a request is processed (429, 500, 502, 503; a
+mutation may also be applied and then answered 502 or 503). `--after-*` faults always come after:
+the change is in the store, whatever the client sees. Both can hit one request; the `--after-*`
+fault then acts on the answer the `--fault-rate` fault made. `GET /_sandbox/stats` counts each kind
+(`502_after`, `504_after`, `delay_after`, `drop_after`, ...).
 ";
 
 /// The sandbox's settings, from the command line.
@@ -43,6 +70,8 @@ pub(crate) struct Config {
     pub(crate) fault_rate: f64,
     /// Delay added to every `/orgs` response.
     pub(crate) latency_ms: u64,
+    /// Faults that act after a request is processed (`--after-*`).
+    pub(crate) after: AfterFaults,
     /// Seed for ids and faults; `None` seeds from the clock.
     pub(crate) seed: Option<u64>,
     /// The primary secret store id that secret refs name.
@@ -57,6 +86,7 @@ impl Default for Config {
             token: None,
             fault_rate: 0.0,
             latency_ms: 0,
+            after: AfterFaults::default(),
             seed: None,
             primary_store: "sandbox-primary".to_owned(),
         }
@@ -103,12 +133,16 @@ pub(crate) enum CliError {
 }
 
 /// The options that take a value.
-const VALUE_FLAGS: [&str; 7] = [
+const VALUE_FLAGS: [&str; 11] = [
     "--listen",
     "--data",
     "--token",
     "--fault-rate",
     "--latency-ms",
+    "--after-rate",
+    "--after-kinds",
+    "--after-methods",
+    "--after-delay-ms",
     "--seed",
     "--primary-store",
 ];
@@ -150,6 +184,13 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, CliError> {
         };
         apply(&mut config, flag, value)?;
     }
+    if let Some(reason) = config.after.problem() {
+        return Err(CliError::Invalid {
+            flag: "--after-kinds".to_owned(),
+            value: "delay".to_owned(),
+            reason,
+        });
+    }
     Ok(Command::Run(config))
 }
 
@@ -167,17 +208,34 @@ fn apply(config: &mut Config, flag: &'static str, value: String) -> Result<(), C
         "--listen" => config.listen = value,
         "--data" => config.data = Some(PathBuf::from(value)),
         "--token" => config.token = Some(value),
-        "--fault-rate" => {
+        "--fault-rate" | "--after-rate" => {
             let rate: f64 = value.parse().map_err(|_| invalid("not a number", &value))?;
             if !(0.0..=1.0).contains(&rate) {
                 return Err(invalid("must be between 0 and 1", &value));
             }
-            config.fault_rate = rate;
+            if flag == "--fault-rate" {
+                config.fault_rate = rate;
+            } else {
+                config.after.rate = rate;
+            }
         }
-        "--latency-ms" => {
-            config.latency_ms = value
+        "--latency-ms" | "--after-delay-ms" => {
+            let ms = value
                 .parse()
                 .map_err(|_| invalid("not a whole number of milliseconds", &value))?;
+            if flag == "--latency-ms" {
+                config.latency_ms = ms;
+            } else {
+                config.after.delay_ms = ms;
+            }
+        }
+        "--after-kinds" => {
+            config.after.kinds =
+                faults::parse_kinds(value.split(',')).map_err(|reason| invalid(reason, &value))?;
+        }
+        "--after-methods" => {
+            config.after.methods = faults::parse_methods(value.split(','))
+                .map_err(|reason| invalid(reason, &value))?;
         }
         "--seed" => {
             config.seed = Some(
@@ -216,6 +274,13 @@ mod tests {
             "--fault-rate",
             "0.25",
             "--latency-ms=10",
+            "--after-rate",
+            "1",
+            "--after-kinds=drop,delay",
+            "--after-methods",
+            "post,PUT",
+            "--after-delay-ms",
+            "20",
             "--seed",
             "7",
             "--primary-store",
@@ -227,10 +292,26 @@ mod tests {
             token: Some("t0k".to_owned()),
             fault_rate: 0.25,
             latency_ms: 10,
+            after: AfterFaults {
+                rate: 1.0,
+                kinds: vec![
+                    crate::faults::FaultKind::Delayed,
+                    crate::faults::FaultKind::Dropped,
+                ],
+                methods: vec!["POST", "PUT"],
+                delay_ms: 20,
+            },
             seed: Some(7),
             primary_store: "vault-1".to_owned(),
         };
         assert_eq!(parsed, Ok(Command::Run(expected)));
+    }
+
+    #[test]
+    fn help_says_what_data_costs() {
+        // Why a test: the cost of `--data` is the answer to "why are my writes slow?".
+        assert!(USAGE.contains("rewrites and syncs the whole file"));
+        assert!(USAGE.contains("FILE.tmp-PID"));
     }
 
     #[test]
@@ -263,6 +344,13 @@ mod tests {
             ["--fault-rate", "NaN"],
             ["--fault-rate", "abc"],
             ["--latency-ms", "-1"],
+            ["--after-rate", "2"],
+            ["--after-kinds", "503"],
+            ["--after-kinds", ","],
+            ["--after-methods", "HEAD"],
+            ["--after-delay-ms", "soon"],
+            // `delay` without a delay does nothing, so it is refused.
+            ["--after-kinds", "delay"],
             ["--seed", "x"],
             ["--token", ""],
         ] {

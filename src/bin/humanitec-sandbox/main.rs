@@ -6,7 +6,8 @@
 //! (the only line ever written to stdout) and runs the server until SIGINT or SIGTERM. The binary is
 //! self-contained and does not use the provider's library crate.
 //!
-//! Modules: `cli` (flags), `server` (HTTP, auth, faults, admin endpoints), `api` (the operations),
+//! Modules: `cli` (flags), `server` (HTTP, auth, faults, admin endpoints), `faults` (fault kinds,
+//! the after-processing fault settings, connections a fault can drop), `api` (the operations),
 //! `schema` (strict request validation), `secrets` (secrets stored, answered as refs), `model` (data and
 //! response bodies), `persist` (`--data`), `error`, `clock`, `rng`. Tests: `tests_behaviour`,
 //! `tests_openapi` (spec conformance against `tests/data/humanitec-openapi.json`), `test_support`.
@@ -23,12 +24,14 @@
 //!   and `secrets: null` is ignored.
 //! - `GET …/{defId}/resources` for an unknown definition is `200 []`, the only status the spec declares.
 //!   Clearing the Active Resources of a soft-deleted definition removes it for good.
-//! - An injected 502 has an HTML body (as from a proxy). Faults come before auth.
+//! - An injected 502 or 504 has an HTML body (as from a proxy). Faults come before auth; faults
+//!   after processing act on whatever answer the request got, error or not.
 
 mod api;
 mod cli;
 mod clock;
 mod error;
+mod faults;
 mod model;
 mod persist;
 mod rng;

@@ -185,10 +185,17 @@ pub(crate) static SANDBOX_ACTIVE_RESOURCE: ObjectSchema = ObjectSchema {
     required: &["app_id", "env_id", "res_id"],
 };
 
+/// A string item of an array.
+static STRING_ITEM: Schema = Schema::Str;
+
 /// The sandbox admin body for fault settings.
 pub(crate) static SANDBOX_FAULTS: ObjectSchema = ObjectSchema {
     name: "SandboxFaults",
     properties: &[
+        ("after_delay_ms", Schema::Integer),
+        ("after_kinds", Schema::Array(&STRING_ITEM)),
+        ("after_methods", Schema::Array(&STRING_ITEM)),
+        ("after_rate", Schema::Number),
         ("latency_ms", Schema::Integer),
         ("rate", Schema::Number),
         ("retry_after_secs", Schema::Integer),

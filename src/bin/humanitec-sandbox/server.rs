@@ -1,6 +1,6 @@
-//! The HTTP side of the sandbox: routing, bearer-token auth, org id checks, fault injection and
-//! latency, per-request logging to stderr, the `/_sandbox/` admin endpoints, and saving `--data` after
-//! every change.
+//! The HTTP side of the sandbox: routing, bearer-token auth, org id checks, fault injection (before
+//! and after processing, see `faults`) and latency, per-request logging to stderr, the `/_sandbox/`
+//! admin endpoints, and saving `--data` after every change.
 //!
 //! Why one fallback handler with hand-written routing instead of axum routes: every answer, including
 //! unknown paths, wrong methods and undecodable paths, must be a `HumanitecErrorResponse` JSON body,
@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 use crate::api::{self, Ctx, Reply};
 use crate::cli::Config;
 use crate::error::ApiError;
+use crate::faults::{self, AfterFaults, Cut, CuttableListener, FaultKind};
 use crate::model::Orgs;
 use crate::persist::{self, PersistError};
 use crate::rng::{IdGen, Rng, seed_from_clock};
@@ -35,52 +36,6 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The user recorded as `created_by` / `updated_by`.
 const USER: &str = "sandbox-user";
-
-/// A kind of injected fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FaultKind {
-    /// 429 with `Retry-After`, before processing.
-    RateLimited,
-    /// 500, before processing.
-    Internal,
-    /// 502 (an HTML page, as from a load balancer), before processing.
-    BadGateway,
-    /// 503, before processing.
-    Unavailable,
-    /// 502 after processing a mutation: the change happened, the answer was lost.
-    LostBadGateway,
-    /// 503 after processing a mutation.
-    LostUnavailable,
-}
-
-impl FaultKind {
-    /// Every kind, in a fixed order.
-    pub(crate) const ALL: [FaultKind; 6] = [
-        FaultKind::RateLimited,
-        FaultKind::Internal,
-        FaultKind::BadGateway,
-        FaultKind::Unavailable,
-        FaultKind::LostBadGateway,
-        FaultKind::LostUnavailable,
-    ];
-
-    /// The name used in logs and stats.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            FaultKind::RateLimited => "429_before",
-            FaultKind::Internal => "500_before",
-            FaultKind::BadGateway => "502_before",
-            FaultKind::Unavailable => "503_before",
-            FaultKind::LostBadGateway => "502_after",
-            FaultKind::LostUnavailable => "503_after",
-        }
-    }
-
-    /// Whether the request is processed before the fault replaces the answer.
-    fn after_processing(self) -> bool {
-        matches!(self, FaultKind::LostBadGateway | FaultKind::LostUnavailable)
-    }
-}
 
 /// Counters for `GET /_sandbox/stats`.
 #[derive(Debug, Default)]
@@ -104,6 +59,8 @@ struct Control {
     latency_ms: u64,
     /// `Retry-After` seconds on injected 429s.
     retry_after_secs: u64,
+    /// Faults after processing.
+    after: AfterFaults,
     /// Fault dice.
     rng: Rng,
     /// Counters.
@@ -118,11 +75,29 @@ impl Control {
         }
         // Why: only a mutation can have "happened but the answer was lost".
         let kinds: &[FaultKind] = if mutation {
-            &FaultKind::ALL
+            &FaultKind::RATE_KINDS
         } else {
-            &FaultKind::ALL[..4]
+            &FaultKind::RATE_KINDS[..4]
         };
         let kind = kinds.get(self.rng.below(kinds.len())).copied();
+        if let Some(kind) = kind {
+            *self.stats.faults.entry(kind.name()).or_default() += 1;
+        }
+        kind
+    }
+
+    /// Rolls the dice for a fault after processing a request with `method`.
+    fn decide_after(&mut self, method: &Method) -> Option<FaultKind> {
+        // Why no roll when the settings exclude the request: the dice then stay in step with a run
+        // without after-processing faults, so a seed reproduces the same `rate` faults.
+        if !self.after.applies_to(method.as_str()) || self.rng.next_f64() >= self.after.rate {
+            return None;
+        }
+        let kind = self
+            .after
+            .kinds
+            .get(self.rng.below(self.after.kinds.len()))
+            .copied();
         if let Some(kind) = kind {
             *self.stats.faults.entry(kind.name()).or_default() += 1;
         }
@@ -179,6 +154,14 @@ impl App {
         let seed = config.seed.unwrap_or_else(seed_from_clock);
         let mut orgs = Orgs::new();
         let mut counter = 0;
+        if let Some(path) = &config.data {
+            for temp in persist::remove_stale_temps(path).await {
+                eprintln!(
+                    "humanitec-sandbox: removed {}, left by a sandbox stopped during a save",
+                    temp.display()
+                );
+            }
+        }
         if let Some(path) = &config.data
             && let Some(data) = persist::load(path).await?
         {
@@ -203,6 +186,7 @@ impl App {
                     fault_rate: config.fault_rate,
                     latency_ms: config.latency_ms,
                     retry_after_secs: 1,
+                    after: config.after.clone(),
                     // Why: a separate stream, so fault dice don't shift ids and vice versa.
                     rng: Rng::new(seed ^ 0x5DEE_CE66_D1CE_F00D),
                     stats: Stats::default(),
@@ -243,7 +227,9 @@ pub(crate) async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    axum::serve(listener, router(app.clone()))
+    // Why the connect info: a `drop` fault needs the handle that closes its request's connection.
+    let service = router(app.clone()).into_make_service_with_connect_info::<Cut>();
+    axum::serve(CuttableListener(listener), service)
         .with_graceful_shutdown(shutdown)
         .await?;
     let store = app.inner.store.lock().await;
@@ -300,19 +286,32 @@ fn fault_response(kind: FaultKind, retry_after_secs: u64) -> Response {
         FaultKind::Internal => error_response(&ApiError::internal(
             "Internal error (injected by humanitec-sandbox).",
         )),
-        // Why: a real 502 comes from a proxy and is not JSON; clients must not depend on its body.
-        FaultKind::BadGateway | FaultKind::LostBadGateway => (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
-            "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>\n",
-        )
-            .into_response(),
+        // Why: a real 502 or 504 comes from a proxy and is not JSON; clients must not depend on
+        // its body. (`Delayed` and `Dropped` keep or drop the real answer, so they are never asked
+        // for a response; should one be, a 502 is the safe answer.)
+        FaultKind::BadGateway
+        | FaultKind::LostBadGateway
+        | FaultKind::Delayed
+        | FaultKind::Dropped => gateway_page(StatusCode::BAD_GATEWAY, "502 Bad Gateway"),
+        FaultKind::LostGatewayTimeout => {
+            gateway_page(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out")
+        }
         FaultKind::Unavailable | FaultKind::LostUnavailable => error_response(&ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "API-009",
             "Service unavailable (injected by humanitec-sandbox).",
         )),
     }
+}
+
+/// An HTML error page, as a load balancer answers.
+fn gateway_page(status: StatusCode, title: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+        format!("<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n"),
+    )
+        .into_response()
 }
 
 /// Decodes `%XX` escapes; `None` for a bad escape or invalid UTF-8.
@@ -372,28 +371,41 @@ async fn handle(State(app): State<App>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let segments = split_path(&path);
-    let (response, note) = match segments.as_deref() {
+    let (response, note, dropped) = match segments.as_deref() {
         Some([first, rest @ ..]) if first == "orgs" => {
             let rest = rest.to_vec();
-            let (response, fault) = app.handle_api(request, rest).await;
-            (response, fault.map_or("none", FaultKind::name))
+            let (response, faults) = app.handle_api(request, rest).await;
+            let names: Vec<&str> = faults.iter().map(|kind| kind.name()).collect();
+            let note = if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(",")
+            };
+            (response, note, faults.contains(&FaultKind::Dropped))
         }
         Some([first, rest @ ..]) if first == "_sandbox" => {
             let rest = rest.to_vec();
-            (app.handle_admin(request, rest).await, "none (admin)")
+            (
+                app.handle_admin(request, rest).await,
+                "none (admin)".to_owned(),
+                false,
+            )
         }
         _ => (
             error_response(&ApiError::not_found(format!(
                 "No endpoint at `{path}` (humanitec-sandbox serves /orgs/{{orgId}}/resources/defs…)."
             ))),
-            "none",
+            "none".to_owned(),
+            false,
         ),
     };
+    let status = if dropped {
+        "dropped".to_owned()
+    } else {
+        response.status().as_u16().to_string()
+    };
     // Why only these fields: request bodies and the Authorization header may hold secrets.
-    eprintln!(
-        "{method} {path} {} fault={note}",
-        response.status().as_u16()
-    );
+    eprintln!("{method} {path} {status} fault={note}");
     response
 }
 
@@ -466,27 +478,39 @@ fn route(method: &Method, rest: &[String]) -> Result<Op, ApiError> {
 }
 
 impl App {
-    /// An `/orgs/...` request: latency, faults, auth, org check, routing, the operation, saving.
-    async fn handle_api(
-        &self,
-        request: Request,
-        rest: Vec<String>,
-    ) -> (Response, Option<FaultKind>) {
+    /// An `/orgs/...` request: latency, faults, auth, org check, routing, the operation, saving,
+    /// then the faults after processing. Answers the response and the faults injected.
+    async fn handle_api(&self, request: Request, rest: Vec<String>) -> (Response, Vec<FaultKind>) {
         let method = request.method().clone();
         let mutation = matches!(
             method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         );
-        let (latency_ms, fault, retry_after) = {
+        let cut = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<Cut>>()
+            .map(|info| info.0.clone());
+        let (latency_ms, fault, after, after_delay_ms, retry_after) = {
             let mut control = self.inner.control.lock().await;
             control.stats.requests += 1;
             let fault = control.decide(mutation);
-            (control.latency_ms, fault, control.retry_after_secs)
+            // Why: a request refused before processing has nothing to lose afterwards.
+            let after = match fault {
+                Some(kind) if !kind.after_processing() => None,
+                _ => control.decide_after(&method),
+            };
+            (
+                control.latency_ms,
+                fault,
+                after,
+                control.after.delay_ms,
+                control.retry_after_secs,
+            )
         };
         if latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(latency_ms)).await;
         }
-        let response = match fault {
+        let mut response = match fault {
             Some(kind) if !kind.after_processing() => fault_response(kind, retry_after),
             _ => {
                 let response = match self.process(request, &rest).await {
@@ -499,13 +523,31 @@ impl App {
                 }
             }
         };
-        let mut control = self.inner.control.lock().await;
-        *control
-            .stats
-            .statuses
-            .entry(response.status().as_u16())
-            .or_default() += 1;
-        (response, fault)
+        if let Some(kind) = after {
+            if after_delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(after_delay_ms)).await;
+            }
+            match (kind, &cut) {
+                (FaultKind::Delayed, _) => {}
+                (FaultKind::Dropped, Some(cut)) => cut.cut(),
+                // Why: without a connection handle (never the case under `serve`) the nearest
+                // thing to no answer is a gateway that gave up.
+                (FaultKind::Dropped, None) => {
+                    response = fault_response(FaultKind::LostGatewayTimeout, retry_after);
+                }
+                (kind, _) => response = fault_response(kind, retry_after),
+            }
+        }
+        let faults: Vec<FaultKind> = fault.into_iter().chain(after).collect();
+        if !faults.contains(&FaultKind::Dropped) {
+            let mut control = self.inner.control.lock().await;
+            *control
+                .stats
+                .statuses
+                .entry(response.status().as_u16())
+                .or_default() += 1;
+        }
+        (response, faults)
     }
 
     /// Auth, org check, routing and the operation itself.
@@ -621,6 +663,8 @@ impl App {
                     ));
                 }
                 let mut control = self.inner.control.lock().await;
+                let after = after_settings(&body, &control.after)?;
+                control.after = after;
                 if let Some(rate) = rate {
                     control.fault_rate = rate;
                 }
@@ -719,12 +763,56 @@ impl App {
     /// The current fault settings.
     async fn faults(&self) -> Value {
         let control = self.inner.control.lock().await;
-        json!({
-            "rate": control.fault_rate,
-            "latency_ms": control.latency_ms,
-            "retry_after_secs": control.retry_after_secs,
-        })
+        let mut settings = serde_json::Map::new();
+        settings.insert("rate".to_owned(), json!(control.fault_rate));
+        settings.insert("latency_ms".to_owned(), json!(control.latency_ms));
+        settings.insert(
+            "retry_after_secs".to_owned(),
+            json!(control.retry_after_secs),
+        );
+        settings.extend(control.after.to_json());
+        Value::Object(settings)
     }
+}
+
+/// The after-processing fault settings of a `PUT /_sandbox/faults` body: the `after_*` fields it
+/// names replace those of `current`.
+fn after_settings(body: &Value, current: &AfterFaults) -> Result<AfterFaults, ApiError> {
+    let mut after = current.clone();
+    if let Some(rate) = body.get("after_rate").and_then(Value::as_f64) {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ApiError::bad_request_at(
+                "after_rate",
+                "`after_rate` must be between 0 and 1.",
+            ));
+        }
+        after.rate = rate;
+    }
+    let strings = |field: &str| -> Option<Vec<&str>> {
+        body.get(field)
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(Value::as_str).collect())
+    };
+    if let Some(names) = strings("after_kinds") {
+        after.kinds = faults::parse_kinds(names).map_err(|reason| {
+            ApiError::bad_request_at("after_kinds", format!("`after_kinds`: {reason}."))
+        })?;
+    }
+    if let Some(names) = strings("after_methods") {
+        after.methods = faults::parse_methods(names).map_err(|reason| {
+            ApiError::bad_request_at("after_methods", format!("`after_methods`: {reason}."))
+        })?;
+    }
+    if let Some(ms) = body.get("after_delay_ms").and_then(Value::as_u64) {
+        after.delay_ms = ms;
+    }
+    if let Some(reason) = after.problem() {
+        return Err(ApiError::bad_request_at(
+            "after_kinds",
+            format!("`after_kinds`: {reason} (`after_delay_ms`)."),
+        ));
+    }
+    Ok(after)
 }
 
 /// 404 for an invalid org id on admin paths.

@@ -1002,3 +1002,237 @@ async fn latency_delays_org_requests() {
     assert!(started.elapsed() < std::time::Duration::from_millis(150));
     server.stop().await;
 }
+
+/// Sets fault settings through the admin endpoint; answers the status and the settings.
+async fn set_faults(server: &TestServer, settings: Value) -> (u16, Value) {
+    let resp = server
+        .call("PUT", "/_sandbox/faults", Some(&settings))
+        .await;
+    (resp.status, resp.body())
+}
+
+#[tokio::test]
+async fn dropped_answers_leave_the_change_applied() {
+    // Every create is applied and its connection closed without an answer; other methods are
+    // not touched.
+    let server = TestServer::start(Config {
+        after: crate::faults::AfterFaults {
+            rate: 1.0,
+            kinds: vec![crate::faults::FaultKind::Dropped],
+            methods: vec!["POST"],
+            delay_ms: 0,
+        },
+        ..config()
+    })
+    .await;
+    for i in 0..5 {
+        let sent = server
+            .try_call("POST", DEFS, Some(&minimal(&format!("lost-{i}"))))
+            .await;
+        assert!(sent.is_err(), "a dropped answer is no answer: {sent:?}");
+    }
+    for i in 0..5 {
+        let fetched = server.call("GET", &format!("{DEFS}/lost-{i}"), None).await;
+        assert_eq!(fetched.status, 200, "the create was applied");
+    }
+    // A retried create sees its own earlier success as a conflict: the client must look it up.
+    server
+        .call(
+            "PUT",
+            "/_sandbox/faults",
+            Some(&json!({"after_methods": ["PUT"]})),
+        )
+        .await;
+    let again = server.call("POST", DEFS, Some(&minimal("lost-0"))).await;
+    assert_eq!(again.status, 409);
+    let stats = server.call("GET", "/_sandbox/stats", None).await.body();
+    assert_eq!(stats["faults"]["drop_after"], 5);
+    assert_eq!(stats["faults_injected"], 5);
+    assert_eq!(stats["responses_by_status"]["200"], 5, "{stats}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn gateway_errors_after_processing_replace_the_answer() {
+    let server = TestServer::start(config()).await;
+    let (status, settings) = set_faults(
+        &server,
+        json!({"after_rate": 1, "after_kinds": ["504"], "after_methods": ["post", "DELETE"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(settings["after_kinds"], json!(["504"]));
+    assert_eq!(settings["after_methods"], json!(["POST", "DELETE"]));
+    let resp = server.call("POST", DEFS, Some(&minimal("gw-one"))).await;
+    assert_eq!(resp.status, 504);
+    assert!(resp.json.is_none(), "a 504 is an HTML page: {}", resp.text);
+    assert!(resp.text.contains("504 Gateway Time-out"));
+    // Reads and updates are not faulted; the create is there.
+    assert_eq!(
+        server
+            .call("GET", &format!("{DEFS}/gw-one"), None)
+            .await
+            .status,
+        200
+    );
+    let updated = server
+        .call(
+            "PUT",
+            &format!("{DEFS}/gw-one"),
+            Some(&json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(updated.status, 200);
+    // Requests that fail still get the fault: the answer is replaced whatever it was.
+    let duplicate = server.call("POST", DEFS, Some(&minimal("gw-one"))).await;
+    assert_eq!(duplicate.status, 504);
+
+    set_faults(&server, json!({"after_kinds": ["502"]})).await;
+    let deleted = server.call("DELETE", &format!("{DEFS}/gw-one"), None).await;
+    assert_eq!(deleted.status, 502);
+    assert!(deleted.json.is_none());
+    assert_eq!(
+        server
+            .call("GET", &format!("{DEFS}/gw-one"), None)
+            .await
+            .status,
+        404
+    );
+
+    // A mix at rate 1: every kind shows up, and every create was applied.
+    set_faults(
+        &server,
+        json!({"after_kinds": ["drop", "502", "504"], "after_methods": ["POST"]}),
+    )
+    .await;
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let sent = server
+            .try_call("POST", DEFS, Some(&minimal(&format!("mix-{i:02}"))))
+            .await;
+        seen.insert(sent.map_or(0, |resp| resp.status));
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [0, 502, 504]);
+    set_faults(&server, json!({"after_rate": 0})).await;
+    let listed = server.call("GET", DEFS, None).await.body();
+    assert_eq!(listed.as_array().map(Vec::len), Some(40));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn delayed_answers_come_after_the_change_is_visible() {
+    let server = TestServer::start(config()).await;
+    let (status, _) = set_faults(
+        &server,
+        json!({"after_rate": 1, "after_kinds": ["delay"], "after_delay_ms": 400,
+               "after_methods": ["POST"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body = minimal("slow-one");
+    let started = std::time::Instant::now();
+    let create = server.call("POST", DEFS, Some(&body));
+    let look = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let seen = server.call("GET", &format!("{DEFS}/slow-one"), None).await;
+        (seen.status, started.elapsed())
+    };
+    let (created, (seen, seen_at)) = tokio::join!(create, look);
+    assert_eq!(created.status, 200, "the real answer, late");
+    assert_eq!(created.body()["id"], "slow-one");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(seen, 200, "applied before the answer was sent");
+    assert!(seen_at < std::time::Duration::from_millis(400));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn after_fault_settings_are_checked() {
+    let server = TestServer::start(config()).await;
+    let (_, defaults) = set_faults(&server, json!({})).await;
+    assert_eq!(defaults["after_rate"], 0.0);
+    assert_eq!(defaults["after_kinds"], json!(["502", "504", "drop"]));
+    assert_eq!(
+        defaults["after_methods"],
+        json!(["GET", "POST", "PUT", "PATCH", "DELETE"])
+    );
+    assert_eq!(defaults["after_delay_ms"], 0);
+    for bad in [
+        json!({"after_rate": 1.5}),
+        json!({"after_kinds": []}),
+        json!({"after_kinds": ["503"]}),
+        json!({"after_kinds": [502]}),
+        json!({"after_kinds": "drop"}),
+        json!({"after_methods": ["HEAD"]}),
+        json!({"after_delay_ms": -1}),
+        // `delay` without a delay does nothing.
+        json!({"after_kinds": ["delay"]}),
+    ] {
+        let (status, _) = set_faults(&server, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    // A refused body changes nothing.
+    let current = server.call("GET", "/_sandbox/faults", None).await.body();
+    assert_eq!(current, defaults);
+    let (status, set) = set_faults(
+        &server,
+        json!({"after_kinds": ["delay"], "after_delay_ms": 5}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(set["after_kinds"], json!(["delay"]));
+    assert_eq!(set["after_delay_ms"], 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stale_temp_files_are_removed_on_start() {
+    let dir = scratch_dir("stale-temps");
+    let file = dir.join("state.json");
+    // Temp files of sandboxes killed during a save: one whose process is gone, one with this
+    // process's id (an earlier process with the same id).
+    let dead = dir.join("state.json.tmp-999999999");
+    let own = dir.join(format!("state.json.tmp-{}", std::process::id()));
+    // Not ours to remove: another file's temp, other suffixes, and (where /proc tells) a temp file
+    // whose process still runs (pid 1 always does).
+    let keep = [
+        "other.json.tmp-999999999",
+        "state.json.tmp-",
+        "state.json.tmp-12x",
+        "state.json.bak",
+        "xstate.json.tmp-999999999",
+    ];
+    for path in [&dead, &own] {
+        std::fs::write(path, "{\"format\": 1, \"cou").expect("write temp");
+    }
+    for name in keep {
+        std::fs::write(dir.join(name), "x").expect("write other");
+    }
+    let live = dir.join("state.json.tmp-1");
+    std::fs::write(&live, "x").expect("write live");
+    let server = TestServer::start(Config {
+        data: Some(file.clone()),
+        ..config()
+    })
+    .await;
+    assert!(!dead.exists(), "a dead process's temp file is removed");
+    assert!(!own.exists(), "a temp file with our pid is stale");
+    for name in keep {
+        assert!(dir.join(name).exists(), "{name} is kept");
+    }
+    if std::path::Path::new("/proc/self").exists() {
+        assert!(live.exists(), "a running process's temp file is kept");
+    }
+    // Saving still works and leaves no temp file of its own.
+    assert_eq!(
+        server
+            .call("POST", DEFS, Some(&minimal("after-clean")))
+            .await
+            .status,
+        200
+    );
+    server.stop().await;
+    assert!(file.exists());
+    assert!(!own.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -125,6 +125,42 @@ impl Sandbox {
         assert!(response.status().is_success());
     }
 
+    /// Sets the faults that act after a request is processed: with chance `rate`, a request whose
+    /// method is in `methods` (e.g. `["POST"]`; empty for all) is applied, its answer held
+    /// `delay_ms`, then answered by one of `kinds` (`"delay"`: the real answer, `"502"`, `"504"`:
+    /// a gateway page, `"drop"`: the connection closed without an answer). `set_faults` and
+    /// `definitions` leave these alone: `set_after_faults(0.0, &["drop"], &[], 0)` stops them.
+    pub(crate) async fn set_after_faults(
+        &self,
+        rate: f64,
+        kinds: &[&str],
+        methods: &[&str],
+        delay_ms: u64,
+    ) {
+        let methods: &[&str] = if methods.is_empty() {
+            &["GET", "POST", "PUT", "PATCH", "DELETE"]
+        } else {
+            methods
+        };
+        let response = self
+            .http
+            .put(format!("{}_sandbox/faults", self.url))
+            .json(&serde_json::json!({
+                "after_rate": rate,
+                "after_kinds": kinds,
+                "after_methods": methods,
+                "after_delay_ms": delay_ms,
+            }))
+            .send()
+            .await
+            .expect("set after-processing faults");
+        assert!(
+            response.status().is_success(),
+            "after-processing faults refused: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
     /// The secrets the sandbox stored, for checking that a secret really arrived.
     pub(crate) async fn secrets(&self) -> serde_json::Value {
         self.http
