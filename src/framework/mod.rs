@@ -17,8 +17,6 @@ pub(crate) mod validate;
 
 pub(crate) use diagnostics::{Diagnostics, Severity};
 pub(crate) use private::Private;
-#[cfg(test)]
-pub(crate) use resource::Cancelled;
-pub(crate) use resource::{Operation, Plan, Provider, Resource};
+pub(crate) use resource::{Cancelled, Operation, Plan, Provider, Resource};
 pub(crate) use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Source};
 pub(crate) use server::Server;

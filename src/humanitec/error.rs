@@ -126,6 +126,20 @@ pub(crate) enum Error {
     },
 }
 
+impl Error {
+    /// Whether a write that failed this way may have been applied all the same: its answer never
+    /// arrived, or came from a gateway or a failing server (500, 502, 503, 504), possibly after
+    /// the API had processed it.
+    pub(crate) fn outcome_unknown(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Api { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            Self::GaveUp { last, .. } => last.outcome_unknown(),
+            _ => false,
+        }
+    }
+}
+
 /// The shape of Humanitec's error body (`HumanitecErrorResponse`).
 #[derive(Deserialize)]
 struct HumanitecErrorResponse {

@@ -7,6 +7,7 @@ mod container_runner;
 mod docs;
 mod install;
 mod kinds;
+mod lost_creates;
 mod modes;
 mod not_found;
 mod plugin;

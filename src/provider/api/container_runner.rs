@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{
-    Api, CONTAINER_RUNNER, Lookup, api_error, create_failed, delete_definition, look_up,
+    Api, CONTAINER_RUNNER, Created, Lookup, api_error, create, delete_definition, look_up,
     refuse_other_kind, same_org, step, sync_criteria,
 };
 use crate::definition::container_runner::read_container_runner;
@@ -60,16 +60,13 @@ impl Backend<ContainerRunner> for Api {
             return Err(Failed::Nothing);
         }
         let payload = definition::container_runner::to_create(planned);
-        let Some(created) = step(op, "create", diags, client.create_definition(&payload)).await
-        else {
-            return Err(Failed::Nothing);
-        };
-        match created {
-            Ok(definition) => Ok(container_runner_from(&definition, planned, diags)),
-            Err(e) => {
-                create_failed(&client, &CONTAINER_RUNNER, &planned.id, &e, diags).await;
-                Err(Failed::Nothing)
-            }
+        match create(op, &client, &CONTAINER_RUNNER, &payload, diags).await {
+            Created::Done(definition) => Ok(container_runner_from(&definition, planned, diags)),
+            Created::Failed => Err(Failed::Nothing),
+            Created::Unknown => Err(Failed::Partly(ContainerRunner {
+                name: Some(planned.name().to_string()),
+                ..planned.clone()
+            })),
         }
     }
 

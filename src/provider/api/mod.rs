@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use super::Shared;
 use crate::definition;
-use crate::framework::{Diagnostics, Operation};
-use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition};
+use crate::framework::{Cancelled, Diagnostics, Operation};
+use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate};
 use crate::value::AttributePath;
 
 /// The kind of definition a resource type manages.
@@ -218,6 +218,106 @@ async fn create_failed(
         AttributePath::root().attribute("id"),
         format!("Definition {id:?} already exists"),
         detail,
+    );
+}
+
+/// How long a create whose outcome is unknown may spend finding out. Why this short: it runs
+/// after the create was cancelled, within the grace a cancelled operation gets.
+const OUTCOME_LOOKUP: Duration = Duration::from_secs(5);
+
+/// What became of a create whose answer never came (cancelled, timed out, or failed in a way
+/// that may have been applied).
+enum Outcome {
+    /// The definition exists, of this resource's kind: the create went through.
+    Created(Box<Definition>),
+    /// The definition does not exist: nothing was created.
+    NotCreated,
+    /// Still unknown.
+    Unknown,
+}
+
+/// Finds out whether a create of `id` went through, within [`OUTCOME_LOOKUP`].
+async fn outcome_of_create(client: &Client, kind: &Kind, id: &str, type_: &str) -> Outcome {
+    match tokio::time::timeout(OUTCOME_LOOKUP, client.get_definition(id)).await {
+        Ok(Ok(Some(found))) if kind.holds(&found) && found.type_ == type_ => {
+            Outcome::Created(Box::new(found))
+        }
+        Ok(Ok(None)) => Outcome::NotCreated,
+        _ => Outcome::Unknown,
+    }
+}
+
+/// What a create came to.
+enum Created {
+    /// The definition exists, as the API answered it or as found afterwards.
+    Done(Box<Definition>),
+    /// Nothing was created; the diagnostics say why.
+    Failed,
+    /// It may have been created; the diagnostics say so, and the resource goes into state.
+    Unknown,
+}
+
+/// Sends a create. When its answer never comes (the operation is cancelled, or the call fails in
+/// a way that may have been applied), looks the definition up before giving up on it, so that a
+/// definition that exists is never lost from state.
+async fn create(
+    op: &Operation,
+    client: &Client,
+    kind: &Kind,
+    payload: &DefinitionCreate,
+    diags: &mut Diagnostics,
+) -> Created {
+    let id = &payload.id;
+    let lost = match op.unless_cancelled(client.create_definition(payload)).await {
+        Ok(Ok(definition)) => return Created::Done(Box::new(definition)),
+        Ok(Err(e)) if !e.outcome_unknown() => {
+            create_failed(client, kind, id, &e, diags).await;
+            return Created::Failed;
+        }
+        Ok(Err(e)) => Err(e),
+        Err(reason) => Ok(reason),
+    };
+    let outcome = outcome_of_create(client, kind, id, &payload.type_).await;
+    match (&lost, outcome) {
+        (Err(_), Outcome::Created(definition)) => return Created::Done(definition),
+        (Ok(reason), Outcome::Created(definition)) => {
+            diags.warning(
+                format!("The {} {id:?} was created", kind.what),
+                format!(
+                    "The create finished although it was cancelled ({}); the definition is in \
+                     state.",
+                    match reason {
+                        Cancelled::Stop => "Terraform asked the provider to stop",
+                        Cancelled::Timeout => "its time limit passed",
+                    }
+                ),
+            );
+            return Created::Done(definition);
+        }
+        (_, outcome) => {
+            match &lost {
+                Err(e) => api_error(diags, format!("Could not create {} {id:?}", kind.what), e),
+                Ok(reason) => op.report_cancelled(*reason, "create", diags),
+            }
+            if matches!(outcome, Outcome::NotCreated) {
+                return Created::Failed;
+            }
+        }
+    }
+    report_unknown_create(kind, id, diags);
+    Created::Unknown
+}
+
+/// Reports a create whose outcome stayed unknown: the resource goes into state with this error,
+/// so Terraform keeps it (tainted) and the next apply replaces it, rather than losing track of a
+/// definition that may exist.
+fn report_unknown_create(kind: &Kind, id: &str, diags: &mut Diagnostics) {
+    diags.error(
+        format!("The create of {} {id:?} may have gone through", kind.what),
+        "The API's answer did not arrive, and the definition could not be looked up in time. The \
+         resource is kept in state, marked tainted: the next apply deletes the definition if it \
+         exists and creates it again. If you know it exists as configured, `terraform untaint` \
+         keeps it instead.",
     );
 }
 
@@ -445,7 +545,7 @@ mod tests {
         let cancel = op.cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            cancel.fire(crate::framework::Cancelled::Stop);
+            cancel.fire(Cancelled::Stop);
         });
         let mut diags = Diagnostics::new();
         let started = std::time::Instant::now();

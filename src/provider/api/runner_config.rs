@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{
-    Api, Lookup, RUNNER_CONFIG, api_error, create_failed, delete_definition, look_up,
+    Api, Created, Lookup, RUNNER_CONFIG, api_error, create, delete_definition, look_up,
     refuse_other_kind, same_org, step, sync_criteria,
 };
 use crate::definition::{self, read_runner_config};
@@ -39,22 +39,17 @@ impl Backend<RunnerConfig> for Api {
             return Err(Failed::Nothing);
         }
         let payload = definition::runner_config::to_create(planned);
-        let Some(created) = step(op, "create", diags, client.create_definition(&payload)).await
-        else {
-            return Err(Failed::Nothing);
+        let made = RunnerConfig {
+            name: Some(planned.name().to_string()),
+            ..planned.clone()
         };
-        match created {
-            Ok(definition) => {
+        match create(op, &client, &RUNNER_CONFIG, &payload, diags).await {
+            Created::Done(definition) => {
                 record_agent_url_version(op, &definition);
-                Ok(RunnerConfig {
-                    name: Some(planned.name().to_string()),
-                    ..planned.clone()
-                })
+                Ok(made)
             }
-            Err(e) => {
-                create_failed(&client, &RUNNER_CONFIG, &planned.id, &e, diags).await;
-                Err(Failed::Nothing)
-            }
+            Created::Failed => Err(Failed::Nothing),
+            Created::Unknown => Err(Failed::Partly(made)),
         }
     }
 

@@ -222,7 +222,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    pub(crate) fn from(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -274,9 +274,11 @@ impl Workdir {
         self.tf_env(args, &[])
     }
 
-    /// Runs `terraform <args>` here with extra environment variables (e.g. `TF_LOG`).
-    pub(crate) fn tf_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = Command::new(terraform_bin())
+    /// `terraform <args>` to run here, for a test that needs the process itself (to interrupt
+    /// it, say).
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(terraform_bin());
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("dev.tfrc"))
@@ -286,8 +288,15 @@ impl Workdir {
             .env_remove("HUMANITEC_ORG")
             .env_remove("HUMANITEC_API_PREFIX")
             .env("HOME", self.dir.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `terraform <args>` here with extra environment variables (e.g. `TF_LOG`).
+    pub(crate) fn tf_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = self
+            .command(args)
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
             .output()
             .expect("run terraform");
         Run::from(output)
