@@ -129,28 +129,37 @@ pub(crate) struct Criterion {
 }
 
 /// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
+///
+/// Why written by hand, every string double-quoted: YAML 1.1 readers (Go's yaml.v2, PyYAML)
+/// read plain scalars such as `yes`, `on`, `0123` or `1e3` as bools and numbers, so a cluster
+/// named `yes` would reach the driver as `true`. A JSON string is a double-quoted YAML scalar
+/// that every reader reads back as exactly that string.
+///
+/// ```ignore
+/// skip_permission_checks: false
+/// cluster:
+///   account: "myOrg/myAccount"
+///   cluster:
+///     cluster_type: "gke"
+///     name: "yes"
+/// ```
 pub(crate) fn outputs_yaml(config: &RunnerConfig) -> String {
+    let quoted = |text: &str| Json::String(text.to_string()).to_string();
     let cluster = config.cluster.clone().unwrap_or_default();
-    let mut inner = serde_yaml::Mapping::new();
-    inner.insert(
-        "cluster_type".into(),
-        cluster.cluster_type.clone().unwrap_or_default().into(),
+    let mut yaml = format!(
+        "skip_permission_checks: {}\ncluster:\n",
+        config.skip_permission_checks()
     );
-    for (field, value) in cluster.set_fields() {
-        inner.insert(field.into(), value.into());
-    }
-    let mut outer = serde_yaml::Mapping::new();
     if let Some(account) = &cluster.account {
-        outer.insert("account".into(), account.clone().into());
+        yaml.push_str(&format!("  account: {}\n", quoted(account)));
     }
-    outer.insert("cluster".into(), inner.into());
-    let mut outputs = serde_yaml::Mapping::new();
-    outputs.insert(
-        "skip_permission_checks".into(),
-        config.skip_permission_checks().into(),
-    );
-    outputs.insert("cluster".into(), outer.into());
-    serde_yaml::to_string(&outputs).unwrap_or_default()
+    yaml.push_str("  cluster:\n");
+    let cluster_type = cluster.cluster_type.clone().unwrap_or_default();
+    yaml.push_str(&format!("    cluster_type: {}\n", quoted(&cluster_type)));
+    for (field, value) in cluster.set_fields() {
+        yaml.push_str(&format!("    {field}: {}\n", quoted(value)));
+    }
+    yaml
 }
 
 /// The driver inputs: the two templates and the `agent_url` secret.
@@ -431,6 +440,44 @@ mod tests {
     fn golden_doc_page_config_payload() {
         let ours = serde_json::to_value(to_create(&doc_page_runner_config())).unwrap();
         assert_eq!(by_meaning(ours), by_meaning(doc_page_config_payload()));
+    }
+
+    #[test]
+    fn every_yaml_reader_reads_back_the_strings_configured() {
+        let mut config = doc_page_runner_config();
+        let tricky = [
+            "yes",
+            "on",
+            "0123",
+            "1e3",
+            "null",
+            "a: b",
+            "\"quoted\"",
+            "#x",
+        ];
+        if let Some(cluster) = config.cluster.as_mut() {
+            for (field, value) in ["name", "loadbalancer", "project_id", "zone"]
+                .iter()
+                .zip(tricky.iter().cycle())
+            {
+                cluster
+                    .fields
+                    .insert((*field).into(), Some((*value).into()));
+            }
+            cluster.account = Some(tricky[4].into());
+        }
+        let yaml = outputs_yaml(&config);
+        let parsed: Json = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(parsed["cluster"]["cluster"]["name"], "yes", "{yaml}");
+        assert_eq!(parsed["cluster"]["cluster"]["loadbalancer"], "on", "{yaml}");
+        assert_eq!(parsed["cluster"]["cluster"]["project_id"], "0123", "{yaml}");
+        assert_eq!(parsed["cluster"]["cluster"]["zone"], "1e3", "{yaml}");
+        assert_eq!(parsed["cluster"]["account"], "null", "{yaml}");
+        assert_eq!(parsed["skip_permission_checks"], false);
+        // No plain scalar that a YAML 1.1 reader could take for anything but a string.
+        for line in yaml.lines().filter(|l| l.trim_end().ends_with('"')) {
+            assert!(line.contains(": \""), "{line}");
+        }
     }
 
     #[test]

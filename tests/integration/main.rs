@@ -15,3 +15,4 @@ mod repair;
 mod runner_config;
 mod support;
 mod unknowns;
+mod yaml_outputs;
