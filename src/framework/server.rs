@@ -21,10 +21,6 @@ use crate::value::{AttributePath, Type, Value};
 /// The private-state key that marks a state as just imported, until the read that completes it.
 const IMPORTING: &str = "importing";
 
-/// Default time limit for create, update and delete when the resource has no `timeouts` value.
-const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-/// Default time limit for read.
-const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long an operation may take to finish cleanly once it is cancelled, before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
@@ -213,7 +209,7 @@ impl Server {
         current: &Value,
         private: &[u8],
     ) -> (Stored, Diagnostics) {
-        let limit = timeouts::for_operation(current, "read", DEFAULT_READ_TIMEOUT);
+        let limit = timeouts::for_operation(current, "read", timeouts::DEFAULT_READ);
         let mut private = Private::from_bytes(private);
         let importing = private.remove(IMPORTING).is_some();
         let mut op = Operation::new(private, limit);
@@ -306,7 +302,7 @@ impl Server {
             planned
         };
         let operation = change.name();
-        let limit = timeouts::for_operation(limit_source, operation, DEFAULT_WRITE_TIMEOUT);
+        let limit = timeouts::for_operation(limit_source, operation, timeouts::DEFAULT_WRITE);
         let mut op = Operation::new(private, limit);
         let cancel = op.cancel.clone();
         let mut inner = Diagnostics::new();
@@ -476,7 +472,7 @@ mod tests {
                 Block::new("test")
                     .attribute(Attribute::string("id").required().requires_replace())
                     .attribute(Attribute::string("left").computed())
-                    .block(timeouts::block(Duration::from_secs(60))),
+                    .block(timeouts::block()),
             )
         }
 

@@ -22,27 +22,33 @@ pub(crate) struct Timeouts {
 /// The operations a `timeouts` block can limit.
 pub(crate) const OPERATIONS: [&str; 4] = ["create", "read", "update", "delete"];
 
+/// The time limit of create, update and delete when the resource's `timeouts` sets none.
+pub(crate) const DEFAULT_WRITE: Duration = Duration::from_secs(20 * 60);
+/// The time limit of read (a refresh) when the resource's `timeouts` sets none.
+pub(crate) const DEFAULT_READ: Duration = Duration::from_secs(5 * 60);
+
+/// The default limit of an operation.
+pub(crate) fn default_for(operation: &str) -> Duration {
+    if operation == "read" {
+        DEFAULT_READ
+    } else {
+        DEFAULT_WRITE
+    }
+}
+
 /// A `timeouts { create = "30m" … }` block with one optional duration per operation.
-pub(crate) fn block(default: Duration) -> NestedBlock {
-    let mut inner = Block::new(format!(
-        "Time limits for each operation, as durations such as `\"30s\"`, `\"10m\"` or `\"1h30m\"`. \
-         Each defaults to `{}`.",
-        format_duration(default)
-    ));
+pub(crate) fn block() -> NestedBlock {
+    let mut inner = Block::new(
+        "Time limits for each operation, as durations such as `\"30s\"`, `\"10m\"` or `\"1h30m\"`.",
+    );
     for op in OPERATIONS {
         inner = inner.attribute(
             Attribute::string(op)
-                .description(format!("How long {op} may take."))
-                .validate(|value, path, diags| {
-                    if let Some(s) = value.as_str()
-                        && let Err(reason) = parse_duration(s) {
-                            diags.error_at(
-                                path.clone(),
-                                format!("Invalid duration in {path}"),
-                                format!("{s:?} {reason}; write a duration such as \"90s\", \"20m\" or \"1h30m\"."),
-                            );
-                        }
-                }),
+                .description(format!(
+                    "How long {op} may take. Defaults to `{}`.",
+                    format_duration(default_for(op))
+                ))
+                .validate(super::validate::positive_duration()),
         );
     }
     NestedBlock::new("timeouts", Nesting::Single, inner)

@@ -55,7 +55,7 @@ pub(crate) fn one_of(
             diags.error_at(
                 path.clone(),
                 format!("Invalid value for {path}"),
-                format!("Expected one of {}, got {s:?}.", quoted_list(allowed)),
+                format!("Expected one of {}, got {s:?}.", quoted_list(allowed, "or")),
             );
         }
     }
@@ -75,8 +75,9 @@ pub(crate) fn not_empty()
     }
 }
 
-/// A validator for Humanitec ids: lowercase letters, digits and dashes, 3 to 50 characters,
-/// starting and ending with a letter or digit (the API's pattern `^[a-z0-9][a-z0-9-]+[a-z0-9]$`).
+/// A validator for Humanitec definition ids: lowercase letters, digits and dashes, at least 3
+/// characters, starting and ending with a letter or digit (the API's pattern
+/// `^[a-z0-9][a-z0-9-]+[a-z0-9]$`; the spec sets no length limit for definition ids).
 pub(crate) fn humanitec_id()
 -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     |value, path, diags| {
@@ -85,22 +86,21 @@ pub(crate) fn humanitec_id()
         {
             diags.error_at(
                 path.clone(),
-                format!("Invalid id in {path}"),
+                format!("{path} is not a valid Humanitec id"),
                 format!(
-                    "{s:?} is not a valid Humanitec id: use 3 to 50 lowercase letters, digits \
-                         and dashes, starting and ending with a letter or digit."
+                    "{s:?} is not a valid Humanitec id: use at least 3 lowercase letters, digits \
+                     and dashes, starting and ending with a letter or digit."
                 ),
             );
         }
     }
 }
 
-/// Whether `s` matches `^[a-z0-9][a-z0-9-]+[a-z0-9]$` and is at most 50 characters.
+/// Whether `s` matches `^[a-z0-9][a-z0-9-]+[a-z0-9]$`.
 pub(crate) fn is_humanitec_id(s: &str) -> bool {
     let bytes = s.as_bytes();
     let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     bytes.len() >= 3
-        && bytes.len() <= 50
         && bytes.first().is_some_and(edge)
         && bytes.last().is_some_and(edge)
         && bytes.iter().all(|b| edge(b) || *b == b'-')
@@ -126,7 +126,9 @@ pub(crate) fn yaml_mapping(
                 diags.error_at(
                     path.clone(),
                     format!("{path} is not a YAML mapping"),
-                    format!("{path} must be a YAML mapping such as {example:?}, but it is {kind}."),
+                    format!(
+                        "{path} must be a YAML mapping such as\n\n{example}\nbut it is {kind}."
+                    ),
                 );
             }
             Err(e) => {
@@ -134,10 +136,13 @@ pub(crate) fn yaml_mapping(
                     .location()
                     .map(|at| format!(" on line {}", at.line()))
                     .unwrap_or_default();
+                // Why cut: the parser's message ends with its own "at line N column M".
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or_default();
                 diags.error_at(
                     path.clone(),
                     format!("{path} is not valid YAML"),
-                    format!("{path} must be a YAML mapping such as {example:?}; its YAML fails{line}: {e}."),
+                    format!("{path} is not valid YAML{line}: {message}. It must be a YAML mapping such as\n\n{example}"),
                 );
             }
         }
@@ -171,13 +176,35 @@ pub(crate) fn env_names()
     }
 }
 
-/// `"a", "b" or "c"`.
-pub(crate) fn quoted_list(items: &[&str]) -> String {
+/// `"a", "b" or "c"` (with `conjunction` "or"), `"a", "b" and "c"` (with "and").
+pub(crate) fn quoted_list(items: &[&str], conjunction: &str) -> String {
     let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
     match quoted.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
         Some((last, _)) => last.clone(),
         None => String::new(),
+    }
+}
+
+/// A validator for durations of the `timeouts` block and the like: valid and longer than zero.
+pub(crate) fn positive_duration()
+-> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+    |value, path, diags| {
+        let Some(text) = value.as_str() else {
+            return;
+        };
+        let problem = match super::timeouts::parse_duration(text) {
+            Ok(duration) if duration.is_zero() => "is zero, so the operation could never finish",
+            Ok(_) => return,
+            Err(reason) => reason,
+        };
+        diags.error_at(
+            path.clone(),
+            format!("Invalid duration in {path}"),
+            format!("{text:?} {problem}; write a duration such as \"90s\", \"20m\" or \"1h30m\"."),
+        );
     }
 }
 
@@ -234,19 +261,18 @@ mod tests {
 
     #[test]
     fn humanitec_ids() {
-        for ok in ["abc", "config-container-runner", "a1-b2", "123"] {
+        // The spec limits the pattern, not the length, of definition ids.
+        let long = "a".repeat(51);
+        for ok in [
+            "abc",
+            "config-container-runner",
+            "a1-b2",
+            "123",
+            long.as_str(),
+        ] {
             assert!(is_humanitec_id(ok), "{ok}");
         }
-        for bad in [
-            "",
-            "ab",
-            "-abc",
-            "abc-",
-            "Abc",
-            "a_b_c",
-            "a.bc",
-            &"a".repeat(51),
-        ] {
+        for bad in ["", "ab", "-abc", "abc-", "Abc", "a_b_c", "a.bc"] {
             assert!(!is_humanitec_id(bad), "{bad}");
         }
     }

@@ -93,6 +93,19 @@ pub(crate) enum Error {
         source: reqwest::Error,
     },
 
+    /// The API could not be connected to at all, several times in a row.
+    #[error(
+        "could not connect to the Humanitec API at {url} ({reason}); check api_prefix (or \
+         HUMANITEC_API_PREFIX) and that this machine can reach that address (proxy, firewall, \
+         VPN)"
+    )]
+    Unreachable {
+        /// The scheme, host and port tried.
+        url: String,
+        /// The operating system's reason, e.g. `Connection refused (os error 111)`.
+        reason: String,
+    },
+
     /// The retry budget ran out; `last` is the failure of the final attempt.
     #[error(
         "gave up on the Humanitec API after {attempts} attempt(s) in {:.1} s",
@@ -133,6 +146,8 @@ impl Error {
     pub(crate) fn outcome_unknown(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
+            // Why certain: no attempt reached the server.
+            Self::Unreachable { .. } => false,
             Self::Api { status, .. } => matches!(status, 500 | 502 | 503 | 504),
             Self::GaveUp { last, .. } => last.outcome_unknown(),
             _ => false,

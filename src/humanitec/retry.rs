@@ -69,6 +69,8 @@ pub(crate) struct Budget {
     started: Instant,
     /// Attempts started so far.
     attempts: u32,
+    /// Attempts that could not connect at all.
+    pub(crate) refused: u32,
     /// Jitter source.
     rng: XorShift,
 }
@@ -80,6 +82,7 @@ impl Budget {
             policy,
             started: Instant::now(),
             attempts: 0,
+            refused: 0,
             rng: XorShift::from_clock(),
         }
     }

@@ -90,6 +90,19 @@ pub(crate) struct Transport {
     pub(crate) request_timeout: Duration,
 }
 
+/// How many attempts in a row that cannot connect make the API unreachable.
+const CONNECT_ATTEMPTS: u32 = 3;
+
+/// The innermost cause of an error: the operating system's own words ("Connection refused"),
+/// without the HTTP client's layers.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}
+
 impl Transport {
     /// Repeats [`Transport::step`] until a final answer, or until the budget gives up.
     pub(crate) async fn exchange(
@@ -140,6 +153,18 @@ impl Transport {
                 ));
                 if source.is_builder() {
                     return Err(Error::Transport { source });
+                }
+                // Why give up early: an API that refuses the connection (or cannot be resolved)
+                // a few times in a row is the wrong URL or unreachable from here, not busy, and
+                // waiting out the whole budget would only delay the error.
+                if source.is_connect() {
+                    budget.refused += 1;
+                    if budget.refused >= CONNECT_ATTEMPTS {
+                        return Err(Error::Unreachable {
+                            url: call.url.origin().ascii_serialization(),
+                            reason: innermost(&source),
+                        });
+                    }
                 }
                 // Why: a refused connection never reached the server; anything later (a timeout,
                 // a reset while waiting for the answer) may have been applied.

@@ -131,6 +131,15 @@ where
             .unwrap_or_else(|| self.shared.mode())
     }
 
+    /// The mode a plan is for: the provider's for a new object, the recorded one otherwise.
+    pub(crate) fn planned_mode(&self, plan: &Plan<'_>) -> Mode {
+        if plan.prior.is_null() {
+            self.shared.mode()
+        } else {
+            self.mode_of(&plan.private)
+        }
+    }
+
     /// Reads a value into the model; a value that does not fit is a provider bug, reported.
     pub(crate) fn model(&self, value: &Value, diags: &mut Diagnostics) -> Option<M> {
         model::decode(value).map_err(|e| bug(diags, &e)).ok()
@@ -152,15 +161,20 @@ where
         Some(resolve_unknowns(planned, &made))
     }
 
-    /// Warns, at plan time, of an existing object whose provider has switched modes since it was
-    /// created: the object stays with the mode it was created in, so nothing it made is left
+    /// Checks a plan: for an object in api mode, that the API settings known so far are usable
+    /// (so their problems show before the plan is approved); and for an existing object whose
+    /// provider has switched modes since it was created, a warning: the object stays with the mode it was created in, so nothing it made is left
     /// behind, and the warning says how to move it.
     ///
     /// Why a warning and not an error: `terraform destroy` plans every object normally first
     /// (to refresh it), and must still work after a switch. Why not a replacement: Terraform
     /// replaces only for a changed attribute, and a switch that silently recreated every object
     /// would surprise more than it helps.
-    pub(crate) fn check_mode(&self, plan: &Plan<'_>, type_name: &str, diags: &mut Diagnostics) {
+    pub(crate) fn check_plan(&self, plan: &Plan<'_>, type_name: &str, diags: &mut Diagnostics) {
+        let mode = self.planned_mode(plan);
+        if mode == Mode::Api {
+            self.shared.check_api_settings(diags);
+        }
         if plan.prior.is_null() {
             return;
         }
@@ -331,9 +345,9 @@ mod tests {
     fn shared(mode: Mode) -> Arc<Shared> {
         let shared = Arc::new(Shared::default());
         shared.store(Settings {
-            org_id: Setting::Missing,
-            token: Setting::Missing,
-            api_prefix: Setting::Missing,
+            org_id: Setting::Set("my-org".into()),
+            token: Setting::Set("t0ken".into()),
+            api_prefix: Setting::Set("http://127.0.0.1:1/".into()),
             mode,
         });
         shared
@@ -421,7 +435,7 @@ mod tests {
             private,
         };
         let mut diags = Diagnostics::new();
-        switched.check_mode(&plan, "test_thing", &mut diags);
+        switched.check_plan(&plan, "test_thing", &mut diags);
         assert!(!diags.has_errors());
         let texts: Vec<_> = diags
             .iter()

@@ -211,6 +211,29 @@ impl Settings {
         let (Some(org_id), Some(token), Some(api_prefix)) = (org_id, token, api_prefix) else {
             return Err(diags);
         };
+        // Why: a token read with file() keeps its newline, and the API then refuses every call
+        // with a 401 that does not say why. The token itself is never shown.
+        if token != token.trim() {
+            diags.error_at(
+                AttributePath::root().attribute("token"),
+                "The Humanitec API token has leading or trailing white space",
+                "The token starts or ends with a space or a line break, often left by reading it \
+                 from a file; wrap it in trimspace(), e.g. token = trimspace(file(\"token.txt\")).",
+            );
+        }
+        if !(api_prefix.starts_with("https://") || api_prefix.starts_with("http://")) {
+            diags.error_at(
+                AttributePath::root().attribute("api_prefix"),
+                "The Humanitec API prefix is not a URL",
+                format!(
+                    "api_prefix must be a URL with its scheme, such as https://api.humanitec.io/; \
+                     {api_prefix:?} has none."
+                ),
+            );
+        }
+        if diags.has_errors() {
+            return Err(diags);
+        }
         let user_agent = format!("terraform-provider-humanitec/{}", env!("CARGO_PKG_VERSION"));
         let config = ClientConfig::new(api_prefix, org_id, token, user_agent);
         Client::new(config).map_err(|e| {
@@ -249,6 +272,40 @@ mod tests {
             }
         }
         Value::object(all)
+    }
+
+    #[test]
+    fn a_token_with_white_space_or_a_prefix_without_scheme_is_named_never_shown() {
+        let settings = Settings {
+            org_id: Setting::Set("my-org".into()),
+            token: Setting::Set("s3cret-token\n".into()),
+            api_prefix: Setting::Set("api.humanitec.io".into()),
+            mode: Mode::Api,
+        };
+        let Err(diags) = settings.client() else {
+            panic!("settings with problems made a client");
+        };
+        let found: Vec<String> = diags
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} | {} | {}",
+                    d.attribute.as_ref().unwrap(),
+                    d.summary,
+                    d.detail
+                )
+            })
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("token |") && found[0].contains("trimspace("),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("api_prefix |") && found[1].contains("https://"),
+            "{found:?}"
+        );
+        assert!(!found.iter().any(|f| f.contains("s3cret")), "{found:?}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     settings: RwLock<Option<Settings>>,
     /// The API client, built on first use and dropped when the settings change.
     client: Mutex<Option<Client>>,
+    /// Whether a plan has reported the settings' problems already.
+    settings_reported: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -60,6 +62,28 @@ impl Shared {
         }
     }
 
+    /// At plan time: the problems with the API settings that are known already (a missing org,
+    /// a token with white space, an `api_prefix` without scheme), once per provider, so that
+    /// they are not first seen after the plan was approved. Settings still unknown say nothing.
+    pub(crate) fn check_api_settings(&self, diags: &mut Diagnostics) {
+        let Some(settings) = self.read() else {
+            return;
+        };
+        let unknown = [&settings.org_id, &settings.token, &settings.api_prefix]
+            .iter()
+            .any(|s| matches!(s, config::Setting::Unknown));
+        if unknown
+            || self
+                .settings_reported
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if let Err(problems) = self.client() {
+            diags.extend(problems);
+        }
+    }
+
     fn read(&self) -> Option<Settings> {
         match self.settings.read() {
             Ok(guard) => guard.clone(),
@@ -68,6 +92,8 @@ impl Shared {
     }
 
     fn store(&self, settings: Settings) {
+        self.settings_reported
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         *self
             .client
             .lock()
@@ -100,8 +126,9 @@ impl Provider for HumanitecProvider {
                 "The humanitec provider manages the Humanitec Container Runner: runner configurations \
                  (`humanitec_runner_config`) and container runner definitions \
                  (`humanitec_container_runner`). In `api` mode they become Humanitec Resource \
-                 Definitions; in `direct` mode the provider runs container runner Jobs on the \
-                 cluster itself, with no platform in between.",
+                 Definitions. `direct` mode is for running container runner Jobs on the cluster \
+                 itself, with no platform in between; in this version it records runner configs \
+                 in state and refuses new container runners.",
             )
             .attribute(Attribute::string("org_id").description(
                 "The Humanitec organization id. Falls back to the `HUMANITEC_ORG` environment variable, then to `org` in the humctl configuration file. Required in `api` mode.",

@@ -5,6 +5,7 @@
 
 mod container_runner;
 mod docs;
+mod early_errors;
 mod install;
 mod kinds;
 mod lost_creates;
@@ -12,6 +13,7 @@ mod modes;
 mod not_found;
 mod plugin;
 mod repair;
+mod replacement;
 mod runner_config;
 mod support;
 mod unknowns;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{
     Api, CONTAINER_RUNNER, Created, Lookup, api_error, create, delete_definition, look_up,
-    refuse_other_kind, same_org, step, sync_criteria,
+    problems_sentence, refuse_other_kind, same_org, step, sync_criteria,
 };
 use crate::definition::container_runner::read_container_runner;
 use crate::definition::{self};
@@ -27,7 +27,10 @@ fn container_runner_from(
                 "Definition {:?} is not a container runner as this provider writes it",
                 definition.id
             ),
-            format!("{}. The next apply rewrites it.", read.problems.join("; ")),
+            format!(
+                "{}. The next apply rewrites it.",
+                problems_sentence(&read.problems)
+            ),
         );
     }
     read.runner

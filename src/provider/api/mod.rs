@@ -103,6 +103,16 @@ fn refuse_other_kind(
     true
 }
 
+/// Problems found in a definition as one sentence for a diagnostic: "Its driver is …; it has …".
+fn problems_sentence(problems: &[String]) -> String {
+    let text = problems.join("; ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
 /// The api backend, for every resource type.
 pub(crate) struct Api {
     shared: std::sync::Arc<Shared>,
@@ -402,6 +412,16 @@ async fn delete_definition(
             Ok(()) | Err(humanitec::Error::NotFound { .. }) => return,
             Err(humanitec::Error::InUse { changes }) if op.remaining() > LAST_ATTEMPT_MARGIN => {
                 let pause = wait.min(op.remaining() - LAST_ATTEMPT_MARGIN);
+                if started.elapsed() < pause {
+                    // Why INFO at the start: the wait can last until timeouts.delete (20
+                    // minutes by default), and a silent one looks like a hang.
+                    log::info!(
+                        "{what} {id:?} is in use by {} resource(s); waiting for them to move \
+                         to another definition, retrying until {} from now (timeouts.delete)",
+                        changes.len(),
+                        crate::framework::timeouts::format_duration(op.remaining())
+                    );
+                }
                 log::info!(
                     "{what} {id:?} is still in use by {} resource(s); retrying in {pause:?}",
                     changes.len()

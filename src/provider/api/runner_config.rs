@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{
     Api, Created, Lookup, RUNNER_CONFIG, api_error, create, delete_definition, look_up,
-    refuse_other_kind, same_org, step, sync_criteria,
+    problems_sentence, refuse_other_kind, same_org, step, sync_criteria,
 };
 use crate::definition::{self, read_runner_config};
 use crate::framework::model::Sensitive;
@@ -87,7 +87,10 @@ impl Backend<RunnerConfig> for Api {
         if !read.problems.is_empty() {
             diags.warning(
                 format!("Definition {id:?} is not a runner config as this provider writes it"),
-                format!("{}. The next apply rewrites it.", read.problems.join("; ")),
+                format!(
+                    "{}. The next apply rewrites it.",
+                    problems_sentence(&read.problems)
+                ),
             );
         }
         if !read.foreign_criteria.is_empty() {

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -303,12 +302,13 @@ fn schema() -> Schema {
                 .validate(not_empty())
                 .description("The user name for HTTPS authentication."),
         )
-        .attribute(Attribute::string("password").sensitive().description(
+        .attribute(Attribute::string("password").sensitive().validate(not_empty()).description(
             "The password or token for HTTPS authentication. Conflicts with `password_ref`.",
         ))
         .attribute(
             Attribute::string("ssh_key")
                 .sensitive()
+                .validate(not_empty())
                 .description("The SSH private key for `git@…` URLs. Conflicts with `ssh_key_ref`."),
         )
         .block(secret_ref_block("password"))
@@ -332,7 +332,8 @@ fn schema() -> Schema {
         .attribute(Attribute::string_map("secret_files").sensitive().description("Secret inline files, shaped like `files`. Sent as definition secrets (`files.<path>`); the API never returns them."))
         .attribute(
             Attribute::new("runner_config", runner_config_type())
-                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria; only its `id`, `skip_permission_checks` and `kubernetes` are kept."),
+                .sensitive()
+                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. Only its `id`, `skip_permission_checks` and `kubernetes` are kept, and the attribute is sensitive because `kubernetes` may hold credentials. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null }`."),
         )
         .attribute(Attribute::bool("force_delete").default(Value::Bool(false)).description("Delete the definition even while resources use it (`DELETE ?force=true`): Humanitec marks it deleted and moves those resources to another definition on their next deployment. When `false`, deleting an in-use definition is retried until `timeouts.delete`, then fails naming the resources."))
         .attribute(
@@ -344,9 +345,51 @@ fn schema() -> Schema {
         .block(NestedBlock::new("job", Nesting::Single, job).required())
         .block(NestedBlock::new("source", Nesting::Single, source))
         .block(NestedBlock::new("credentials_config", Nesting::Single, credentials))
-        .block(timeouts::block(Duration::from_secs(20 * 60))),
+        .block(timeouts::block()),
         CONTAINER_RUNNER_DRIVER,
     ))
+}
+
+/// The private-state key that carries, from the plan of an existing object to the plan of its
+/// replacement, the id that a force delete would leave taken.
+const FORCE_DELETES_ID: &str = "force_deletes_id";
+
+/// Refuses a replacement that deletes with `force_delete = true` and creates the same id.
+///
+/// Why: a force-deleted definition that resources still use is only marked deleted, and its id
+/// stays taken until Humanitec has moved them (the API does not say how long), so the create of
+/// the replacement would fail after the old definition was already gone. Terraform plans a
+/// replacement with a second request whose prior state is null and whose private state is the
+/// first request's, so the first one leaves the id there for the second to find.
+fn refuse_force_deleting_replacement(plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+    if !plan.prior.is_null() {
+        if plan.prior.get("force_delete") == &Value::Bool(true)
+            && let Some(id) = plan.prior.get("id").as_str()
+        {
+            plan.private.set(FORCE_DELETES_ID, id.into());
+        } else {
+            plan.private.remove(FORCE_DELETES_ID);
+        }
+        return;
+    }
+    let taken = plan.private.remove(FORCE_DELETES_ID);
+    let id = plan.planned.get("id").as_str();
+    if let (Some(taken), Some(id)) = (taken, id)
+        && taken.as_str() == Some(id)
+    {
+        diags.error_at(
+            AttributePath::root().attribute("force_delete"),
+            "A replacement cannot force-delete the definition it recreates",
+            format!(
+                "Replacing this container runner deletes definition {id:?} with force_delete = \
+                 true and then creates it again with the same id. If resources still use it, \
+                 Humanitec only marks the definition deleted and keeps its id taken until it has \
+                 moved them, so the create would fail with the old definition already gone. \
+                 Apply force_delete = false first (the delete then waits until nothing uses it), \
+                 or give the replacement another id."
+            ),
+        );
+    }
 }
 
 /// The `secret_refs` an update will answer with. Every secret is written again, so versions move;
@@ -494,13 +537,24 @@ impl Resource for ContainerRunnerResource {
             return;
         }
         // An existing object stays in the mode it was created in; only new ones need direct mode.
-        self.backends.check_mode(plan, self.type_name(), diags);
+        self.backends.check_plan(plan, self.type_name(), diags);
         if plan.prior.is_null() && self.backends.mode() == Mode::Direct {
             direct::refuse_container_runner(diags);
             return;
         }
         default_name_to_id(plan);
         plan_definition_shape(plan, CONTAINER_RUNNER_DRIVER);
+        refuse_force_deleting_replacement(plan, diags);
+        // Why keep the prior runner_config in api mode: there it only orders the resources, so a
+        // change inside the same runner config (rotated credentials, a new name) must not ripple
+        // into every container runner's plan. Terraform accepts a planned value equal to the prior
+        // one.
+        let same_config = plan.prior.get("runner_config").get("id")
+            == plan.planned.get("runner_config").get("id");
+        if !plan.prior.is_null() && same_config && self.backends.planned_mode(plan) == Mode::Api {
+            let prior = plan.prior.get("runner_config").clone();
+            set(&mut plan.planned, "runner_config", prior);
+        }
         if plan.prior.is_null() {
             return;
         }

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -150,8 +149,8 @@ fn cluster_field_description(field: &str) -> &'static str {
 /// for their `runner_config` attribute, so the two always agree.
 pub(super) fn kubernetes_block() -> Block {
     let exec = Block::new("A client-go credential plugin that prints a token, such as `gke-gcloud-auth-plugin`, `aws eks get-token` or `kubelogin`.")
-        .attribute(Attribute::string("api_version").required().description("The `client.authentication.k8s.io` API version the plugin speaks, e.g. `client.authentication.k8s.io/v1beta1`."))
-        .attribute(Attribute::string("command").required().description("The plugin command."))
+        .attribute(Attribute::string("api_version").required().validate(not_empty()).description("The `client.authentication.k8s.io` API version the plugin speaks, e.g. `client.authentication.k8s.io/v1beta1`."))
+        .attribute(Attribute::string("command").required().validate(not_empty()).description("The plugin command."))
         .attribute(Attribute::string_list("args").description("Arguments for the command."))
         .attribute(Attribute::string_map("env").description("Extra environment variables for the command."));
     Block::new(
@@ -159,17 +158,29 @@ pub(super) fn kubernetes_block() -> Block {
          host, CA certificate and token or exec plugin). Validated and kept in state; ignored in \
          api mode, where Humanitec reaches the cluster through `cluster.account`.",
     )
-    .attribute(Attribute::string("config_path").description("Path to a kubeconfig file."))
-    .attribute(Attribute::string("config_context").description("The kubeconfig context to use."))
     .attribute(
-        Attribute::string("host").description("The API server URL, instead of a kubeconfig."),
+        Attribute::string("config_path")
+            .validate(not_empty())
+            .description("Path to a kubeconfig file."),
+    )
+    .attribute(
+        Attribute::string("config_context")
+            .validate(not_empty())
+            .description("The kubeconfig context to use."),
+    )
+    .attribute(
+        Attribute::string("host")
+            .validate(not_empty())
+            .description("The API server URL, instead of a kubeconfig."),
     )
     .attribute(
         Attribute::string("cluster_ca_certificate")
+            .validate(not_empty())
             .description("PEM CA certificate of the API server."),
     )
     .attribute(
         Attribute::string("token")
+            .validate(not_empty())
             .sensitive()
             .description("A bearer token for the API server."),
     )
@@ -242,7 +253,7 @@ fn schema() -> Schema {
         .block(NestedBlock::new("criteria", Nesting::Set, criteria))
         .block(NestedBlock::new("cluster", Nesting::Single, cluster).required())
         .block(NestedBlock::new("kubernetes", Nesting::Single, kubernetes))
-        .block(timeouts::block(Duration::from_secs(20 * 60))),
+        .block(timeouts::block()),
         TEMPLATE_DRIVER,
     ))
 }
@@ -273,7 +284,7 @@ impl Resource for RunnerConfigResource {
                         format!(
                             "A {} cluster needs {}; set cluster.{field}.",
                             kind.name(),
-                            quoted_list(kind.required_fields())
+                            quoted_list(kind.required_fields(), "and")
                         ),
                     );
                 }
@@ -286,7 +297,7 @@ impl Resource for RunnerConfigResource {
                         format!(
                             "A {} cluster takes {}; remove cluster.{field}.",
                             kind.name(),
-                            quoted_list(kind.allowed_fields())
+                            quoted_list(kind.allowed_fields(), "and")
                         ),
                     );
                 }
@@ -321,7 +332,7 @@ impl Resource for RunnerConfigResource {
     fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
         default_name_to_id(plan);
         plan_definition_shape(plan, TEMPLATE_DRIVER);
-        self.backends.check_mode(plan, self.type_name(), diags);
+        self.backends.check_plan(plan, self.type_name(), diags);
     }
 
     async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
