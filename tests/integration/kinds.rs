@@ -90,3 +90,18 @@ async fn another_kind_is_neither_imported_nor_offered_for_import() {
     configs.destroy();
     assert!(sandbox.definitions().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_definition_id_follows_the_specs_pattern_at_any_length() {
+    let sandbox = Sandbox::start(&[]);
+    let id = format!("runner-{}", "x".repeat(60));
+    let work = Workdir::new(&format!(
+        "{}{}",
+        sandbox.provider_block(),
+        container_runner(&id)
+    ));
+    work.apply();
+    work.assert_plan_empty("after create");
+    assert!(sandbox.definition(&id).await.is_some());
+    work.destroy();
+}
