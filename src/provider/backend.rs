@@ -162,9 +162,10 @@ where
     }
 
     /// Checks a plan: for an object in api mode, that the API settings known so far are usable
-    /// (so their problems show before the plan is approved); and for an existing object whose
-    /// provider has switched modes since it was created, a warning: the object stays with the mode it was created in, so nothing it made is left
-    /// behind, and the warning says how to move it.
+    /// (so their problems show before the plan is approved); for an existing object whose
+    /// provider has switched modes since it was created, a warning. The object stays with the
+    /// mode it was created in, so nothing it made is left behind, and the warning says how to
+    /// move it.
     ///
     /// Why a warning and not an error: `terraform destroy` plans every object normally first
     /// (to refresh it), and must still work after a switch. Why not a replacement: Terraform
