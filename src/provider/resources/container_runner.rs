@@ -1,11 +1,15 @@
 //! `humanitec_container_runner`: a definition of any resource type whose resources a container
 //! (usually an IaC tool) provisions, run as a Kubernetes Job by the Container Runner Driver.
 //!
+//! This file holds what the resource is in the user's words: its typed model (one field per
+//! attribute), its schema, its checks and its plan. Creating, reading, updating and deleting go
+//! through the backend of the mode the object was created in (`crate::provider::backend`).
+//!
 //! In api mode the resource is a Humanitec definition with driver `humanitec/container-runner`.
 //! Its secrets are sent but never read back; state keeps the configured values, and the refs the
 //! API answers with are shown in the computed `secret_refs`. Direct mode, where the provider runs
-//! the Job itself on the cluster of `runner_config`, is not part of this version: a plan in
-//! direct mode fails with a diagnostic that says so.
+//! the Job itself on the cluster of `runner_config`, is not part of this version: a plan for a new
+//! container runner in direct mode fails with a diagnostic that says so.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! `humanitec_runner_config`: the `config` definition that tells the Container Runner which
 //! cluster to run its Jobs on.
 //!
+//! This file holds the resource's typed model, schema, checks and plan; creating, reading,
+//! updating and deleting go through the backend of the mode the object was created in.
+//!
 //! In api mode the resource is a Humanitec definition (type `config`, driver `humanitec/template`,
 //! matching `res_id = container-runner`, `class = default`). In direct mode there is no platform:
 //! the resource only records the cluster (and how to reach it) for container runners to use.
