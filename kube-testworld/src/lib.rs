@@ -7,13 +7,14 @@
 //! alike.
 //!
 //! Modules: `server` (HTTP, routing, options), `world` (the store and its verbs, garbage
-//! collection), `watch`, `schema` (the vendored v1.31 schemas and their validator), `kinds`
+//! collection), `watch`, `controllers` (scheduler, Job controller, Events), `schema` (the vendored v1.31 schemas and their validator), `kinds`
 //! (per-kind defaults and rules), `patch`, `selector`, `auth` (tokens, RBAC, access reviews),
 //! `resources` (served types, discovery), `table` (kubectl's server-side printing), `status`
 //! (API errors), `tls`, `clock`.
 
 mod auth;
 mod clock;
+mod controllers;
 mod kinds;
 mod patch;
 mod resources;
@@ -164,6 +165,7 @@ impl TestWorld {
             plain_http: options.plain_http,
         });
         let tls_config = (!options.plain_http).then(|| Arc::clone(&pki.server));
+        let control_plane = Arc::clone(&world);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -175,6 +177,7 @@ impl TestWorld {
             .name("kube-testworld".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    tokio::spawn(controllers::run(control_plane));
                     match tokio::net::TcpListener::from_std(std_listener) {
                         Ok(listener) => {
                             server::serve(listener, tls_config, server, shutdown_rx).await
