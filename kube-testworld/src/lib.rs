@@ -16,6 +16,7 @@ mod auth;
 mod clock;
 mod controllers;
 mod kinds;
+mod kubelet;
 mod patch;
 mod resources;
 mod schema;
@@ -57,6 +58,11 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The kubelet was asked for, but podman does not run.
+    #[error(
+        "podman is not usable ({0}); install it and build the images with scripts/build-test-images.sh"
+    )]
+    Podman(String),
     /// The runtime thread could not be started.
     #[error("could not start the test world's runtime")]
     Runtime(#[source] std::io::Error),
@@ -74,6 +80,11 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// How often watches with `allowWatchBookmarks` get a BOOKMARK event.
     pub bookmark_interval: Duration,
+    /// Run the kubelet: bound pods' containers really run under podman. Off, pods stay
+    /// Pending on the node (tests may then write pod status themselves).
+    pub kubelet: bool,
+    /// The containers.conf podman runs with (`CONTAINERS_CONF`); `None` keeps podman's own.
+    pub containers_conf: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -83,6 +94,8 @@ impl Default for Options {
             port: 0,
             dir: None,
             bookmark_interval: Duration::from_secs(5),
+            kubelet: false,
+            containers_conf: std::env::var_os("CONTAINERS_CONF").map(PathBuf::from),
         }
     }
 }
@@ -156,13 +169,27 @@ impl TestWorld {
             }
             return Err(e);
         }
+        if options.kubelet {
+            check_podman(options.containers_conf.as_deref())?;
+        }
         let world = Arc::new(world::World::new(pki.ca_pem.clone()));
+        let kubelet = options.kubelet.then(|| {
+            world.set_graceful_pods();
+            Arc::new(kubelet::Kubelet::new(
+                Arc::clone(&world),
+                Arc::clone(&tokens),
+                dir.join("kubelet"),
+                address.port(),
+                options.containers_conf.clone(),
+            ))
+        });
         let server = Arc::new(server::Server {
             world: Arc::clone(&world),
             tokens: Arc::clone(&tokens),
             address: address.to_string(),
             bookmark_interval: options.bookmark_interval,
             plain_http: options.plain_http,
+            kubelet: kubelet.clone(),
         });
         let tls_config = (!options.plain_http).then(|| Arc::clone(&pki.server));
         let control_plane = Arc::clone(&world);
@@ -178,6 +205,9 @@ impl TestWorld {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(controllers::run(control_plane));
+                    if let Some(kubelet) = kubelet {
+                        tokio::spawn(kubelet.run());
+                    }
                     match tokio::net::TcpListener::from_std(std_listener) {
                         Ok(listener) => {
                             server::serve(listener, tls_config, server, shutdown_rx).await
@@ -272,6 +302,22 @@ impl Drop for TestWorld {
         if self.remove_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// Checks that `podman info` runs with the given containers.conf.
+fn check_podman(conf: Option<&Path>) -> Result<(), StartError> {
+    let mut cmd = std::process::Command::new("podman");
+    cmd.args(["info", "--format", "{{.Host.OCIRuntime.Name}}"]);
+    if let Some(conf) = conf {
+        cmd.env("CONTAINERS_CONF", conf);
+    }
+    match cmd.output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(StartError::Podman(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )),
+        Err(e) => Err(StartError::Podman(e.to_string())),
     }
 }
 

@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: kube-testworld [--port N] [--http] [--dir DIR] [--bookmark-seconds N]
+const USAGE: &str =
+    "usage: kube-testworld [--port N] [--http] [--kubelet] [--dir DIR] [--bookmark-seconds N]
 
 Starts a local Kubernetes test world on 127.0.0.1 and prints the path of its kubeconfig.
   --port N              port to listen on (default: any free port)
   --http                serve plain HTTP instead of HTTPS
+  --kubelet             run pods' containers with podman (CONTAINERS_CONF is honoured)
   --dir DIR             write kubeconfig and ca.crt into DIR (default: a temporary directory)
   --bookmark-seconds N  interval of watch bookmarks (default 5)
 ";
@@ -41,6 +43,7 @@ fn parse(args: &[String]) -> Result<Option<kube_testworld::Options>, String> {
         match arg.as_str() {
             "--help" | "-h" => return Ok(None),
             "--http" => options.plain_http = true,
+            "--kubelet" => options.kubelet = true,
             "--port" => {
                 options.port = value("--port")?
                     .parse()

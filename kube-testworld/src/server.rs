@@ -38,6 +38,25 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The response body type: whole or streamed.
 type Body = BoxBody<Bytes, Infallible>;
 
+/// A `pods/log` request.
+#[derive(Debug, Clone)]
+pub(crate) struct LogRequest {
+    /// The pod.
+    pub(crate) pod: Value,
+    /// The container (`container`, or the only one).
+    pub(crate) container: String,
+    /// `follow`.
+    pub(crate) follow: bool,
+    /// `timestamps`.
+    pub(crate) timestamps: bool,
+    /// `tailLines`.
+    pub(crate) tail_lines: Option<usize>,
+    /// `sinceTime` / `sinceSeconds`, as a point in time.
+    pub(crate) since: Option<std::time::SystemTime>,
+    /// `previous`.
+    pub(crate) previous: bool,
+}
+
 /// The server's shared configuration.
 pub(crate) struct Server {
     /// The API state.
@@ -50,6 +69,8 @@ pub(crate) struct Server {
     pub(crate) bookmark_interval: Duration,
     /// Plain HTTP: requests without credentials act as the admin.
     pub(crate) plain_http: bool,
+    /// The kubelet, which serves container logs, when one runs.
+    pub(crate) kubelet: Option<Arc<crate::kubelet::Kubelet>>,
 }
 
 /// Accepts connections until `shutdown` fires; each connection is served in its own task.
@@ -721,12 +742,46 @@ impl Server {
                 )));
             }
         };
-        // Why: without a kubelet no container ever starts, so there is never a log to serve;
-        // this is the answer a real server gives for a container that is not running yet.
-        let _ = query;
-        Err(ApiError::BadRequest(format!(
-            "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
-        )))
+        let flag = |k: &str| matches!(query.get(k).map(String::as_str), Some("true") | Some("1"));
+        let since = match (query.get("sinceTime"), query.get("sinceSeconds")) {
+            (Some(t), _) => Some(
+                crate::clock::parse_rfc3339(t)
+                    .ok_or_else(|| ApiError::BadRequest(format!("invalid sinceTime {t:?}")))?,
+            ),
+            (None, Some(s)) => {
+                let secs: u64 = s
+                    .parse()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid sinceSeconds {s:?}")))?;
+                Some(std::time::SystemTime::now() - Duration::from_secs(secs))
+            }
+            _ => None,
+        };
+        let tail_lines = match query.get("tailLines") {
+            Some(t) => Some(
+                t.parse()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid tailLines {t:?}")))?,
+            ),
+            None => None,
+        };
+        match &self.kubelet {
+            Some(kubelet) => {
+                let request = LogRequest {
+                    pod,
+                    container,
+                    follow: flag("follow"),
+                    timestamps: flag("timestamps"),
+                    tail_lines,
+                    since,
+                    previous: flag("previous"),
+                };
+                Ok(stream_response(kubelet.logs(request)?, "text/plain"))
+            }
+            // Why: without a kubelet no container ever starts; this is what a real server
+            // answers for a container that is not running yet.
+            None => Err(ApiError::BadRequest(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+            ))),
+        }
     }
 }
 

@@ -80,6 +80,13 @@ fn pod_status(pod: &Value) -> String {
                 }
                 return reason.to_string();
             }
+            if list == "initContainerStatuses"
+                && cs["state"]["terminated"]["exitCode"]
+                    .as_i64()
+                    .is_some_and(|c| c != 0)
+            {
+                return "Init:Error".to_string();
+            }
             if list == "containerStatuses"
                 && let Some(reason) = cs["state"]["terminated"]["reason"].as_str()
             {

@@ -458,7 +458,9 @@ impl State {
         for (key, mut object) in waiting {
             let before = object.clone();
             if !self.has_dependents(meta_str(&object, "uid"))
-                && let Some(fs) = object["metadata"]["finalizers"].as_array_mut()
+                && let Some(fs) = object["metadata"]
+                    .get_mut("finalizers")
+                    .and_then(Value::as_array_mut)
             {
                 fs.retain(|f| f != "foregroundDeletion" && f != "orphan");
             }
@@ -562,6 +564,11 @@ impl World {
         let mut state = self.lock();
         state.compacted = state.rv;
         state.history.clear();
+    }
+
+    /// Turns graceful pod deletion on (a kubelet will stop the containers and finish it).
+    pub(crate) fn set_graceful_pods(&self) {
+        self.lock().graceful_pods = true;
     }
 
     /// Records warnings sent to clients.
@@ -830,6 +837,9 @@ impl World {
         causes.extend(kinds::prepare(r, &mut body, None));
         if !causes.is_empty() {
             return Err(ApiError::invalid(res, &name, causes));
+        }
+        if r == ids::PODS {
+            admit_service_account(&state, ns, &name, &mut body)?;
         }
         if r == ids::SELFSUBJECTACCESSREVIEWS {
             return Err(ApiError::Internal(
@@ -1205,6 +1215,77 @@ impl State {
     fn insert_quiet(&mut self, r: ResourceId, object: Value) {
         self.objects.insert(key_of(r, &object), object);
     }
+}
+
+/// The ServiceAccount admission plugin: the pod's service account must exist, and unless
+/// `automountServiceAccountToken` is false the `kube-api-access-*` projected volume (token,
+/// `ca.crt`, `namespace`) is added and mounted into every container.
+fn admit_service_account(
+    state: &State,
+    ns: &str,
+    name: &str,
+    pod: &mut Value,
+) -> Result<(), ApiError> {
+    let sa_name = pod["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let Some(sa) = state.get(&(ids::SERVICEACCOUNTS, ns.to_string(), sa_name.clone())) else {
+        return Err(ApiError::Forbidden(format!(
+            "pods \"{name}\" is forbidden: error looking up service account {ns}/{sa_name}: serviceaccount \"{sa_name}\" not found"
+        )));
+    };
+    let automount = pod["spec"]["automountServiceAccountToken"]
+        .as_bool()
+        .or_else(|| sa["automountServiceAccountToken"].as_bool())
+        .unwrap_or(true);
+    if !automount {
+        return Ok(());
+    }
+    const MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let already = ["containers", "initContainers"].iter().any(|list| {
+        pod["spec"][*list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["mountPath"] == json!(MOUNT))
+            })
+    });
+    if already {
+        return Ok(());
+    }
+    let volume = format!("kube-api-access-{}", clock::name_suffix());
+    if !pod["spec"]["volumes"].is_array() {
+        pod["spec"]["volumes"] = json!([]);
+    }
+    if let Some(v) = pod["spec"]["volumes"].as_array_mut() {
+        v.push(json!({"name": volume, "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+        ]}}));
+    }
+    for list in ["containers", "initContainers"] {
+        for c in pod["spec"]
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if !c["volumeMounts"].is_array() {
+                c["volumeMounts"] = json!([]);
+            }
+            if let Some(m) = c["volumeMounts"].as_array_mut() {
+                m.push(json!({"name": volume, "readOnly": true, "mountPath": MOUNT}));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adds or refreshes a managedFields entry for the manager of a write.

@@ -3,6 +3,7 @@
 
 mod jobs;
 mod kubectl;
+mod pods;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -90,4 +91,39 @@ pub(crate) fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) ->
         assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The images the kubelet tests run (built by `scripts/build-test-images.sh`).
+pub(crate) const IMAGES: [&str; 3] = [
+    "localhost/testworld/git:1",
+    "localhost/testworld/runner:1",
+    "localhost/testworld/iac-runner:1",
+];
+
+/// The repository's containers.conf for podman on these machines.
+pub(crate) fn containers_conf() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/podman/containers.conf")
+}
+
+/// A world with the kubelet. Fails (never skips) when podman or the images are missing.
+pub(crate) fn podman_world() -> TestWorld {
+    let conf = containers_conf();
+    for image in IMAGES {
+        let exists = Command::new("podman")
+            .args(["image", "exists", image])
+            .env("CONTAINERS_CONF", &conf)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            exists,
+            "podman or the image {image} is missing: install podman and run scripts/build-test-images.sh"
+        );
+    }
+    TestWorld::start(Options {
+        kubelet: true,
+        containers_conf: Some(conf),
+        ..Options::default()
+    })
+    .expect("the test world starts with its kubelet")
 }
