@@ -48,6 +48,8 @@ pub(crate) struct Kubelet {
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
     /// Container logs by (pod uid, container): the file and whether the container has ended.
     logs: Mutex<HashMap<(String, String), ContainerLog>>,
+    /// Names of the podman containers running now.
+    containers: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A container's log file and whether the container has ended.
@@ -83,7 +85,31 @@ impl Kubelet {
             containers_conf,
             running: Mutex::new(HashMap::new()),
             logs: Mutex::new(HashMap::new()),
+            containers: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// Removes every container still running (the world is stopping), waiting for podman.
+    pub(crate) fn remove_all_containers(&self) {
+        let names: Vec<String> = self
+            .containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        let mut cmd = std::process::Command::new("podman");
+        if let Some(conf) = &self.containers_conf {
+            cmd.env("CONTAINERS_CONF", conf);
+        }
+        let _ = cmd
+            .args(["rm", "--force", "--time", "0", "--ignore"])
+            .args(&names)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     fn podman(&self) -> Command {
@@ -908,6 +934,10 @@ impl Kubelet {
                 return 128;
             }
         };
+        self.containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(container_name.clone());
         let started = clock::now_rfc3339();
         self.event(
             pod,
@@ -1003,6 +1033,10 @@ impl Kubelet {
             }
         };
         let _ = writer.await;
+        self.containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&container_name);
         done_tx.send_replace(true);
         let code = status.ok().and_then(|s| s.code()).map_or(137, i64::from);
         let mut message =

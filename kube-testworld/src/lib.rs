@@ -111,6 +111,7 @@ pub struct TestWorld {
     remove_dir: bool,
     shutdown: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    kubelet: Option<Arc<kubelet::Kubelet>>,
 }
 
 impl TestWorld {
@@ -191,6 +192,7 @@ impl TestWorld {
             plain_http: options.plain_http,
             kubelet: kubelet.clone(),
         });
+        let kubelet_handle = kubelet.clone();
         let tls_config = (!options.plain_http).then(|| Arc::clone(&pki.server));
         let control_plane = Arc::clone(&world);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -233,6 +235,7 @@ impl TestWorld {
             remove_dir,
             shutdown,
             thread: Some(thread),
+            kubelet: kubelet_handle,
         })
     }
 
@@ -274,9 +277,15 @@ impl TestWorld {
         self.world.warnings()
     }
 
-    /// Forgets the change history: watches from an earlier resourceVersion get `410 Gone`.
+    /// Forgets the change history: every resourceVersion handed out so far is too old, and a
+    /// watch from one gets `410 Gone`.
     pub fn compact(&self) {
         self.world.compact();
+    }
+
+    /// How many watch requests were answered with `410 Expired` so far.
+    pub fn expired_watches(&self) -> u64 {
+        self.world.expired_watches()
     }
 
     /// Ends every open watch stream, as an API server restart would.
@@ -298,6 +307,10 @@ impl Drop for TestWorld {
         self.shutdown.send_replace(true);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        // Why: podman containers outlive the runtime that started them.
+        if let Some(kubelet) = &self.kubelet {
+            kubelet.remove_all_containers();
         }
         if self.remove_dir {
             let _ = std::fs::remove_dir_all(&self.dir);

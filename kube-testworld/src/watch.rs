@@ -134,6 +134,7 @@ async fn run(world: Arc<World>, req: WatchRequest, tx: mpsc::Sender<Bytes>) {
     let (initial, mut cursor) = match opening {
         Ok(o) => o,
         Err(event) => {
+            world.count_expired();
             let _ = tx.send(event).await;
             return;
         }
@@ -179,6 +180,7 @@ async fn run(world: Arc<World>, req: WatchRequest, tx: mpsc::Sender<Bytes>) {
             }
         };
         if let Some(oldest) = too_old {
+            world.count_expired();
             let _ = tx.send(expired(cursor, oldest)).await;
             return;
         }

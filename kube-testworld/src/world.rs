@@ -153,6 +153,8 @@ pub(crate) struct World {
     changes: tokio::sync::watch::Sender<u64>,
     disconnects: tokio::sync::watch::Sender<u64>,
     warnings: Mutex<Vec<String>>,
+    /// How many watches were answered `410 Expired`.
+    expired: std::sync::atomic::AtomicU64,
     /// PEM of the CA clients trust (published in `kube-root-ca.crt`).
     pub(crate) ca_pem: String,
 }
@@ -521,6 +523,7 @@ impl World {
             changes: tokio::sync::watch::Sender::new(0),
             disconnects: tokio::sync::watch::Sender::new(0),
             warnings: Mutex::new(Vec::new()),
+            expired: std::sync::atomic::AtomicU64::new(0),
             ca_pem,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -559,9 +562,14 @@ impl World {
         self.disconnects.send_modify(|n| *n += 1);
     }
 
-    /// Forgets the change history, so watches from any earlier resourceVersion get `410 Gone`.
+    /// Forgets the change history: every resourceVersion handed out so far becomes too old,
+    /// so a watch from any of them gets `410 Gone`.
     pub(crate) fn compact(&self) {
         let mut state = self.lock();
+        // Why: a watch from the newest version misses nothing and would stay valid; skipping
+        // one version makes every version a client holds expire, as a compaction after a
+        // further write does on a real server.
+        state.rv += 1;
         state.compacted = state.rv;
         state.history.clear();
     }
@@ -569,6 +577,17 @@ impl World {
     /// Turns graceful pod deletion on (a kubelet will stop the containers and finish it).
     pub(crate) fn set_graceful_pods(&self) {
         self.lock().graceful_pods = true;
+    }
+
+    /// Counts a watch answered with `410 Expired`.
+    pub(crate) fn count_expired(&self) {
+        self.expired
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many watches were answered with `410 Expired`.
+    pub(crate) fn expired_watches(&self) -> u64 {
+        self.expired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records warnings sent to clients.

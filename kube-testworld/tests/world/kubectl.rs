@@ -483,3 +483,95 @@ fn plain_http_serves_the_same_api() {
     assert!(w.url().starts_with("http://127.0.0.1:"));
     assert!(ok(&w, &["get", "namespaces", "-o", "name"]).contains("namespace/default"));
 }
+
+#[test]
+fn rbac_binds_roles_to_service_accounts() {
+    let w = world();
+    ok(&w, &["create", "serviceaccount", "runner"]);
+    ok(
+        &w,
+        &[
+            "create",
+            "role",
+            "runner",
+            "--verb=get,list,watch",
+            "--resource=pods,pods/log",
+        ],
+    );
+    ok(
+        &w,
+        &[
+            "create",
+            "role",
+            "writer",
+            "--verb=create",
+            "--resource=secrets",
+        ],
+    );
+    ok(
+        &w,
+        &[
+            "create",
+            "rolebinding",
+            "runner",
+            "--role=runner",
+            "--serviceaccount=default:runner",
+        ],
+    );
+    ok(
+        &w,
+        &[
+            "create",
+            "rolebinding",
+            "writer",
+            "--role=writer",
+            "--serviceaccount=default:runner",
+        ],
+    );
+    let token = format!("--token={}", w.service_account_token("default", "runner"));
+    let can = |args: &[&str]| {
+        let mut all = vec![token.as_str(), "auth", "can-i"];
+        all.extend_from_slice(args);
+        String::from_utf8_lossy(&kubectl(&w, &all).stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(can(&["list", "pods"]), "yes");
+    assert_eq!(can(&["get", "pods", "--subresource=log"]), "yes");
+    assert_eq!(can(&["create", "secrets"]), "yes");
+    assert_eq!(can(&["get", "secrets"]), "no");
+    assert_eq!(can(&["create", "pods"]), "no");
+    assert_eq!(can(&["list", "pods", "-n", "kube-system"]), "no");
+    assert_eq!(can(&["create", "jobs"]), "no");
+
+    assert_eq!(ok(&w, &[&token, "get", "pods", "-o", "name"]).trim(), "");
+    ok(
+        &w,
+        &[
+            &token,
+            "create",
+            "secret",
+            "generic",
+            "result",
+            "--from-literal=a=b",
+        ],
+    );
+    let err = fails(&w, &[&token, "get", "secret", "result"]);
+    assert!(
+        err.contains("secrets \"result\" is forbidden: User \"system:serviceaccount:default:runner\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\""),
+        "{err}"
+    );
+    let err = fails(&w, &[&token, "get", "namespaces"]);
+    assert!(
+        err.contains("cannot list resource \"namespaces\" in API group \"\" at the cluster scope"),
+        "{err}"
+    );
+
+    // A deleted service account's tokens stop working.
+    ok(&w, &["delete", "serviceaccount", "runner"]);
+    let err = fails(&w, &[&token, "get", "pods"]);
+    assert!(
+        err.contains("Unauthorized") || err.contains("provide credentials"),
+        "{err}"
+    );
+}

@@ -2,6 +2,7 @@
 //! `kube` crate. Every external command and every wait is bounded.
 
 mod jobs;
+mod kube_client;
 mod kubectl;
 mod pods;
 
