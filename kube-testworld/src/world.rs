@@ -697,18 +697,16 @@ impl World {
                 res.kind
             )));
         }
+        // Why: the API server decodes a body with the endpoint's group, version and kind as
+        // defaults, so a body without them (client-go's dynamic client sends such) is accepted.
+        if body["kind"].as_str().is_none_or(str::is_empty) {
+            body["kind"] = json!(res.kind);
+        }
+        if body["apiVersion"].as_str().is_none_or(str::is_empty) {
+            body["apiVersion"] = json!(res.api_version());
+        }
         let kind = body["kind"].as_str().unwrap_or("");
         let api_version = body["apiVersion"].as_str().unwrap_or("");
-        if kind.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "Object 'Kind' is missing in '{body}'"
-            )));
-        }
-        if api_version.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "Object 'apiVersion' is missing in '{body}'"
-            )));
-        }
         if kind != res.kind || api_version != res.api_version() {
             return Err(ApiError::BadRequest(format!(
                 "the API version in the data ({api_version}) does not match the expected API version ({})",
@@ -1468,6 +1466,28 @@ mod tests {
             .expect("dry");
         assert!(dry.object["metadata"].get("resourceVersion").is_none());
         assert!(w.get(ids::CONFIGMAPS, "default", "dry").is_err());
+    }
+
+    #[test]
+    fn kind_and_api_version_default_from_the_endpoint_but_must_match_when_given() {
+        let w = world();
+        let opts = WriteOptions::default();
+        let bare = json!({"metadata": {"name": "bare"}, "data": {"a": "1"}});
+        let made = w
+            .create(ids::CONFIGMAPS, "default", bare, &opts)
+            .expect("defaulted")
+            .object;
+        assert_eq!(
+            (made["kind"].as_str(), made["apiVersion"].as_str()),
+            (Some("ConfigMap"), Some("v1"))
+        );
+        let wrong = json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "x"}});
+        assert_eq!(
+            w.create(ids::CONFIGMAPS, "default", wrong, &opts)
+                .expect_err("kind")
+                .code(),
+            400
+        );
     }
 
     #[test]

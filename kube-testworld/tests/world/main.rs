@@ -5,6 +5,7 @@ mod jobs;
 mod kube_client;
 mod kubectl;
 mod pods;
+mod terraform;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
