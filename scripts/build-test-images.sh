@@ -63,6 +63,9 @@ import_image() {
   podman import -q --change "CMD $cmd" --change "ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
     "$work/$(basename "$name").tar" "$name:in-$hash" >/dev/null
   podman tag "$name:in-$hash" "$name:1"
+  # Older builds of the same image are no longer needed.
+  podman images --format '{{.Repository}}:{{.Tag}}' "$name" | grep ":in-" | grep -v ":in-$hash\$" \
+    | xargs -r podman rmi >/dev/null 2>&1 || true
   echo "built $name:1 ($hash)"
 }
 
@@ -72,8 +75,9 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 root="$work/git"
 base_root "$root"
 copy_with_libs "$root" /usr/bin/git
-mkdir -p "$root/usr/lib"
+mkdir -p "$root/usr/lib" "$root/usr/share"
 cp -a /usr/lib/git-core "$root/usr/lib/"
+[ -d /usr/share/git-core ] && cp -a /usr/share/git-core "$root/usr/share/"
 find /usr/lib/git-core -type f -perm -u+x | while read -r f; do
   if [ "$(head -c 4 "$f" | tr -d '\000' | tail -c 3)" = "ELF" ]; then copy_with_libs "$root" "$f"; fi
 done

@@ -6,7 +6,7 @@
 //! token with `ca.crt` and `namespace`) are laid out under the world's directory and bind-mounted;
 //! environment (values, secretKeyRef, configMapKeyRef, fieldRef, envFrom) is resolved, a missing
 //! object or key giving `CreateContainerConfigError` (retried every second, as the kubelet does);
-//! `runAsNonRoot` with UID 0 is refused; `fsGroup` owns and may read volume files; init containers run in order, then the main containers;
+//! `runAsNonRoot` with UID 0 is refused; `fsGroup` owns and may read volume files; init containers run in order (native sidecars keep running beside the main containers until those end), then the main containers;
 //! exit codes set the phase, `terminationMessagePath` is read (4096 bytes at most); logs are kept
 //! with timestamps for `pods/log`. Deleting a pod stops its containers with its grace period.
 
@@ -400,13 +400,47 @@ impl Kubelet {
             }
         };
 
-        // Init containers, in order.
+        // Init containers, in order; native sidecars (restartPolicy: Always) start in their
+        // turn and keep running beside the main containers.
+        let (sidecar_stop, sidecar_stop_rx) = watch::channel(false);
+        let mut sidecars = Vec::new();
+        {
+            let mut pod_stop = stop.clone();
+            let sidecar_stop = sidecar_stop.clone();
+            tokio::spawn(async move {
+                if pod_stop.wait_for(|s| *s).await.is_ok() {
+                    sidecar_stop.send_replace(true);
+                }
+            });
+        }
         for (i, c) in init.iter().enumerate() {
             let args = &prepared[i];
+            if c["restartPolicy"] == json!("Always") {
+                let kubelet = Arc::clone(self);
+                let (sidecar_pod, sidecar, args, pod_dir) =
+                    (pod.clone(), c.clone(), args.clone(), pod_dir.clone());
+                let mut rx = sidecar_stop_rx.clone();
+                sidecars.push(tokio::spawn(async move {
+                    kubelet
+                        .run_container(
+                            &sidecar_pod,
+                            "initContainerStatuses",
+                            &sidecar,
+                            &args,
+                            &mut rx,
+                            &pod_dir,
+                        )
+                        .await
+                }));
+                // Why: the next init container starts once the sidecar has started.
+                self.wait_started(&pod, c).await;
+                continue;
+            }
             let code = self
                 .run_container(&pod, "initContainerStatuses", c, args, &mut stop, &pod_dir)
                 .await;
             if code != 0 {
+                stop_sidecars(&sidecar_stop, sidecars).await;
                 self.update_status(&pod, |s| {
                     s["phase"] = json!("Failed");
                     set_condition(s, cond("Initialized", false, "ContainersNotInitialized"));
@@ -448,11 +482,35 @@ impl Kubelet {
         for h in handles {
             all_ok &= h.await.unwrap_or(1) == 0;
         }
+        // Sidecars stop once the main containers have ended; they do not decide the phase.
+        stop_sidecars(&sidecar_stop, sidecars).await;
         self.update_status(&pod, |s| {
             s["phase"] = json!(if all_ok { "Succeeded" } else { "Failed" });
             set_condition(s, cond("Ready", false, "PodCompleted"));
             set_condition(s, cond("ContainersReady", false, "PodCompleted"));
         });
+    }
+
+    /// Waits (bounded) until a container's status shows it running or ended.
+    async fn wait_started(&self, pod: &Value, c: &Value) {
+        for _ in 0..600 {
+            let started = self
+                .world
+                .get(ids::PODS, meta_str(pod, "namespace"), meta_str(pod, "name"))
+                .ok()
+                .and_then(|p| {
+                    p["status"]["initContainerStatuses"]
+                        .as_array()?
+                        .iter()
+                        .find(|s| s["name"] == c["name"])
+                        .map(|s| s["state"].get("waiting").is_none())
+                })
+                .unwrap_or(true);
+            if started {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn set_waiting(&self, pod: &Value, list: &str, c: &Value, reason: &str, message: &str) {
@@ -952,6 +1010,7 @@ impl Kubelet {
             &format!("Started container {name}"),
         );
         let is_main = list == "containerStatuses";
+        let ready_when_running = is_main || c["restartPolicy"] == json!("Always");
         let entry_name = c["name"].clone();
         let image = c["image"].clone();
         self.update_status(pod, |s| {
@@ -959,7 +1018,7 @@ impl Kubelet {
                 && let Some(entry) = cs.iter_mut().find(|e| e["name"] == entry_name)
             {
                 *entry = json!({"name": entry_name, "image": image, "imageID": image,
-                    "containerID": format!("podman://{container_name}"), "ready": is_main,
+                    "containerID": format!("podman://{container_name}"), "ready": ready_when_running,
                     "restartCount": 0, "started": true, "state": {"running": {"startedAt": started}}});
             }
             if is_main {
@@ -1155,6 +1214,14 @@ impl Kubelet {
             }
         });
         Ok(rx)
+    }
+}
+
+/// Stops the native sidecars and waits for them.
+async fn stop_sidecars(stop: &watch::Sender<bool>, sidecars: Vec<tokio::task::JoinHandle<i64>>) {
+    stop.send_replace(true);
+    for s in sidecars {
+        let _ = s.await;
     }
 }
 

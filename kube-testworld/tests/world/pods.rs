@@ -364,3 +364,144 @@ fn logs_follow_and_deletion_stops_containers_gracefully() {
         "{text}"
     );
 }
+
+#[test]
+fn a_native_sidecar_runs_beside_the_main_container_and_stops_after_it() {
+    let w = podman_world();
+    create(&w, "apiVersion: v1
+kind: Pod
+metadata: {name: sidecar}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: collector
+    image: localhost/testworld/runner:1
+    restartPolicy: Always
+    command: [sh, -c, 'trap \"echo collected; exit 0\" TERM; echo up > /shared/up; while true; do sleep 0.1; done']
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: main
+    image: localhost/testworld/runner:1
+    command: [sh, -c, 'cat /shared/up']
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  volumes: [{name: shared, emptyDir: {}}]
+");
+    let p = phase_of(&w, "sidecar", "Succeeded");
+    assert_eq!(ok(&w, &["logs", "sidecar", "-c", "main"]).trim(), "up");
+    let side = &p["status"]["initContainerStatuses"][0];
+    assert!(
+        side["state"]["terminated"].is_object(),
+        "the sidecar was stopped: {side}"
+    );
+    assert_eq!(
+        ok(&w, &["logs", "sidecar", "-c", "collector"]).trim(),
+        "collected"
+    );
+}
+
+#[test]
+fn a_pod_clones_from_a_local_git_server_over_host_networking() {
+    let w = podman_world();
+    let repos = w.dir().join("repos");
+    let work = w.dir().join("work");
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@example.com",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::create_dir_all(&repos).expect("mkdir");
+    git(&work, &["init", "-q"]);
+    std::fs::write(work.join("hello.txt"), "from git\n").expect("write");
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    git(
+        &repos,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().expect("utf-8"),
+            "repo.git",
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let base = format!("--base-path={}", repos.display());
+    // Why: `git daemon` forks `git-daemon`, which killing `git` would leave behind; the server
+    // binary is started directly and killed on drop, also when an assertion fails.
+    let exec_path = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path");
+    let server = std::path::PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim())
+        .join("git-daemon");
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = KillOnDrop(
+        std::process::Command::new(server)
+            .args([
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                &base,
+            ])
+            .arg(&repos)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git-daemon"),
+    );
+    eventually("git daemon to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    create(&w, &format!("apiVersion: v1
+kind: Pod
+metadata: {{name: clone}}
+spec:
+  restartPolicy: Never
+  securityContext: {{runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true}}
+  containers:
+  - name: git
+    image: localhost/testworld/git:1
+    command: [sh, -c, 'git clone -q --depth 1 git://127.0.0.1:{port}/repo.git /src/checkout && cat /src/checkout/hello.txt']
+    env: [{{name: HOME, value: /tmp}}]
+    securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
+    volumeMounts: [{{name: src, mountPath: /src}}]
+  volumes: [{{name: src, emptyDir: {{}}}}]
+"));
+    let p = eventually("the clone to finish", || {
+        let p = w.object("pods", "default", "clone")?;
+        matches!(
+            p["status"]["phase"].as_str(),
+            Some("Succeeded") | Some("Failed")
+        )
+        .then_some(p)
+    });
+    let logs = ok(&w, &["logs", "clone"]);
+    assert_eq!(p["status"]["phase"], "Succeeded", "{logs}");
+    assert_eq!(logs.trim(), "from git");
+}
