@@ -8,7 +8,8 @@
 //!
 //! Modules: `server` (HTTP, routing, options), `world` (the store and its verbs, garbage
 //! collection), `watch`, `controllers` (scheduler, Job controller, Events), `schema` (the vendored v1.31 schemas and their validator), `kinds`
-//! (per-kind defaults and rules), `patch`, `selector`, `auth` (tokens, RBAC, access reviews),
+//! (per-kind defaults and rules), `patch`, `managed` (field ownership,
+//! server-side apply), `selector`, `auth` (tokens, RBAC, access reviews),
 //! `resources` (served types, discovery), `table` (kubectl's server-side printing), `status`
 //! (API errors), `tls`, `clock`.
 
@@ -17,6 +18,7 @@ mod clock;
 mod controllers;
 mod kinds;
 mod kubelet;
+mod managed;
 mod patch;
 mod resources;
 mod schema;

@@ -858,6 +858,7 @@ fn write_options(
         validation,
         field_manager: manager,
         force: false,
+        applying: false,
     })
 }
 

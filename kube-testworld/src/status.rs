@@ -105,6 +105,14 @@ pub(crate) enum ApiError {
         /// What conflicted.
         detail: String,
     },
+    /// 409 `Conflict` of a server-side apply with other field managers.
+    #[error("{message}")]
+    ApplyConflict {
+        /// `Apply failed with N conflict(s): …`.
+        message: String,
+        /// One cause per conflicting field.
+        causes: Vec<Cause>,
+    },
     /// 422 `Invalid` with field causes.
     #[error("{kind} \"{name}\" is invalid: {}", render_causes(.causes))]
     Invalid {
@@ -199,7 +207,9 @@ impl ApiError {
     pub(crate) fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::NoSuchPath => 404,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::Forbidden(_) => 403,
             ApiError::Unauthorized => 401,
@@ -218,7 +228,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::NoSuchPath => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",
@@ -247,6 +257,13 @@ impl ApiError {
             ApiError::NotFound { resource, name }
             | ApiError::AlreadyExists { resource, name }
             | ApiError::Conflict { resource, name, .. } => Some(split_details(resource, name)),
+            ApiError::ApplyConflict { causes, .. } => {
+                let causes: Vec<Value> = causes
+                    .iter()
+                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .collect();
+                Some(json!({"causes": causes}))
+            }
             ApiError::Invalid { kind, name, causes } => {
                 let (kind, group) = kind.split_once('.').unwrap_or((kind.as_str(), ""));
                 let causes: Vec<Value> = causes

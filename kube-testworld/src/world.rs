@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::clock;
 use crate::kinds;
+use crate::managed;
 use crate::patch::{self, PatchError};
 use crate::resources::{RESOURCES, ResourceId, ids};
 use crate::schema::schemas;
@@ -74,6 +75,8 @@ pub(crate) struct WriteOptions {
     pub(crate) field_manager: Option<String>,
     /// `force` (server-side apply).
     pub(crate) force: bool,
+    /// Set internally for server-side apply: managedFields are already computed.
+    pub(crate) applying: bool,
 }
 
 /// `propagationPolicy` of a delete.
@@ -863,6 +866,10 @@ impl World {
                 "reviews are answered by the server".into(),
             ));
         }
+        if !opts.applying {
+            let manager = opts.field_manager.as_deref().unwrap_or("unknown");
+            managed::record_update(None, &mut body, manager, &res.api_version(), "");
+        }
         let key = key_of(r, &body);
         if state.get(&key).is_some() {
             return Err(ApiError::AlreadyExists {
@@ -1004,8 +1011,19 @@ impl World {
                         meta_str(&body, "name")
                     )));
                 }
-                record_manager(&mut body, opts, "Apply", &res.api_version());
-                return self.create(r, ns, body, opts);
+                let manager = opts.field_manager.clone().unwrap_or_default();
+                let merge = |t: &mut Value, p: &Value| {
+                    patch::merge_patch(t, p);
+                    Ok(())
+                };
+                body = managed::apply(None, &body, &manager, &res.api_version(), opts.force, merge)
+                    .map_err(ApiError::BadRequest)?
+                    .map_err(apply_conflict)?;
+                let opts = WriteOptions {
+                    applying: true,
+                    ..opts.clone()
+                };
+                return self.create(r, ns, body, &opts);
             }
             return Err(ApiError::not_found(res, name));
         };
@@ -1027,11 +1045,27 @@ impl World {
                         res.api_version()
                     )));
                 }
-                patch::strategic_merge(schemas(), schema, &mut patched, patch_body)
-                    .map_err(patch_error)?;
-                record_manager(&mut patched, opts, "Apply", &res.api_version());
+                let manager = opts.field_manager.clone().unwrap_or_default();
+                let merge = |t: &mut Value, p: &Value| {
+                    patch::strategic_merge(schemas(), schema, t, p).map_err(|e| e.to_string())
+                };
+                patched = managed::apply(
+                    Some(&old),
+                    patch_body,
+                    &manager,
+                    &res.api_version(),
+                    opts.force,
+                    merge,
+                )
+                .map_err(ApiError::BadRequest)?
+                .map_err(apply_conflict)?;
             }
         }
+        let applying = WriteOptions {
+            applying: patch_type == PatchType::Apply,
+            ..opts.clone()
+        };
+        let opts = &applying;
         if !patched.is_object() {
             return Err(ApiError::BadRequest(
                 "the patch did not produce an object".into(),
@@ -1114,6 +1148,11 @@ impl World {
         causes.extend(kinds::prepare(r, &mut new, Some(&old)));
         if !causes.is_empty() {
             return Err(ApiError::invalid(res, &name, causes));
+        }
+        if !opts.applying {
+            let manager = opts.field_manager.as_deref().unwrap_or("unknown");
+            let sub = if part == Part::Status { "status" } else { "" };
+            managed::record_update(Some(&old), &mut new, manager, &res.api_version(), sub);
         }
         if res.has_generation && new.get("spec") != old.get("spec") {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -1305,55 +1344,35 @@ fn admit_service_account(
     Ok(())
 }
 
-/// Adds or refreshes a managedFields entry for the manager of a write.
-fn record_manager(object: &mut Value, opts: &WriteOptions, operation: &str, api_version: &str) {
-    let manager = opts.field_manager.clone().unwrap_or_default();
-    let entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": api_version,
-        "time": clock::now_rfc3339(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields_v1(object),
-    });
-    let meta = &mut object["metadata"];
-    let mut entries: Vec<Value> = meta["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    entries.retain(|e| !(e["manager"] == json!(manager) && e["operation"] == json!(operation)));
-    entries.push(entry);
-    meta["managedFields"] = json!(entries);
-}
-
-/// A coarse `FieldsV1` set: every object key as `f:<key>`, lists as leaves.
-fn fields_v1(object: &Value) -> Value {
-    fn walk(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut out = serde_json::Map::new();
-                for (k, child) in m {
-                    if k == "managedFields"
-                        || k == "resourceVersion"
-                        || k == "uid"
-                        || k == "creationTimestamp"
-                    {
-                        continue;
-                    }
-                    out.insert(format!("f:{k}"), walk(child));
-                }
-                Value::Object(out)
-            }
-            _ => json!({}),
-        }
-    }
-    let mut fields = walk(object);
-    if let Some(m) = fields.as_object_mut() {
-        m.remove("f:apiVersion");
-        m.remove("f:kind");
-        m.remove("f:status");
-    }
-    fields
+/// The 409 of an apply that conflicts with other managers, worded as the API server words it.
+fn apply_conflict(conflicts: Vec<managed::Conflict>) -> ApiError {
+    let n = conflicts.len();
+    let message = if n == 1 {
+        let c = &conflicts[0];
+        format!(
+            "Apply failed with 1 conflict: conflict with \"{}\" using {}: {}",
+            c.manager, c.api_version, c.field
+        )
+    } else {
+        let fields: Vec<String> = conflicts
+            .iter()
+            .map(|c| {
+                format!(
+                    "- conflict with \"{}\" using {}: {}",
+                    c.manager, c.api_version, c.field
+                )
+            })
+            .collect();
+        format!("Apply failed with {n} conflicts:\n{}", fields.join("\n"))
+    };
+    let causes = conflicts
+        .into_iter()
+        .map(|c| {
+            let message = format!("conflict with \"{}\" using {}", c.manager, c.api_version);
+            Cause::new("FieldManagerConflict", c.field, message)
+        })
+        .collect();
+    ApiError::ApplyConflict { message, causes }
 }
 
 fn patch_error(e: PatchError) -> ApiError {

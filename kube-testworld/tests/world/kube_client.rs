@@ -141,6 +141,45 @@ async fn server_side_apply_creates_updates_and_records_the_manager() {
         managers.contains(&("testworld-test".into(), "Apply".into())),
         "{managers:?}"
     );
+    // Another manager changing the same field conflicts, unless it forces.
+    let mut theirs = configmap("ssa");
+    theirs.data = Some([("k".to_string(), "theirs".to_string())].into());
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("other"),
+            &Patch::Apply(theirs.clone()),
+        )
+        .await
+        .expect_err("a conflict");
+    match &err {
+        kube::Error::Api(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+            assert!(
+                status.message.contains("conflict with \"testworld-test\""),
+                "{}",
+                status.message
+            );
+            assert!(status.message.contains(".data.k"), "{}", status.message);
+        }
+        other => panic!("{other}"),
+    }
+    let forced = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("other").force(),
+            &Patch::Apply(theirs),
+        )
+        .await
+        .expect("a forced apply");
+    assert_eq!(
+        forced
+            .data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .map(String::as_str),
+        Some("theirs")
+    );
     let err = api
         .patch(
             "ssa",

@@ -575,3 +575,75 @@ fn rbac_binds_roles_to_service_accounts() {
         "{err}"
     );
 }
+
+#[test]
+fn server_side_apply_tracks_field_managers() {
+    let w = world();
+    let out = kubectl_in(&w, &["apply", "--server-side", "-f", "-"], CONFIGMAP);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "other" applies only data.a; the labels stay the first manager's alone.
+    let changed = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo}\ndata: {a: \"2\"}\n";
+    let out = kubectl_in(
+        &w,
+        &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+        changed,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("conflict"), "{err}");
+    assert!(err.contains("kubectl"), "names the owning manager: {err}");
+    let out = kubectl_in(
+        &w,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        changed,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cm = json(&ok(
+        &w,
+        &[
+            "get",
+            "configmap",
+            "demo",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+    ));
+    assert_eq!(cm["data"]["a"], "2");
+    let managers: Vec<&str> = cm["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"other"), "{managers:?}");
+    // A later apply by the first manager without the labels removes them.
+    let no_labels = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo}\ndata: {a: \"2\"}\n";
+    let out = kubectl_in(&w, &["apply", "--server-side", "-f", "-"], no_labels);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cm = json(&ok(&w, &["get", "configmap", "demo", "-o", "json"]));
+    assert!(
+        cm["metadata"]
+            .get("labels")
+            .is_none_or(|l| l.as_object().is_some_and(|m| m.is_empty())),
+        "{cm}"
+    );
+}

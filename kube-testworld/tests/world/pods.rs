@@ -368,6 +368,8 @@ fn logs_follow_and_deletion_stops_containers_gracefully() {
 #[test]
 fn a_native_sidecar_runs_beside_the_main_container_and_stops_after_it() {
     let w = podman_world();
+    // The main container waits for the sidecar's file: a started sidecar has not necessarily
+    // run its first command yet (as on a real node without a startup probe).
     create(&w, "apiVersion: v1
 kind: Pod
 metadata: {name: sidecar}
@@ -382,7 +384,7 @@ spec:
   containers:
   - name: main
     image: localhost/testworld/runner:1
-    command: [sh, -c, 'cat /shared/up']
+    command: [sh, -c, 'while [ ! -f /shared/up ]; do sleep 0.05; done; cat /shared/up']
     volumeMounts: [{name: shared, mountPath: /shared}]
   volumes: [{name: shared, emptyDir: {}}]
 ");
