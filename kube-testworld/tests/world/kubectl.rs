@@ -647,3 +647,85 @@ fn server_side_apply_tracks_field_managers() {
         "{cm}"
     );
 }
+
+/// The events of a raw watch that ends by its `timeoutSeconds`.
+fn raw_watch(w: &TestWorld, query: &str) -> Vec<Value> {
+    let path = format!("/api/v1/namespaces/default/configmaps?watch=1&{query}");
+    ok(w, &["get", "--raw", &path]).lines().map(json).collect()
+}
+
+#[test]
+fn raw_watches_resume_bookmark_translate_selectors_and_expire() {
+    let w = TestWorld::start(Options {
+        bookmark_interval: std::time::Duration::from_secs(1),
+        ..Options::default()
+    })
+    .expect("start");
+    ok(&w, &["create", "configmap", "a", "--from-literal=x=1"]);
+    let rv = ok(
+        &w,
+        &[
+            "get",
+            "cm",
+            "a",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ],
+    );
+    ok(&w, &["label", "configmap", "a", "team=blue"]);
+    ok(&w, &["label", "configmap", "a", "team=red", "--overwrite"]);
+    ok(&w, &["delete", "configmap", "a"]);
+
+    // From a resourceVersion: exactly the later changes, then bookmarks until the timeout.
+    let events = raw_watch(
+        &w,
+        &format!("resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=2"),
+    );
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        &kinds[..3],
+        ["MODIFIED", "MODIFIED", "DELETED"],
+        "{events:?}"
+    );
+    assert!(
+        kinds[3..].iter().all(|k| *k == "BOOKMARK") && kinds.len() > 3,
+        "{kinds:?}"
+    );
+    let bookmark = &events[3]["object"];
+    assert_eq!(bookmark["kind"], "ConfigMap");
+    assert!(
+        bookmark["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|v| v.parse::<u64>().is_ok())
+    );
+
+    // With a label selector the same history reads ADDED (starts matching), DELETED (stops).
+    let events = raw_watch(
+        &w,
+        &format!("resourceVersion={rv}&labelSelector=team%3Dblue&timeoutSeconds=1"),
+    );
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["ADDED", "DELETED"], "{events:?}");
+
+    // sendInitialEvents: the current objects, then the initial-events-end bookmark.
+    let events = raw_watch(
+        &w,
+        "sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    );
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "kube-root-ca.crt");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    assert_eq!(
+        events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+
+    // After a compaction the old resourceVersion is gone: one ERROR event with a 410 Status.
+    w.compact();
+    let events = raw_watch(&w, &format!("resourceVersion={rv}&timeoutSeconds=1"));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 410);
+    assert_eq!(events[0]["object"]["reason"], "Expired");
+    assert_eq!(w.expired_watches(), 1);
+}
