@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (codec, framework, payloads, API client, sandbox against the
-# OpenAPI spec) and the end-to-end tests that drive the real terraform CLI (and tofu, when it is
-# on PATH) against the sandbox.
+# OpenAPI spec), the end-to-end tests that drive the real terraform CLI (and tofu, when it is
+# on PATH) against the sandbox, and the Kubernetes test world's tests (its pod tests need podman
+# and the images of scripts/build-test-images.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds the container images the Kubernetes test world's tests run, locally and without any
+# registry: each image is busybox-static plus binaries copied from this machine (Debian's git
+# with its shared libraries, the terraform on PATH), packed with `podman import`.
+#
+# Images (tag :1 is what tests use; a second tag carries the hash of the inputs, so an unchanged
+# image is not rebuilt):
+#   localhost/testworld/git:1        git (Debian's /usr/bin/git and /usr/lib/git-core)
+#   localhost/testworld/runner:1     a shell runner implementing the Humanitec runner contract
+#   localhost/testworld/iac-runner:1 the runner plus the machine's terraform
+#
+# Needs: podman, runc, busybox-static, git (Debian), terraform. Uses scripts/podman/containers.conf.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/podman/containers.conf}"
+
+need() { command -v "$1" >/dev/null || { echo "build-test-images: $1 is missing ($2)" >&2; exit 1; }; }
+need podman "apt-get install -y podman runc"
+need runc "apt-get install -y runc"
+[ -x /bin/busybox ] && /bin/busybox --list >/dev/null || { echo "build-test-images: /bin/busybox is missing (apt-get install -y busybox-static)" >&2; exit 1; }
+if ldd /bin/busybox >/dev/null 2>&1; then
+  echo "build-test-images: /bin/busybox is not static (apt-get install -y busybox-static)" >&2; exit 1
+fi
+[ -x /usr/bin/git ] || { echo "build-test-images: Debian's git is missing (apt-get install -y git)" >&2; exit 1; }
+need terraform "the machine's terraform must be on PATH"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# A root file system with busybox and its applets, /tmp and the usual directories.
+base_root() {
+  local root="$1"
+  mkdir -p "$root"/{bin,sbin,usr/bin,etc,tmp,root,home/runner,var/tmp,workspace}
+  chmod 1777 "$root/tmp" "$root/var/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nrunner:x:1000:1000:runner:/home/runner:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n' > "$root/etc/group"
+  chown 1000:1000 "$root/home/runner"
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+}
+
+# Copies an ELF binary and the shared libraries it needs (as ldd lists them).
+copy_with_libs() {
+  local root="$1" file="$2" dest="${3:-$2}"
+  install -D -m 0755 "$file" "$root$dest"
+  ldd "$file" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+    [ -e "$root$lib" ] || install -D -m 0755 "$lib" "$root$lib"
+  done
+}
+
+# Imports $root as $name:1 unless an image with the same input hash exists.
+import_image() {
+  local name="$1" root="$2" hash="$3" cmd="$4"
+  if podman image exists "$name:in-$hash"; then
+    echo "$name:1 is up to date ($hash)"
+    podman tag "$name:in-$hash" "$name:1"
+    return
+  fi
+  tar -C "$root" --numeric-owner -cf "$work/$(basename "$name").tar" .
+  podman import -q --change "CMD $cmd" --change "ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
+    "$work/$(basename "$name").tar" "$name:in-$hash" >/dev/null
+  podman tag "$name:in-$hash" "$name:1"
+  # Older builds of the same image are no longer needed.
+  podman images --format '{{.Repository}}:{{.Tag}}' "$name" | grep ":in-" | grep -v ":in-$hash\$" \
+    | xargs -r podman rmi >/dev/null 2>&1 || true
+  echo "built $name:1 ($hash)"
+}
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# git
+root="$work/git"
+base_root "$root"
+copy_with_libs "$root" /usr/bin/git
+mkdir -p "$root/usr/lib" "$root/usr/share"
+cp -a /usr/lib/git-core "$root/usr/lib/"
+[ -d /usr/share/git-core ] && cp -a /usr/share/git-core "$root/usr/share/"
+find /usr/lib/git-core -type f -perm -u+x | while read -r f; do
+  if [ "$(head -c 4 "$f" | tr -d '\000' | tail -c 3)" = "ELF" ]; then copy_with_libs "$root" "$f"; fi
+done
+import_image localhost/testworld/git "$root" "$(hash_of "$0" /usr/bin/git /bin/busybox)" '["/usr/bin/git","--version"]'
+
+# runner
+runner_script="kube-testworld/images/runner.sh"
+root="$work/runner"
+base_root "$root"
+install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
+import_image localhost/testworld/runner "$root" "$(hash_of "$0" "$runner_script" /bin/busybox)" '["/usr/local/bin/runner"]'
+
+# IaC runner
+root="$work/iac"
+base_root "$root"
+install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
+install -D -m 0755 "$(command -v terraform)" "$root/usr/local/bin/terraform"
+import_image localhost/testworld/iac-runner "$root" "$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)")" '["/usr/local/bin/runner"]'
