@@ -2,7 +2,7 @@
 //! anything is approved; an unreachable API fails fast and says which URL; a change inside a
 //! runner config does not ripple into every container runner's plan.
 
-use crate::support::{ORG, Sandbox, TOKEN, Workdir};
+use crate::support::{ORG, Sandbox, TOKEN, Workdir, words};
 
 const RESOURCES: &str = r#"
 resource "humanitec_runner_config" "dev" {
@@ -25,11 +25,6 @@ resource "humanitec_container_runner" "s3" {
   }
 }
 "#;
-
-/// The words of a run's output, joined by single spaces (Terraform wraps its diagnostics).
-fn words(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 fn provider(settings: &str) -> String {
     format!(

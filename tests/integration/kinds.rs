@@ -1,7 +1,7 @@
 //! A resource manages only definitions of its own kind: an import of another kind is refused,
 //! and a create whose id is taken says what holds it and whether an import makes sense.
 
-use crate::support::{Sandbox, Workdir};
+use crate::support::{Sandbox, Workdir, words};
 
 const RUNNER_CONFIG: &str = r#"
 resource "humanitec_runner_config" "dev" {
@@ -28,11 +28,6 @@ resource "humanitec_container_runner" "s3" {{
 }}
 "#
     )
-}
-
-/// The words of a run's output, joined by single spaces (Terraform wraps its diagnostics).
-fn words(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 //! Only Humanitec's own "this definition does not exist" makes a resource leave the state: a
 //! mistyped `api_prefix`, another organization or a proxy's 404 is an error with a hint.
 
-use crate::support::{ORG, Sandbox, Workdir};
+use crate::support::{ORG, Sandbox, Workdir, words};
 
 const RESOURCES: &str = r#"
 resource "humanitec_runner_config" "dev" {
@@ -22,11 +22,6 @@ resource "humanitec_container_runner" "s3" {
   }
 }
 "#;
-
-/// The words of a run's output, joined by single spaces (Terraform wraps its diagnostics).
-fn words(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_endpoint_or_organization_is_an_error_not_a_deletion() {

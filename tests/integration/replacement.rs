@@ -1,7 +1,7 @@
 //! A replacement that would force-delete a definition and recreate its id is refused at plan
 //! time, with what to do; without force_delete it plans as usual.
 
-use crate::support::{Sandbox, Workdir};
+use crate::support::{Sandbox, Workdir, words};
 
 fn runner(force_delete: bool, type_: &str) -> String {
     format!(
@@ -16,11 +16,6 @@ resource "humanitec_container_runner" "s3" {{
 }}
 "#
     )
-}
-
-/// The words of a run's output, joined by single spaces (Terraform wraps its diagnostics).
-fn words(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread")]

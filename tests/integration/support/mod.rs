@@ -352,3 +352,9 @@ impl Workdir {
             .unwrap_or_else(|| panic!("{address} not in state"))
     }
 }
+
+/// The words of a command's output joined by single spaces, since Terraform wraps diagnostics
+/// at the terminal width.
+pub(crate) fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
