@@ -436,7 +436,12 @@ impl Client {
                 details: None,
             }),
             None => Err(Error::WrongEndpoint {
-                base: self.inner.base.to_string(),
+                // Why origin and path only: a URL's user-info part could hold credentials.
+                base: format!(
+                    "{}{}",
+                    self.inner.base.origin().ascii_serialization(),
+                    self.inner.base.path()
+                ),
                 what: self.definition_what(id),
                 list: status_text(answer.status),
             }),
