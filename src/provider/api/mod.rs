@@ -13,9 +13,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::Shared;
+use super::backend::Read;
 use crate::definition;
 use crate::framework::{Cancelled, Diagnostics, Operation};
-use crate::humanitec::{self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate};
+use crate::humanitec::{
+    self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate,
+};
 use crate::value::AttributePath;
 
 /// The kind of definition a resource type manages.
@@ -124,15 +127,111 @@ impl Api {
         Self { shared }
     }
 
-    /// The API client, or the diagnostics that say why there is none.
-    fn client(&self, diags: &mut Diagnostics) -> Option<Client> {
-        match self.shared.client() {
-            Ok(client) => Some(client),
+    /// The API client for an object of `kind` with `id`, or the diagnostics that say why there
+    /// is none: settings missing, or the provider now naming another organization than the one
+    /// the object was created in.
+    fn client_for(
+        &self,
+        op: &mut Operation,
+        kind: &Kind,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Client> {
+        let client = match self.shared.client() {
+            Ok(client) => client,
             Err(more) => {
                 diags.extend(more);
-                None
+                return None;
+            }
+        };
+        same_org(op, &client, kind, id, diags).then_some(client)
+    }
+
+    /// The definition behind an object, for a read: found (and of `kind` when the read completes
+    /// an import), gone, or not readable (the diagnostics say why).
+    async fn find(
+        &self,
+        op: &mut Operation,
+        kind: &Kind,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Read<Box<Definition>> {
+        let Some(client) = self.client_for(op, kind, id, diags) else {
+            return Read::Failed;
+        };
+        match op.unless_cancelled(look_up(&client, kind, id, diags)).await {
+            Ok(Lookup::Found(definition)) if refuse_other_kind(op, kind, &definition, diags) => {
+                Read::Failed
+            }
+            Ok(Lookup::Found(definition)) => Read::Found(definition),
+            Ok(Lookup::Gone) => Read::Gone,
+            Ok(Lookup::Failed) => Read::Failed,
+            Err(reason) => {
+                op.report_cancelled(reason, "read", diags);
+                Read::Failed
             }
         }
+    }
+}
+
+/// Replaces a definition (PUT); `None`, with the diagnostics saying why, when it was not.
+async fn put(
+    op: &Operation,
+    client: &Client,
+    kind: &Kind,
+    id: &str,
+    update: &DefinitionUpdate,
+    diags: &mut Diagnostics,
+) -> Option<Definition> {
+    match step(op, "update", diags, client.update_definition(id, update)).await? {
+        Ok(definition) => Some(definition),
+        Err(e) => {
+            api_error(diags, format!("Could not update {} {id:?}", kind.what), &e);
+            None
+        }
+    }
+}
+
+/// Brings a definition's criteria to `wanted` after an update, starting from the definition the
+/// update `written` (read again when the update wrote nothing). On failure the error is
+/// reported, and the answer is the definition as it is now (when it can be read), so that the
+/// half-done update is recorded with the criteria it really has.
+async fn update_criteria(
+    client: &Client,
+    kind: &Kind,
+    id: &str,
+    written: Option<Definition>,
+    wanted: &[CriteriaRule],
+    diags: &mut Diagnostics,
+) -> Result<(), Option<Definition>> {
+    let report = |diags: &mut Diagnostics, error: &humanitec::Error| {
+        let summary = format!("Could not update the criteria of {} {id:?}", kind.what);
+        api_error(diags, summary, error);
+    };
+    let current = match written {
+        Some(definition) => definition,
+        None => match client.get_definition(id).await {
+            Ok(Some(definition)) => definition,
+            Ok(None) => {
+                let gone = humanitec::Error::NotFound {
+                    what: format!("definition {id:?}"),
+                };
+                report(diags, &gone);
+                return Err(None);
+            }
+            Err(e) => {
+                report(diags, &e);
+                return Err(None);
+            }
+        },
+    };
+    let Err(e) = sync_criteria(client, id, wanted, &current.criteria).await else {
+        return Ok(());
+    };
+    report(diags, &e);
+    match client.get_definition(id).await {
+        Ok(Some(now)) => Err(Some(now)),
+        _ => Err(Some(current)),
     }
 }
 

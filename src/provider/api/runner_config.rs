@@ -3,13 +3,12 @@
 use async_trait::async_trait;
 
 use super::{
-    Api, Created, Lookup, RUNNER_CONFIG, api_error, create, delete_definition, look_up,
-    problems_sentence, refuse_other_kind, same_org, step, sync_criteria,
+    Api, Created, RUNNER_CONFIG, create, delete_definition, problems_sentence, put, update_criteria,
 };
 use crate::definition::{self, read_runner_config};
 use crate::framework::model::Sensitive;
 use crate::framework::{Diagnostics, Operation};
-use crate::humanitec::{self, Definition};
+use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
 use crate::provider::resources::runner_config::RunnerConfig;
 
@@ -32,12 +31,9 @@ impl Backend<RunnerConfig> for Api {
         planned: &RunnerConfig,
         diags: &mut Diagnostics,
     ) -> Written<RunnerConfig> {
-        let Some(client) = self.client(diags) else {
+        let Some(client) = self.client_for(op, &RUNNER_CONFIG, &planned.id, diags) else {
             return Err(Failed::Nothing);
         };
-        if !same_org(op, &client, &RUNNER_CONFIG, &planned.id, diags) {
-            return Err(Failed::Nothing);
-        }
         let payload = definition::runner_config::to_create(planned);
         let made = RunnerConfig {
             name: Some(planned.name().to_string()),
@@ -59,29 +55,11 @@ impl Backend<RunnerConfig> for Api {
         current: &RunnerConfig,
         diags: &mut Diagnostics,
     ) -> Read<RunnerConfig> {
-        let Some(client) = self.client(diags) else {
-            return Read::Failed;
-        };
-        if !same_org(op, &client, &RUNNER_CONFIG, &current.id, diags) {
-            return Read::Failed;
-        }
         let id = &current.id;
-        let lookup = op
-            .unless_cancelled(look_up(&client, &RUNNER_CONFIG, id, diags))
-            .await;
-        let definition = match lookup {
-            Ok(Lookup::Found(definition))
-                if refuse_other_kind(op, &RUNNER_CONFIG, &definition, diags) =>
-            {
-                return Read::Failed;
-            }
-            Ok(Lookup::Found(definition)) => definition,
-            Ok(Lookup::Gone) => return Read::Gone,
-            Ok(Lookup::Failed) => return Read::Failed,
-            Err(reason) => {
-                op.report_cancelled(reason, "read", diags);
-                return Read::Failed;
-            }
+        let definition = match self.find(op, &RUNNER_CONFIG, id, diags).await {
+            Read::Found(definition) => definition,
+            Read::Gone => return Read::Gone,
+            Read::Failed => return Read::Failed,
         };
         let read = read_runner_config(&definition);
         if !read.problems.is_empty() {
@@ -140,75 +118,41 @@ impl Backend<RunnerConfig> for Api {
         planned: &RunnerConfig,
         diags: &mut Diagnostics,
     ) -> Written<RunnerConfig> {
-        let Some(client) = self.client(diags) else {
+        let id = &planned.id;
+        let Some(client) = self.client_for(op, &RUNNER_CONFIG, id, diags) else {
             return Err(Failed::Nothing);
         };
-        if !same_org(op, &client, &RUNNER_CONFIG, &prior.id, diags) {
-            return Err(Failed::Nothing);
-        }
-        let id = &planned.id;
         let mut written = None;
         if definition::runner_config::rewrites(prior, planned) {
             let payload = definition::runner_config::to_update(planned);
-            let Some(updated) =
-                step(op, "update", diags, client.update_definition(id, &payload)).await
+            let Some(definition) = put(op, &client, &RUNNER_CONFIG, id, &payload, diags).await
             else {
                 return Err(Failed::Nothing);
             };
-            match updated {
-                Ok(definition) => {
-                    record_agent_url_version(op, &definition);
-                    written = Some(definition);
-                }
-                Err(e) => {
-                    api_error(diags, format!("Could not update runner config {id:?}"), &e);
-                    return Err(Failed::Nothing);
-                }
-            }
+            record_agent_url_version(op, &definition);
+            written = Some(definition);
         }
         let wanted = definition::runner_config::criteria_rules(planned);
         if wanted == definition::runner_config::criteria_rules(prior) {
             return Ok(planned.clone());
         }
-        let current = match written {
-            Some(definition) => Ok(definition),
-            None => client.get_definition(id).await.and_then(|found| {
-                found.ok_or_else(|| humanitec::Error::NotFound {
-                    what: format!("definition {id:?}"),
-                })
-            }),
-        };
-        let synced = match &current {
-            Ok(current) => sync_criteria(&client, id, &wanted, &current.criteria).await,
-            Err(_) => Ok(()),
-        };
-        let failure = match (current, synced) {
-            (Ok(_), Ok(())) => return Ok(planned.clone()),
-            (Err(e), _) | (Ok(_), Err(e)) => e,
-        };
-        api_error(
-            diags,
-            format!("Could not update the criteria of runner config {id:?}"),
-            &failure,
-        );
-        // Whatever was written is recorded, with the criteria as they are now.
-        let criteria = match client.get_definition(id).await {
-            Ok(Some(now)) => read_runner_config(&now).criteria,
-            _ => prior.criteria().to_vec(),
-        };
-        Err(Failed::Partly(RunnerConfig {
-            criteria: Some(criteria),
-            ..planned.clone()
-        }))
+        match update_criteria(&client, &RUNNER_CONFIG, id, written, &wanted, diags).await {
+            Ok(()) => Ok(planned.clone()),
+            // Whatever was written is recorded, with the criteria as they are now.
+            Err(now) => Err(Failed::Partly(RunnerConfig {
+                criteria: Some(now.map_or_else(
+                    || prior.criteria().to_vec(),
+                    |now| read_runner_config(&now).criteria,
+                )),
+                ..planned.clone()
+            })),
+        }
     }
 
     async fn delete(&self, op: &mut Operation, prior: &RunnerConfig, diags: &mut Diagnostics) {
-        let Some(client) = self.client(diags) else {
+        let Some(client) = self.client_for(op, &RUNNER_CONFIG, &prior.id, diags) else {
             return;
         };
-        if !same_org(op, &client, &RUNNER_CONFIG, &prior.id, diags) {
-            return;
-        }
         delete_definition(&client, op, &RUNNER_CONFIG, &prior.id, false, diags).await;
     }
 }
