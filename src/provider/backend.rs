@@ -7,7 +7,7 @@
 //! mode is read, updated and deleted in api mode even after the provider block switched to
 //! `direct`, so nothing is left behind where the provider no longer looks.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -17,7 +17,7 @@ use super::Shared;
 use super::config::Mode;
 use crate::framework::model::{self, ModelError};
 use crate::framework::plan::resolve_unknowns;
-use crate::framework::{Diagnostics, Operation, Plan, Private};
+use crate::framework::{Diagnostics, Operation, Plan, Private, Schema};
 use crate::value::{Type, Value};
 
 /// What a failed create or update left behind.
@@ -82,8 +82,11 @@ pub(crate) struct Backends<M> {
     shared: Arc<Shared>,
     api: Arc<dyn Backend<M>>,
     direct: Arc<dyn Backend<M>>,
-    /// The type of the resource's values, from its schema.
-    ty: Type,
+    /// The resource's schema, to take the type of its values from.
+    schema: fn() -> Schema,
+    /// That type, worked out on first use. Why not at construction: the provider is started
+    /// several times per Terraform command, mostly for requests that never write a state.
+    ty: OnceLock<Type>,
     /// The mode of objects whose state records none (written by an earlier provider version);
     /// `None` for the provider's current mode.
     unrecorded: Option<Mode>,
@@ -93,19 +96,20 @@ impl<M> Backends<M>
 where
     M: Serialize + DeserializeOwned + Send + Sync,
 {
-    /// The backends of a resource type whose values have type `ty`.
+    /// The backends of a resource type with this schema.
     pub(crate) fn new(
         shared: Arc<Shared>,
         api: Arc<dyn Backend<M>>,
         direct: Arc<dyn Backend<M>>,
-        ty: Type,
+        schema: fn() -> Schema,
         unrecorded: Option<Mode>,
     ) -> Self {
         Self {
             shared,
             api,
             direct,
-            ty,
+            schema,
+            ty: OnceLock::new(),
             unrecorded,
         }
     }
@@ -147,9 +151,8 @@ where
 
     /// Writes the model as a state value.
     pub(crate) fn state(&self, model: &M, diags: &mut Diagnostics) -> Option<Value> {
-        model::encode(model, &self.ty)
-            .map_err(|e| bug(diags, &e))
-            .ok()
+        let ty = self.ty.get_or_init(|| (self.schema)().implied_type());
+        model::encode(model, ty).map_err(|e| bug(diags, &e)).ok()
     }
 
     /// The state after a successful write: the plan, with each value it left unknown taken from
@@ -362,13 +365,19 @@ mod tests {
             Arc::new(Recording::default()),
             Arc::new(Recording::default()),
         );
-        let ty = Type::object([("id", Type::String)]);
         let api_dyn: Arc<dyn Backend<Thing>> = api.clone();
         let direct_dyn: Arc<dyn Backend<Thing>> = direct.clone();
         (
-            Backends::new(shared, api_dyn, direct_dyn, ty, unrecorded),
+            Backends::new(shared, api_dyn, direct_dyn, thing_schema, unrecorded),
             api,
             direct,
+        )
+    }
+
+    fn thing_schema() -> Schema {
+        Schema::new(
+            crate::framework::Block::new("thing")
+                .attribute(crate::framework::Attribute::string("id").required()),
         )
     }
 

@@ -191,7 +191,7 @@ impl ContainerRunnerResource {
             shared,
             api,
             Arc::new(direct::Direct),
-            schema().implied_type(),
+            schema,
             Some(Mode::Api),
         );
         Self { backends }

@@ -119,13 +119,7 @@ impl RunnerConfigResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let api = Arc::new(api::Api::new(Arc::clone(&shared)));
-        let backends = Backends::new(
-            shared,
-            api,
-            Arc::new(direct::Direct),
-            schema().implied_type(),
-            None,
-        );
+        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, None);
         Self { backends }
     }
 }
