@@ -130,6 +130,18 @@ resource "humanitec_runner_config" "gke" {
 }"#,
             r#"needs "name", "project_id" and "zone""#,
         ),
+        (
+            r#"
+resource "humanitec_container_runner" "template" {
+  id   = "template"
+  type = "s3"
+  job {
+    image        = "ghcr.io/my-org/my-image:1.1.0"
+    pod_template = "spec:\n  containers: [unclosed\n"
+  }
+}"#,
+            "job.pod_template is not valid YAML on line 3:",
+        ),
     ];
     for (config, expected) in cases {
         let work = Workdir::new(&format!("{}{config}", sandbox.provider_block()));
@@ -137,6 +149,10 @@ resource "humanitec_runner_config" "gke" {
         let out = words(&plan.stderr);
         assert_eq!(plan.code, 1, "{expected}: {}\n{out}", plan.stdout);
         assert!(out.contains(expected), "{expected}: {out}");
+        // The line is said once, and the example is shown as YAML, not as an escaped string.
+        assert!(!out.contains("at line"), "{out}");
+        let example = out.split("such as").nth(1).unwrap_or_default();
+        assert!(!example.contains("\\n"), "{out}");
     }
 }
 

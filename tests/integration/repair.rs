@@ -80,6 +80,12 @@ async fn drift_of_driver_inputs_and_secrets_is_planned_and_repaired() {
         plan.stdout
     );
     assert!(plan.stdout.contains("unmanaged_inputs"), "{}", plan.stdout);
+    // The warning that explains it reads as a sentence.
+    let said = crate::support::words(&plan.stdout);
+    assert!(
+        said.contains("Its driver is \"humanitec/echo\", not \"humanitec/container-runner\"; it has a `cluster` input"),
+        "{said}"
+    );
     work.apply();
     work.assert_plan_empty("after the repair");
     let repaired = sandbox.definition("my-s3-bucket").await.unwrap();
