@@ -23,7 +23,7 @@ use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
     JsonObject,
 };
-use crate::provider::resources::container_runner::{ContainerRunner, SecretRef};
+use crate::provider::resources::container_runner::{ContainerRunner, Job, SecretRef, Source};
 
 /// The driver of every container runner definition.
 pub(crate) const CONTAINER_RUNNER_DRIVER: &str = "humanitec/container-runner";
@@ -355,27 +355,21 @@ pub(crate) fn read_container_runner(
         ));
     }
     let prior_job = prior.job.as_ref();
-    let job = input(&values, "job", &mut problems).map(
-        |mut job: crate::provider::resources::container_runner::Job| {
-            job.secret_variables = None;
-            job.pod_template = prefer_prior(
-                job.pod_template.take(),
-                prior_job.and_then(|j| j.pod_template.as_ref()),
-            );
-            job
-        },
-    );
-    let source = input(&values, "source", &mut problems).map(
-        |source: crate::provider::resources::container_runner::Source| {
-            crate::provider::resources::container_runner::Source {
-                password: None,
-                ssh_key: None,
-                password_ref: None,
-                ssh_key_ref: None,
-                ..source
-            }
-        },
-    );
+    let job = input(&values, "job", &mut problems).map(|mut job: Job| {
+        job.secret_variables = None;
+        job.pod_template = prefer_prior(
+            job.pod_template.take(),
+            prior_job.and_then(|j| j.pod_template.as_ref()),
+        );
+        job
+    });
+    let source = input(&values, "source", &mut problems).map(|source: Source| Source {
+        password: None,
+        ssh_key: None,
+        password_ref: None,
+        ssh_key_ref: None,
+        ..source
+    });
     let files = input::<BTreeMap<String, String>>(&values, "files", &mut problems).map(|files| {
         files
             .into_iter()
@@ -561,7 +555,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::provider::resources::container_runner::{CredentialsConfig, Job, Source};
+    use crate::provider::resources::container_runner::CredentialsConfig;
 
     fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -6,8 +6,8 @@ use super::{
     Api, CONTAINER_RUNNER, Created, create, delete_definition, problems_sentence, put,
     update_criteria,
 };
+use crate::definition;
 use crate::definition::container_runner::read_container_runner;
-use crate::definition::{self};
 use crate::framework::{Diagnostics, Operation};
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
