@@ -1,0 +1,211 @@
+//! Direct mode's runner: runs a container runner's image as a Kubernetes Job on a cluster, with
+//! the Humanitec Container Driver's contract, and brings the run's results back.
+//!
+//! This layer knows Kubernetes (through `kube` and `k8s-openapi`) and nothing of Terraform: the
+//! provider hands it a [`RunSpec`] and a [`Connection`] and gets a [`Finished`] run or a
+//! [`RunError`] back.
+//!
+//! - [`naming`]: the deterministic names and the labels of what a run creates (pure).
+//! - [`job`]: the Job and its inputs Secret, built from a [`RunSpec`] (pure).
+//! - [`pod_template`]: the merge of the user's `job.pod_template` into the Job's pod (pure).
+//! - [`cluster`]: the client from a [`Connection`], the cluster check and the permission check.
+//! - [`run`]: create or re-attach, watch, stream logs, read the results, clean up.
+//! - [`helper`]: the steps the provider's own binary runs inside the pod (`helper prepare`,
+//!   `helper collect`), from the helper image.
+//! - [`redact`]: removes known secret values from log lines and messages.
+//!
+//! A run's pod, in order: the `prepare` init container (helper image) checks out the source
+//! and places the files in the shared directory; the `collect` native sidecar (helper image)
+//! waits for the main container to end and writes the result files into the run's result
+//! Secret; the `main` container is the user's image with the contract's environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+pub(crate) mod cluster;
+pub(crate) mod helper;
+pub(crate) mod job;
+pub(crate) mod naming;
+pub(crate) mod pod_template;
+pub(crate) mod redact;
+pub(crate) mod run;
+
+/// The helper image used when the runner config sets no `helper_image`. Built from
+/// `containers/helper/Containerfile` with this provider's release binary; its tag is the
+/// provider version, so a provider always uses the helper steps it was built with.
+pub(crate) const DEFAULT_HELPER_IMAGE: &str = concat!(
+    "ghcr.io/container-runner/terraform-provider-humanitec-helper:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// `job.shared_directory` when unset (the Container Driver's documented value).
+pub(crate) const DEFAULT_SHARED_DIRECTORY: &str = "/home/runneruser/workspace";
+
+/// `job.namespace` when unset (the Container Driver's default).
+pub(crate) const DEFAULT_NAMESPACE: &str = "humanitec-runner";
+
+/// The field manager and `app.kubernetes.io/managed-by` value of everything the runner writes.
+pub(crate) const MANAGER: &str = "terraform-provider-humanitec";
+
+/// A secret value: kept out of `Debug` output, so it cannot reach a log line by accident.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// What the runner image is asked to do (`ACTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Create or update what the image manages.
+    Create,
+    /// Destroy it.
+    Destroy,
+}
+
+impl Action {
+    /// The value of `ACTION`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Destroy => "destroy",
+        }
+    }
+}
+
+/// One run: everything the Job is built from. Plain data; the provider fills it from a
+/// container runner's state with the defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunSpec {
+    /// The container runner's id; it leads the Job's name.
+    pub(crate) resource_id: String,
+    /// The container runner's resource type (`type`), recorded in a label.
+    pub(crate) resource_type: String,
+    /// The action to run.
+    pub(crate) action: Action,
+    /// The runner config the run uses (its id), part of the inputs: another cluster is another
+    /// run.
+    pub(crate) runner_config_id: String,
+    /// The image for the provider's own steps in the pod.
+    pub(crate) helper_image: String,
+    /// The `job` block, with defaults applied.
+    pub(crate) job: JobSpec,
+    /// The git source, if any.
+    pub(crate) source: Option<GitSource>,
+    /// Files to place: path (relative to the scripts directory, or absolute under the shared
+    /// directory) → content.
+    pub(crate) files: BTreeMap<String, String>,
+    /// Secret files, shaped like `files`.
+    pub(crate) secret_files: BTreeMap<String, Secret>,
+    /// User values whose change alone makes a new run; only part of the inputs hash.
+    pub(crate) triggers: BTreeMap<String, String>,
+    /// The time the run may take; the Job's `activeDeadlineSeconds` is derived from it.
+    pub(crate) timeout: Duration,
+}
+
+/// The `job` block of a run, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JobSpec {
+    /// The runner image.
+    pub(crate) image: String,
+    /// Overrides the image's entrypoint.
+    pub(crate) command: Option<Vec<String>>,
+    /// Where the shared volume is mounted ([`DEFAULT_SHARED_DIRECTORY`] when unset).
+    pub(crate) shared_directory: String,
+    /// The namespace ([`DEFAULT_NAMESPACE`] when unset).
+    pub(crate) namespace: String,
+    /// The pod's service account; the namespace's `default` when unset.
+    pub(crate) service_account: Option<String>,
+    /// The user's partial pod template, parsed: a mapping with `metadata` and/or `spec`.
+    pub(crate) pod_template: Option<serde_json::Value>,
+    /// Plain environment variables.
+    pub(crate) variables: BTreeMap<String, String>,
+    /// Secret environment variables; they reach the container through the inputs Secret.
+    pub(crate) secret_variables: BTreeMap<String, Secret>,
+}
+
+/// The git source of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GitSource {
+    /// The repository URL (`https://…`, `ssh://…` or `git@host:path`).
+    pub(crate) url: String,
+    /// A branch, a tag, a commit or a full ref (`refs/…`); the remote's HEAD when unset.
+    pub(crate) reference: Option<String>,
+    /// The sub-directory the scripts directory points at.
+    pub(crate) path: Option<String>,
+    /// The user name for HTTPS.
+    pub(crate) username: Option<String>,
+    /// The password or token for HTTPS.
+    pub(crate) password: Option<Secret>,
+    /// The SSH private key.
+    pub(crate) ssh_key: Option<Secret>,
+}
+
+impl RunSpec {
+    /// Every secret value of the run, for redaction.
+    pub(crate) fn secret_values(&self) -> Vec<&str> {
+        let source = self.source.iter().flat_map(|s| [&s.password, &s.ssh_key]);
+        source
+            .flatten()
+            .chain(self.secret_files.values())
+            .chain(self.job.secret_variables.values())
+            .map(|s| s.0.as_str())
+            .collect()
+    }
+}
+
+/// How to reach a cluster: the runner config's `kubernetes` block. All unset means "as kubectl
+/// does" (`KUBECONFIG`, `~/.kube/config`, then in-cluster).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Connection {
+    /// A kubeconfig file.
+    pub(crate) config_path: Option<String>,
+    /// The kubeconfig context.
+    pub(crate) config_context: Option<String>,
+    /// The API server URL.
+    pub(crate) host: Option<String>,
+    /// The API server's CA certificate, PEM.
+    pub(crate) cluster_ca_certificate: Option<String>,
+    /// A bearer token.
+    pub(crate) token: Option<Secret>,
+    /// Skip TLS verification.
+    pub(crate) insecure: bool,
+    /// A client-go credential plugin.
+    pub(crate) exec: Option<ExecPlugin>,
+}
+
+/// A client-go credential plugin.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct ExecPlugin {
+    /// The `client.authentication.k8s.io` version.
+    pub(crate) api_version: String,
+    /// The command.
+    pub(crate) command: String,
+    /// Its arguments.
+    pub(crate) args: Vec<String>,
+    /// Extra environment variables.
+    pub(crate) env: BTreeMap<String, String>,
+}
+
+/// A finished, successful run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Finished {
+    /// The Job's name.
+    pub(crate) job_name: String,
+    /// When the Job started (RFC 3339).
+    pub(crate) started_at: String,
+    /// When it completed (RFC 3339).
+    pub(crate) finished_at: String,
+    /// The commit checked out, when there was a source.
+    pub(crate) commit: Option<String>,
+    /// `OUTPUTS_FILE`: name → value (non-string JSON values as JSON text).
+    pub(crate) outputs: BTreeMap<String, String>,
+    /// `SECRET_OUTPUTS_FILE`, shaped like `outputs`.
+    pub(crate) secret_outputs: BTreeMap<String, Secret>,
+}
+
+pub(crate) use run::RunError;
