@@ -209,7 +209,11 @@ fn docs_match_the_schema() {
 #[test]
 fn every_example_validates() {
     let examples = repo().join("examples");
-    let mut dirs = vec![examples.join("provider"), examples.join("quickstart")];
+    let mut dirs = vec![
+        examples.join("provider"),
+        examples.join("quickstart"),
+        examples.join("direct-mode"),
+    ];
     for entry in std::fs::read_dir(examples.join("resources")).unwrap() {
         dirs.push(entry.unwrap().path());
     }
