@@ -8,7 +8,8 @@
 //! object or key giving `CreateContainerConfigError` (retried every second, as the kubelet does);
 //! `runAsNonRoot` with UID 0 is refused; `fsGroup` owns and may read volume files; init containers run in order (native sidecars keep running beside the main containers until those end), then the main containers;
 //! exit codes set the phase, `terminationMessagePath` is read (4096 bytes at most); logs are kept
-//! with timestamps for `pods/log`. Deleting a pod stops its containers with its grace period.
+//! with timestamps for `pods/log` and `TestWorld::container_logs`, also after a pod is deleted.
+//! Deleting a pod stops its containers with its grace period.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1126,6 +1127,31 @@ impl Kubelet {
         code
     }
 
+    /// The text of every container log ever written, one container after the other (by pod uid,
+    /// then container name), without the timestamp and stream of each line.
+    pub(crate) fn all_logs(&self) -> String {
+        // Why: the map keeps every container's file, also after its pod is deleted (pod
+        // directories are never removed), and only this world's: a reused `Options::dir` may
+        // hold files of earlier worlds.
+        let mut paths: Vec<((String, String), PathBuf)> = self
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(key, (path, _))| (key.clone(), path.clone()))
+            .collect();
+        paths.sort();
+        let mut out = String::new();
+        for (_, path) in paths {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines() {
+                out.push_str(log_text(line));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     /// Serves `pods/log`.
     pub(crate) fn logs(&self, req: LogRequest) -> Result<mpsc::Receiver<Bytes>, ApiError> {
         let uid = meta_str(&req.pod, "uid").to_string();
@@ -1162,8 +1188,8 @@ impl Kubelet {
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             let format_line = |line: &str| -> Option<Bytes> {
-                let (ts, rest) = line.split_once(' ')?;
-                let (_, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let (ts, _) = line.split_once(' ')?;
+                let text = log_text(line);
                 if let Some(since) = req.since
                     && clock::parse_rfc3339(ts).is_some_and(|t| t < since)
                 {
@@ -1267,6 +1293,12 @@ async fn forward_lines(
             return;
         }
     }
+}
+
+/// The text of a stored log line (`<timestamp> <stream> <text>`).
+fn log_text(line: &str) -> &str {
+    let rest = line.split_once(' ').map_or("", |(_, rest)| rest);
+    rest.split_once(' ').map_or("", |(_, text)| text)
 }
 
 /// RFC 3339 with nanoseconds, as the kubelet prefixes log lines.
@@ -1385,5 +1417,12 @@ mod tests {
         assert_eq!(some, vec![("dir/b.txt".to_string(), b"2".to_vec(), 0o600)]);
         assert!(select_items(&data, &json!([{"key": "c", "path": "c"}]), 0o644).is_err());
         assert!(format_nanos(SystemTime::UNIX_EPOCH).ends_with(".000000000Z"));
+    }
+
+    #[test]
+    fn stored_log_lines_give_their_text() {
+        assert_eq!(log_text("2024-01-01T00:00:00.1Z stdout a b "), "a b ");
+        assert_eq!(log_text("2024-01-01T00:00:00.1Z stderr "), "");
+        assert_eq!(log_text("2024-01-01T00:00:00.1Z stdout"), "");
     }
 }

@@ -295,6 +295,23 @@ impl TestWorld {
         self.world.disconnect_watches();
     }
 
+    /// Every version of every object the world ever stored, oldest first: each create, update,
+    /// patch and status write, and the final state of each deleted object (with the deletion's
+    /// resourceVersion). Unlike the watch history it is never compacted, so tests can check
+    /// everything the world held, not only what remains.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        self.world.audit()
+    }
+
+    /// The log text (without timestamps) of every container the kubelet ever ran, deleted pods'
+    /// included, one container after the other; empty without a kubelet.
+    pub fn container_logs(&self) -> String {
+        self.kubelet
+            .as_ref()
+            .map(|k| k.all_logs())
+            .unwrap_or_default()
+    }
+
     /// The stored object (`plural` as in the URL: `configmaps`, `jobs`), if it exists.
     pub fn object(&self, plural: &str, namespace: &str, name: &str) -> Option<serde_json::Value> {
         let r = resources::RESOURCES

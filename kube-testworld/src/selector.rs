@@ -214,18 +214,38 @@ impl FieldSelector {
 
     /// Whether the object satisfies every requirement.
     pub(crate) fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|(field, equal, value)| {
-            let path = match field.as_str() {
-                "source" => "/source/component".to_string(),
-                f => format!("/{}", f.replace('.', "/")),
-            };
-            let actual = match object.pointer(&path) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            (actual == *value) == *equal
-        })
+        self.0
+            .iter()
+            .all(|(field, equal, value)| (field_value(object, field) == *value) == *equal)
+    }
+}
+
+/// The value of a field label, as the registry's `ToSelectableFields` functions give it.
+fn field_value(object: &Value, field: &str) -> String {
+    let at = |path: &str| object.pointer(path);
+    match field {
+        "source" => at("/source/component")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        // Why: JobToSelectableFields sets `status.successful` to
+        // `strconv.Itoa(int(job.Status.Succeeded))`, the count of `status.succeeded` ("0" when
+        // unset), not a field of that name.
+        "status.successful" => at("/status/succeeded")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .to_string(),
+        // Why: PodToSelectableFields formats `strconv.FormatBool(pod.Spec.HostNetwork)`, so a
+        // pod without the field is `false`.
+        "spec.hostNetwork" => at("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
+        f => match at(&format!("/{}", f.replace('.', "/"))) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        },
     }
 }
 
@@ -285,5 +305,22 @@ mod tests {
                 .expect("bool")
                 .matches(&pod)
         );
+        let plain_pod = json!({"metadata": {"name": "q"}, "spec": {}});
+        assert!(
+            FieldSelector::parse("spec.hostNetwork=false", ids::PODS)
+                .expect("default bool")
+                .matches(&plain_pod)
+        );
+    }
+
+    #[test]
+    fn jobs_select_on_the_succeeded_count() {
+        let done = json!({"metadata": {"name": "done"}, "status": {"succeeded": 1}});
+        let fresh = json!({"metadata": {"name": "fresh"}, "status": {}});
+        let m = |s: &str, o: &Value| FieldSelector::parse(s, ids::JOBS).expect(s).matches(o);
+        assert!(m("status.successful=1", &done));
+        assert!(!m("status.successful=0", &done));
+        assert!(m("status.successful=0", &fresh));
+        assert!(m("metadata.name=fresh,status.successful!=1", &fresh));
     }
 }

@@ -1,7 +1,8 @@
 //! The object store and the verbs on it: one resourceVersion counter for all writes, uids,
 //! generation, generateName, creation and deletion timestamps, finalizers, garbage collection
 //! through ownerReferences (background, foreground, orphan), namespace lifecycle, dry runs, schema
-//! validation with warnings, and the change history that watches read.
+//! validation with warnings, the change history that watches read, and the audit of every
+//! version ever stored (which tests read).
 //!
 //! All state sits behind one mutex that is never held across an `await`; watchers wait on a
 //! `tokio::sync::watch` channel that carries the newest resourceVersion.
@@ -148,6 +149,8 @@ pub(crate) struct State {
     compacted: u64,
     /// When set, pods bound to the node are deleted gracefully (the kubelet finishes them).
     pub(crate) graceful_pods: bool,
+    /// Every version of every object ever stored, in order; never compacted.
+    audit: Vec<Value>,
 }
 
 /// The test world's API state, shared by the server, the controllers and the test handle.
@@ -218,6 +221,9 @@ impl State {
     }
 
     fn record(&mut self, change: Change) {
+        // Why: every write (create, update, patch, status, deletion) passes here, so the audit
+        // is complete; a copy per write is cheap in a world of a few hundred objects.
+        self.audit.push(change.object.clone());
         self.history.push_back(change);
         while self.history.len() > HISTORY_LIMIT {
             if let Some(c) = self.history.pop_front() {
@@ -575,6 +581,11 @@ impl World {
         state.rv += 1;
         state.compacted = state.rv;
         state.history.clear();
+    }
+
+    /// Every version of every object ever stored, oldest first, compaction or not.
+    pub(crate) fn audit(&self) -> Vec<Value> {
+        self.lock().audit.clone()
     }
 
     /// Turns graceful pod deletion on (a kubelet will stop the containers and finish it).
@@ -1654,6 +1665,75 @@ mod tests {
         .expect("release");
         assert!(w.get(ids::CONFIGMAPS, "t", "held").is_err());
         assert!(w.get(ids::NAMESPACES, "", "t").is_err());
+    }
+
+    #[test]
+    fn the_audit_keeps_every_version_of_a_deleted_object_past_compaction() {
+        let w = world();
+        let opts = WriteOptions::default();
+        let versions = |w: &World| -> Vec<(String, Value)> {
+            w.audit()
+                .into_iter()
+                .filter(|o| o["kind"] == "ConfigMap" && meta_str(o, "name") == "audited")
+                .map(|o| {
+                    (
+                        meta_str(&o, "resourceVersion").to_string(),
+                        o["data"]["a"].clone(),
+                    )
+                })
+                .collect()
+        };
+        let a = w
+            .create(ids::CONFIGMAPS, "default", cm("audited"), &opts)
+            .expect("create")
+            .object;
+        let mut b = a.clone();
+        b["data"]["a"] = json!("2");
+        w.update(ids::CONFIGMAPS, "default", "audited", b, Part::Main, &opts)
+            .expect("update");
+        w.patch(
+            ids::CONFIGMAPS,
+            "default",
+            "audited",
+            PatchType::Merge,
+            &json!({"data": {"a": "3"}}),
+            Part::Main,
+            &opts,
+        )
+        .expect("patch");
+        let dry = WriteOptions {
+            dry_run: true,
+            ..opts.clone()
+        };
+        w.patch(
+            ids::CONFIGMAPS,
+            "default",
+            "audited",
+            PatchType::Merge,
+            &json!({"data": {"a": "never stored"}}),
+            Part::Main,
+            &dry,
+        )
+        .expect("dry patch");
+        w.compact();
+        w.delete(
+            ids::CONFIGMAPS,
+            "default",
+            "audited",
+            &DeleteOptions::default(),
+        )
+        .expect("delete");
+        assert!(w.get(ids::CONFIGMAPS, "default", "audited").is_err());
+        let seen = versions(&w);
+        let values: Vec<&Value> = seen.iter().map(|(_, v)| v).collect();
+        assert_eq!(values, [&json!("1"), &json!("2"), &json!("3"), &json!("3")]);
+        let rvs: Vec<u64> = seen.iter().map(|(rv, _)| rv.parse().expect("rv")).collect();
+        assert!(rvs.windows(2).all(|p| p[0] < p[1]), "in order: {rvs:?}");
+        assert_eq!(
+            w.lock().changes_after(0).count(),
+            1,
+            "the watch history itself was compacted; only the deletion is left in it"
+        );
     }
 
     #[test]

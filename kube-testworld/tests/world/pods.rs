@@ -507,3 +507,56 @@ spec:
     assert_eq!(p["status"]["phase"], "Succeeded", "{logs}");
     assert_eq!(logs.trim(), "from git");
 }
+
+#[test]
+fn the_audit_and_the_container_logs_outlive_a_deleted_pod() {
+    let w = podman_world();
+    create(
+        &w,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: gone}\nspec:\n  restartPolicy: Never\n  initContainers:\n  - {name: setup, image: localhost/testworld/runner:1, command: [sh, -c, 'echo from-init-4f1c']}\n  containers:\n  - {name: main, image: localhost/testworld/runner:1, command: [sh, -c, 'echo from-main-9d2e; echo to-stderr-77ab >&2']}\n",
+    );
+    let finished = phase_of(&w, "gone", "Succeeded");
+    let uid = finished["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    let rv = |o: &Value| -> u64 {
+        o["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .expect("resourceVersion")
+    };
+    ok(&w, &["delete", "pod", "gone"]);
+    assert!(w.object("pods", "default", "gone").is_none());
+
+    let logs = w.container_logs();
+    for line in ["from-init-4f1c", "from-main-9d2e", "to-stderr-77ab"] {
+        assert!(logs.lines().any(|l| l == line), "{line} in {logs:?}");
+    }
+    let versions: Vec<Value> = w
+        .audit()
+        .into_iter()
+        .filter(|o| o["kind"] == "Pod" && o["metadata"]["uid"] == uid.as_str())
+        .collect();
+    let phases: Vec<&str> = versions
+        .iter()
+        .filter_map(|p| p["status"]["phase"].as_str())
+        .collect();
+    assert_eq!(phases.first(), Some(&"Pending"), "{phases:?}");
+    assert!(phases.contains(&"Running"), "{phases:?}");
+    let last = versions.last().expect("versions");
+    assert_eq!(last["status"]["phase"], "Succeeded");
+    assert!(
+        rv(last) > rv(&finished),
+        "the last version is the deletion's: {last}"
+    );
+    let events: Vec<Value> = w
+        .audit()
+        .into_iter()
+        .filter(|o| o["kind"] == "Event" && o["involvedObject"]["uid"] == uid.as_str())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["reason"] == "Started"),
+        "the pod's events are audited too"
+    );
+}

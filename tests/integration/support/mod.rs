@@ -1,7 +1,10 @@
-//! Test harnesses: the sandbox API as a child process, and Terraform working directories that
-//! use the freshly built provider through `dev_overrides` (no `terraform init`).
+//! Test harnesses: the sandbox API as a child process, Terraform working directories that
+//! use the freshly built provider through `dev_overrides` (no `terraform init`), and a git
+//! server with basic auth (`git_server`).
 
 #![allow(dead_code)]
+
+pub(crate) mod git_server;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
