@@ -16,6 +16,8 @@
 //!   model, and one backend per mode (api, direct) behind one trait.
 //! - [`definition`]: the Humanitec definition payloads built from the models, and read back.
 //! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
+//! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs,
+//!   results, and the helper steps inside the pod; no Terraform types.
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
@@ -25,9 +27,18 @@ pub(crate) mod framework;
 pub(crate) mod humanitec;
 pub(crate) mod plugin;
 pub(crate) mod provider;
+pub(crate) mod runner;
 pub(crate) mod value;
 
 use std::process::ExitCode;
+
+/// The text with its first letter in upper case, for an error message that starts a sentence.
+pub(crate) fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
 
 /// An error's message followed by each of its sources, joined with ": ".
 ///

@@ -398,6 +398,11 @@ pub(crate) fn read_container_runner(
         driver_type: Some(definition.driver_type.clone()),
         unmanaged_inputs: Some(unmanaged),
         timeouts: prior.timeouts.clone(),
+        // Direct mode only: api mode has no triggers and no run results.
+        triggers: prior.triggers.clone(),
+        outputs: None,
+        secret_outputs: None,
+        last_run: None,
     };
 
     let mut leaves = Vec::new();

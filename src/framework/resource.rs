@@ -79,6 +79,11 @@ impl Operation {
         }
     }
 
+    /// The operation's whole time limit.
+    pub(crate) fn budget(&self) -> Duration {
+        self.budget
+    }
+
     /// Time left before the deadline (zero when it has passed).
     pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

@@ -114,11 +114,6 @@ where
         }
     }
 
-    /// The provider's mode now: the one new objects are created in.
-    pub(crate) fn mode(&self) -> Mode {
-        self.shared.mode()
-    }
-
     /// The one place a mode becomes a backend.
     fn backend(&self, mode: Mode) -> &dyn Backend<M> {
         match mode {

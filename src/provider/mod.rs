@@ -143,7 +143,7 @@ impl Provider for HumanitecProvider {
                 Attribute::string("mode")
                     .validate(one_of(&["api", "direct"]))
                     .description(
-                        "`api` (the default): resources become Humanitec Resource Definitions. `direct`: no platform; in this version a runner config is only recorded in state (no API calls), ready for container runners that run their Jobs on its cluster. The mode applies to objects created from now on: an object stays in the mode it was created in (a switch gets a plan warning that says how to move it).",
+                        "`api` (the default): resources become Humanitec Resource Definitions. `direct`: no platform and no org or token; a runner config is recorded in state, and a container runner runs its Job on the runner config's cluster itself, with the run's outputs as attributes (see the direct mode guide). The mode applies to objects created from now on: an object stays in the mode it was created in (a switch gets a plan warning that says how to move it).",
                     ),
             )
             .attribute(Attribute::string("config").description(

@@ -208,4 +208,3 @@ pub(crate) struct Finished {
     pub(crate) secret_outputs: BTreeMap<String, Secret>,
 }
 
-pub(crate) use run::RunError;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value as Json, json};
 
-use crate::support::{Run, Sandbox, TOKEN, Workdir};
+use crate::support::{Run, Sandbox, TOKEN, Workdir, words};
 
 /// The doc page's tfvars file.
 const TFVARS: &str = "/home/runneruser/workspace/s3/terraform.tfvars.json";
@@ -1308,10 +1308,10 @@ resource "humanitec_container_runner" "secret" {{
     assert!(sandbox.definitions().await.is_empty());
 }
 
-/// Direct mode (running the Job on the runner config's cluster) is not in this version: a plan
-/// says so instead of creating anything.
+/// In direct mode what only the platform gives is refused at plan time, each with what to use
+/// instead, and so is a container runner with no runner config to run on; nothing is created.
 #[tokio::test(flavor = "multi_thread")]
-async fn direct_mode_is_refused_at_plan_time() {
+async fn direct_mode_refuses_what_only_the_platform_gives_at_plan_time() {
     let sandbox = Sandbox::start(&[]);
     let provider = sandbox
         .provider_block()
@@ -1319,21 +1319,38 @@ async fn direct_mode_is_refused_at_plan_time() {
     let work = Workdir::new(&format!(
         r#"{provider}
 resource "humanitec_container_runner" "direct" {{
-  id   = "direct-runner"
-  type = "s3"
+  id             = "direct-runner"
+  type           = "s3"
+  driver_account = "my-aws-account"
   job {{
     image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+  source {{
+    url = "https://git.example.com/repo.git"
+    password_ref {{
+      store = "my-store"
+      ref   = "path/to/git/password"
+    }}
+  }}
+  credentials_config {{
+    environment = {{ AWS_ACCESS_KEY_ID = "AccessKeyId" }}
   }}
 }}
 "#
     ));
     let plan = work.plan();
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
-    assert!(
-        plan.stderr.contains("does not support direct mode yet"),
-        "{}",
-        plan.stderr
-    );
+    let text = words(&plan.stderr);
+    for expected in [
+        "driver_account has no meaning in direct mode",
+        "job.secret_variables",
+        "credentials_config has no meaning in direct mode",
+        "source.password_ref has no meaning in direct mode",
+        "Set source.password (sensitive) instead",
+        "Direct mode needs runner_config",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
     assert!(sandbox.definitions().await.is_empty());
 }
 

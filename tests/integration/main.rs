@@ -4,6 +4,7 @@
 //! empty; import into a fresh directory and compare; destroy and check nothing is left.
 
 mod container_runner;
+mod direct;
 mod docs;
 mod early_errors;
 mod git_server;

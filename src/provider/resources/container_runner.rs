@@ -7,9 +7,10 @@
 //!
 //! In api mode the resource is a Humanitec definition with driver `humanitec/container-runner`.
 //! Its secrets are sent but never read back; state keeps the configured values, and the refs the
-//! API answers with are shown in the computed `secret_refs`. Direct mode, where the provider runs
-//! the Job itself on the cluster of `runner_config`, is not part of this version: a plan for a new
-//! container runner in direct mode fails with a diagnostic that says so.
+//! API answers with are shown in the computed `secret_refs`. In direct mode the resource is the
+//! result of runs: the provider runs the Job itself on the cluster of `runner_config`
+//! (`crate::provider::direct`, `crate::runner`), and the computed `outputs`, `secret_outputs`
+//! and `last_run` hold what the last run wrote.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +74,29 @@ pub(crate) struct ContainerRunner {
     pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
+    /// Direct mode: values whose change re-runs `create`.
+    pub(crate) triggers: Option<BTreeMap<String, String>>,
+    /// Direct mode: what the last run wrote to `OUTPUTS_FILE`.
+    pub(crate) outputs: Option<BTreeMap<String, String>>,
+    /// Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`.
+    pub(crate) secret_outputs: Option<BTreeMap<String, Sensitive<String>>>,
+    /// Direct mode: the last run.
+    pub(crate) last_run: Option<LastRun>,
+}
+
+/// The computed `last_run` attribute: the run whose results the state holds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct LastRun {
+    /// The Job's name.
+    pub(crate) job_name: Option<String>,
+    /// The Job's namespace.
+    pub(crate) namespace: Option<String>,
+    /// When the Job started (RFC 3339).
+    pub(crate) started_at: Option<String>,
+    /// When it completed (RFC 3339).
+    pub(crate) finished_at: Option<String>,
+    /// The commit checked out, when there was a source.
+    pub(crate) commit: Option<String>,
 }
 
 /// The `job` block.
@@ -152,6 +176,8 @@ pub(crate) struct RunnerConfigLink {
     pub(crate) skip_permission_checks: Option<bool>,
     /// How direct mode reaches its cluster.
     pub(crate) kubernetes: Option<Kubernetes>,
+    /// The image of the provider's own steps in a direct-mode Job's pod.
+    pub(crate) helper_image: Option<String>,
 }
 
 impl ContainerRunner {
@@ -238,7 +264,19 @@ fn runner_config_type() -> Type {
         ("id".to_string(), Type::String),
         ("skip_permission_checks".to_string(), Type::Bool),
         ("kubernetes".to_string(), kubernetes_block().implied_type()),
+        ("helper_image".to_string(), Type::String),
     ]))
+}
+
+/// The type of `last_run`.
+fn last_run_type() -> Type {
+    let fields = ["job_name", "namespace", "started_at", "finished_at", "commit"];
+    Type::Object(
+        fields
+            .iter()
+            .map(|f| (f.to_string(), Type::String))
+            .collect(),
+    )
 }
 
 /// The type of `secret_refs`: input path → where Humanitec keeps that secret.
@@ -282,7 +320,7 @@ fn schema() -> Schema {
             Attribute::string_map("secret_variables")
                 .sensitive()
                 .validate(env_names())
-                .description("Secret environment variables of the container. Sent as definition secrets (`job.variables.<NAME>`); the API never returns them."),
+                .description("Secret environment variables of the container. In api mode sent as definition secrets (`job.variables.<NAME>`), which the API never returns; in direct mode given to the container from a Secret the provider owns (`secretKeyRef`), never inline in the Job."),
         );
     let source = Block::new("The git repository holding the code the container runs.")
         .attribute(
@@ -326,24 +364,47 @@ fn schema() -> Schema {
             "A Container Runner definition: a Humanitec Resource Definition (driver \
              `humanitec/container-runner`) whose resources a container, usually an IaC tool, \
              provisions as a Kubernetes Job. The cluster comes from the runner config that matches \
-             (`humanitec_runner_config`), never from this definition.",
+             (`humanitec_runner_config`), never from this definition. With the provider in direct \
+             mode there is no definition: the provider runs the Job itself on the runner \
+             config's cluster, `ACTION=create` on create and update and `ACTION=destroy` on \
+             delete, and the run's outputs come back as attributes.",
         )
         .attribute(Attribute::string("id").required().requires_replace().validate(humanitec_id()).description("The definition id. Changing it replaces the definition."))
         .attribute(Attribute::string("name").optional_computed().validate(not_empty()).description("The definition's display name. Defaults to `id`."))
         .attribute(Attribute::string("type").required().requires_replace().validate(not_empty()).description("The resource type the definition provisions, e.g. `s3` or `postgres`. Changing it replaces the definition."))
         .attribute(Attribute::string("driver_account").validate(not_empty()).description("The Humanitec cloud account whose credentials the container gets (see `credentials_config`)."))
         .attribute(Attribute::string_map("files").description("Inline files: path → content. Relative paths are placed in the scripts directory, absolute ones under `job.shared_directory`. Humanitec placeholders such as `$${context.app.id}` are written as `$${…}` in HCL."))
-        .attribute(Attribute::string_map("secret_files").sensitive().description("Secret inline files, shaped like `files`. Sent as definition secrets (`files.<path>`); the API never returns them."))
+        .attribute(Attribute::string_map("secret_files").sensitive().description("Secret inline files, shaped like `files`. In api mode sent as definition secrets (`files.<path>`), which the API never returns; in direct mode placed from a Secret the provider owns."))
         .attribute(
             Attribute::new("runner_config", runner_config_type())
                 .sensitive()
-                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. Only its `id`, `skip_permission_checks` and `kubernetes` are kept, and the attribute is sensitive because `kubernetes` may hold credentials. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null }`."),
+                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. In direct mode it is required: the Job runs on its cluster (`kubernetes`) with its `helper_image`, and unless its `skip_permission_checks` is true the provider's permissions in `job.namespace` are checked before each run; a change of its `id` or `helper_image` is a new run, a change of how the cluster is reached is not. Only its `id`, `skip_permission_checks`, `kubernetes` and `helper_image` are kept, and the attribute is sensitive because `kubernetes` may hold credentials. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null, helper_image = null }`."),
         )
         .attribute(Attribute::bool("force_delete").default(Value::Bool(false)).description("Delete the definition even while resources use it (`DELETE ?force=true`): Humanitec marks it deleted and moves those resources to another definition on their next deployment. When `false`, deleting an in-use definition is retried until `timeouts.delete`, then fails naming the resources."))
         .attribute(
             Attribute::new("secret_refs", secret_refs_type())
                 .computed()
                 .description("Where Humanitec keeps each secret input, by input path (`source.password`, `job.variables.<NAME>`, `files.<path>`): the store, the key in it and the version. Values sent in plain get a reference in the organization's primary store, whose version goes up with each update."),
+        )
+        .attribute(
+            Attribute::string_map("triggers")
+                .description("Direct mode only: any values; a change runs `ACTION=create` again without replacing the resource (like `terraform_data`'s `triggers_replace`, but in place). Not allowed in api mode, where Humanitec decides when the runner runs."),
+        )
+        .attribute(
+            Attribute::string_map("outputs")
+                .computed()
+                .description("Direct mode: what the last run wrote to `OUTPUTS_FILE`. A string value is kept as it is; any other JSON value as its JSON text (`3`, `true`, `[\"a\"]`), so use `jsondecode` to get it back. Null in api mode."),
+        )
+        .attribute(
+            Attribute::string_map("secret_outputs")
+                .computed()
+                .sensitive()
+                .description("Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`, shaped like `outputs`. Sensitive. Null in api mode."),
+        )
+        .attribute(
+            Attribute::new("last_run", last_run_type())
+                .computed()
+                .description("Direct mode: the run whose results the state holds: `job_name`, `namespace`, `started_at` and `finished_at` (RFC 3339) and the checked-out `commit` when there is a source. The Job itself is deleted once its results are read. Null in api mode."),
         )
         .block(NestedBlock::new("criteria", Nesting::Set, criteria))
         .block(NestedBlock::new("job", Nesting::Single, job).required())
@@ -465,6 +526,111 @@ fn warn_of_dropped_secrets(
 const SOURCE_SECRETS: [(&str, &str); 2] =
     [("password", "password_ref"), ("ssh_key", "ssh_key_ref")];
 
+/// What only the Humanitec platform gives, with what to use in direct mode instead: (attribute
+/// path, name, what to do).
+const PLATFORM_ONLY: [(&[&str], &str, &str); 4] = [
+    (
+        &["driver_account"],
+        "driver_account",
+        "Direct mode has no Humanitec cloud accounts. Give the container its cloud credentials \
+         as job.secret_variables (e.g. AWS_ACCESS_KEY_ID), or through the identity of \
+         job.service_account (workload identity).",
+    ),
+    (
+        &["credentials_config"],
+        "credentials_config",
+        "Direct mode has no Humanitec cloud accounts whose credentials could be mapped. Set the \
+         variables directly in job.secret_variables, or use the identity of job.service_account.",
+    ),
+    (
+        &["source", "password_ref"],
+        "source.password_ref",
+        "Direct mode has no Humanitec secret stores. Set source.password (sensitive) instead, \
+         e.g. from a variable or a data source of your secret manager.",
+    ),
+    (
+        &["source", "ssh_key_ref"],
+        "source.ssh_key_ref",
+        "Direct mode has no Humanitec secret stores. Set source.ssh_key (sensitive) instead, \
+         e.g. from a variable or a data source of your secret manager.",
+    ),
+];
+
+/// The attributes a direct-mode run is made from, besides the runner config's `id` and
+/// `helper_image`. The rest (names, timeouts, criteria, the credentials to reach the cluster) is
+/// recorded without running anything.
+const RUN_INPUTS: [&str; 6] = ["type", "job", "source", "files", "secret_files", "triggers"];
+
+impl ContainerRunnerResource {
+    /// The plan of a container runner in direct mode: refuses what only the platform gives,
+    /// checks that the inputs make a Job, and plans the run's results as unknown when a run
+    /// will happen.
+    fn plan_direct(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        for (path, name, instead) in PLATFORM_ONLY {
+            let value = path.iter().fold(plan.config, |v, key| v.get(key));
+            if !value.is_null() {
+                let at = path
+                    .iter()
+                    .fold(AttributePath::root(), |p, key| p.attribute(*key));
+                diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
+            }
+        }
+        if plan.config.get("runner_config").is_null() {
+            diags.error_at(
+                AttributePath::root().attribute("runner_config"),
+                "Direct mode needs runner_config",
+                "In direct mode the Job runs on the cluster of the runner config: set \
+                 runner_config = humanitec_runner_config.<name>.",
+            );
+        }
+        for computed in ["driver_type", "unmanaged_inputs", "secret_refs"] {
+            set(&mut plan.planned, computed, Value::Null);
+        }
+        let known = RUN_INPUTS
+            .iter()
+            .all(|name| plan.planned.get(name).is_wholly_known());
+        if known && let Some(model) = self.backends.model(&plan.planned, diags) {
+            if let Err(error) = direct::check_run(&model) {
+                diags.error_at(
+                    attribute_path(error.attribute()),
+                    "The inputs do not make a Job",
+                    format!("{error}."),
+                );
+            }
+        }
+        let config = plan.planned.get("runner_config");
+        let known = known
+            && config.get("id").is_wholly_known()
+            && config.get("helper_image").is_wholly_known();
+        // Why through the models: the backend decides on the runs they describe, with the
+        // defaults applied, and the plan must agree with it.
+        let runs = plan.prior.is_null()
+            || !known
+            || match (
+                self.backends.model(plan.prior, diags),
+                self.backends.model(&plan.planned, diags),
+            ) {
+                (Some(before), Some(after)) => direct::runs_again(&before, &after),
+                _ => true,
+            };
+        for computed in ["outputs", "secret_outputs", "last_run"] {
+            let value = if runs {
+                Value::Unknown
+            } else {
+                plan.prior.get(computed).clone()
+            };
+            set(&mut plan.planned, computed, value);
+        }
+    }
+}
+
+/// The path of an attribute named in words (`job.pod_template`).
+fn attribute_path(words: &str) -> AttributePath {
+    words
+        .split('.')
+        .fold(AttributePath::root(), |p, part| p.attribute(part))
+}
+
 #[async_trait]
 impl Resource for ContainerRunnerResource {
     fn type_name(&self) -> &'static str {
@@ -540,13 +706,23 @@ impl Resource for ContainerRunnerResource {
         if plan.planned.is_null() {
             return;
         }
-        // An existing object stays in the mode it was created in; only new ones need direct mode.
         self.backends.check_plan(plan, self.type_name(), diags);
-        if plan.prior.is_null() && self.backends.mode() == Mode::Direct {
-            direct::refuse_container_runner(diags);
+        default_name_to_id(plan);
+        if self.backends.planned_mode(plan) == Mode::Direct {
+            self.plan_direct(plan, diags);
             return;
         }
-        default_name_to_id(plan);
+        if !plan.config.get("triggers").is_null() {
+            diags.error_at(
+                AttributePath::root().attribute("triggers"),
+                "triggers applies to direct mode only",
+                "In api mode Humanitec runs the container when a resource is deployed, so there is \
+                 nothing to re-run; remove triggers, or use a provider with mode = \"direct\".",
+            );
+        }
+        for computed in ["outputs", "secret_outputs", "last_run"] {
+            set(&mut plan.planned, computed, Value::Null);
+        }
         plan_definition_shape(plan, CONTAINER_RUNNER_DRIVER);
         refuse_force_deleting_replacement(plan, diags);
         // Why keep the prior runner_config in api mode: there it only orders the resources, so a
@@ -555,7 +731,7 @@ impl Resource for ContainerRunnerResource {
         // one.
         let same_config = plan.prior.get("runner_config").get("id")
             == plan.planned.get("runner_config").get("id");
-        if !plan.prior.is_null() && same_config && self.backends.planned_mode(plan) == Mode::Api {
+        if !plan.prior.is_null() && same_config {
             let prior = plan.prior.get("runner_config").clone();
             set(&mut plan.planned, "runner_config", prior);
         }

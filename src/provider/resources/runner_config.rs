@@ -6,7 +6,8 @@
 //!
 //! In api mode the resource is a Humanitec definition (type `config`, driver `humanitec/template`,
 //! matching `res_id = container-runner`, `class = default`). In direct mode there is no platform:
-//! the resource only records the cluster (and how to reach it) for container runners to use.
+//! the resource records the cluster (and how to reach it, and the helper image) for container
+//! runners to use, and its create checks the cluster and the provider's permissions there.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::framework::{
 use crate::provider::Shared;
 use crate::provider::backend::Backends;
 use crate::provider::{api, direct};
+use crate::runner::DEFAULT_HELPER_IMAGE;
 use crate::value::{AttributePath, Value};
 
 /// A runner config: one field per attribute of the schema below.
@@ -48,6 +50,8 @@ pub(crate) struct RunnerConfig {
     pub(crate) agent_url: Option<Sensitive<String>>,
     /// How direct mode reaches the cluster.
     pub(crate) kubernetes: Option<Kubernetes>,
+    /// Direct mode: the image of the provider's own steps in a Job's pod.
+    pub(crate) helper_image: Option<String>,
     /// The definition's driver as Humanitec reports it.
     pub(crate) driver_type: Option<String>,
     /// Driver inputs the definition has that this resource does not manage.
@@ -151,9 +155,13 @@ pub(super) fn kubernetes_block() -> Block {
         .attribute(Attribute::string_list("args").description("Arguments for the command."))
         .attribute(Attribute::string_map("env").description("Extra environment variables for the command."));
     Block::new(
-        "Direct mode only: how the provider reaches the cluster (a kubeconfig path and context, or \
-         host, CA certificate and token or exec plugin). Validated and kept in state; ignored in \
-         api mode, where Humanitec reaches the cluster through `cluster.account`.",
+        "Direct mode only: how the provider reaches the cluster: `host` with \
+         `cluster_ca_certificate` and a `token` or an `exec` plugin, or a kubeconfig \
+         (`config_path`, `config_context`). Without the block the cluster is found as kubectl \
+         finds it: `KUBECONFIG`, then `~/.kube/config`, then the in-cluster service account. \
+         Exec plugins are run again when their token expires, so long runs keep working. Kept \
+         in state and ignored in api mode, where Humanitec reaches the cluster through \
+         `cluster.account`.",
     )
     .attribute(
         Attribute::string("config_path")
@@ -239,13 +247,24 @@ fn schema() -> Schema {
         .attribute(
             Attribute::bool("skip_permission_checks")
                 .default(Value::Bool(false))
-                .description("When `false` (the default), the Container Driver runs permission pre-checks in a sidecar before the runner container."),
+                .description("When `false` (the default), permissions are checked before anything runs: in api mode the Container Driver runs pre-checks in a sidecar; in direct mode the provider checks its own permissions with SelfSubjectAccessReview, in `humanitec-runner` when the runner config is created and in `job.namespace` before each run of a container runner."),
         )
         .attribute(
             Attribute::string("agent_url")
                 .sensitive()
                 .default(Value::string(""))
                 .description("The Humanitec Agent URL, usually `$${resources.agent.outputs.url}`, when the cluster is reachable only through the Agent; empty otherwise. Stored as a definition secret; the API never returns it."),
+        )
+        .attribute(
+            Attribute::string("helper_image")
+                .validate(not_empty())
+                .description(format!(
+                    "Direct mode only: the image the provider runs its own steps in, inside each \
+                     Job's pod (checking out the source, placing the files, carrying the results \
+                     back). Defaults to `{DEFAULT_HELPER_IMAGE}`, built from \
+                     `containers/helper/Containerfile`; an air-gapped cluster mirrors this one \
+                     image and sets its mirror here. Ignored in api mode."
+                )),
         )
         .block(NestedBlock::new("criteria", Nesting::Set, criteria))
         .block(NestedBlock::new("cluster", Nesting::Single, cluster).required())

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod cluster;
 pub(crate) mod git_server;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,611 @@
+//! Direct mode end to end: the real `terraform` applies container runners whose Jobs really run,
+//! under podman, in the Kubernetes test world (`kube-testworld`), and reads their results back.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::support::cluster::{Cluster, HELPER_IMAGE, IAC_IMAGE, IAC_SA, NAMESPACE, RUNNER_IMAGE, RUNNER_SA};
+use crate::support::git_server::GitServer;
+use crate::support::{Sandbox, Workdir, words};
+
+/// How long a test waits for something in the cluster before it fails.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A container runner on the shell runner image; `job` and `rest` are extra HCL lines.
+fn runner(name: &str, job: &str, rest: &str) -> String {
+    format!(
+        r#"resource "humanitec_container_runner" "{name}" {{
+  id            = "{name}"
+  type          = "s3"
+  runner_config = humanitec_runner_config.cluster
+  job {{
+    image           = "{RUNNER_IMAGE}"
+    namespace       = "{NAMESPACE}"
+    service_account = "{RUNNER_SA}"
+{job}
+  }}
+{rest}
+}}
+"#
+    )
+}
+
+fn config(cluster: &Cluster, resources: &str) -> String {
+    format!(
+        "{}\n{}\n{resources}",
+        Cluster::provider_block(),
+        cluster.runner_config()
+    )
+}
+
+/// Asserts that the world recorded no schema warning for anything written.
+fn assert_no_warnings(cluster: &Cluster) {
+    let warnings = cluster.world.warnings();
+    assert!(warnings.is_empty(), "schema warnings: {warnings:?}");
+}
+
+/// A run's outputs, secret outputs and last run come back as attributes; a plan afterwards is
+/// empty; a change of `triggers` runs `create` again in place; destroy runs `destroy`; nothing
+/// of the provider's is left in the cluster.
+#[test]
+fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place() {
+    let cluster = Cluster::start();
+    let job = r#"    variables        = { RUNNER_OUTPUTS = jsonencode({ bucket = "b-1", count = 3 }) }
+    secret_variables = { RUNNER_SECRET_OUTPUTS = jsonencode({ key = "out-s3cr3t-5d1c" }) }"#;
+    let resources = |version: &str| runner("plain", job, &format!("  triggers = {{ version = \"{version}\" }}"));
+    let work = Workdir::new(&config(&cluster, &resources("1")));
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.plain");
+    assert_eq!(values["outputs"]["bucket"], "b-1", "{values}");
+    assert_eq!(values["outputs"]["count"], "3");
+    assert_eq!(values["secret_outputs"]["key"], "out-s3cr3t-5d1c");
+    let first = values["last_run"]["job_name"].as_str().unwrap().to_string();
+    assert!(first.starts_with("plain-create-"), "{first}");
+    assert_eq!(values["last_run"]["namespace"], NAMESPACE);
+    assert!(values["last_run"]["started_at"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(values["last_run"]["commit"], Json::Null);
+    assert_eq!(cluster.job_uids(&first).len(), 1);
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    work.assert_plan_empty("after the first run");
+
+    work.write(&config(&cluster, &resources("2")));
+    let plan = work.plan();
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    assert!(plan.stdout.contains("1 to change, 0 to destroy"), "{}", plan.stdout);
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.plain");
+    let second = values["last_run"]["job_name"].as_str().unwrap().to_string();
+    assert_ne!(first, second, "a trigger change is a new run");
+    work.assert_plan_empty("after the re-run");
+
+    work.destroy();
+    let destroyed = cluster
+        .world
+        .audit()
+        .iter()
+        .any(|o| o["kind"] == "Job" && o["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("plain-destroy-")));
+    assert!(destroyed, "destroy ran a destroy Job");
+    assert!(cluster.world.container_logs().contains("runner: ACTION=destroy"));
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    assert_no_warnings(&cluster);
+}
+
+const S3_MAIN_TF: &str = r#"terraform {
+  backend "kubernetes" {
+    secret_suffix     = "s3"
+    in_cluster_config = true
+    namespace         = "runs"
+  }
+}
+
+variable "bucket" {
+  type = string
+}
+
+resource "terraform_data" "bucket" {
+  input = var.bucket
+}
+
+output "bucket" {
+  value = terraform_data.bucket.output
+}
+
+output "region" {
+  value = "local-1"
+}
+
+output "secret_key" {
+  value     = "key-of-${var.bucket}"
+  sensitive = true
+}
+"#;
+
+/// What the Humanitec examples' run script does, in busybox sh: apply or destroy, then the
+/// outputs as two flat maps.
+const S3_RUN_SH: &str = r#"set -eu
+export HOME=/tmp TF_IN_AUTOMATION=1
+terraform init -input=false -no-color
+if [ "$ACTION" = create ]; then
+  terraform apply -auto-approve -input=false -no-color
+  printf '{"bucket": "%s", "region": "%s"}\n' "$(terraform output -raw bucket)" "$(terraform output -raw region)" > "$OUTPUTS_FILE"
+  printf '{"secret_key": "%s"}\n' "$(terraform output -raw secret_key)" > "$SECRET_OUTPUTS_FILE"
+else
+  terraform destroy -auto-approve -input=false -no-color
+  echo '{}' > "$OUTPUTS_FILE"
+fi
+"#;
+
+fn s3_runner(server: &GitServer, bucket: &str) -> String {
+    format!(
+        r#"variable "git_password" {{
+  type      = string
+  sensitive = true
+  default   = "{password}"
+}}
+
+resource "humanitec_container_runner" "s3" {{
+  id            = "my-s3-bucket"
+  name          = "S3 Bucket"
+  type          = "s3"
+  runner_config = humanitec_runner_config.cluster
+  job {{
+    image            = "{IAC_IMAGE}"
+    shared_directory = "/home/runneruser/workspace"
+    namespace        = "{NAMESPACE}"
+    service_account  = "{IAC_SA}"
+    variables        = {{ TF_LOG = "" }}
+  }}
+  source {{
+    url      = "{url}"
+    ref      = "refs/heads/main"
+    path     = "s3"
+    username = "my-git-handler"
+    password = var.git_password
+  }}
+  files = {{
+    "/home/runneruser/workspace/s3/terraform.tfvars.json" = jsonencode({{ bucket = "{bucket}" }})
+  }}
+  timeouts {{
+    create = "5m"
+    update = "5m"
+    delete = "5m"
+  }}
+}}
+
+output "bucket" {{
+  value = humanitec_container_runner.s3.outputs.bucket
+}}
+
+output "secret_key" {{
+  value     = humanitec_container_runner.s3.secret_outputs.secret_key
+  sensitive = true
+}}
+"#,
+        password = GIT_PASSWORD,
+        url = server.url("infra.git"),
+    )
+}
+
+const GIT_PASSWORD: &str = "git-pat-7a1e0c";
+
+/// The Container Runner page's S3 example, run for real: a runner image with `terraform`, the
+/// source cloned with a username and password from a git server on 127.0.0.1, the tfvars file
+/// placed, `terraform apply` in the Job with its state in the cluster (`kubernetes` backend),
+/// its outputs (one sensitive) as attributes, an empty plan, an update that runs again, and a
+/// destroy that runs `terraform destroy` and leaves nothing of the provider's behind.
+#[test]
+fn the_s3_container_runner_runs_terraform_in_the_job() {
+    let cluster = Cluster::start();
+    let repo = tempfile::tempdir().unwrap();
+    let server = GitServer::start(repo.path(), "my-git-handler", GIT_PASSWORD);
+    let files = BTreeMap::from([("s3/main.tf", S3_MAIN_TF), ("s3/run.sh", S3_RUN_SH)]);
+    let commit = server.create_repo("infra.git", &files);
+    let resources = |bucket: &str| config(&cluster, &s3_runner(&server, bucket));
+
+    let work = Workdir::new(&resources("app-dev"));
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.s3");
+    assert_eq!(values["outputs"]["bucket"], "app-dev", "{values}");
+    assert_eq!(values["outputs"]["region"], "local-1");
+    assert_eq!(values["secret_outputs"]["secret_key"], "key-of-app-dev");
+    assert_eq!(values["last_run"]["commit"], commit.as_str());
+    let shown = work.tf(&["output", "-no-color"]).ok("terraform output");
+    assert!(shown.stdout.contains("bucket = \"app-dev\""), "{}", shown.stdout);
+    assert!(shown.stdout.contains("secret_key = <sensitive>"), "{}", shown.stdout);
+    let state = cluster
+        .world
+        .object("secrets", NAMESPACE, "tfstate-default-s3")
+        .expect("the inner terraform's state Secret");
+    assert_eq!(state["metadata"]["labels"]["app.kubernetes.io/managed-by"], "terraform");
+    assert!(server.refused() > 0, "git asked for credentials");
+    work.assert_plan_empty("after the apply");
+
+    work.write(&resources("app-prod"));
+    let apply = work.apply();
+    assert!(apply.stdout.contains("1 changed, 0 destroyed"), "{}", apply.stdout);
+    let values = work.resource_values("humanitec_container_runner.s3");
+    assert_eq!(values["outputs"]["bucket"], "app-prod");
+    assert_eq!(values["secret_outputs"]["secret_key"], "key-of-app-prod");
+    work.assert_plan_empty("after the update");
+
+    work.destroy();
+    let logs = cluster.world.container_logs();
+    assert!(logs.contains("Destroy complete!"), "terraform destroy ran in the Job");
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    assert_no_warnings(&cluster);
+}
+
+/// A failed run: the diagnostic leads with what the runner wrote to ERROR_FILE, then the last
+/// log lines, with a secret the runner printed redacted; the failed Job is cleaned up and
+/// nothing goes into state.
+#[test]
+fn a_failure_shows_error_file_then_the_log_with_secrets_redacted() {
+    let cluster = Cluster::start();
+    let job = r#"    command          = ["sh", "-c", "echo \"connecting with $API_KEY\"; echo \"bucket name taken (key $API_KEY)\" > \"$ERROR_FILE\"; exit 3"]
+    secret_variables = { API_KEY = "leaky-key-88f1" }"#;
+    let work = Workdir::new(&config(&cluster, &runner("failing", job, "")));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("The run of ACTION=create of container runner \"failing\" failed"), "{text}");
+    let error_at = text.find("ERROR_FILE: bucket name taken (key (sensitive value))").expect(&text);
+    let log_at = text.find("The last lines of the log:").expect(&text);
+    assert!(error_at < log_at, "ERROR_FILE comes first: {text}");
+    assert!(text.contains("[main] connecting with (sensitive value)"), "{text}");
+    assert!(text.contains("container main exited with code 3"), "{text}");
+    assert!(!apply.stderr.contains("leaky-key-88f1") && !apply.stdout.contains("leaky-key-88f1"));
+    assert_eq!(work.state()["values"], Json::Null, "nothing in state");
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    assert_no_warnings(&cluster);
+}
+
+/// An image that cannot be pulled fails the apply within seconds, with the reason and the
+/// Events, rather than at the timeout.
+#[test]
+fn a_missing_image_fails_fast_with_the_reason_and_events() {
+    let cluster = Cluster::start();
+    let resource = runner("no-image", "", "")
+        .replace(RUNNER_IMAGE, "localhost/testworld/not-built:1");
+    let work = Workdir::new(&config(&cluster, &resource));
+    let started = std::time::Instant::now();
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("container main is ImagePullBackOff"), "{text}");
+    assert!(text.contains("Recent events:"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(120), "failed long before the 20m timeout");
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// A pod that cannot be scheduled fails with the scheduler's reason.
+#[test]
+fn an_unschedulable_pod_fails_with_its_reason() {
+    let cluster = Cluster::start();
+    let job = "    pod_template = \"spec:\\n  nodeSelector:\\n    disktype: ssd\\n\"";
+    let work = Workdir::new(&config(&cluster, &runner("pinned", job, "")));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("stayed unschedulable for 10 s"), "{text}");
+    assert!(text.contains("FailedScheduling"), "{text}");
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// The provider's identity lacks permissions in the Job's namespace: one diagnostic names every
+/// missing verb, resource and namespace, with the Role that grants them, and nothing is created.
+#[test]
+fn a_missing_permission_is_named_before_anything_is_created() {
+    let cluster = Cluster::start();
+    cluster.kubectl_ok(
+        &["apply", "-f", "-"],
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {name: humanitec-runner}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: deployer, namespace: runs}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: everything, namespace: humanitec-runner}
+rules:
+- {apiGroups: ["", batch], resources: ["*"], verbs: ["*"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: deployer, namespace: humanitec-runner}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: everything}
+subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: partial, namespace: runs}
+rules:
+- {apiGroups: [batch], resources: [jobs], verbs: [create, get, list, watch]}
+- {apiGroups: [""], resources: [secrets], verbs: [create, get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: deployer, namespace: runs}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: partial}
+subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
+"#,
+    );
+    let token = cluster.world.service_account_token(NAMESPACE, "deployer");
+    let ca = cluster.world.ca_pem().to_string();
+    let runner_config = format!(
+        r#"resource "humanitec_runner_config" "cluster" {{
+  id = "config-container-runner"
+  cluster {{
+    cluster_type = "gke"
+    name         = "test-world"
+    project_id   = "local"
+    zone         = "local"
+  }}
+  kubernetes {{
+    host                   = "{}"
+    cluster_ca_certificate = <<-EOT
+{ca}EOT
+    token                  = "{token}"
+  }}
+  helper_image = "{HELPER_IMAGE}"
+}}
+"#,
+        cluster.world.url()
+    );
+    let work = Workdir::new(&format!(
+        "{}\n{runner_config}\n{}",
+        Cluster::provider_block(),
+        runner("limited", "", "")
+    ));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("Missing permissions in namespace \"runs\""), "{text}");
+    assert!(
+        text.contains("may not delete jobs.batch, list pods, watch pods, get pods/log, list events, patch secrets, delete secrets in namespace \"runs\""),
+        "{text}"
+    );
+    assert!(text.contains("kind: Role"), "the Role to grant is shown: {text}");
+    assert!(!apply.stderr.contains(&token), "the token is never shown");
+    let created = cluster.world.audit().into_iter().any(|o| {
+        o["metadata"]["namespace"] == NAMESPACE && (o["kind"] == "Job" || o["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("limited-")))
+    });
+    assert!(!created, "nothing was created before the check");
+}
+
+/// Secret inputs (a secret variable, a secret file, the git password) and secret outputs appear
+/// in no log line, Event, pod status, ConfigMap, Job or other non-Secret object the test world
+/// ever held, in no container log except where the runner itself prints them (it does not
+/// here), and nowhere in Terraform's output with `TF_LOG=trace`.
+#[test]
+fn secrets_reach_no_log_event_status_or_plain_object() {
+    let cluster = Cluster::start();
+    let repo = tempfile::tempdir().unwrap();
+    const PASSWORD: &str = "git-secret-3e9d71";
+    let server = GitServer::start(repo.path(), "bot", PASSWORD);
+    server.create_repo("app.git", &BTreeMap::from([("app/README.md", "# app\n")]));
+    const VARIABLE: &str = "variable-secret-b04c2a";
+    const FILE: &str = "file-secret-6f20de";
+    const OUTPUT: &str = "output-secret-9a7b13";
+    let job = format!(
+        r#"    variables        = {{ RUNNER_OUTPUTS = jsonencode({{ plain = "visible" }}) }}
+    secret_variables = {{ API_KEY = "{VARIABLE}", RUNNER_SECRET_OUTPUTS = jsonencode({{ token = "{OUTPUT}" }}) }}"#
+    );
+    let rest = format!(
+        r#"  source {{
+    url      = "{}"
+    path     = "app"
+    username = "bot"
+    password = "{PASSWORD}"
+  }}
+  secret_files = {{ "credentials.txt" = "{FILE}" }}"#,
+        server.url("app.git")
+    );
+    let work = Workdir::new(&config(&cluster, &runner("secretive", &job, &rest)));
+    let trace = [("TF_LOG", "trace")];
+    let apply = work.tf_env(&["apply", "-auto-approve", "-no-color", "-input=false"], &trace);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let plan = work.tf_env(&["plan", "-no-color", "-input=false"], &trace);
+    let destroy = work.tf_env(&["destroy", "-auto-approve", "-no-color", "-input=false"], &trace);
+    assert_eq!(destroy.code, 0, "{}", destroy.stderr);
+
+    let secrets = [PASSWORD, VARIABLE, FILE, OUTPUT];
+    let mut places = vec![
+        ("apply output", format!("{}{}", apply.stdout, apply.stderr)),
+        ("plan output", format!("{}{}", plan.stdout, plan.stderr)),
+        ("destroy output", format!("{}{}", destroy.stdout, destroy.stderr)),
+        ("container logs", cluster.world.container_logs()),
+    ];
+    let mut jobs = 0;
+    for object in cluster.world.audit() {
+        if object["kind"] == "Job" {
+            jobs += 1;
+        }
+        if object["kind"] != "Secret" {
+            let kind = object["kind"].as_str().unwrap_or("object").to_string();
+            places.push(("a non-Secret object", format!("{kind}: {object}")));
+        }
+    }
+    assert!(jobs > 0, "the audit holds the Jobs");
+    assert!(
+        apply.stderr.contains("[secretive-create-"),
+        "the trace has the containers' log lines"
+    );
+    for (place, text) in &places {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} appears in {place}");
+        }
+    }
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    assert_no_warnings(&cluster);
+}
+
+/// Starts `terraform apply` of a slow run, waits until its Job runs, and stops terraform with
+/// `signal`; returns the output and the Job's name.
+fn interrupted_apply(cluster: &Cluster, work: &Workdir, signal: &str) -> (crate::support::Run, String) {
+    let child = work
+        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start terraform apply");
+    let job = cluster.eventually("the Job to run", WAIT, || {
+        let name = cluster.jobs().into_iter().next()?;
+        let pods = cluster.kubectl_ok(
+            &["get", "pods", "-n", NAMESPACE, "-l", &format!("batch.kubernetes.io/job-name={name}"), "-o", "jsonpath={.items[*].status.phase}"],
+            "",
+        );
+        pods.contains("Running").then_some(name)
+    });
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("terraform output");
+    (crate::support::Run::from(output), job)
+}
+
+/// Ctrl-C (SIGINT) detaches, leaving the Job running and saying how to follow it; the next
+/// apply re-attaches to the same run instead of starting another.
+#[test]
+fn an_interrupted_apply_re_attaches_to_the_same_run() {
+    let cluster = Cluster::start();
+    let job = "    variables = { RUNNER_SLEEP = \"6\" }";
+    let work = Workdir::new(&config(&cluster, &runner("slow", job, "")));
+    let (stopped, name) = interrupted_apply(&cluster, &work, "-INT");
+    assert_ne!(stopped.code, 0);
+    let text = words(&stopped.stderr);
+    assert!(text.contains("Stopped waiting for the run"), "{text}");
+    assert!(text.contains(&format!("kubectl -n runs logs -f job/{name} --all-containers")), "{text}");
+    assert!(cluster.jobs().contains(&name), "the Job keeps running");
+
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.slow");
+    assert_eq!(values["last_run"]["job_name"], name.as_str());
+    assert_eq!(values["outputs"]["action"], "create");
+    assert_eq!(cluster.job_uids(&name).len(), 1, "one run, re-attached to");
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// Terraform killed outright (SIGKILL): the provider goes with it, the Job runs on, and the next
+/// apply re-attaches to it.
+#[test]
+fn a_killed_apply_re_attaches_to_the_same_run() {
+    let cluster = Cluster::start();
+    let job = "    variables = { RUNNER_SLEEP = \"4\" }";
+    let work = Workdir::new(&config(&cluster, &runner("killed", job, "")));
+    let (_, name) = interrupted_apply(&cluster, &work, "-KILL");
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.killed");
+    assert_eq!(values["last_run"]["job_name"], name.as_str());
+    assert_eq!(cluster.job_uids(&name).len(), 1, "one run, re-attached to");
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// A timeout bounds the wait: the apply fails saying so and the Job is left to its deadline.
+#[test]
+fn a_timeout_bounds_the_wait() {
+    let cluster = Cluster::start();
+    let job = "    variables = { RUNNER_SLEEP = \"30\" }";
+    let work = Workdir::new(&config(&cluster, &runner("late", job, "  timeouts { create = \"3s\" }")));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("because the timeout passed"), "{text}");
+    assert!(text.contains("activeDeadlineSeconds = 6"), "{text}");
+    let jobs = cluster.jobs();
+    assert_eq!(jobs.len(), 1, "the Job is left running: {jobs:?}");
+}
+
+/// Two container runners run at the same time.
+#[test]
+fn two_container_runners_run_in_parallel() {
+    let cluster = Cluster::start();
+    let job = "    variables = { RUNNER_SLEEP = \"3\" }";
+    let work = Workdir::new(&config(
+        &cluster,
+        &format!("{}\n{}", runner("left", job, ""), runner("right", job, "")),
+    ));
+    work.apply();
+    let left = work.resource_values("humanitec_container_runner.left")["last_run"].clone();
+    let right = work.resource_values("humanitec_container_runner.right")["last_run"].clone();
+    let (ls, lf) = (left["started_at"].as_str().unwrap(), left["finished_at"].as_str().unwrap());
+    let (rs, rf) = (right["started_at"].as_str().unwrap(), right["finished_at"].as_str().unwrap());
+    assert!(ls < rf && rs < lf, "the runs overlap: {left} {right}");
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// One configuration with both modes through provider aliases: definitions in the sandbox for
+/// the api-mode provider, a run in the cluster for the direct-mode one.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_mode_and_direct_mode_in_one_configuration() {
+    let sandbox = Sandbox::start(&[]);
+    let cluster = Cluster::start();
+    let platform = sandbox
+        .provider_block()
+        .replace("provider \"humanitec\" {", "provider \"humanitec\" {\n  alias      = \"platform\"");
+    let direct_config = cluster
+        .runner_config()
+        .replace("\"cluster\" {\n  id", "\"cluster\" {\n  provider = humanitec.direct\n  id");
+    let direct_runner = runner("direct-one", "", "")
+        .replace("  id            = \"direct-one\"", "  provider      = humanitec.direct\n  id            = \"direct-one\"");
+    let main_tf = format!(
+        r#"{platform}
+provider "humanitec" {{
+  alias = "direct"
+  mode  = "direct"
+}}
+
+{direct_config}
+resource "humanitec_runner_config" "platform" {{
+  provider = humanitec.platform
+  id       = "platform-config"
+  cluster {{
+    cluster_type = "gke"
+    name         = "prod"
+    project_id   = "p"
+    zone         = "z"
+  }}
+}}
+
+resource "humanitec_container_runner" "platform" {{
+  provider      = humanitec.platform
+  id            = "platform-runner"
+  type          = "s3"
+  runner_config = humanitec_runner_config.platform
+  job {{
+    image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+}}
+
+{direct_runner}
+"#
+    );
+    let work = Workdir::new(&main_tf);
+    work.apply();
+    let ids: Vec<String> = sandbox
+        .definitions()
+        .await
+        .iter()
+        .filter_map(|d| d["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&"platform-runner".to_string()) && ids.contains(&"platform-config".to_string()));
+    let direct = work.resource_values("humanitec_container_runner.direct-one");
+    assert_eq!(direct["outputs"]["action"], "create");
+    let platform = work.resource_values("humanitec_container_runner.platform");
+    assert_eq!(platform["outputs"], Json::Null);
+    work.assert_plan_empty("after applying both modes");
+    work.destroy();
+    assert!(sandbox.definitions().await.is_empty());
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
