@@ -6,6 +6,7 @@
 mod container_runner;
 mod docs;
 mod early_errors;
+mod helper_image;
 mod install;
 mod kinds;
 mod lost_creates;
