@@ -8,10 +8,39 @@
 #   localhost/testworld/git:1        git (Debian's /usr/bin/git and /usr/lib/git-core)
 #   localhost/testworld/runner:1     a shell runner implementing the Humanitec runner contract
 #   localhost/testworld/iac-runner:1 the runner plus the machine's terraform
+#   localhost/testworld/helper:1     the provider's helper image: the provider binary (helper
+#                                    prepare|collect), git and ssh; the test world's stand-in for
+#                                    containers/helper/Containerfile
 #
-# Needs: podman, runc, busybox-static, git (Debian), terraform. Uses scripts/podman/containers.conf.
+# The helper image's binary: --helper-binary PATH, else $HELPER_BINARY, else
+# target/debug/terraform-provider-humanitec when it exists; without one it is skipped.
+# --helper-only builds only the helper image (tests refresh it with
+# `scripts/build-test-images.sh --helper-only --helper-binary <path>`; an unchanged binary is a
+# no-op).
+#
+# Needs: podman, runc, busybox-static, git (Debian), terraform (not with --helper-only).
+# Uses scripts/podman/containers.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+helper_only=false
+helper_binary="${HELPER_BINARY:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --helper-only) helper_only=true ;;
+    --helper-binary) [ $# -ge 2 ] || { echo "build-test-images: --helper-binary needs a path" >&2; exit 2; }
+      helper_binary="$2"; shift ;;
+    --helper-binary=*) helper_binary="${1#--helper-binary=}" ;;
+    *) echo "usage: scripts/build-test-images.sh [--helper-only] [--helper-binary PATH]" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$helper_binary" ] && [ -x target/debug/terraform-provider-humanitec ]; then
+  helper_binary=target/debug/terraform-provider-humanitec
+fi
+if [ -n "$helper_binary" ] && [ ! -x "$helper_binary" ]; then
+  echo "build-test-images: the helper binary $helper_binary is not an executable file" >&2; exit 1
+fi
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/podman/containers.conf}"
 
 need() { command -v "$1" >/dev/null || { echo "build-test-images: $1 is missing ($2)" >&2; exit 1; }; }
@@ -22,7 +51,7 @@ if ldd /bin/busybox >/dev/null 2>&1; then
   echo "build-test-images: /bin/busybox is not static (apt-get install -y busybox-static)" >&2; exit 1
 fi
 [ -x /usr/bin/git ] || { echo "build-test-images: Debian's git is missing (apt-get install -y git)" >&2; exit 1; }
-need terraform "the machine's terraform must be on PATH"
+$helper_only || need terraform "the machine's terraform must be on PATH"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -71,16 +100,50 @@ import_image() {
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
+# Debian's git, its helpers (git-remote-https, ...) and their shared libraries.
+add_git() {
+  local root="$1"
+  copy_with_libs "$root" /usr/bin/git
+  mkdir -p "$root/usr/lib" "$root/usr/share"
+  cp -a /usr/lib/git-core "$root/usr/lib/"
+  [ -d /usr/share/git-core ] && cp -a /usr/share/git-core "$root/usr/share/"
+  find /usr/lib/git-core -type f -perm -u+x | while read -r f; do
+    if [ "$(head -c 4 "$f" | tr -d '\000' | tail -c 3)" = "ELF" ]; then copy_with_libs "$root" "$f"; fi
+  done
+}
+
+# The helper image: checked for its hash before its root is assembled, so that refreshing it
+# with an unchanged binary costs only the hash.
+build_helper() {
+  if [ -z "$helper_binary" ]; then
+    echo "skipped localhost/testworld/helper:1: no helper binary (build it with cargo build, or pass --helper-binary PATH)"
+    return
+  fi
+  local name=localhost/testworld/helper inputs=("$0" /usr/bin/git /bin/busybox "$helper_binary") hash
+  [ -x /usr/bin/ssh ] && inputs+=(/usr/bin/ssh)
+  hash="$(hash_of "${inputs[@]}")"
+  if podman image exists "$name:in-$hash"; then
+    echo "$name:1 is up to date ($hash)"
+    podman tag "$name:in-$hash" "$name:1"
+    return
+  fi
+  local root="$work/helper"
+  base_root "$root"
+  add_git "$root"
+  [ -x /usr/bin/ssh ] && copy_with_libs "$root" /usr/bin/ssh
+  copy_with_libs "$root" "$helper_binary" /usr/local/bin/terraform-provider-humanitec
+  import_image "$name" "$root" "$hash" '["/usr/local/bin/terraform-provider-humanitec","--version"]'
+}
+
+if $helper_only; then
+  build_helper
+  exit 0
+fi
+
 # git
 root="$work/git"
 base_root "$root"
-copy_with_libs "$root" /usr/bin/git
-mkdir -p "$root/usr/lib" "$root/usr/share"
-cp -a /usr/lib/git-core "$root/usr/lib/"
-[ -d /usr/share/git-core ] && cp -a /usr/share/git-core "$root/usr/share/"
-find /usr/lib/git-core -type f -perm -u+x | while read -r f; do
-  if [ "$(head -c 4 "$f" | tr -d '\000' | tail -c 3)" = "ELF" ]; then copy_with_libs "$root" "$f"; fi
-done
+add_git "$root"
 import_image localhost/testworld/git "$root" "$(hash_of "$0" /usr/bin/git /bin/busybox)" '["/usr/bin/git","--version"]'
 
 # runner
@@ -96,3 +159,6 @@ base_root "$root"
 install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
 install -D -m 0755 "$(command -v terraform)" "$root/usr/local/bin/terraform"
 import_image localhost/testworld/iac-runner "$root" "$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)")" '["/usr/local/bin/runner"]'
+
+# helper
+build_helper

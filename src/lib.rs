@@ -16,8 +16,9 @@
 //!   model, and one backend per mode (api, direct) behind one trait.
 //! - [`definition`]: the Humanitec definition payloads built from the models, and read back.
 //! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
-//! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs,
-//!   results, and the helper steps inside the pod; no Terraform types.
+//! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs and
+//!   results; and the helper steps the binary runs inside the Job's pod
+//!   (`terraform-provider-humanitec helper prepare|collect`, [`helper`]). No Terraform types.
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
@@ -30,6 +31,7 @@ pub(crate) mod provider;
 pub(crate) mod runner;
 pub(crate) mod value;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 /// The text with its first letter in upper case, for an error message that starts a sentence.
@@ -39,6 +41,10 @@ pub(crate) fn capitalized(text: &str) -> String {
         first.to_uppercase().chain(chars).collect()
     })
 }
+
+/// Set (to `1`) in git's environment by `helper prepare`, whose `GIT_ASKPASS` is this binary:
+/// started with it, the binary answers git's credential prompt instead of serving the plugin.
+pub const HELPER_ASKPASS_ENV: &str = "HUMANITEC_HELPER_ASKPASS";
 
 /// An error's message followed by each of its sources, joined with ": ".
 ///
@@ -55,6 +61,13 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 use std::sync::Arc;
+
+/// Runs a helper step inside a direct-mode run's pod (the helper image's entry point): `args`
+/// are the arguments after `helper`, `prepare` (the init container) or `collect` (the
+/// sidecar); or `askpass` and git's prompt when [`HELPER_ASKPASS_ENV`] is set.
+pub fn helper(args: Vec<OsString>) -> ExitCode {
+    runner::helper::main(args)
+}
 
 /// Runs the provider plugin: the whole of the `terraform-provider-humanitec` binary.
 ///

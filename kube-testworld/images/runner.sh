@@ -39,7 +39,10 @@ if [ -n "${SCRIPTS_DIRECTORY:-}" ] && [ -f "$SCRIPTS_DIRECTORY/run.sh" ]; then
     exit 1
   fi
 else
-  printf '%s\n' "${RUNNER_OUTPUTS:-{\"action\": \"$ACTION\"}}" > "$OUTPUTS_FILE"
+  # Why the default in a variable: inside ${VAR:-...} the first "}" ends the expansion, so a
+  # literal JSON default would leave a stray "}" after a set RUNNER_OUTPUTS.
+  default_outputs="{\"action\": \"$ACTION\"}"
+  printf '%s\n' "${RUNNER_OUTPUTS:-$default_outputs}" > "$OUTPUTS_FILE"
   printf '%s\n' "${RUNNER_SECRET_OUTPUTS:-{\}}" > "$SECRET_OUTPUTS_FILE"
 fi
 [ -f "$OUTPUTS_FILE" ] || echo '{}' > "$OUTPUTS_FILE"

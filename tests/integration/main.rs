@@ -8,6 +8,7 @@ mod direct;
 mod docs;
 mod early_errors;
 mod git_server;
+mod helper_image;
 mod install;
 mod kinds;
 mod lost_creates;
