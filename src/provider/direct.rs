@@ -215,7 +215,11 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
 
 /// Checks at plan time that a container runner's inputs make a Job.
 pub(crate) fn check_run(model: &ContainerRunner) -> Result<(), BuildError> {
-    let spec = run_spec(model, Action::Create, crate::framework::timeouts::DEFAULT_WRITE);
+    let spec = run_spec(
+        model,
+        Action::Create,
+        crate::framework::timeouts::DEFAULT_WRITE,
+    );
     crate::runner::job::build(&spec).map(drop)
 }
 

@@ -91,19 +91,71 @@ impl Permission {
 /// Job, make the Job own the Secret, watch the Job and its pods, read their logs and Events,
 /// read the result Secret, and delete all of it afterwards.
 pub(crate) const RUN_PERMISSIONS: &[Permission] = &[
-    Permission { group: "batch", resource: "jobs", verb: "create" },
-    Permission { group: "batch", resource: "jobs", verb: "get" },
-    Permission { group: "batch", resource: "jobs", verb: "list" },
-    Permission { group: "batch", resource: "jobs", verb: "watch" },
-    Permission { group: "batch", resource: "jobs", verb: "delete" },
-    Permission { group: "", resource: "pods", verb: "list" },
-    Permission { group: "", resource: "pods", verb: "watch" },
-    Permission { group: "", resource: "pods/log", verb: "get" },
-    Permission { group: "", resource: "events", verb: "list" },
-    Permission { group: "", resource: "secrets", verb: "create" },
-    Permission { group: "", resource: "secrets", verb: "get" },
-    Permission { group: "", resource: "secrets", verb: "patch" },
-    Permission { group: "", resource: "secrets", verb: "delete" },
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verb: "create",
+    },
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verb: "get",
+    },
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verb: "list",
+    },
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verb: "watch",
+    },
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verb: "delete",
+    },
+    Permission {
+        group: "",
+        resource: "pods",
+        verb: "list",
+    },
+    Permission {
+        group: "",
+        resource: "pods",
+        verb: "watch",
+    },
+    Permission {
+        group: "",
+        resource: "pods/log",
+        verb: "get",
+    },
+    Permission {
+        group: "",
+        resource: "events",
+        verb: "list",
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verb: "create",
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verb: "get",
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verb: "patch",
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verb: "delete",
+    },
 ];
 
 fn missing_text(namespace: &str, missing: &[Permission]) -> String {

@@ -207,4 +207,3 @@ pub(crate) struct Finished {
     /// `SECRET_OUTPUTS_FILE`, shaped like `outputs`.
     pub(crate) secret_outputs: BTreeMap<String, Secret>,
 }
-

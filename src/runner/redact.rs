@@ -45,7 +45,8 @@ impl Redactor {
                 }
             }
         }
-        self.values.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        self.values
+            .sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
     }
 
     /// The text with every known value replaced by [`MASK`].
@@ -72,7 +73,10 @@ mod tests {
             ("password=hunter2", "password=(sensitive value)"),
             ("x hunter2-longer y", "x (sensitive value) y"),
             ("line: AAAAsecretline", "line: (sensitive value)"),
-            ("ab stays, too short to be a secret", "ab stays, too short to be a secret"),
+            (
+                "ab stays, too short to be a secret",
+                "ab stays, too short to be a secret",
+            ),
             ("nothing here", "nothing here"),
         ];
         for (input, want) in cases {

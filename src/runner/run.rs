@@ -600,7 +600,8 @@ impl<'a> Run<'a> {
     /// The recent Events of the Job and its pods, oldest first, redacted.
     async fn recent_events(&self) -> Vec<String> {
         let mut objects = vec![self.name.clone()];
-        let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", self.name));
+        let params =
+            ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", self.name));
         if let Ok(pods) = self.pods.list(&params).await {
             objects.extend(pods.items.into_iter().filter_map(|p| p.metadata.name));
         }
@@ -648,7 +649,10 @@ impl<'a> Run<'a> {
                     .unwrap_or_default();
                 Ok(Finished {
                     job_name: self.name.clone(),
-                    started_at: status.start_time.map(|t| t.0.to_string()).unwrap_or_default(),
+                    started_at: status
+                        .start_time
+                        .map(|t| t.0.to_string())
+                        .unwrap_or_default(),
                     finished_at,
                     commit: results.commit,
                     outputs: results.outputs,
@@ -698,13 +702,17 @@ impl<'a> Run<'a> {
         let mut text = match reason.as_str() {
             "DeadlineExceeded" => format!(
                 "it ran longer than its deadline (activeDeadlineSeconds = {})",
-                job.spec.as_ref().and_then(|s| s.active_deadline_seconds).unwrap_or_default()
+                job.spec
+                    .as_ref()
+                    .and_then(|s| s.active_deadline_seconds)
+                    .unwrap_or_default()
             ),
             _ => condition
                 .and_then(|c| c.message.clone())
                 .unwrap_or_else(|| "the Job failed".into()),
         };
-        let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", self.name));
+        let params =
+            ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", self.name));
         if let Ok(pods) = self.pods.list(&params).await {
             for pod in pods.items {
                 let status = pod.status.unwrap_or_default();
@@ -772,7 +780,11 @@ impl<'a> Run<'a> {
     /// Deletes the Job (its pods with it) and the run's Secrets. Failures are logged: the
     /// ownerReferences and the Job's TTL clean up after them.
     async fn clean_up(&self) {
-        match self.jobs.delete(&self.name, &DeleteParams::background()).await {
+        match self
+            .jobs
+            .delete(&self.name, &DeleteParams::background())
+            .await
+        {
             Ok(_) => {}
             Err(e) if is_status(&e, 404) => {}
             Err(e) => log::warn!(
@@ -782,8 +794,10 @@ impl<'a> Run<'a> {
                 kube_text(&e)
             ),
         }
-        self.delete_secret(&naming::inputs_secret_name(&self.name)).await;
-        self.delete_secret(&naming::result_secret_name(&self.name)).await;
+        self.delete_secret(&naming::inputs_secret_name(&self.name))
+            .await;
+        self.delete_secret(&naming::result_secret_name(&self.name))
+            .await;
     }
 
     async fn delete_secret(&self, name: &str) {
@@ -800,7 +814,13 @@ impl<'a> Run<'a> {
 }
 
 /// Streams one container's log into the provider log and the tail, redacted.
-async fn follow_log(pods: Api<Pod>, pod: String, container: String, redactor: Redactor, tail: Tail) {
+async fn follow_log(
+    pods: Api<Pod>,
+    pod: String,
+    container: String,
+    redactor: Redactor,
+    tail: Tail,
+) {
     let params = LogParams {
         container: Some(container.clone()),
         follow: true,
@@ -824,7 +844,10 @@ async fn follow_log(pods: Api<Pod>, pod: String, container: String, redactor: Re
                 return;
             }
             Err(e) => {
-                log::debug!("log of {prefix} not available yet (attempt {attempt}): {}", kube_text(&e));
+                log::debug!(
+                    "log of {prefix} not available yet (attempt {attempt}): {}",
+                    kube_text(&e)
+                );
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
@@ -865,7 +888,10 @@ fn has_started(container: &ContainerStatus) -> bool {
 /// Why a pod cannot run, if waiting will not help.
 fn stuck(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
-    let init = status.init_container_statuses.as_deref().unwrap_or_default();
+    let init = status
+        .init_container_statuses
+        .as_deref()
+        .unwrap_or_default();
     let main = status.container_statuses.as_deref().unwrap_or_default();
     for container in init.iter().chain(main) {
         let state = container.state.as_ref();
@@ -949,8 +975,13 @@ fn read_results(data: &BTreeMap<String, ByteString>) -> Result<Results, String> 
             return Ok(BTreeMap::new());
         };
         // Why no value in the message: secret outputs are read here too.
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{file} is not JSON (line {}, column {})", e.line(), e.column()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{file} is not JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
         let serde_json::Value::Object(map) = value else {
             return Err(format!("{file} is not a JSON object"));
         };
@@ -991,7 +1022,10 @@ mod tests {
     #[test]
     fn results_are_flat_maps_of_strings_and_bad_files_are_named_without_values() {
         let results = read_results(&data(&[
-            (job::OUTPUTS_FILE_NAME, r#"{"bucket": "b-1", "count": 3, "tags": ["a"]}"#),
+            (
+                job::OUTPUTS_FILE_NAME,
+                r#"{"bucket": "b-1", "count": 3, "tags": ["a"]}"#,
+            ),
             (job::SECRET_OUTPUTS_FILE_NAME, r#"{"key": "s3cr3t"}"#),
             (job::COMMIT_FILE_NAME, "abc123\n"),
         ]))
@@ -1060,21 +1094,27 @@ mod tests {
         let creating = pod_with(vec![], vec![waiting("main", "ContainerCreating")]);
         assert_eq!(stuck(&creating), None);
         let checkout = pod_with(vec![terminated(job::PREPARE_CONTAINER, 1)], vec![]);
-        assert!(stuck(&checkout).unwrap().contains("code 1: fetching refs/heads/nope failed"));
+        assert!(
+            stuck(&checkout)
+                .unwrap()
+                .contains("code 1: fetching refs/heads/nope failed")
+        );
         let prepared = pod_with(vec![terminated(job::PREPARE_CONTAINER, 0)], vec![]);
         assert_eq!(stuck(&prepared), None);
 
-        let mut unschedulable = Pod::default();
-        unschedulable.status = Some(PodStatus {
-            conditions: Some(vec![PodCondition {
-                type_: "PodScheduled".into(),
-                status: "False".into(),
-                reason: Some("Unschedulable".into()),
-                message: Some("0/1 nodes are available".into()),
-                ..PodCondition::default()
-            }]),
-            ..PodStatus::default()
-        });
+        let unschedulable = Pod {
+            status: Some(PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "PodScheduled".into(),
+                    status: "False".into(),
+                    reason: Some("Unschedulable".into()),
+                    message: Some("0/1 nodes are available".into()),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
         assert_eq!(
             unschedulable_message(&unschedulable).as_deref(),
             Some("0/1 nodes are available")
@@ -1091,7 +1131,9 @@ mod tests {
             deadline_seconds: 1860,
         };
         let detail = error.detail();
-        assert!(detail.contains("kubectl -n runs logs -f job/s3-create-0123456789 --all-containers"));
+        assert!(
+            detail.contains("kubectl -n runs logs -f job/s3-create-0123456789 --all-containers")
+        );
         assert!(detail.contains("re-attaches"));
         assert!(detail.contains("activeDeadlineSeconds = 1860"));
     }

@@ -1349,7 +1349,10 @@ resource "humanitec_container_runner" "direct" {{
         "Set source.password (sensitive) instead",
         "Direct mode needs runner_config",
     ] {
-        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
     }
     assert!(sandbox.definitions().await.is_empty());
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::support::cluster::{Cluster, HELPER_IMAGE, IAC_IMAGE, IAC_SA, NAMESPACE, RUNNER_IMAGE, RUNNER_SA};
+use crate::support::cluster::{
+    Cluster, HELPER_IMAGE, IAC_IMAGE, IAC_SA, NAMESPACE, RUNNER_IMAGE, RUNNER_SA,
+};
 use crate::support::git_server::GitServer;
 use crate::support::{Sandbox, Workdir, words};
 
@@ -55,7 +57,13 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place() {
     let cluster = Cluster::start();
     let job = r#"    variables        = { RUNNER_OUTPUTS = jsonencode({ bucket = "b-1", count = 3 }) }
     secret_variables = { RUNNER_SECRET_OUTPUTS = jsonencode({ key = "out-s3cr3t-5d1c" }) }"#;
-    let resources = |version: &str| runner("plain", job, &format!("  triggers = {{ version = \"{version}\" }}"));
+    let resources = |version: &str| {
+        runner(
+            "plain",
+            job,
+            &format!("  triggers = {{ version = \"{version}\" }}"),
+        )
+    };
     let work = Workdir::new(&config(&cluster, &resources("1")));
     work.apply();
     let values = work.resource_values("humanitec_container_runner.plain");
@@ -65,7 +73,11 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place() {
     let first = values["last_run"]["job_name"].as_str().unwrap().to_string();
     assert!(first.starts_with("plain-create-"), "{first}");
     assert_eq!(values["last_run"]["namespace"], NAMESPACE);
-    assert!(values["last_run"]["started_at"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        values["last_run"]["started_at"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
     assert_eq!(values["last_run"]["commit"], Json::Null);
     assert_eq!(cluster.job_uids(&first).len(), 1);
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
@@ -74,7 +86,11 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place() {
     work.write(&config(&cluster, &resources("2")));
     let plan = work.plan();
     assert_eq!(plan.code, 2, "{}", plan.stderr);
-    assert!(plan.stdout.contains("1 to change, 0 to destroy"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("1 to change, 0 to destroy"),
+        "{}",
+        plan.stdout
+    );
     work.apply();
     let values = work.resource_values("humanitec_container_runner.plain");
     let second = values["last_run"]["job_name"].as_str().unwrap().to_string();
@@ -82,13 +98,19 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place() {
     work.assert_plan_empty("after the re-run");
 
     work.destroy();
-    let destroyed = cluster
-        .world
-        .audit()
-        .iter()
-        .any(|o| o["kind"] == "Job" && o["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("plain-destroy-")));
+    let destroyed = cluster.world.audit().iter().any(|o| {
+        o["kind"] == "Job"
+            && o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("plain-destroy-"))
+    });
     assert!(destroyed, "destroy ran a destroy Job");
-    assert!(cluster.world.container_logs().contains("runner: ACTION=destroy"));
+    assert!(
+        cluster
+            .world
+            .container_logs()
+            .contains("runner: ACTION=destroy")
+    );
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
     assert_no_warnings(&cluster);
 }
@@ -213,19 +235,34 @@ fn the_s3_container_runner_runs_terraform_in_the_job() {
     assert_eq!(values["secret_outputs"]["secret_key"], "key-of-app-dev");
     assert_eq!(values["last_run"]["commit"], commit.as_str());
     let shown = work.tf(&["output", "-no-color"]).ok("terraform output");
-    assert!(shown.stdout.contains("bucket = \"app-dev\""), "{}", shown.stdout);
-    assert!(shown.stdout.contains("secret_key = <sensitive>"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("bucket = \"app-dev\""),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("secret_key = <sensitive>"),
+        "{}",
+        shown.stdout
+    );
     let state = cluster
         .world
         .object("secrets", NAMESPACE, "tfstate-default-s3")
         .expect("the inner terraform's state Secret");
-    assert_eq!(state["metadata"]["labels"]["app.kubernetes.io/managed-by"], "terraform");
+    assert_eq!(
+        state["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "terraform"
+    );
     assert!(server.refused() > 0, "git asked for credentials");
     work.assert_plan_empty("after the apply");
 
     work.write(&resources("app-prod"));
     let apply = work.apply();
-    assert!(apply.stdout.contains("1 changed, 0 destroyed"), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains("1 changed, 0 destroyed"),
+        "{}",
+        apply.stdout
+    );
     let values = work.resource_values("humanitec_container_runner.s3");
     assert_eq!(values["outputs"]["bucket"], "app-prod");
     assert_eq!(values["secret_outputs"]["secret_key"], "key-of-app-prod");
@@ -233,7 +270,10 @@ fn the_s3_container_runner_runs_terraform_in_the_job() {
 
     work.destroy();
     let logs = cluster.world.container_logs();
-    assert!(logs.contains("Destroy complete!"), "terraform destroy ran in the Job");
+    assert!(
+        logs.contains("Destroy complete!"),
+        "terraform destroy ran in the Job"
+    );
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
     assert_no_warnings(&cluster);
 }
@@ -250,14 +290,30 @@ fn a_failure_shows_error_file_then_the_log_with_secrets_redacted() {
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
-    assert!(text.contains("The run of ACTION=create of container runner \"failing\" failed"), "{text}");
-    let error_at = text.find("ERROR_FILE: bucket name taken (key (sensitive value))").expect(&text);
+    assert!(
+        text.contains("The run of ACTION=create of container runner \"failing\" failed"),
+        "{text}"
+    );
+    let error_at = text
+        .find("ERROR_FILE: bucket name taken (key (sensitive value))")
+        .expect(&text);
     let log_at = text.find("The last lines of the log:").expect(&text);
     assert!(error_at < log_at, "ERROR_FILE comes first: {text}");
-    assert!(text.contains("[main] connecting with (sensitive value)"), "{text}");
+    assert!(
+        text.contains("[main] connecting with (sensitive value)"),
+        "{text}"
+    );
     assert!(text.contains("container main exited with code 3"), "{text}");
     assert!(!apply.stderr.contains("leaky-key-88f1") && !apply.stdout.contains("leaky-key-88f1"));
-    assert_eq!(work.state()["values"], Json::Null, "nothing in state");
+    let state = work.state();
+    let resources = state
+        .pointer("/values/root_module/resources")
+        .and_then(Json::as_array);
+    let recorded = resources
+        .into_iter()
+        .flatten()
+        .any(|r| r["type"] == "humanitec_container_runner");
+    assert!(!recorded, "the failed run is not in state: {state}");
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
     assert_no_warnings(&cluster);
 }
@@ -267,16 +323,22 @@ fn a_failure_shows_error_file_then_the_log_with_secrets_redacted() {
 #[test]
 fn a_missing_image_fails_fast_with_the_reason_and_events() {
     let cluster = Cluster::start();
-    let resource = runner("no-image", "", "")
-        .replace(RUNNER_IMAGE, "localhost/testworld/not-built:1");
+    let resource =
+        runner("no-image", "", "").replace(RUNNER_IMAGE, "localhost/testworld/not-built:1");
     let work = Workdir::new(&config(&cluster, &resource));
     let started = std::time::Instant::now();
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
-    assert!(text.contains("container main is ImagePullBackOff"), "{text}");
+    assert!(
+        text.contains("container main is ImagePullBackOff"),
+        "{text}"
+    );
     assert!(text.contains("Recent events:"), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(120), "failed long before the 20m timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "failed long before the 20m timeout"
+    );
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
@@ -365,15 +427,25 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
-    assert!(text.contains("Missing permissions in namespace \"runs\""), "{text}");
+    assert!(
+        text.contains("Missing permissions in namespace \"runs\""),
+        "{text}"
+    );
     assert!(
         text.contains("may not delete jobs.batch, list pods, watch pods, get pods/log, list events, patch secrets, delete secrets in namespace \"runs\""),
         "{text}"
     );
-    assert!(text.contains("kind: Role"), "the Role to grant is shown: {text}");
+    assert!(
+        text.contains("kind: Role"),
+        "the Role to grant is shown: {text}"
+    );
     assert!(!apply.stderr.contains(&token), "the token is never shown");
     let created = cluster.world.audit().into_iter().any(|o| {
-        o["metadata"]["namespace"] == NAMESPACE && (o["kind"] == "Job" || o["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("limited-")))
+        o["metadata"]["namespace"] == NAMESPACE
+            && (o["kind"] == "Job"
+                || o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("limited-")))
     });
     assert!(!created, "nothing was created before the check");
 }
@@ -408,17 +480,26 @@ fn secrets_reach_no_log_event_status_or_plain_object() {
     );
     let work = Workdir::new(&config(&cluster, &runner("secretive", &job, &rest)));
     let trace = [("TF_LOG", "trace")];
-    let apply = work.tf_env(&["apply", "-auto-approve", "-no-color", "-input=false"], &trace);
+    let apply = work.tf_env(
+        &["apply", "-auto-approve", "-no-color", "-input=false"],
+        &trace,
+    );
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     let plan = work.tf_env(&["plan", "-no-color", "-input=false"], &trace);
-    let destroy = work.tf_env(&["destroy", "-auto-approve", "-no-color", "-input=false"], &trace);
+    let destroy = work.tf_env(
+        &["destroy", "-auto-approve", "-no-color", "-input=false"],
+        &trace,
+    );
     assert_eq!(destroy.code, 0, "{}", destroy.stderr);
 
     let secrets = [PASSWORD, VARIABLE, FILE, OUTPUT];
     let mut places = vec![
         ("apply output", format!("{}{}", apply.stdout, apply.stderr)),
         ("plan output", format!("{}{}", plan.stdout, plan.stderr)),
-        ("destroy output", format!("{}{}", destroy.stdout, destroy.stderr)),
+        (
+            "destroy output",
+            format!("{}{}", destroy.stdout, destroy.stderr),
+        ),
         ("container logs", cluster.world.container_logs()),
     ];
     let mut jobs = 0;
@@ -447,7 +528,11 @@ fn secrets_reach_no_log_event_status_or_plain_object() {
 
 /// Starts `terraform apply` of a slow run, waits until its Job runs, and stops terraform with
 /// `signal`; returns the output and the Job's name.
-fn interrupted_apply(cluster: &Cluster, work: &Workdir, signal: &str) -> (crate::support::Run, String) {
+fn interrupted_apply(
+    cluster: &Cluster,
+    work: &Workdir,
+    signal: &str,
+) -> (crate::support::Run, String) {
     let child = work
         .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
         .stdout(Stdio::piped())
@@ -457,7 +542,16 @@ fn interrupted_apply(cluster: &Cluster, work: &Workdir, signal: &str) -> (crate:
     let job = cluster.eventually("the Job to run", WAIT, || {
         let name = cluster.jobs().into_iter().next()?;
         let pods = cluster.kubectl_ok(
-            &["get", "pods", "-n", NAMESPACE, "-l", &format!("batch.kubernetes.io/job-name={name}"), "-o", "jsonpath={.items[*].status.phase}"],
+            &[
+                "get",
+                "pods",
+                "-n",
+                NAMESPACE,
+                "-l",
+                &format!("batch.kubernetes.io/job-name={name}"),
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ],
             "",
         );
         pods.contains("Running").then_some(name)
@@ -482,7 +576,12 @@ fn an_interrupted_apply_re_attaches_to_the_same_run() {
     assert_ne!(stopped.code, 0);
     let text = words(&stopped.stderr);
     assert!(text.contains("Stopped waiting for the run"), "{text}");
-    assert!(text.contains(&format!("kubectl -n runs logs -f job/{name} --all-containers")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "kubectl -n runs logs -f job/{name} --all-containers"
+        )),
+        "{text}"
+    );
     assert!(cluster.jobs().contains(&name), "the Job keeps running");
 
     work.apply();
@@ -515,7 +614,10 @@ fn a_killed_apply_re_attaches_to_the_same_run() {
 fn a_timeout_bounds_the_wait() {
     let cluster = Cluster::start();
     let job = "    variables = { RUNNER_SLEEP = \"30\" }";
-    let work = Workdir::new(&config(&cluster, &runner("late", job, "  timeouts { create = \"3s\" }")));
+    let work = Workdir::new(&config(
+        &cluster,
+        &runner("late", job, "  timeouts { create = \"3s\" }"),
+    ));
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
@@ -537,8 +639,14 @@ fn two_container_runners_run_in_parallel() {
     work.apply();
     let left = work.resource_values("humanitec_container_runner.left")["last_run"].clone();
     let right = work.resource_values("humanitec_container_runner.right")["last_run"].clone();
-    let (ls, lf) = (left["started_at"].as_str().unwrap(), left["finished_at"].as_str().unwrap());
-    let (rs, rf) = (right["started_at"].as_str().unwrap(), right["finished_at"].as_str().unwrap());
+    let (ls, lf) = (
+        left["started_at"].as_str().unwrap(),
+        left["finished_at"].as_str().unwrap(),
+    );
+    let (rs, rf) = (
+        right["started_at"].as_str().unwrap(),
+        right["finished_at"].as_str().unwrap(),
+    );
     assert!(ls < rf && rs < lf, "the runs overlap: {left} {right}");
     work.destroy();
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
@@ -550,14 +658,18 @@ fn two_container_runners_run_in_parallel() {
 async fn api_mode_and_direct_mode_in_one_configuration() {
     let sandbox = Sandbox::start(&[]);
     let cluster = Cluster::start();
-    let platform = sandbox
-        .provider_block()
-        .replace("provider \"humanitec\" {", "provider \"humanitec\" {\n  alias      = \"platform\"");
-    let direct_config = cluster
-        .runner_config()
-        .replace("\"cluster\" {\n  id", "\"cluster\" {\n  provider = humanitec.direct\n  id");
-    let direct_runner = runner("direct-one", "", "")
-        .replace("  id            = \"direct-one\"", "  provider      = humanitec.direct\n  id            = \"direct-one\"");
+    let platform = sandbox.provider_block().replace(
+        "provider \"humanitec\" {",
+        "provider \"humanitec\" {\n  alias      = \"platform\"",
+    );
+    let direct_config = cluster.runner_config().replace(
+        "\"cluster\" {\n  id",
+        "\"cluster\" {\n  provider = humanitec.direct\n  id",
+    );
+    let direct_runner = runner("direct-one", "", "").replace(
+        "  id            = \"direct-one\"",
+        "  provider      = humanitec.direct\n  id            = \"direct-one\"",
+    );
     let main_tf = format!(
         r#"{platform}
 provider "humanitec" {{
@@ -599,7 +711,10 @@ resource "humanitec_container_runner" "platform" {{
         .filter_map(|d| d["id"].as_str().map(str::to_string))
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
-    assert!(ids.contains(&"platform-runner".to_string()) && ids.contains(&"platform-config".to_string()));
+    assert!(
+        ids.contains(&"platform-runner".to_string())
+            && ids.contains(&"platform-config".to_string())
+    );
     let direct = work.resource_values("humanitec_container_runner.direct-one");
     assert_eq!(direct["outputs"]["action"], "create");
     let platform = work.resource_values("humanitec_container_runner.platform");

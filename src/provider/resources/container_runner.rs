@@ -270,7 +270,13 @@ fn runner_config_type() -> Type {
 
 /// The type of `last_run`.
 fn last_run_type() -> Type {
-    let fields = ["job_name", "namespace", "started_at", "finished_at", "commit"];
+    let fields = [
+        "job_name",
+        "namespace",
+        "started_at",
+        "finished_at",
+        "commit",
+    ];
     Type::Object(
         fields
             .iter()
@@ -589,14 +595,15 @@ impl ContainerRunnerResource {
         let known = RUN_INPUTS
             .iter()
             .all(|name| plan.planned.get(name).is_wholly_known());
-        if known && let Some(model) = self.backends.model(&plan.planned, diags) {
-            if let Err(error) = direct::check_run(&model) {
-                diags.error_at(
-                    attribute_path(error.attribute()),
-                    "The inputs do not make a Job",
-                    format!("{error}."),
-                );
-            }
+        if known
+            && let Some(model) = self.backends.model(&plan.planned, diags)
+            && let Err(error) = direct::check_run(&model)
+        {
+            diags.error_at(
+                attribute_path(error.attribute()),
+                "The inputs do not make a Job",
+                format!("{error}."),
+            );
         }
         let config = plan.planned.get("runner_config");
         let known = known
