@@ -1,6 +1,13 @@
-//! The direct-mode harness: a Kubernetes test world whose kubelet really runs pods under podman,
-//! the namespace and RBAC that runs need, the helper image built from this test run's provider
-//! binary, and the HCL of a direct-mode provider and runner config that use them.
+//! The direct-mode harness: a cluster to run on, the namespace and RBAC that runs need, and the
+//! HCL of a direct-mode provider and runner config that use them.
+//!
+//! Two tiers run the same scenarios. The test world (`Cluster::start`): a Kubernetes test
+//! world whose kubelet really runs pods under podman, with the helper image built from this
+//! test run's provider binary; it also shows the whole history of objects and logs, which the
+//! secrets checks read. A real cluster (`Cluster::real`), when `KUBECONFIG` is set: each test
+//! gets its own namespace (deleted afterwards), and the images come from
+//! `HUMANITEC_TEST_HELPER_IMAGE`, `HUMANITEC_TEST_RUNNER_IMAGE` and `HUMANITEC_TEST_IAC_IMAGE`
+//! (built from `containers/helper/Containerfile` and `kube-testworld/images/runner.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,18 +18,18 @@ use kube_testworld::{Options, TestWorld};
 
 use super::provider_bin;
 
-/// The namespace runs go into.
-pub(crate) const NAMESPACE: &str = "runs";
+/// The namespace runs go into in the test world.
+const NAMESPACE: &str = "runs";
 /// The Job service account that may only create Secrets and ConfigMaps, Humanitec's runner RBAC.
 pub(crate) const RUNNER_SA: &str = "runner-job";
 /// The Job service account that may also keep Terraform state (Secrets) and its lock (Leases).
 pub(crate) const IAC_SA: &str = "iac-job";
 /// The helper image the harness builds from the provider under test.
-pub(crate) const HELPER_IMAGE: &str = "localhost/testworld/helper:1";
+const HELPER_IMAGE: &str = "localhost/testworld/helper:1";
 /// The shell runner of the Humanitec runner contract.
-pub(crate) const RUNNER_IMAGE: &str = "localhost/testworld/runner:1";
+const RUNNER_IMAGE: &str = "localhost/testworld/runner:1";
 /// The runner with the machine's `terraform` in it.
-pub(crate) const IAC_IMAGE: &str = "localhost/testworld/iac-runner:1";
+const IAC_IMAGE: &str = "localhost/testworld/iac-runner:1";
 
 const SETUP: &str = r#"apiVersion: v1
 kind: Namespace
@@ -97,13 +104,75 @@ fn build_helper_image() {
     }
 }
 
-/// A test world with the runs namespace, its service accounts and the helper image.
+/// A cluster with the runs namespace, its service accounts and the images.
 pub(crate) struct Cluster {
-    /// The world.
-    pub(crate) world: TestWorld,
+    /// The test world, when the cluster is one.
+    world: Option<TestWorld>,
+    /// The admin kubeconfig.
+    kubeconfig: PathBuf,
+    /// The namespace runs go into.
+    pub(crate) namespace: String,
+    /// The helper image.
+    pub(crate) helper_image: String,
+    /// The shell runner image.
+    pub(crate) runner_image: String,
+    /// The runner image with `terraform`.
+    pub(crate) iac_image: String,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.world.is_none() {
+            let _ = self.kubectl(
+                &["delete", "namespace", &self.namespace, "--wait=false"],
+                "",
+            );
+        }
+    }
 }
 
 impl Cluster {
+    /// The real cluster of `KUBECONFIG`, or `None` (with the reason printed) when it is unset.
+    pub(crate) fn real() -> Option<Self> {
+        let Some(kubeconfig) = std::env::var_os("KUBECONFIG").filter(|k| !k.is_empty()) else {
+            eprintln!("skipped: the real-cluster tier runs when KUBECONFIG points at a cluster");
+            return None;
+        };
+        let image = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("KUBECONFIG is set, so the real-cluster tier runs: set {name} too")
+            })
+        };
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let namespace = format!(
+            "tfp-humanitec-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let cluster = Self {
+            world: None,
+            kubeconfig: PathBuf::from(kubeconfig),
+            namespace,
+            helper_image: image("HUMANITEC_TEST_HELPER_IMAGE"),
+            runner_image: image("HUMANITEC_TEST_RUNNER_IMAGE"),
+            iac_image: image("HUMANITEC_TEST_IAC_IMAGE"),
+        };
+        cluster.set_up();
+        Some(cluster)
+    }
+
+    /// The test world, when the cluster is one: its history, logs and warnings.
+    pub(crate) fn world(&self) -> Option<&TestWorld> {
+        self.world.as_ref()
+    }
+
+    fn set_up(&self) {
+        let setup = SETUP.replace("name: runs", &format!("name: {}", self.namespace));
+        let setup = setup.replace("namespace: runs", &format!("namespace: {}", self.namespace));
+        self.kubectl_ok(&["apply", "-f", "-"], &setup);
+    }
+
     /// Starts a world with its kubelet. Fails, never skips, when podman cannot run.
     pub(crate) fn start() -> Self {
         build_helper_image();
@@ -115,14 +184,21 @@ impl Cluster {
         let world = TestWorld::start(options).unwrap_or_else(|e| {
             panic!("the test world did not start: {e} (run scripts/build-test-images.sh)")
         });
-        let cluster = Self { world };
-        cluster.kubectl_ok(&["apply", "-f", "-"], SETUP);
+        let cluster = Self {
+            kubeconfig: world.kubeconfig_path().to_path_buf(),
+            world: Some(world),
+            namespace: NAMESPACE.into(),
+            helper_image: HELPER_IMAGE.into(),
+            runner_image: RUNNER_IMAGE.into(),
+            iac_image: IAC_IMAGE.into(),
+        };
+        cluster.set_up();
         cluster
     }
 
     /// The admin kubeconfig.
     pub(crate) fn kubeconfig(&self) -> &Path {
-        self.world.kubeconfig_path()
+        &self.kubeconfig
     }
 
     /// Runs kubectl against the world with `stdin`.
@@ -173,10 +249,11 @@ impl Cluster {
   kubernetes {{
     config_path = "{}"
   }}
-  helper_image = "{HELPER_IMAGE}"
+  helper_image = "{}"
 }}
 "#,
-            self.kubeconfig().display()
+            self.kubeconfig().display(),
+            self.helper_image
         )
     }
 
@@ -190,7 +267,7 @@ impl Cluster {
                     "get",
                     kind,
                     "-n",
-                    NAMESPACE,
+                    &self.namespace,
                     "-l",
                     "app.kubernetes.io/managed-by=terraform-provider-humanitec",
                     "-o",
@@ -204,10 +281,11 @@ impl Cluster {
     }
 
     /// Every version of every Job the world ever stored, by name: how many distinct Jobs
-    /// (uids) had that name.
-    pub(crate) fn job_uids(&self, name: &str) -> Vec<String> {
+    /// (uids) had that name. `None` on a real cluster, whose history cannot be seen.
+    pub(crate) fn job_uids(&self, name: &str) -> Option<Vec<String>> {
+        let world = self.world.as_ref()?;
         let mut uids: Vec<String> = Vec::new();
-        for object in self.world.audit() {
+        for object in world.audit() {
             if object["kind"] == "Job"
                 && object["metadata"]["name"] == name
                 && let Some(uid) = object["metadata"]["uid"].as_str()
@@ -216,7 +294,7 @@ impl Cluster {
                 uids.push(uid.to_string());
             }
         }
-        uids
+        Some(uids)
     }
 
     /// Waits until `check` gives a value, at most `limit`.
@@ -236,9 +314,48 @@ impl Cluster {
         }
     }
 
+    /// A token of a service account in the runs namespace.
+    pub(crate) fn service_account_token(&self, name: &str) -> String {
+        match &self.world {
+            Some(world) => world.service_account_token(&self.namespace, name),
+            None => self
+                .kubectl_ok(&["create", "token", name, "-n", &self.namespace], "")
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// The API server's URL and CA certificate (PEM).
+    pub(crate) fn api_server(&self) -> (String, String) {
+        if let Some(world) = &self.world {
+            return (world.url().to_string(), world.ca_pem().to_string());
+        }
+        let view = |path: &str| {
+            self.kubectl_ok(
+                &[
+                    "config",
+                    "view",
+                    "--raw",
+                    "--minify",
+                    "-o",
+                    &format!("jsonpath={{{path}}}"),
+                ],
+                "",
+            )
+        };
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(view(".clusters[0].cluster.certificate-authority-data").trim())
+            .expect("the kubeconfig's CA data");
+        (
+            view(".clusters[0].cluster.server").trim().to_string(),
+            String::from_utf8(ca).expect("PEM"),
+        )
+    }
+
     /// The names of the Jobs in the runs namespace now.
     pub(crate) fn jobs(&self) -> Vec<String> {
-        let out = self.kubectl_ok(&["get", "jobs", "-n", NAMESPACE, "-o", "name"], "");
+        let out = self.kubectl_ok(&["get", "jobs", "-n", &self.namespace, "-o", "name"], "");
         out.lines()
             .map(|l| l.trim_start_matches("job.batch/").to_string())
             .collect()
