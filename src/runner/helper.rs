@@ -22,38 +22,20 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, PostParams};
-use serde::Deserialize;
 
 use super::MANAGER;
+use super::job::{
+    COMMIT_FILE_NAME as COMMIT_KEY, ERROR_FILE_NAME as ERROR_KEY, INPUTS_DIRECTORY, JOB_NAME_ENV,
+    JOB_UID_ENV, MANIFEST_KEY, Manifest, ManifestFile, ManifestSource, NAMESPACE_ENV,
+    OUTPUTS_FILE_NAME as OUTPUTS_KEY, RESULT_SECRET_ENV, RESULTS_DIRECTORY,
+    SECRET_OUTPUTS_FILE_NAME as SECRET_OUTPUTS_KEY,
+};
 
-/// Where the inputs Secret is mounted (read-only); each of its data keys is a file there.
-const INPUTS_DIRECTORY: &str = "/humanitec/inputs";
-/// The emptyDir shared by `prepare`, the main container and `collect`.
-const RESULTS_DIRECTORY: &str = "/humanitec/results";
-/// The inputs key of the manifest.
-const MANIFEST_KEY: &str = "manifest.json";
-/// The result file of `OUTPUTS_FILE`, and its key in the result Secret.
-const OUTPUTS_KEY: &str = "outputs.json";
-/// The result file of `SECRET_OUTPUTS_FILE`, and its key in the result Secret.
-const SECRET_OUTPUTS_KEY: &str = "secret-outputs.json";
-/// The result file of `ERROR_FILE`, and its key in the result Secret.
-const ERROR_KEY: &str = "error.txt";
-/// The result file `prepare` writes the checked-out commit to, and its key in the result Secret.
-const COMMIT_KEY: &str = "commit";
 /// The result files in the order they get their share of the Secret's size: the small ones
 /// that explain a run first.
 const RESULT_KEYS: [&str; 4] = [COMMIT_KEY, ERROR_KEY, OUTPUTS_KEY, SECRET_OUTPUTS_KEY];
 /// The container's termination message, which Kubernetes reports in the container status.
 const TERMINATION_LOG: &str = "/dev/termination-log";
-
-/// The result Secret's name (`collect`).
-const RESULT_SECRET_ENV: &str = "HUMANITEC_RESULT_SECRET";
-/// The namespace of the Job and the result Secret (`collect`).
-const NAMESPACE_ENV: &str = "HUMANITEC_NAMESPACE";
-/// The Job's name, for the Secret's ownerReference (`collect`).
-const JOB_NAME_ENV: &str = "HUMANITEC_JOB_NAME";
-/// The Job's uid, for the Secret's ownerReference (`collect`).
-const JOB_UID_ENV: &str = "HUMANITEC_JOB_UID";
 
 /// The most one result file may put into the Secret.
 const RESULT_FILE_LIMIT: u64 = 900 * 1024;
@@ -164,50 +146,6 @@ pub(crate) enum HelperError {
     NoCredential(&'static str),
 }
 
-/// `manifest.json`: what `prepare` does, written by the Job builder.
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    /// The shared volume's mount path; the checkout's root.
-    shared_directory: PathBuf,
-    /// `SCRIPTS_DIRECTORY`: the shared directory, or its `source.path` sub-directory.
-    scripts_directory: PathBuf,
-    /// The git source, if any.
-    source: Option<ManifestSource>,
-    /// The files to place.
-    #[serde(default)]
-    files: Vec<ManifestFile>,
-}
-
-/// The manifest's git source. Credentials are not in it, only the inputs keys holding them.
-#[derive(Debug, Deserialize)]
-struct ManifestSource {
-    /// The repository URL.
-    url: String,
-    /// A branch, a tag, a full ref or a commit; the remote's HEAD when unset.
-    #[serde(rename = "ref")]
-    reference: Option<String>,
-    /// The sub-directory the scripts directory points at.
-    path: Option<String>,
-    /// The user name for HTTPS.
-    username: Option<String>,
-    /// The inputs key holding the HTTPS password or token.
-    password_key: Option<String>,
-    /// The inputs key holding the SSH private key.
-    ssh_key_key: Option<String>,
-}
-
-/// One file to place.
-#[derive(Debug, Deserialize)]
-struct ManifestFile {
-    /// The inputs key holding its content.
-    key: String,
-    /// Where it goes (absolute).
-    path: PathBuf,
-    /// A secret file: mode 0600 instead of 0644.
-    #[serde(default)]
-    secret: bool,
-}
-
 /// Where a step reads its inputs and leaves its results: the pod's fixed paths, or a test's
 /// temporary directories.
 struct Layout {
@@ -286,9 +224,13 @@ fn prepare(layout: &Layout) -> Result<(), HelperError> {
                 "helper prepare: checking out {} ({}) into {}",
                 redact_userinfo(&source.url),
                 source.reference.as_deref().unwrap_or("the remote's HEAD"),
-                manifest.shared_directory.display()
+                manifest.shared_directory
             );
-            let commit = checkout(source, &manifest.shared_directory, &layout.inputs)?;
+            let commit = checkout(
+                source,
+                Path::new(&manifest.shared_directory),
+                &layout.inputs,
+            )?;
             let commit_file = layout.results.join(COMMIT_KEY);
             fs::write(&commit_file, format!("{commit}\n")).map_err(|source| {
                 HelperError::Write {
@@ -299,21 +241,21 @@ fn prepare(layout: &Layout) -> Result<(), HelperError> {
             eprintln!("helper prepare: checked out {commit}");
             // Why before placing the files: placing one under a missing scripts directory
             // would create it and hide a wrong `source.path`.
-            if !manifest.scripts_directory.is_dir() {
+            if !Path::new(&manifest.scripts_directory).is_dir() {
                 let path = source
                     .path
                     .clone()
-                    .unwrap_or_else(|| manifest.scripts_directory.display().to_string());
+                    .unwrap_or_else(|| manifest.scripts_directory.clone());
                 return Err(HelperError::ScriptsDirectoryMissing { path, commit });
             }
         }
-        None => create_dir_all(&manifest.scripts_directory)?,
+        None => create_dir_all(Path::new(&manifest.scripts_directory))?,
     }
     place_files(&manifest.files, &layout.inputs)?;
     eprintln!(
         "helper prepare: placed {} file(s); SCRIPTS_DIRECTORY is {}",
         manifest.files.len(),
-        manifest.scripts_directory.display()
+        manifest.scripts_directory
     );
     Ok(())
 }
@@ -329,18 +271,18 @@ fn create_dir_all(path: &Path) -> Result<(), HelperError> {
 /// Writes every file of the manifest from its inputs key.
 fn place_files(files: &[ManifestFile], inputs: &Path) -> Result<(), HelperError> {
     for file in files {
-        if !file.path.is_absolute() {
+        if !Path::new(&file.path).is_absolute() {
             return Err(HelperError::InvalidManifest(format!(
                 "the file path {} is not absolute",
-                file.path.display()
+                file.path
             )));
         }
         let content = read_input(inputs, &file.key)?;
         let mode = if file.secret { 0o600 } else { 0o644 };
-        place_file(&file.path, &content, mode)?;
+        place_file(Path::new(&file.path), &content, mode)?;
         eprintln!(
             "helper prepare: placed {}{}",
-            file.path.display(),
+            file.path,
             if file.secret { " (secret)" } else { "" }
         );
     }
@@ -941,8 +883,8 @@ mod tests {
                 "files": [{"key": "file.0", "path": "/w/infra/a.tf", "secret": false},
                           {"key": "secret-file.0", "path": "/w/s.json", "secret": true}]}"#,
         );
-        assert_eq!(m.shared_directory, Path::new("/w"));
-        assert_eq!(m.scripts_directory, Path::new("/w/infra"));
+        assert_eq!(m.shared_directory, "/w");
+        assert_eq!(m.scripts_directory, "/w/infra");
         let source = m.source.expect("a source");
         assert_eq!(source.reference.as_deref(), Some("main"));
         assert_eq!(source.path.as_deref(), Some("infra"));
@@ -1075,12 +1017,12 @@ mod tests {
         let files = vec![
             ManifestFile {
                 key: "file.0".into(),
-                path: plain.clone(),
+                path: plain.display().to_string(),
                 secret: false,
             },
             ManifestFile {
                 key: "secret-file.0".into(),
-                path: secret.clone(),
+                path: secret.display().to_string(),
                 secret: true,
             },
         ];
@@ -1098,7 +1040,7 @@ mod tests {
         fs::write(inputs.path().join("file.0"), "x").expect("input");
         let file = |key: &str, path: PathBuf| ManifestFile {
             key: key.into(),
-            path,
+            path: path.display().to_string(),
             secret: false,
         };
         let dir = shared.path().join("dir");

@@ -147,6 +147,7 @@ pub(crate) struct Manifest {
     /// The git source to check out into the shared directory, if any.
     pub(crate) source: Option<ManifestSource>,
     /// The files to place, in key order.
+    #[serde(default)]
     pub(crate) files: Vec<ManifestFile>,
 }
 
