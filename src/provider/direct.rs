@@ -361,3 +361,97 @@ impl Backend<ContainerRunner> for Direct {
         run_once(op, prior, Action::Destroy, diags).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::resources::container_runner::{Job, RunnerConfigLink};
+
+    fn runner() -> ContainerRunner {
+        ContainerRunner {
+            id: "s3".into(),
+            type_: "s3".into(),
+            job: Some(Job {
+                image: "runner:1".into(),
+                secret_variables: Some(BTreeMap::from([(
+                    "KEY".to_string(),
+                    Some(Sensitive("k3y".to_string())),
+                )])),
+                ..Job::default()
+            }),
+            runner_config: Some(RunnerConfigLink {
+                id: Some("config".into()),
+                ..RunnerConfigLink::default()
+            }),
+            ..ContainerRunner::default()
+        }
+    }
+
+    #[test]
+    fn a_run_takes_the_documented_defaults() {
+        let spec = run_spec(
+            &runner(),
+            Action::Destroy,
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(spec.job.namespace, DEFAULT_NAMESPACE);
+        assert_eq!(spec.job.shared_directory, DEFAULT_SHARED_DIRECTORY);
+        assert_eq!(spec.helper_image, DEFAULT_HELPER_IMAGE);
+        assert_eq!(spec.runner_config_id, "config");
+        assert_eq!(spec.job.secret_variables["KEY"], Secret("k3y".into()));
+        assert_eq!(spec.action, Action::Destroy);
+        assert!(check_run(&runner()).is_ok());
+    }
+
+    #[test]
+    fn only_run_inputs_make_a_new_run() {
+        let before = runner();
+        let cases: Vec<(&str, Box<dyn Fn(&mut ContainerRunner)>, bool)> = vec![
+            ("name", Box::new(|r| r.name = Some("S3".into())), false),
+            (
+                "timeouts",
+                Box::new(|r| r.timeouts = Some(Default::default())),
+                false,
+            ),
+            (
+                "cluster access",
+                Box::new(|r| {
+                    r.runner_config.as_mut().unwrap().kubernetes = Some(Kubernetes {
+                        config_context: Some("other".into()),
+                        ..Kubernetes::default()
+                    })
+                }),
+                false,
+            ),
+            (
+                "an explicit default namespace",
+                Box::new(|r| r.job.as_mut().unwrap().namespace = Some(DEFAULT_NAMESPACE.into())),
+                false,
+            ),
+            (
+                "triggers",
+                Box::new(|r| r.triggers = Some(BTreeMap::from([("v".into(), "2".into())]))),
+                true,
+            ),
+            (
+                "a secret variable",
+                Box::new(|r| {
+                    r.job.as_mut().unwrap().secret_variables = Some(BTreeMap::new());
+                }),
+                true,
+            ),
+            (
+                "the helper image",
+                Box::new(|r| {
+                    r.runner_config.as_mut().unwrap().helper_image = Some("mirror/h:1".into())
+                }),
+                true,
+            ),
+        ];
+        for (what, change, runs) in cases {
+            let mut after = before.clone();
+            change(&mut after);
+            assert_eq!(runs_again(&before, &after), runs, "{what}");
+        }
+    }
+}

@@ -1354,6 +1354,32 @@ resource "humanitec_container_runner" "direct" {{
             "{expected:?} missing from:\n{text}"
         );
     }
+
+    // Placeholders only the platform resolves are a warning (Terraform shows warnings only
+    // when a plan has no errors).
+    work.write(&format!(
+        r#"{provider}
+resource "humanitec_container_runner" "direct" {{
+  id            = "direct-runner"
+  type          = "s3"
+  runner_config = {{ id = "config", skip_permission_checks = true, kubernetes = null, helper_image = null }}
+  job {{
+    image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+  files = {{
+    "terraform.tfvars.json" = jsonencode({{ bucket = "$${{context.app.id}}" }})
+  }}
+}}
+"#
+    ));
+    let plan = work.plan();
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    let text = words(&plan.stdout);
+    assert!(
+        text.contains("Warning: Humanitec placeholders are not resolved in direct mode"),
+        "{text}"
+    );
+    assert!(text.contains("\"files\" hold placeholders"), "{text}");
     assert!(sandbox.definitions().await.is_empty());
 }
 

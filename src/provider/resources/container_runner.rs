@@ -25,7 +25,7 @@ use crate::definition::container_runner::{
 };
 use crate::framework::model::{Sensitive, null_as_default};
 use crate::framework::timeouts::Timeouts;
-use crate::framework::validate::{env_names, humanitec_id, not_empty, yaml_mapping};
+use crate::framework::validate::{env_names, humanitec_id, not_empty, quoted_list, yaml_mapping};
 use crate::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
@@ -592,6 +592,7 @@ impl ContainerRunnerResource {
         for computed in ["driver_type", "unmanaged_inputs", "secret_refs"] {
             set(&mut plan.planned, computed, Value::Null);
         }
+        warn_of_placeholders(plan.config, diags);
         let known = RUN_INPUTS
             .iter()
             .all(|name| plan.planned.get(name).is_wholly_known());
@@ -628,6 +629,45 @@ impl ContainerRunnerResource {
             };
             set(&mut plan.planned, computed, value);
         }
+    }
+}
+
+/// Warns when inputs hold Humanitec placeholders (`${context.app.id}`), which only the
+/// platform resolves: in direct mode they reach the container as written.
+fn warn_of_placeholders(config: &Value, diags: &mut Diagnostics) {
+    let places = [
+        ("files", config.get("files")),
+        ("job.variables", config.get("job").get("variables")),
+        ("job.pod_template", config.get("job").get("pod_template")),
+        ("source.url", config.get("source").get("url")),
+        ("source.ref", config.get("source").get("ref")),
+    ];
+    let has_placeholder = |v: &Value| {
+        let texts: Vec<&str> = match v.as_map() {
+            Some(map) => map.values().filter_map(Value::as_str).collect(),
+            None => v.as_str().into_iter().collect(),
+        };
+        texts.iter().any(|t| {
+            ["${context.", "${resources.", "${values.", "${shared."]
+                .iter()
+                .any(|p| t.contains(p))
+        })
+    };
+    let found: Vec<&str> = places
+        .iter()
+        .filter(|(_, v)| has_placeholder(v))
+        .map(|(name, _)| *name)
+        .collect();
+    if !found.is_empty() {
+        diags.warning(
+            "Humanitec placeholders are not resolved in direct mode",
+            format!(
+                "{} hold placeholders such as ${{context.app.id}}. Only the Humanitec \
+                 platform resolves them; in direct mode they reach the container as written. \
+                 Use Terraform values instead.",
+                quoted_list(&found, "and")
+            ),
+        );
     }
 }
 
