@@ -406,7 +406,8 @@ mod tests {
     #[test]
     fn only_run_inputs_make_a_new_run() {
         let before = runner();
-        let cases: Vec<(&str, Box<dyn Fn(&mut ContainerRunner)>, bool)> = vec![
+        type Change = Box<dyn Fn(&mut ContainerRunner)>;
+        let cases: Vec<(&str, Change, bool)> = vec![
             ("name", Box::new(|r| r.name = Some("S3".into())), false),
             (
                 "timeouts",
