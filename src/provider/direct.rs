@@ -65,13 +65,20 @@ fn report_cluster(error: &ClusterError, diags: &mut Diagnostics) {
                 cluster::role_yaml(namespace)
             ),
         ),
-        other => diags.error(
-            "The cluster cannot be used",
-            format!(
-                "{}. Check the runner config's kubernetes block (or KUBECONFIG when it is unset).",
-                crate::capitalized(&crate::error_chain(other))
-            ),
-        ),
+        other => {
+            // Why one level of cause: kube's errors repeat their own causes in their text.
+            let cause = std::error::Error::source(other)
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default();
+            diags.error(
+                "The cluster cannot be used",
+                format!(
+                    "{}{cause}. Check the runner config's kubernetes block (or KUBECONFIG when \
+                     it is unset).",
+                    crate::capitalized(&other.to_string())
+                ),
+            );
+        }
     }
 }
 

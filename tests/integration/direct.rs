@@ -718,6 +718,42 @@ resource "humanitec_container_runner" "platform" {{
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
+/// A runner config without a `kubernetes` block finds the cluster as kubectl does: with no
+/// `KUBECONFIG` and no `~/.kube/config` its create says so, naming what to set; with
+/// `KUBECONFIG` it runs.
+fn a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl(cluster: &Cluster) {
+    let main_tf = config(cluster, &runner(cluster, "inferred", "", "")).replace(
+        &format!(
+            "  kubernetes {{\n    config_path = \"{}\"\n  }}\n",
+            cluster.kubeconfig().display()
+        ),
+        "",
+    );
+    assert!(!main_tf.contains("kubernetes {"), "{main_tf}");
+    let work = Workdir::new(&main_tf);
+    let apply = |kubeconfig: Option<&std::path::Path>| {
+        let mut command = work.command(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        command.env_remove("KUBECONFIG");
+        if let Some(path) = kubeconfig {
+            command.env("KUBECONFIG", path);
+        }
+        crate::support::Run::from(command.output().expect("run terraform"))
+    };
+    let nowhere = apply(None);
+    assert_eq!(nowhere.code, 1, "{}", nowhere.stdout);
+    let text = words(&nowhere.stderr);
+    assert!(text.contains("The cluster cannot be used"), "{text}");
+    assert!(text.contains("No cluster configured"), "{text}");
+    let found = apply(Some(cluster.kubeconfig()));
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    let values = work.resource_values("humanitec_container_runner.inferred");
+    assert_eq!(values["outputs"]["action"], "create");
+    let mut destroy = work.command(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    destroy.env("KUBECONFIG", cluster.kubeconfig());
+    assert!(destroy.status().expect("destroy").success());
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
 /// Each scenario as a test of a tier: `test_world` always, `real_cluster` when `KUBECONFIG`
 /// points at a cluster (skipped with the reason printed otherwise).
 macro_rules! tiers {
@@ -756,6 +792,7 @@ tiers! {
         api_mode_and_direct_mode_in_one_configuration;
     test_world_only:
         the_s3_container_runner_runs_terraform_in_the_job,
+        a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl,
         a_missing_permission_is_named_before_anything_is_created,
         secrets_reach_no_log_event_status_or_plain_object,
 }
