@@ -718,6 +718,50 @@ resource "humanitec_container_runner" "platform" {{
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
+/// A Job deleted while the provider waits for it is an error, never a success, and nothing is
+/// recorded.
+fn a_vanished_job_is_an_error(cluster: &Cluster) {
+    let job = "    variables = { RUNNER_SLEEP = \"20\" }";
+    let work = Workdir::new(&config(cluster, &runner(cluster, "vanishing", job, "")));
+    let child = work
+        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start terraform apply");
+    let name = cluster.eventually("the Job", WAIT, || cluster.jobs().into_iter().next());
+    cluster.kubectl_ok(
+        &[
+            "delete",
+            "job",
+            &name,
+            "-n",
+            &cluster.namespace,
+            "--cascade=background",
+        ],
+        "",
+    );
+    let apply = crate::support::Run::from(child.wait_with_output().expect("terraform output"));
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(
+        text.contains(&format!(
+            "The provider was waiting for Job {}/{name} when it was deleted",
+            cluster.namespace
+        )),
+        "{text}"
+    );
+    let state = work.state();
+    let resources = state
+        .pointer("/values/root_module/resources")
+        .and_then(Json::as_array);
+    let recorded = resources
+        .into_iter()
+        .flatten()
+        .any(|r| r["type"] == "humanitec_container_runner");
+    assert!(!recorded, "nothing recorded: {state}");
+}
+
 /// A runner config without a `kubernetes` block finds the cluster as kubectl does: with no
 /// `KUBECONFIG` and no `~/.kube/config` its create says so, naming what to set; with
 /// `KUBECONFIG` it runs.
@@ -788,6 +832,7 @@ tiers! {
         an_interrupted_apply_re_attaches_to_the_same_run,
         a_killed_apply_re_attaches_to_the_same_run,
         a_timeout_bounds_the_wait,
+        a_vanished_job_is_an_error,
         two_container_runners_run_in_parallel,
         api_mode_and_direct_mode_in_one_configuration;
     test_world_only:
