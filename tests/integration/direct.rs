@@ -77,11 +77,12 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place(cluster: &Cl
             .is_some_and(|t| !t.is_empty())
     );
     assert_eq!(values["last_run"]["commit"], Json::Null);
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    work.assert_plan_empty("after the first run");
+    // Why after the plan: its refresh (read) must run nothing.
     if let Some(uids) = cluster.job_uids(&first) {
         assert_eq!(uids.len(), 1);
     }
-    assert_eq!(cluster.leftovers(), Vec::<String>::new());
-    work.assert_plan_empty("after the first run");
 
     work.write(&config(cluster, &resources("2")));
     let plan = work.plan();
@@ -336,6 +337,21 @@ fn a_missing_image_fails_fast_with_the_reason_and_events(cluster: &Cluster) {
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
+/// A container that cannot be configured (its environment names a key no Secret has) fails
+/// within seconds with the reason.
+fn a_container_that_cannot_be_configured_fails_fast(cluster: &Cluster) {
+    let job = "    pod_template = \"spec:\\n  containers:\\n    - name: main\\n      env:\\n        - name: MISSING\\n          valueFrom:\\n            secretKeyRef: {name: no-such-secret, key: k}\\n\"";
+    let work = Workdir::new(&config(cluster, &runner(cluster, "unconfigured", job, "")));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(
+        text.contains("container main is CreateContainerConfigError"),
+        "{text}"
+    );
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
 /// A pod that cannot be scheduled fails with the scheduler's reason.
 fn an_unschedulable_pod_fails_with_its_reason(cluster: &Cluster) {
     let job = "    pod_template = \"spec:\\n  nodeSelector:\\n    disktype: ssd\\n\"";
@@ -520,6 +536,15 @@ fn secrets_reach_no_log_event_status_or_plain_object(cluster: &Cluster) {
     assert_no_warnings(cluster);
 }
 
+/// Starts `terraform apply`, with its output captured.
+fn spawn_apply(work: &Workdir) -> std::process::Child {
+    work.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start terraform apply")
+}
+
 /// Starts `terraform apply` of a slow run, waits until its Job runs, and stops terraform with
 /// `signal`; returns the output and the Job's name.
 fn interrupted_apply(
@@ -527,12 +552,7 @@ fn interrupted_apply(
     work: &Workdir,
     signal: &str,
 ) -> (crate::support::Run, String) {
-    let child = work
-        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start terraform apply");
+    let child = spawn_apply(work);
     let job = cluster.eventually("the Job to run", WAIT, || {
         let name = cluster.jobs().into_iter().next()?;
         let pods = cluster.kubectl_ok(
@@ -723,12 +743,7 @@ resource "humanitec_container_runner" "platform" {{
 fn a_vanished_job_is_an_error(cluster: &Cluster) {
     let job = "    variables = { RUNNER_SLEEP = \"20\" }";
     let work = Workdir::new(&config(cluster, &runner(cluster, "vanishing", job, "")));
-    let child = work
-        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start terraform apply");
+    let child = spawn_apply(&work);
     let name = cluster.eventually("the Job", WAIT, || cluster.jobs().into_iter().next());
     cluster.kubectl_ok(
         &[
@@ -760,6 +775,83 @@ fn a_vanished_job_is_an_error(cluster: &Cluster) {
         .flatten()
         .any(|r| r["type"] == "humanitec_container_runner");
     assert!(!recorded, "nothing recorded: {state}");
+}
+
+/// A checkout that fails (a ref the repository lacks) fails the run at once, with the helper's
+/// reason, before the main container starts.
+fn a_failed_checkout_fails_fast_with_its_reason(cluster: &Cluster) {
+    let repo = tempfile::tempdir().unwrap();
+    let server = GitServer::start(repo.path(), "bot", "pw-for-checkout");
+    server.create_repo("app.git", &BTreeMap::from([("README.md", "# app\n")]));
+    let rest = format!(
+        "  source {{\n    url      = \"{}\"\n    ref      = \"no-such-branch\"\n    username = \"bot\"\n    password = \"pw-for-checkout\"\n  }}",
+        server.url("app.git")
+    );
+    let work = Workdir::new(&config(cluster, &runner(cluster, "checkout", "", &rest)));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(
+        text.contains(
+            "preparing the workspace (checking out the source, placing the files) failed"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("no-such-branch"), "{text}");
+    assert!(!apply.stderr.contains("pw-for-checkout"));
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// A runner config whose `kubernetes` block gives `host`, the CA and an exec plugin: the
+/// plugin's token reaches the cluster.
+fn an_exec_plugin_gives_the_token(cluster: &Cluster) {
+    let work = Workdir::new("");
+    let plugin = work.path().join("token-plugin.sh");
+    let world = cluster.world().expect("a test-world scenario");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho '{{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", \"status\": {{\"token\": \"{}\"}}}}'\n",
+            world.admin_token()
+        ),
+    )
+    .unwrap();
+    let (url, ca) = cluster.api_server();
+    let runner_config = format!(
+        r#"resource "humanitec_runner_config" "cluster" {{
+  id = "config-container-runner"
+  cluster {{
+    cluster_type = "gke"
+    name         = "test-world"
+    project_id   = "local"
+    zone         = "local"
+  }}
+  kubernetes {{
+    host                   = "{url}"
+    cluster_ca_certificate = <<-EOT
+{ca}EOT
+    exec {{
+      api_version = "client.authentication.k8s.io/v1"
+      command     = "sh"
+      args        = ["{}"]
+    }}
+  }}
+  helper_image = "{}"
+}}
+"#,
+        plugin.display(),
+        cluster.helper_image
+    );
+    work.write(&format!(
+        "{}\n{runner_config}\n{}",
+        Cluster::provider_block(),
+        runner(cluster, "exec-auth", "", "")
+    ));
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.exec-auth");
+    assert_eq!(values["outputs"]["action"], "create");
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
 /// A runner config without a `kubernetes` block finds the cluster as kubectl does: with no
@@ -828,6 +920,7 @@ tiers! {
         a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place,
         a_failure_shows_error_file_then_the_log_with_secrets_redacted,
         a_missing_image_fails_fast_with_the_reason_and_events,
+        a_container_that_cannot_be_configured_fails_fast,
         an_unschedulable_pod_fails_with_its_reason,
         an_interrupted_apply_re_attaches_to_the_same_run,
         a_killed_apply_re_attaches_to_the_same_run,
@@ -838,6 +931,8 @@ tiers! {
     test_world_only:
         the_s3_container_runner_runs_terraform_in_the_job,
         a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl,
+        a_failed_checkout_fails_fast_with_its_reason,
+        an_exec_plugin_gives_the_token,
         a_missing_permission_is_named_before_anything_is_created,
         secrets_reach_no_log_event_status_or_plain_object,
 }
