@@ -13,6 +13,16 @@ use std::collections::BTreeMap;
 use super::schema::{Block, Nesting};
 use crate::value::{AttributePath, Value};
 
+/// A state of `schema` with `id` set and everything else null: what an import by id starts
+/// from.
+pub(crate) fn with_id(id: &str, schema: &super::Schema) -> Value {
+    let mut object = null_object(&schema.block);
+    if let Value::Object(fields) = &mut object {
+        fields.insert("id".to_string(), Value::string(id));
+    }
+    object
+}
+
 /// A value of `block`'s type with every attribute and nested block null.
 pub(crate) fn null_object(block: &Block) -> Value {
     let mut fields = BTreeMap::new();

@@ -159,11 +159,7 @@ pub(crate) trait Resource: Send + Sync {
     ///
     /// The default sets the `id` attribute and leaves everything else null.
     fn import_state(&self, id: &str, schema: &Schema, _diags: &mut Diagnostics) -> Value {
-        let mut object = super::plan::null_object(&schema.block);
-        if let Value::Object(fields) = &mut object {
-            fields.insert("id".to_string(), Value::string(id));
-        }
-        object
+        super::plan::with_id(id, schema)
     }
 
     /// Upgrades a state written under an older schema version.

@@ -87,9 +87,11 @@ pub(crate) struct Backends<M> {
     /// That type, worked out on first use. Why not at construction: the provider is started
     /// several times per Terraform command, mostly for requests that never write a state.
     ty: OnceLock<Type>,
-    /// The mode of objects whose state records none (written by an earlier provider version);
-    /// `None` for the provider's current mode.
-    unrecorded: Option<Mode>,
+    /// The mode of an object whose private state records none, from its state: one written by
+    /// an earlier provider version, or the object a replacement deletes (Terraform hands that
+    /// delete the new object's planned private state, not the old one's). `None` for the
+    /// provider's current mode.
+    unrecorded: fn(&Value) -> Option<Mode>,
 }
 
 impl<M> Backends<M>
@@ -102,7 +104,7 @@ where
         api: Arc<dyn Backend<M>>,
         direct: Arc<dyn Backend<M>>,
         schema: fn() -> Schema,
-        unrecorded: Option<Mode>,
+        unrecorded: fn(&Value) -> Option<Mode>,
     ) -> Self {
         Self {
             shared,
@@ -124,9 +126,9 @@ where
 
     /// The mode an existing object follows: the one it was created in. For objects from provider
     /// versions that recorded no mode, the mode they were made in then.
-    fn mode_of(&self, private: &Private) -> Mode {
+    fn mode_of(&self, private: &Private, state: &Value) -> Mode {
         recorded_mode(private)
-            .or(self.unrecorded)
+            .or_else(|| (self.unrecorded)(state))
             .unwrap_or_else(|| self.shared.mode())
     }
 
@@ -135,7 +137,7 @@ where
         if plan.prior.is_null() {
             self.shared.mode()
         } else {
-            self.mode_of(&plan.private)
+            self.mode_of(&plan.private, plan.prior)
         }
     }
 
@@ -177,10 +179,20 @@ where
         if plan.prior.is_null() {
             return;
         }
-        let (created, now) = (self.mode_of(&plan.private), self.shared.mode());
+        let (created, now) = (self.mode_of(&plan.private, plan.prior), self.shared.mode());
         if created != now {
             warn_stays_in_mode(type_name, created, now, diags);
         }
+    }
+
+    /// Whether an import by id is refused: in direct mode nothing of the object exists outside
+    /// the state, so there is nothing to import, and nothing is asked of any API.
+    pub(crate) fn refuses_import(&self, type_name: &str, diags: &mut Diagnostics) -> bool {
+        if self.shared.mode() != Mode::Direct {
+            return false;
+        }
+        super::direct::refuse_import(type_name, diags);
+        true
     }
 
     /// Creates the object in the provider's current mode, and records that mode.
@@ -212,7 +224,13 @@ where
         let Some(known) = self.model(current, diags) else {
             return current.clone();
         };
-        let mode = self.mode_of(&op.private);
+        // Why the provider's mode for an import: an imported object has no recorded mode, and
+        // the user imports it into the mode the provider is in.
+        let mode = if op.importing {
+            self.shared.mode()
+        } else {
+            self.mode_of(&op.private, current)
+        };
         op.private.set(MODE_KEY, mode.name().into());
         match self.backend(mode).read(op, &known, diags).await {
             Read::Found(found) => self.state(&found, diags).unwrap_or_else(|| current.clone()),
@@ -233,7 +251,7 @@ where
         else {
             return prior.clone();
         };
-        let mode = self.mode_of(&op.private);
+        let mode = self.mode_of(&op.private, prior);
         match self.backend(mode).update(op, &before, &after, diags).await {
             Ok(now) => self
                 .settled(planned, &now, diags)
@@ -246,7 +264,7 @@ where
     /// Deletes the object in the mode it was created in.
     pub(crate) async fn delete(&self, op: &mut Operation, prior: &Value, diags: &mut Diagnostics) {
         if let Some(before) = self.model(prior, diags) {
-            let mode = self.mode_of(&op.private);
+            let mode = self.mode_of(&op.private, prior);
             self.backend(mode).delete(op, &before, diags).await;
         }
     }
@@ -354,7 +372,7 @@ mod tests {
 
     fn backends(
         shared: Arc<Shared>,
-        unrecorded: Option<Mode>,
+        unrecorded: fn(&Value) -> Option<Mode>,
     ) -> (Backends<Thing>, Arc<Recording>, Arc<Recording>) {
         let (api, direct) = (
             Arc::new(Recording::default()),
@@ -382,7 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_object_follows_the_mode_it_was_created_in() {
-        let (created_in_api, api, direct) = backends(shared(Mode::Api), None);
+        let (created_in_api, api, direct) = backends(shared(Mode::Api), |_| None);
         let mut op = Operation::new(Private::default(), std::time::Duration::from_secs(5));
         let mut diags = Diagnostics::new();
         assert_eq!(
@@ -392,7 +410,7 @@ mod tests {
         let private = op.private.clone();
 
         // The provider is switched to direct mode; the object's private state says api.
-        let (switched, _, _) = backends(shared(Mode::Direct), None);
+        let (switched, _, _) = backends(shared(Mode::Direct), |_| None);
         let switched = Backends {
             api: api.clone(),
             direct: direct.clone(),
@@ -417,7 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_object_with_no_recorded_mode_takes_the_fallback_and_records_it() {
-        let (legacy, api, direct) = backends(shared(Mode::Direct), Some(Mode::Api));
+        let (legacy, api, direct) = backends(shared(Mode::Direct), |_| Some(Mode::Api));
         let mut op = Operation::new(Private::default(), std::time::Duration::from_secs(5));
         let mut diags = Diagnostics::new();
         legacy.read(&mut op, &thing(), &mut diags).await;
@@ -428,7 +446,7 @@ mod tests {
 
     #[test]
     fn a_switched_mode_is_a_warning_that_says_how_to_move() {
-        let (switched, _, _) = backends(shared(Mode::Direct), None);
+        let (switched, _, _) = backends(shared(Mode::Direct), |_| None);
         let mut private = Private::default();
         private.set(MODE_KEY, "api".into());
         let prior = thing();

@@ -17,10 +17,10 @@ use super::backend::{Backend, Failed, Read, Written};
 use super::resources::container_runner::{ContainerRunner, LastRun};
 use super::resources::runner_config::{Kubernetes, RunnerConfig};
 use crate::framework::model::Sensitive;
-use crate::framework::{Cancelled, Diagnostics, Operation};
+use crate::framework::{Cancelled, Diagnostics, Operation, Private};
 use crate::runner::cluster::{self, Cluster, ClusterError};
 use crate::runner::job::BuildError;
-use crate::runner::run::{self, Interruption, RunError};
+use crate::runner::run::{self, Interruption, Known, Looked, RunError, RunRecord};
 use crate::runner::{
     Action, Connection, DEFAULT_HELPER_IMAGE, DEFAULT_NAMESPACE, DEFAULT_SHARED_DIRECTORY,
     ExecPlugin, GitSource, JobSpec, RunSpec, Secret,
@@ -155,13 +155,15 @@ impl Backend<RunnerConfig> for Direct {
     async fn delete(&self, _op: &mut Operation, _prior: &RunnerConfig, _diags: &mut Diagnostics) {}
 }
 
-fn refuse_import(type_name: &str, diags: &mut Diagnostics) {
+/// Refuses to import a direct-mode object, saying why and what to do instead.
+pub(crate) fn refuse_import(type_name: &str, diags: &mut Diagnostics) {
     diags.error(
         format!("A {type_name} in direct mode cannot be imported"),
         "In direct mode nothing of it exists outside the Terraform state: a runner config is \
          recorded only, and a container runner is the result of runs whose inputs only the \
-         configuration has. Add it to the configuration and apply; a run still in flight with \
-         the same inputs is re-attached to, not started again.",
+         configuration has. Remove the import block (or stop the terraform import), add the \
+         resource to the configuration and apply: a run still in flight for it is waited for \
+         or re-attached to, never run twice beside it.",
     );
 }
 
@@ -187,7 +189,8 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
             .unwrap_or_else(|| DEFAULT_HELPER_IMAGE.into()),
         job: JobSpec {
             image: job.image.clone(),
-            command: job.command.clone(),
+            // Why empty is unset: an empty command runs the entrypoint either way.
+            command: job.command.clone().filter(|c| !c.is_empty()),
             shared_directory: job
                 .shared_directory
                 .clone()
@@ -217,6 +220,8 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
         secret_files: secrets(&model.secret_files),
         triggers: model.triggers.clone().unwrap_or_default(),
         timeout,
+        previous_run: None,
+        attempt: 0,
     }
 }
 
@@ -230,34 +235,96 @@ pub(crate) fn check_run(model: &ContainerRunner) -> Result<(), BuildError> {
     crate::runner::job::build(&spec).map(drop)
 }
 
-/// Runs `action` for `model` and reports what went wrong.
-async fn run_once(
+/// The private-state key of a run that an earlier operation started and whose outcome the
+/// state does not hold (a [`RunRecord`]).
+const PENDING_RUN: &str = "pending_run";
+
+/// What the state knows of the runs of a container runner: its `last_run` and the pending run
+/// in its private state.
+fn known(model: &ContainerRunner, private: &Private) -> Known {
+    let recorded = model.last_run.as_ref().and_then(|last| {
+        Some(RunRecord {
+            job: last.job_name.clone()?,
+            namespace: last.namespace.clone()?,
+            action: Action::Create,
+        })
+    });
+    let pending = private
+        .get(PENDING_RUN)
+        .and_then(|json| serde_json::from_value(json.clone()).ok());
+    Known { recorded, pending }
+}
+
+/// The pending run recorded in a private state, if any (for the plan).
+pub(crate) fn pending_run(private: &Private) -> Option<RunRecord> {
+    private
+        .get(PENDING_RUN)
+        .and_then(|json| serde_json::from_value(json.clone()).ok())
+}
+
+fn record_pending(private: &mut Private, run: Option<&RunRecord>) {
+    match run.and_then(|r| serde_json::to_value(r).ok()) {
+        Some(json) => private.set(PENDING_RUN, json),
+        None => {
+            private.remove(PENDING_RUN);
+        }
+    }
+}
+
+/// The cluster of a container runner's `runner_config`, connected and checked for a run in
+/// `namespace` (unless its `skip_permission_checks`).
+async fn run_cluster(
     op: &Operation,
+    model: &ContainerRunner,
+    namespace: &str,
+    diags: &mut Diagnostics,
+) -> Option<Cluster> {
+    let link = model.runner_config.clone().unwrap_or_default();
+    let connection = connection(link.kubernetes.as_ref());
+    let skip = link.skip_permission_checks.unwrap_or(false);
+    checked_cluster(op, &connection, namespace, skip, diags).await
+}
+
+/// Runs `action` for `model`, records the run in the private state when it did not succeed
+/// (and clears it when it did), and reports what went wrong.
+async fn run_once(
+    op: &mut Operation,
     model: &ContainerRunner,
     action: Action,
     diags: &mut Diagnostics,
 ) -> Option<crate::runner::Finished> {
     let spec = run_spec(model, action, op.budget());
-    let link = model.runner_config.clone().unwrap_or_default();
-    let connection = connection(link.kubernetes.as_ref());
-    let skip = link.skip_permission_checks.unwrap_or(false);
-    let cluster = checked_cluster(op, &connection, &spec.job.namespace, skip, diags).await?;
-    let interrupted = async {
-        match op.cancel.fired().await {
+    let known = known(model, &op.private);
+    let cluster = run_cluster(op, model, &spec.job.namespace, diags).await?;
+    let cancel = op.cancel.clone();
+    let interrupted = async move {
+        match cancel.fired().await {
             Cancelled::Stop => Interruption::Stop,
             Cancelled::Timeout => Interruption::Timeout,
         }
     };
-    match run::run(&cluster, &spec, interrupted).await {
-        Ok(finished) => Some(finished),
+    let ran = run::run(&cluster, &spec, &known, interrupted).await;
+    for note in &ran.notes {
+        diags.warning("Waited for an earlier run", note.clone());
+    }
+    match ran.result {
+        Ok(finished) => {
+            record_pending(&mut op.private, None);
+            Some(finished)
+        }
         Err(error) => {
-            report_run(&model.id, action, &error, diags);
+            // Why keep an earlier pending run when this one never existed: its outcome is
+            // still not in the state.
+            if ran.run.is_some() {
+                record_pending(&mut op.private, ran.run.as_ref());
+            }
+            report_run(&model.id, action, ran.run.is_some(), &error, diags);
             None
         }
     }
 }
 
-fn report_run(id: &str, action: Action, error: &RunError, diags: &mut Diagnostics) {
+fn report_run(id: &str, action: Action, recorded: bool, error: &RunError, diags: &mut Diagnostics) {
     let what = format!("ACTION={} of container runner {id:?}", action.name());
     let summary = match error {
         RunError::Build(e) => {
@@ -268,14 +335,35 @@ fn report_run(id: &str, action: Action, error: &RunError, diags: &mut Diagnostic
             diags.error_at(at, "The inputs do not make a Job", error.detail());
             return;
         }
-        RunError::Detached { .. } => format!("Stopped waiting for the run of {what}"),
-        RunError::Failed(_) => format!("The run of {what} failed"),
-        RunError::OtherRun { .. } => format!("Another run of {what} is in progress"),
-        RunError::Vanished { .. } | RunError::Kubernetes { .. } | RunError::Results { .. } => {
-            format!("The run of {what} did not finish")
+        RunError::Detached { .. } | RunError::Waiting { .. } => {
+            format!("Stopped waiting for the run of {what}")
         }
+        RunError::NotStarted(_) => format!("The run of {what} could not start"),
+        RunError::Failed(_)
+        | RunError::Results { .. }
+        | RunError::Vanished { .. }
+        | RunError::Kubernetes { .. }
+        | RunError::Attempts { .. } => format!("The run of {what} failed"),
     };
-    diags.error(summary, error.detail());
+    let mut detail = error.detail();
+    if recorded {
+        detail.push_str(match action {
+            Action::Create => {
+                "\n\nThe run is recorded in the state. After a create, Terraform marks the \
+                 resource tainted: the next apply runs ACTION=destroy (once this run has \
+                 ended) and creates it again, and terraform destroy runs ACTION=destroy. To \
+                 keep this run's result instead, run terraform untaint <address>: the next \
+                 apply then waits for this run and takes its outputs."
+            }
+            Action::Destroy => {
+                "\n\nThe resource stays in the state with this run recorded. Destroy runs with \
+                 the inputs of the last apply, kept in the state. If it keeps failing, fix the \
+                 configuration, apply (which runs ACTION=create with the new inputs), then \
+                 destroy again."
+            }
+        });
+    }
+    diags.error(summary, detail);
 }
 
 /// The model after a successful run.
@@ -314,6 +402,87 @@ pub(crate) fn runs_again(prior: &ContainerRunner, planned: &ContainerRunner) -> 
     run_spec(prior, Action::Create, timeout) != run_spec(planned, Action::Create, timeout)
 }
 
+/// Reads what the cluster says about a container runner's runs: see [`run::look`].
+async fn look(
+    op: &mut Operation,
+    current: &ContainerRunner,
+    diags: &mut Diagnostics,
+) -> Read<ContainerRunner> {
+    let known = known(current, &op.private);
+    let spec = run_spec(current, Action::Create, op.budget());
+    let link = current.runner_config.clone().unwrap_or_default();
+    let connection = connection(link.kubernetes.as_ref());
+    let looked = async {
+        let cluster = cluster::connect(&connection)
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
+        run::look(&cluster, &spec, &known)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let looked = match op.unless_cancelled(looked).await {
+        Ok(Ok(looked)) => looked,
+        Ok(Err(problem)) => {
+            // Why an error only with a pending run: its outcome decides the plan; otherwise
+            // the state stands on its own and the look only tidies up.
+            let summary = "The cluster could not be asked about this container runner's runs";
+            if let Some(pending) = &known.pending {
+                diags.error(
+                    summary,
+                    format!(
+                        "{}. The run of Job {}/{} (ACTION={}) is recorded in the state without                          its outcome, which only the cluster knows. Check the runner config's                          kubernetes block.",
+                        crate::capitalized(&problem),
+                        pending.namespace,
+                        pending.job,
+                        pending.action.name()
+                    ),
+                );
+                return Read::Failed;
+            }
+            diags.warning(
+                summary,
+                format!(
+                    "{}. The state is kept as it is; runs that finished are cleaned up next time.",
+                    crate::capitalized(&problem)
+                ),
+            );
+            return Read::Found(current.clone());
+        }
+        Err(reason) => {
+            op.report_cancelled(reason, "read", diags);
+            return Read::Failed;
+        }
+    };
+    match looked {
+        Looked::Recorded => {
+            record_pending(&mut op.private, None);
+            Read::Found(current.clone())
+        }
+        Looked::Pending(run) => {
+            record_pending(&mut op.private, Some(&run));
+            Read::Found(current.clone())
+        }
+        Looked::Destroyed(run) => {
+            log::info!(
+                "Job {}/{} destroyed this container runner; it leaves the state",
+                run.namespace,
+                run.job
+            );
+            Read::Gone
+        }
+        Looked::Adopted(run, finished) => {
+            log::info!(
+                "Job {}/{} ran this container runner's inputs and completed; its results go \
+                 into the state",
+                run.namespace,
+                run.job
+            );
+            record_pending(&mut op.private, None);
+            Read::Found(with_results(current, finished))
+        }
+    }
+}
+
 #[async_trait]
 impl Backend<ContainerRunner> for Direct {
     async fn create(
@@ -322,12 +491,19 @@ impl Backend<ContainerRunner> for Direct {
         planned: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Written<ContainerRunner> {
-        // Why nothing in state on failure: the run's Job name is a function of its inputs, so
-        // the next apply of the same inputs finds an interrupted run by itself.
-        let finished = run_once(op, planned, Action::Create, diags)
-            .await
-            .ok_or(Failed::Nothing)?;
-        Ok(with_results(planned, finished))
+        match run_once(op, planned, Action::Create, diags).await {
+            Some(finished) => Ok(with_results(planned, finished)),
+            // Why into state: the run ran (or may still run), and whatever it made must be
+            // destroyed one day; Terraform taints a create that returns an error.
+            None if pending_run(&op.private).is_some() => Err(Failed::Partly(ContainerRunner {
+                name: Some(planned.name().to_string()),
+                outputs: None,
+                secret_outputs: None,
+                last_run: None,
+                ..planned.clone()
+            })),
+            None => Err(Failed::Nothing),
+        }
     }
 
     async fn read(
@@ -340,7 +516,7 @@ impl Backend<ContainerRunner> for Direct {
             refuse_import("humanitec_container_runner", diags);
             return Read::Failed;
         }
-        Read::Found(current.clone())
+        look(op, current, diags).await
     }
 
     async fn update(
@@ -350,7 +526,7 @@ impl Backend<ContainerRunner> for Direct {
         planned: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Written<ContainerRunner> {
-        if !runs_again(prior, planned) {
+        if !runs_again(prior, planned) && pending_run(&op.private).is_none() {
             return Ok(ContainerRunner {
                 outputs: prior.outputs.clone(),
                 secret_outputs: prior.secret_outputs.clone(),
@@ -358,7 +534,12 @@ impl Backend<ContainerRunner> for Direct {
                 ..planned.clone()
             });
         }
-        let finished = run_once(op, planned, Action::Create, diags)
+        // Why the prior's last run with the planned inputs: the run starts from the state.
+        let from = ContainerRunner {
+            last_run: prior.last_run.clone(),
+            ..planned.clone()
+        };
+        let finished = run_once(op, &from, Action::Create, diags)
             .await
             .ok_or(Failed::Nothing)?;
         Ok(with_results(planned, finished))

@@ -114,6 +114,11 @@ pub(crate) const RUN_PERMISSIONS: &[Permission] = &[
     Permission {
         group: "batch",
         resource: "jobs",
+        verb: "patch",
+    },
+    Permission {
+        group: "batch",
+        resource: "jobs",
         verb: "delete",
     },
     Permission {
@@ -138,6 +143,11 @@ pub(crate) const RUN_PERMISSIONS: &[Permission] = &[
     },
     Permission {
         group: "",
+        resource: "events",
+        verb: "watch",
+    },
+    Permission {
+        group: "",
         resource: "secrets",
         verb: "create",
     },
@@ -145,6 +155,11 @@ pub(crate) const RUN_PERMISSIONS: &[Permission] = &[
         group: "",
         resource: "secrets",
         verb: "get",
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verb: "list",
     },
     Permission {
         group: "",
@@ -408,7 +423,7 @@ mod tests {
     fn missing_permissions_are_named_in_one_sentence_and_the_role_grants_them_all() {
         let error = ClusterError::Missing {
             namespace: "runs".into(),
-            missing: vec![RUN_PERMISSIONS[0], RUN_PERMISSIONS[7]],
+            missing: vec![RUN_PERMISSIONS[0], RUN_PERMISSIONS[8]],
         };
         assert_eq!(
             error.to_string(),

@@ -25,10 +25,12 @@ use kube::api::{Api, PostParams};
 
 use super::MANAGER;
 use super::job::{
-    COMMIT_FILE_NAME as COMMIT_KEY, ERROR_FILE_NAME as ERROR_KEY, INPUTS_DIRECTORY, JOB_NAME_ENV,
-    JOB_UID_ENV, MANIFEST_KEY, Manifest, ManifestFile, ManifestSource, NAMESPACE_ENV,
-    OUTPUTS_FILE_NAME as OUTPUTS_KEY, RESULT_SECRET_ENV, RESULTS_DIRECTORY,
-    SECRET_OUTPUTS_FILE_NAME as SECRET_OUTPUTS_KEY,
+    COMMIT_FILE_NAME as COMMIT_KEY, ERROR_FILE_LIMIT, ERROR_FILE_NAME as ERROR_KEY,
+    INPUTS_DIRECTORY, JOB_NAME_ENV, JOB_UID_ENV, MANIFEST_KEY, Manifest, ManifestFile,
+    ManifestSource, NAMESPACE_ENV, OMITTED_ANNOTATION, OUTPUTS_FILE_NAME as OUTPUTS_KEY,
+    OUTPUTS_LIMIT, RESULT_SECRET_ENV, RESULTS_DIRECTORY,
+    SECRET_OUTPUTS_FILE_NAME as SECRET_OUTPUTS_KEY, SECRETS_DIGEST_ENV, SECRETS_DIGEST_KEY,
+    TRUNCATED_ANNOTATION,
 };
 
 /// The result files in the order they get their share of the Secret's size: the small ones
@@ -37,14 +39,8 @@ const RESULT_KEYS: [&str; 4] = [COMMIT_KEY, ERROR_KEY, OUTPUTS_KEY, SECRET_OUTPU
 /// The container's termination message, which Kubernetes reports in the container status.
 const TERMINATION_LOG: &str = "/dev/termination-log";
 
-/// The most one result file may put into the Secret.
-const RESULT_FILE_LIMIT: u64 = 900 * 1024;
-/// The most all result files together may put into the Secret: Kubernetes refuses a Secret
-/// whose data exceeds 1 MiB.
-const RESULT_SECRET_LIMIT: u64 = 1024 * 1024;
-/// The annotation naming the truncated result files and their real sizes (`key=bytes,…`), so
-/// the provider can say why a result is incomplete.
-const TRUNCATED_ANNOTATION: &str = "terraform-provider-humanitec/truncated";
+/// The most the commit file may put into the Secret (a commit id is 40 or 64 characters).
+const COMMIT_LIMIT: u64 = 256;
 /// How long `collect` keeps trying to write the Secret. Why 20 s: Kubernetes kills the sidecar
 /// after the pod's grace period, 30 s by default.
 const WRITE_DEADLINE: Duration = Duration::from_secs(20);
@@ -632,6 +628,9 @@ struct ResultTarget {
     job_name: String,
     /// The Job's uid.
     job_uid: String,
+    /// The digest of the run's secret values, copied into the results so that a later apply
+    /// can tell, once the inputs Secret is gone, which secret values the run used.
+    secrets_digest: Option<String>,
 }
 
 impl ResultTarget {
@@ -648,6 +647,7 @@ impl ResultTarget {
             namespace: var(NAMESPACE_ENV)?,
             job_name: var(JOB_NAME_ENV)?,
             job_uid: var(JOB_UID_ENV)?,
+            secrets_digest: var(SECRETS_DIGEST_ENV).ok(),
         })
     }
 }
@@ -655,21 +655,29 @@ impl ResultTarget {
 /// The result files read for the Secret.
 #[derive(Debug, Default, PartialEq)]
 struct Collected {
-    /// Key → content (possibly truncated).
+    /// Key → content (`ERROR_FILE` possibly cut).
     data: BTreeMap<String, Vec<u8>>,
-    /// Truncated keys → their real size in bytes.
+    /// Keys of files cut to their limit → their real size in bytes (`ERROR_FILE` only, which is
+    /// read by people).
     truncated: BTreeMap<String, u64>,
+    /// Keys of files left out because they do not fit → their real size in bytes. Why not cut
+    /// them: a cut JSON file is not JSON, and the provider should say that it was too large.
+    omitted: BTreeMap<String, u64>,
 }
 
-/// Reads the result files that exist, each within [`RESULT_FILE_LIMIT`] and all within
-/// [`RESULT_SECRET_LIMIT`]. A file that cannot be read is logged and left out: the others
-/// still matter.
+/// Reads the result files that exist: the commit and `ERROR_FILE` each cut to its limit,
+/// `OUTPUTS_FILE` and `SECRET_OUTPUTS_FILE` whole, together within [`OUTPUTS_LIMIT`], or left
+/// out. A file that cannot be read is logged and left out: the others still matter.
 fn read_results(results: &Path) -> Collected {
     let mut collected = Collected::default();
-    let mut budget = RESULT_SECRET_LIMIT;
+    let mut outputs_budget = OUTPUTS_LIMIT;
     for key in RESULT_KEYS {
         let path = results.join(key);
-        let limit = RESULT_FILE_LIMIT.min(budget);
+        let (limit, cut) = match key {
+            COMMIT_KEY => (COMMIT_LIMIT, true),
+            ERROR_KEY => (ERROR_FILE_LIMIT, true),
+            _ => (outputs_budget, false),
+        };
         let mut content = Vec::new();
         let read = fs::File::open(&path).and_then(|file| {
             let size = file.metadata()?.len();
@@ -686,12 +694,18 @@ fn read_results(results: &Path) -> Collected {
             }
         };
         if content.len() as u64 > limit {
-            content.truncate(limit as usize);
-            collected
-                .truncated
-                .insert(key.to_string(), size.max(limit + 1));
+            let size = size.max(limit + 1);
+            if cut {
+                content.truncate(limit as usize);
+                collected.truncated.insert(key.to_string(), size);
+            } else {
+                collected.omitted.insert(key.to_string(), size);
+                continue;
+            }
         }
-        budget -= content.len() as u64;
+        if !cut {
+            outputs_budget -= content.len() as u64;
+        }
         collected.data.insert(key.to_string(), content);
     }
     collected
@@ -706,13 +720,16 @@ fn collected_summary(collected: &Collected) -> String {
             Some(size) => format!("{key} ({} bytes, truncated from {size})", content.len()),
             None => format!("{key} ({} bytes)", content.len()),
         })
+        .chain(collected.omitted.iter().map(|(key, size)| {
+            format!("{key} left out ({size} bytes do not fit in the {OUTPUTS_LIMIT} bytes of the outputs)")
+        }))
         .collect();
     if parts.is_empty() {
         parts.push("no result files".to_string());
     }
     let absent: Vec<&str> = RESULT_KEYS
         .into_iter()
-        .filter(|k| !collected.data.contains_key(*k))
+        .filter(|k| !collected.data.contains_key(*k) && !collected.omitted.contains_key(*k))
         .collect();
     let mut line = format!("collected {}", parts.join(", "));
     if !absent.is_empty() && !collected.data.is_empty() {
@@ -724,15 +741,33 @@ fn collected_summary(collected: &Collected) -> String {
 /// The result Secret for `collected`, owned by the Job (without blocking its deletion), so it
 /// goes when the Job goes.
 fn result_secret(target: &ResultTarget, collected: &Collected) -> KubeSecret {
-    let annotations = (!collected.truncated.is_empty()).then(|| {
-        let value = collected
-            .truncated
+    let sizes = |files: &BTreeMap<String, u64>| {
+        files
             .iter()
             .map(|(key, size)| format!("{key}={size}"))
             .collect::<Vec<_>>()
-            .join(",");
-        BTreeMap::from([(TRUNCATED_ANNOTATION.to_string(), value)])
-    });
+            .join(",")
+    };
+    let annotations: BTreeMap<String, String> = [
+        (TRUNCATED_ANNOTATION, &collected.truncated),
+        (OMITTED_ANNOTATION, &collected.omitted),
+    ]
+    .into_iter()
+    .filter(|(_, files)| !files.is_empty())
+    .map(|(name, files)| (name.to_string(), sizes(files)))
+    .collect();
+    let annotations = (!annotations.is_empty()).then_some(annotations);
+    let mut data: BTreeMap<String, ByteString> = collected
+        .data
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+        .collect();
+    if let Some(digest) = &target.secrets_digest {
+        data.insert(
+            SECRETS_DIGEST_KEY.to_string(),
+            ByteString(digest.clone().into_bytes()),
+        );
+    }
     KubeSecret {
         metadata: ObjectMeta {
             name: Some(target.secret.clone()),
@@ -753,13 +788,7 @@ fn result_secret(target: &ResultTarget, collected: &Collected) -> KubeSecret {
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".to_string()),
-        data: Some(
-            collected
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), ByteString(v.clone())))
-                .collect(),
-        ),
+        data: Some(data),
         ..KubeSecret::default()
     }
 }
@@ -1198,6 +1227,7 @@ mod tests {
             namespace: "ns".into(),
             job_name: "run".into(),
             job_uid: "uid-1".into(),
+            secrets_digest: None,
         }
     }
 
@@ -1222,33 +1252,42 @@ mod tests {
             "collected error.txt (5 bytes), outputs.json (8 bytes); absent: commit, secret-outputs.json"
         );
 
-        // One file over its limit, and two that together would pass the Secret's.
-        let big = vec![b'x'; RESULT_FILE_LIMIT as usize + 10];
-        fs::write(results.path().join(OUTPUTS_KEY), &big).expect("outputs");
-        fs::write(results.path().join(SECRET_OUTPUTS_KEY), &big).expect("secret outputs");
+        // Outputs up to the limit come back whole; a file that does not fit is left out, with
+        // its size; ERROR_FILE is cut.
+        let whole = vec![b'x'; OUTPUTS_LIMIT as usize - 5];
+        fs::write(results.path().join(OUTPUTS_KEY), &whole).expect("outputs");
+        fs::write(results.path().join(SECRET_OUTPUTS_KEY), b"{\"a\": \"b\"}").expect("secret");
+        let long_error = vec![b'e'; ERROR_FILE_LIMIT as usize + 1];
+        fs::write(results.path().join(ERROR_KEY), &long_error).expect("error");
         let collected = read_results(results.path());
-        let total: usize = collected.data.values().map(Vec::len).sum();
-        assert_eq!(total as u64, RESULT_SECRET_LIMIT);
-        assert_eq!(collected.data[OUTPUTS_KEY].len() as u64, RESULT_FILE_LIMIT);
+        assert_eq!(collected.data[OUTPUTS_KEY].len(), whole.len());
+        assert_eq!(
+            collected.omitted,
+            BTreeMap::from([(SECRET_OUTPUTS_KEY.to_string(), 10)])
+        );
+        assert_eq!(
+            collected.data[ERROR_KEY].len() as u64,
+            ERROR_FILE_LIMIT,
+            "ERROR_FILE is cut"
+        );
         assert_eq!(
             collected.truncated,
-            BTreeMap::from([
-                (OUTPUTS_KEY.to_string(), big.len() as u64),
-                (SECRET_OUTPUTS_KEY.to_string(), big.len() as u64)
-            ])
+            BTreeMap::from([(ERROR_KEY.to_string(), ERROR_FILE_LIMIT + 1)])
         );
         let summary = collected_summary(&collected);
         assert!(
-            summary.contains("outputs.json (921600 bytes, truncated from 921610)"),
+            summary.contains("secret-outputs.json left out (10 bytes do not fit"),
             "{summary}"
         );
+        let total: u64 = collected.data.values().map(|v| v.len() as u64).sum();
+        assert!(total + 64 <= 1024 * 1024, "the Secret's data fits in 1 MiB");
     }
 
     #[test]
     fn the_result_secret_is_owned_by_the_job() {
         let collected = Collected {
             data: BTreeMap::from([(OUTPUTS_KEY.to_string(), b"{}".to_vec())]),
-            truncated: BTreeMap::new(),
+            ..Collected::default()
         };
         let secret = serde_json::to_value(result_secret(&target(), &collected)).expect("JSON");
         assert_eq!(
@@ -1264,17 +1303,23 @@ mod tests {
                 "data": {"outputs.json": "e30="}
             })
         );
-        let truncated = Collected {
-            truncated: BTreeMap::from([(OUTPUTS_KEY.to_string(), 2_000_000)]),
+        let omitted = Collected {
+            omitted: BTreeMap::from([(OUTPUTS_KEY.to_string(), 2_000_000)]),
             ..collected
         };
-        let secret = result_secret(&target(), &truncated);
+        let with_digest = ResultTarget {
+            secrets_digest: Some("d1g3st".into()),
+            ..target()
+        };
+        let secret = result_secret(&with_digest, &omitted);
         assert_eq!(
             secret.metadata.annotations,
             Some(BTreeMap::from([(
-                TRUNCATED_ANNOTATION.to_string(),
+                OMITTED_ANNOTATION.to_string(),
                 "outputs.json=2000000".to_string()
             )]))
         );
+        let data = secret.data.unwrap_or_default();
+        assert_eq!(data[SECRETS_DIGEST_KEY].0, b"d1g3st");
     }
 }

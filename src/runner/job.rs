@@ -83,6 +83,28 @@ pub(crate) const JOB_UID_ENV: &str = "HUMANITEC_JOB_UID";
 /// `collect`'s variable with the pod's namespace.
 pub(crate) const NAMESPACE_ENV: &str = "HUMANITEC_NAMESPACE";
 
+/// `collect`'s variable with [`naming::secrets_digest`], which it copies into the result
+/// Secret under [`SECRETS_DIGEST_KEY`].
+pub(crate) const SECRETS_DIGEST_ENV: &str = "HUMANITEC_SECRETS_DIGEST";
+
+/// The most `OUTPUTS_FILE` and `SECRET_OUTPUTS_FILE` may take together (960 KiB). Why: the
+/// result Secret holds them, and Kubernetes limits a Secret's data to 1 MiB; the rest is for
+/// `ERROR_FILE`, the commit and the digest. A file that does not fit is left out and named in
+/// [`OMITTED_ANNOTATION`].
+pub(crate) const OUTPUTS_LIMIT: u64 = 960 * 1024;
+
+/// The most of `ERROR_FILE` the result Secret holds (63 KiB); a longer one is cut and named in
+/// [`TRUNCATED_ANNOTATION`].
+pub(crate) const ERROR_FILE_LIMIT: u64 = 63 * 1024;
+
+/// The result Secret's annotation naming the result files cut to their limit, with their real
+/// sizes (`key=bytes,…`).
+pub(crate) const TRUNCATED_ANNOTATION: &str = "terraform-provider-humanitec/truncated";
+
+/// The result Secret's annotation naming the result files left out because they did not fit,
+/// with their real sizes (`key=bytes,…`).
+pub(crate) const OMITTED_ANNOTATION: &str = "terraform-provider-humanitec/omitted";
+
 /// Where `collect` reads the Job's uid: the Job controller labels its pods with it.
 const JOB_UID_FIELD: &str = "metadata.labels['batch.kubernetes.io/controller-uid']";
 
@@ -106,8 +128,9 @@ const RUN_AS: i64 = 1000;
 /// top of the runner's `timeout`.
 const DEADLINE_MARGIN_SECONDS: i64 = 60;
 
-/// Why a finished Job removes itself after a day: the provider deletes it after reading the
-/// results; this is the backstop for a provider that never came back.
+/// Why a finished Job removes itself after a day: the provider deletes it once a later
+/// operation finds its results recorded in the state; this is the backstop for a resource that
+/// is never planned again.
 const TTL_SECONDS: i32 = 86_400;
 
 /// Why two minutes: an IaC tool stopped with SIGTERM needs the time to release its state lock.
@@ -248,17 +271,19 @@ pub(crate) enum BuildError {
         /// The file both name.
         path: String,
     },
-    /// A user variable has the name of one of the contract's.
+    /// User variables have the names of the contract's.
     #[error(
-        "{attribute} sets {name}, which the Container Driver's contract sets for every run \
-         ({}); rename the variable",
-        CONTRACT_VARIABLES.join(", ")
+        "{attribute} sets {}, which the Container Driver's contract sets for every run ({}); \
+         rename {}",
+        names.join(", "),
+        CONTRACT_VARIABLES.join(", "),
+        if names.len() == 1 { "the variable" } else { "the variables" }
     )]
     ContractVariable {
-        /// `job.variables` or `job.secret_variables`.
+        /// `job.variables` or `job.secret_variables`, of the first.
         attribute: &'static str,
-        /// The variable.
-        name: String,
+        /// The variables, every one.
+        names: Vec<String>,
     },
     /// A secret variable's name cannot be part of a Secret key.
     #[error(
@@ -454,13 +479,15 @@ fn check_variables(spec: &RunSpec) -> Result<(), BuildError> {
         .secret_variables
         .keys()
         .map(|n| ("job.secret_variables", n));
-    for (attribute, name) in plain.chain(secret) {
-        if CONTRACT_VARIABLES.contains(&name.as_str()) {
-            return Err(BuildError::ContractVariable {
-                attribute,
-                name: name.clone(),
-            });
-        }
+    let reserved: Vec<(&'static str, &String)> = plain
+        .chain(secret)
+        .filter(|(_, name)| CONTRACT_VARIABLES.contains(&name.as_str()))
+        .collect();
+    if let Some((attribute, _)) = reserved.first() {
+        return Err(BuildError::ContractVariable {
+            attribute,
+            names: reserved.iter().map(|(_, n)| (*n).clone()).collect(),
+        });
     }
     // Why: a secret variable reaches the container as the Secret key `variable.<NAME>`, and a
     // Secret key may have only these characters.
@@ -697,6 +724,9 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                         {"name": JOB_NAME_ENV, "value": name},
                         {"name": JOB_UID_ENV, "valueFrom": field(JOB_UID_FIELD)},
                         {"name": NAMESPACE_ENV, "valueFrom": field("metadata.namespace")},
+                        {"name": SECRETS_DIGEST_ENV, "valueFrom": {"secretKeyRef": {
+                            "name": inputs_secret, "key": SECRETS_DIGEST_KEY,
+                        }}},
                     ],
                     "volumeMounts": [mount(RESULTS_VOLUME, RESULTS_DIRECTORY)],
                     "securityContext": security,
@@ -810,6 +840,8 @@ mod tests {
             )]),
             triggers: BTreeMap::from([("rotation".into(), "2024-06".into())]),
             timeout: Duration::from_secs(1800),
+            previous_run: None,
+            attempt: 0,
         }
     }
 
@@ -1019,6 +1051,17 @@ mod tests {
                 },
                 "job.variables",
                 "job.variables sets ACTION, which the Container Driver's contract sets",
+            ),
+            (
+                |s| {
+                    s.job.variables.insert("ACTION".into(), "x".into());
+                    s.job.variables.insert("ERROR_FILE".into(), "x".into());
+                    s.job
+                        .secret_variables
+                        .insert("OUTPUTS_FILE".into(), Secret("x".into()));
+                },
+                "job.variables",
+                "job.variables sets ACTION, ERROR_FILE, OUTPUTS_FILE, which",
             ),
             (
                 |s| {

@@ -59,7 +59,8 @@ impl fmt::Debug for Secret {
 }
 
 /// What the runner image is asked to do (`ACTION`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Action {
     /// Create or update what the image manages.
     Create,
@@ -73,6 +74,15 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Destroy => "destroy",
+        }
+    }
+
+    /// The action named `name` (a Job's action label).
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "create" => Some(Action::Create),
+            "destroy" => Some(Action::Destroy),
+            _ => None,
         }
     }
 }
@@ -105,6 +115,13 @@ pub(crate) struct RunSpec {
     pub(crate) triggers: BTreeMap<String, String>,
     /// The time the run may take; the Job's `activeDeadlineSeconds` is derived from it.
     pub(crate) timeout: Duration,
+    /// The run before this one: the Job whose results the state holds, if any. Part of the
+    /// run's name, so that the results of a run are never taken for a later transition that
+    /// happens to have the same inputs (v1, v2, v1 again runs v1 again).
+    pub(crate) previous_run: Option<String>,
+    /// Which attempt at this transition the run is: 0, or one more than a failed attempt (or an
+    /// attempt with other secret values) found under the earlier name.
+    pub(crate) attempt: u32,
 }
 
 /// The `job` block of a run, with defaults applied.

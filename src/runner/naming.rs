@@ -38,8 +38,12 @@ pub(crate) const RESOURCE_TYPE_ANNOTATION: &str = "terraform-provider-humanitec/
 /// The annotation with the id of the runner config the run uses.
 pub(crate) const RUNNER_CONFIG_ANNOTATION: &str = "terraform-provider-humanitec/runner-config";
 
-/// The annotation with the full [`inputs_hash`] of the run.
+/// The annotation with the full [`inputs_hash`] of the run: the transition it makes.
 pub(crate) const INPUTS_HASH_ANNOTATION: &str = "terraform-provider-humanitec/inputs-hash";
+
+/// The annotation with the Job name of the run before this one (empty for the first run of a
+/// resource): which state the run started from.
+pub(crate) const PREVIOUS_RUN_ANNOTATION: &str = "terraform-provider-humanitec/previous-run";
 
 /// The longest Job name. Why 52 and not 63: the Job controller copies the Job name into the
 /// `batch.kubernetes.io/job-name` label of its pods, whose value is limited to 63 characters,
@@ -56,8 +60,9 @@ const NAME_HASH_CHARS: usize = 10;
 /// The id part of a name when nothing of the resource id survives sanitizing.
 const FALLBACK_ID: &str = "run";
 
-/// Lowercase hex SHA-256 of everything that defines the run except secret values and the
-/// timeout: a new value of any of these is a new run.
+/// Lowercase hex SHA-256 of everything that defines the transition a run makes except secret
+/// values, the timeout and the attempt: its non-secret inputs, its action and the run before
+/// it. A new value of any of these is a new run.
 pub(crate) fn inputs_hash(spec: &RunSpec) -> String {
     let job = &spec.job;
     // Why only the names of secret variables and the paths of secret files: their values must
@@ -92,6 +97,7 @@ pub(crate) fn inputs_hash(spec: &RunSpec) -> String {
         "files": spec.files,
         "secret_files": spec.secret_files.keys().collect::<Vec<_>>(),
         "triggers": spec.triggers,
+        "previous_run": spec.previous_run,
     });
     sha256_hex(&canonical)
 }
@@ -117,7 +123,12 @@ pub(crate) fn secrets_digest(spec: &RunSpec) -> String {
 /// The Job's name: `{id}-{action}-{hash10}`, at most 52 characters, where `{id}` is the
 /// sanitized resource id (see [`MAX_JOB_NAME`] for the length).
 pub(crate) fn job_name(spec: &RunSpec) -> String {
-    let hash = inputs_hash(spec);
+    let mut hash = inputs_hash(spec);
+    // Why the attempt only here: the annotation's hash names the transition, which all
+    // attempts at it share.
+    if spec.attempt > 0 {
+        hash = sha256_hex(&json!([hash, spec.attempt]));
+    }
     let suffix = format!("-{}-{}", spec.action.name(), &hash[..NAME_HASH_CHARS]);
     let id = sanitized_id(&spec.resource_id, MAX_JOB_NAME - suffix.len());
     format!("{id}{suffix}")
@@ -131,6 +142,14 @@ pub(crate) fn inputs_secret_name(job: &str) -> String {
 /// The name of the Secret the `collect` sidecar writes a run's results into.
 pub(crate) fn result_secret_name(job: &str) -> String {
     format!("{job}-result")
+}
+
+/// The label selector of everything the runs of resource `id` create.
+pub(crate) fn resource_selector(id: &str) -> String {
+    format!(
+        "{MANAGED_BY_LABEL}={MANAGER},{RESOURCE_ID_LABEL}={}",
+        sanitized_id(id, MAX_LABEL_VALUE)
+    )
 }
 
 /// The labels of everything a run creates: what manages it, its role, the resource and the
@@ -161,6 +180,10 @@ pub(crate) fn annotations(spec: &RunSpec) -> BTreeMap<String, String> {
             spec.runner_config_id.clone(),
         ),
         (INPUTS_HASH_ANNOTATION.to_string(), inputs_hash(spec)),
+        (
+            PREVIOUS_RUN_ANNOTATION.to_string(),
+            spec.previous_run.clone().unwrap_or_default(),
+        ),
     ])
 }
 
@@ -235,6 +258,8 @@ mod tests {
             secret_files: BTreeMap::from([("secret.tfvars".into(), Secret("s3cr3t-file".into()))]),
             triggers: BTreeMap::from([("rotate".into(), "1".into())]),
             timeout: Duration::from_secs(600),
+            previous_run: None,
+            attempt: 0,
         }
     }
 
@@ -363,6 +388,9 @@ mod tests {
             ("triggers", |s| {
                 s.triggers.insert("rotate".into(), "2".into());
             }),
+            ("the run before", |s| {
+                s.previous_run = Some("s3-create-0123456789".into());
+            }),
         ];
         let base = inputs_hash(&spec());
         let base_name = job_name(&spec());
@@ -371,6 +399,16 @@ mod tests {
             assert_ne!(inputs_hash(&changed), base, "{what}");
             assert_ne!(job_name(&changed), base_name, "{what}");
         }
+    }
+
+    #[test]
+    fn another_attempt_is_another_name_for_the_same_transition() {
+        let first = spec();
+        let second = with(|s| s.attempt = 1);
+        assert_ne!(job_name(&first), job_name(&second));
+        assert_eq!(inputs_hash(&first), inputs_hash(&second));
+        assert!(job_name(&second).starts_with("postgres-db-create-"));
+        assert_eq!(job_name(&second).len(), job_name(&first).len());
     }
 
     #[test]

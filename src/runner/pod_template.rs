@@ -68,14 +68,16 @@ pub(crate) enum MergeError {
         /// What the provider sets, and how to get what was meant.
         why: String,
     },
-    /// A field Kubernetes does not know.
+    /// Fields Kubernetes does not know.
     #[error(
-        "`{path}` is not a field of a Pod template; check its spelling and case against the \
-         Kubernetes Pod spec"
+        "{} not {} of a Pod template; check the spelling and case against the \
+         Kubernetes Pod spec",
+        unknown_fields(.paths),
+        if .paths.len() == 1 { "a field" } else { "fields" }
     )]
     UnknownField {
-        /// Where.
-        path: String,
+        /// Where, every one.
+        paths: Vec<String>,
     },
     /// A value of the wrong type, or a missing required field.
     #[error("`{path}` is not valid in a Pod template: {message}")]
@@ -125,10 +127,22 @@ pub(crate) fn typed(template: &Value) -> Result<PodTemplateSpec, MergeError> {
     // Serializing the typed value into JSON cannot fail (all map keys are strings); should it,
     // nothing is reported as dropped.
     let back = serde_json::to_value(&parsed).unwrap_or(Value::Null);
-    if let Some(path) = first_dropped(template, &back, "") {
-        return Err(MergeError::UnknownField { path });
+    let mut paths = Vec::new();
+    dropped(template, &back, "", &mut paths);
+    if !paths.is_empty() {
+        return Err(MergeError::UnknownField { paths });
     }
     Ok(parsed)
+}
+
+/// "`a` is" or "`a`, `b` and `c` are".
+fn unknown_fields(paths: &[String]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => format!("{last} is"),
+        Some((last, rest)) => format!("{} and {last} are", rest.join(", ")),
+        None => "nothing is".into(),
+    }
 }
 
 /// Joins the template's labels and annotations into the provider's.
@@ -521,25 +535,27 @@ fn shape(path: &str, expected: &'static str, found: &Value) -> MergeError {
 }
 
 /// The path of the first field of `original` that is not in `back`.
-fn first_dropped(original: &Value, back: &Value, path: &str) -> Option<String> {
+fn dropped(original: &Value, back: &Value, path: &str, found: &mut Vec<String>) {
     match (original, back) {
-        (Value::Object(original), Value::Object(back)) => original.iter().find_map(|(k, v)| {
-            let at = join(path, k);
-            match back.get(k) {
-                // Why a `null` is not dropped: it reads as unset, and comes back absent.
-                None if v.is_null() => None,
-                None => Some(at),
-                Some(b) => first_dropped(v, b, &at),
+        (Value::Object(original), Value::Object(back)) => {
+            for (k, v) in original {
+                let at = join(path, k);
+                match back.get(k) {
+                    // Why a `null` is not dropped: it reads as unset, and comes back absent.
+                    None if v.is_null() => {}
+                    None => found.push(at),
+                    Some(b) => dropped(v, b, &at, found),
+                }
             }
-        }),
-        (Value::Array(original), Value::Array(back)) => original
-            .iter()
-            .zip(back)
-            .enumerate()
-            .find_map(|(i, (v, b))| first_dropped(v, b, &element(path, i, v))),
+        }
+        (Value::Array(original), Value::Array(back)) => {
+            for (i, (v, b)) in original.iter().zip(back).enumerate() {
+                dropped(v, b, &element(path, i, v), found);
+            }
+        }
         // Why nothing else counts: Kubernetes' types may rewrite a value (a quantity `1` reads
         // back as `"1"`); only a missing field is a dropped one.
-        _ => None,
+        _ => {}
     }
 }
 
@@ -925,6 +941,10 @@ mod tests {
             (
                 "spec:\n  nodeSelectr:\n    a: b\n",
                 "`spec.nodeSelectr` is not a field of a Pod template",
+            ),
+            (
+                "spec:\n  nodeSelectr:\n    a: b\n  tolerashuns: []\n  containers:\n  - name: main\n    resourcs: {}\n",
+                "`spec.containers[main].resourcs`, `spec.nodeSelectr` and `spec.tolerashuns` are not fields",
             ),
             (
                 "spec:\n  containers:\n  - name: main\n    resourcs: {}\n",

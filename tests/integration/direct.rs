@@ -7,39 +7,19 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::support::cluster::{Cluster, IAC_SA, RUNNER_SA};
+use crate::support::cluster::{Cluster, IAC_SA};
 use crate::support::git_server::GitServer;
 use crate::support::{Sandbox, Workdir, words};
 
 /// How long a test waits for something in the cluster before it fails.
 const WAIT: Duration = Duration::from_secs(90);
 
-/// A container runner on the shell runner image; `job` and `rest` are extra HCL lines.
 fn runner(cluster: &Cluster, name: &str, job: &str, rest: &str) -> String {
-    let (image, namespace) = (&cluster.runner_image, &cluster.namespace);
-    format!(
-        r#"resource "humanitec_container_runner" "{name}" {{
-  id            = "{name}"
-  type          = "s3"
-  runner_config = humanitec_runner_config.cluster
-  job {{
-    image           = "{image}"
-    namespace       = "{namespace}"
-    service_account = "{RUNNER_SA}"
-{job}
-  }}
-{rest}
-}}
-"#
-    )
+    cluster.container_runner(name, job, rest)
 }
 
 fn config(cluster: &Cluster, resources: &str) -> String {
-    format!(
-        "{}\n{}\n{resources}",
-        Cluster::provider_block(),
-        cluster.runner_config()
-    )
+    cluster.config(resources)
 }
 
 /// Asserts that the world recorded no schema warning for anything written.
@@ -77,8 +57,21 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place(cluster: &Cl
             .is_some_and(|t| !t.is_empty())
     );
     assert_eq!(values["last_run"]["commit"], Json::Null);
-    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+    // The run's results stay in the cluster until the state is known to hold them; its
+    // inputs, which hold the secret values, are gone.
+    let kept = cluster.leftovers();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(kept.contains(&format!("job.batch/{first}")), "{kept:?}");
+    assert!(kept.contains(&format!("secret/{first}-result")), "{kept:?}");
+    assert!(
+        kept.iter().any(|o| o.starts_with(&format!("pod/{first}-"))),
+        "{kept:?}"
+    );
     work.assert_plan_empty("after the first run");
+    // The plan's refresh found the run recorded in the state, and deleted it.
+    cluster.eventually("the recorded run to be deleted", WAIT, || {
+        cluster.leftovers().is_empty().then_some(())
+    });
     // Why after the plan: its refresh (read) must run nothing.
     if let Some(uids) = cluster.job_uids(&first) {
         assert_eq!(uids.len(), 1);
@@ -278,10 +271,10 @@ fn the_s3_container_runner_runs_terraform_in_the_job(cluster: &Cluster) {
 }
 
 /// A failed run: the diagnostic leads with what the runner wrote to ERROR_FILE, then the last
-/// log lines, with a secret the runner printed redacted; the failed Job is cleaned up and
-/// nothing goes into state.
+/// log lines, with a secret the runner printed redacted; the run goes into state, tainted, so
+/// that destroy runs `ACTION=destroy` for whatever it made.
 fn a_failure_shows_error_file_then_the_log_with_secrets_redacted(cluster: &Cluster) {
-    let job = r#"    command          = ["sh", "-c", "echo \"connecting with $API_KEY\"; echo \"bucket name taken (key $API_KEY)\" > \"$ERROR_FILE\"; exit 3"]
+    let job = r#"    command          = ["sh", "-c", "[ \"$ACTION\" = destroy ] && exit 0; echo \"connecting with $API_KEY\"; echo \"bucket name taken (key $API_KEY)\" > \"$ERROR_FILE\"; exit 3"]
     secret_variables = { API_KEY = "leaky-key-88f1" }"#;
     let work = Workdir::new(&config(cluster, &runner(cluster, "failing", job, "")));
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
@@ -306,11 +299,27 @@ fn a_failure_shows_error_file_then_the_log_with_secrets_redacted(cluster: &Clust
     let resources = state
         .pointer("/values/root_module/resources")
         .and_then(Json::as_array);
-    let recorded = resources
+    let tainted = resources
         .into_iter()
         .flatten()
-        .any(|r| r["type"] == "humanitec_container_runner");
-    assert!(!recorded, "the failed run is not in state: {state}");
+        .any(|r| r["type"] == "humanitec_container_runner" && r["tainted"] == true);
+    assert!(tainted, "the failed run is in state, tainted: {state}");
+    assert!(text.contains("terraform untaint"), "{text}");
+    work.destroy();
+    if let Some(lives) = cluster.job_lives() {
+        let destroy = lives
+            .iter()
+            .find(|l| l.action == "destroy")
+            .expect("a destroy run");
+        let create = lives
+            .iter()
+            .find(|l| l.action == "create")
+            .expect("the create run");
+        assert!(
+            create.ended.is_some_and(|end| end < destroy.born),
+            "{lives:?}"
+        );
+    }
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
     assert_no_warnings(cluster);
 }
@@ -326,9 +335,11 @@ fn a_missing_image_fails_fast_with_the_reason_and_events(cluster: &Cluster) {
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
     assert!(
-        text.contains("container main is ImagePullBackOff"),
+        text.contains("container main is ErrImagePull")
+            || text.contains("container main is ImagePullBackOff"),
         "{text}"
     );
+    assert!(text.contains("Nothing ran"), "{text}");
     assert!(text.contains("Recent events:"), "{text}");
     assert!(
         started.elapsed() < Duration::from_secs(120),
@@ -441,7 +452,7 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
         "{text}"
     );
     assert!(
-        text.contains("may not delete jobs.batch, list pods, watch pods, get pods/log, list events, patch secrets, delete secrets in namespace \"runs\""),
+        text.contains("may not patch jobs.batch, delete jobs.batch, list pods, watch pods, get pods/log, list events, watch events, list secrets, patch secrets, delete secrets in namespace \"runs\""),
         "{text}"
     );
     assert!(
@@ -579,9 +590,10 @@ fn interrupted_apply(
     (crate::support::Run::from(output), job)
 }
 
-/// Ctrl-C (SIGINT) detaches, leaving the Job running and saying how to follow it; the next
-/// apply re-attaches to the same run instead of starting another.
-fn an_interrupted_apply_re_attaches_to_the_same_run(cluster: &Cluster) {
+/// Ctrl-C (SIGINT) detaches, leaving the Job running and saying how to follow it; the create
+/// is recorded, tainted. After `terraform untaint`, the next apply re-attaches to the same run
+/// instead of starting another, and takes its outputs.
+fn an_interrupted_apply_re_attaches_to_the_same_run_once_untainted(cluster: &Cluster) {
     let job = "    variables = { RUNNER_SLEEP = \"6\" }";
     let work = Workdir::new(&config(cluster, &runner(cluster, "slow", job, "")));
     let (stopped, name) = interrupted_apply(cluster, &work, "-INT");
@@ -595,8 +607,11 @@ fn an_interrupted_apply_re_attaches_to_the_same_run(cluster: &Cluster) {
         )),
         "{text}"
     );
+    assert!(text.contains("terraform untaint"), "{text}");
     assert!(cluster.jobs().contains(&name), "the Job keeps running");
 
+    work.tf(&["untaint", "humanitec_container_runner.slow"])
+        .ok("terraform untaint");
     work.apply();
     let values = work.resource_values("humanitec_container_runner.slow");
     assert_eq!(values["last_run"]["job_name"], name.as_str());
@@ -604,6 +619,7 @@ fn an_interrupted_apply_re_attaches_to_the_same_run(cluster: &Cluster) {
     if let Some(uids) = cluster.job_uids(&name) {
         assert_eq!(uids.len(), 1, "one run, re-attached to");
     }
+    work.assert_plan_empty("after re-attaching");
     work.destroy();
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
@@ -770,11 +786,12 @@ fn a_vanished_job_is_an_error(cluster: &Cluster) {
     let resources = state
         .pointer("/values/root_module/resources")
         .and_then(Json::as_array);
-    let recorded = resources
+    let tainted = resources
         .into_iter()
         .flatten()
-        .any(|r| r["type"] == "humanitec_container_runner");
-    assert!(!recorded, "nothing recorded: {state}");
+        .any(|r| r["type"] == "humanitec_container_runner" && r["tainted"] == true);
+    assert!(tainted, "the run is recorded, its outcome unknown: {state}");
+    assert!(text.contains("the next apply runs it again"), "{text}");
 }
 
 /// A checkout that fails (a ref the repository lacks) fails the run at once, with the helper's
@@ -890,39 +907,14 @@ fn a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl(cluster: &C
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
-/// Each scenario as a test of a tier: `test_world` always, `real_cluster` when `KUBECONFIG`
-/// points at a cluster (skipped with the reason printed otherwise).
-macro_rules! tiers {
-    (both: $($both:ident),* ; test_world_only: $($only:ident),* $(,)?) => {
-        mod test_world {
-            $(#[test]
-            fn $both() {
-                super::$both(&super::Cluster::start());
-            })*
-            $(#[test]
-            fn $only() {
-                super::$only(&super::Cluster::start());
-            })*
-        }
-        mod real_cluster {
-            $(#[test]
-            fn $both() {
-                if let Some(cluster) = super::Cluster::real() {
-                    super::$both(&cluster);
-                }
-            })*
-        }
-    };
-}
-
-tiers! {
+crate::support::tiers! {
     both:
         a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place,
         a_failure_shows_error_file_then_the_log_with_secrets_redacted,
         a_missing_image_fails_fast_with_the_reason_and_events,
         a_container_that_cannot_be_configured_fails_fast,
         an_unschedulable_pod_fails_with_its_reason,
-        an_interrupted_apply_re_attaches_to_the_same_run,
+        an_interrupted_apply_re_attaches_to_the_same_run_once_untainted,
         a_killed_apply_re_attaches_to_the_same_run,
         a_timeout_bounds_the_wait,
         a_vanished_job_is_an_error,

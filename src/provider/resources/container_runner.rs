@@ -211,15 +211,15 @@ impl ContainerRunnerResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let api = Arc::new(api::Api::new(Arc::clone(&shared)));
-        // Why api for objects with no recorded mode: earlier versions created container runners
-        // in api mode only.
-        let backends = Backends::new(
-            shared,
-            api,
-            Arc::new(direct::Direct),
-            schema,
-            Some(Mode::Api),
-        );
+        // Why `driver_type`: the API always reports it, and direct mode always plans it null.
+        // Earlier versions, which recorded no mode, created container runners in api mode only.
+        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, |state| {
+            Some(if state.get("driver_type").is_null() {
+                Mode::Direct
+            } else {
+                Mode::Api
+            })
+        });
         Self { backends }
     }
 }
@@ -589,8 +589,15 @@ impl ContainerRunnerResource {
                  runner_config = humanitec_runner_config.<name>.",
             );
         }
+        // Why null: these describe a Humanitec definition, which direct mode does not make.
         for computed in ["driver_type", "unmanaged_inputs", "secret_refs"] {
             set(&mut plan.planned, computed, Value::Null);
+        }
+        // Why the prior value when there is one: a state written before kept the default, and
+        // dropping it now would be a change in every plan.
+        if plan.config.get("force_delete").is_null() {
+            let kept = plan.prior.get("force_delete").clone();
+            set(&mut plan.planned, "force_delete", kept);
         }
         warn_of_placeholders(plan.config, diags);
         let known = RUN_INPUTS
@@ -612,7 +619,23 @@ impl ContainerRunnerResource {
             && config.get("helper_image").is_wholly_known();
         // Why through the models: the backend decides on the runs they describe, with the
         // defaults applied, and the plan must agree with it.
+        let pending = direct::pending_run(&plan.private);
+        if let (false, Some(run)) = (plan.prior.is_null(), &pending) {
+            diags.warning(
+                "An earlier run of this container runner has no recorded outcome",
+                format!(
+                    "Job {}/{} (ACTION={}) was started by an earlier operation that did not \
+                     record how it ended (it was interrupted, failed, or is still running), so \
+                     what it made may differ from the state. This apply runs ACTION=create \
+                     again, after that run has ended.",
+                    run.namespace,
+                    run.job,
+                    run.action.name()
+                ),
+            );
+        }
         let runs = plan.prior.is_null()
+            || pending.is_some()
             || !known
             || match (
                 self.backends.model(plan.prior, diags),
@@ -682,6 +705,13 @@ fn attribute_path(words: &str) -> AttributePath {
 impl Resource for ContainerRunnerResource {
     fn type_name(&self) -> &'static str {
         "humanitec_container_runner"
+    }
+
+    fn import_state(&self, id: &str, schema: &Schema, diags: &mut Diagnostics) -> Value {
+        if self.backends.refuses_import(self.type_name(), diags) {
+            return Value::Null;
+        }
+        crate::framework::plan::with_id(id, schema)
     }
 
     fn schema(&self) -> Schema {

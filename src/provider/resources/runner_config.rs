@@ -123,7 +123,7 @@ impl RunnerConfigResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let api = Arc::new(api::Api::new(Arc::clone(&shared)));
-        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, None);
+        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, |_| None);
         Self { backends }
     }
 }
@@ -278,6 +278,13 @@ fn schema() -> Schema {
 impl Resource for RunnerConfigResource {
     fn type_name(&self) -> &'static str {
         "humanitec_runner_config"
+    }
+
+    fn import_state(&self, id: &str, schema: &Schema, diags: &mut Diagnostics) -> Value {
+        if self.backends.refuses_import(self.type_name(), diags) {
+            return Value::Null;
+        }
+        crate::framework::plan::with_id(id, schema)
     }
 
     fn schema(&self) -> Schema {

@@ -14,6 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use serde_json::Value as Json;
+
 use kube_testworld::{Options, TestWorld};
 
 use super::provider_bin;
@@ -102,6 +104,28 @@ fn build_helper_image() {
     if let Err(e) = built {
         panic!("{e}");
     }
+}
+
+/// One Job of the world's history.
+#[derive(Debug, Clone)]
+pub(crate) struct JobLife {
+    /// Its name.
+    pub(crate) name: String,
+    /// Its uid.
+    pub(crate) uid: String,
+    /// The container runner it ran (its resource-id annotation).
+    pub(crate) resource: String,
+    /// `create` or `destroy`.
+    pub(crate) action: String,
+    /// Where in the history its first version is.
+    pub(crate) born: usize,
+    /// Where its last version is.
+    last: usize,
+    /// Where it finished (its first `Complete` or `Failed` version), or, when it was deleted
+    /// before it finished, its last version; `None` while it runs.
+    pub(crate) ended: Option<usize>,
+    /// `Complete` or `Failed`, once finished.
+    pub(crate) outcome: Option<String>,
 }
 
 /// A cluster with the runs namespace, its service accounts and the images.
@@ -235,6 +259,36 @@ impl Cluster {
         "terraform {\n  required_providers {\n    humanitec = { source = \"container-runner/humanitec\" }\n  }\n}\n\nprovider \"humanitec\" {\n  mode = \"direct\"\n}\n".into()
     }
 
+    /// A container runner on the shell runner image in the runs namespace, with its runner
+    /// config `humanitec_runner_config.cluster`; `job` and `rest` are extra HCL lines.
+    pub(crate) fn container_runner(&self, name: &str, job: &str, rest: &str) -> String {
+        let (image, namespace) = (&self.runner_image, &self.namespace);
+        format!(
+            r#"resource "humanitec_container_runner" "{name}" {{
+  id            = "{name}"
+  type          = "s3"
+  runner_config = humanitec_runner_config.cluster
+  job {{
+    image           = "{image}"
+    namespace       = "{namespace}"
+    service_account = "{RUNNER_SA}"
+{job}
+  }}
+{rest}
+}}
+"#
+        )
+    }
+
+    /// A whole configuration: the direct-mode provider, the runner config and `resources`.
+    pub(crate) fn config(&self, resources: &str) -> String {
+        format!(
+            "{}\n{}\n{resources}",
+            Self::provider_block(),
+            self.runner_config()
+        )
+    }
+
     /// A runner config named `cluster` that reaches the world through its kubeconfig.
     pub(crate) fn runner_config(&self) -> String {
         format!(
@@ -257,9 +311,12 @@ impl Cluster {
         )
     }
 
-    /// Everything of the provider's left in the cluster: `kind/name` of each Job, pod, Secret
-    /// and ConfigMap that a run made.
+    /// The provider's objects in the runs namespace (`kind/name`), except what the run model
+    /// keeps on purpose after a destroy: each completed destroy run, that is its Job (whose
+    /// `ttlSecondsAfterFinished` must then be at most 600 s), its pods and its result Secret.
+    /// An inputs Secret is never kept.
     pub(crate) fn leftovers(&self) -> Vec<String> {
+        let kept = self.completed_destroy_runs();
         let mut left = Vec::new();
         for kind in ["jobs", "pods", "secrets", "configmaps"] {
             let out = self.kubectl_ok(
@@ -275,9 +332,169 @@ impl Cluster {
                 ],
                 "",
             );
-            left.extend(out.lines().map(str::to_string));
+            left.extend(out.lines().map(str::to_string).filter(|object| {
+                !kept.iter().any(|job| {
+                    *object == format!("job.batch/{job}")
+                        || object.starts_with(&format!("pod/{job}-"))
+                        || *object == format!("secret/{job}-result")
+                })
+            }));
         }
         left
+    }
+
+    /// The names of the completed destroy runs' Jobs in the runs namespace; fails the test if
+    /// one keeps a time to live longer than 600 s.
+    pub(crate) fn completed_destroy_runs(&self) -> Vec<String> {
+        let out = self.kubectl_ok(
+            &[
+                "get",
+                "jobs",
+                "-n",
+                &self.namespace,
+                "-l",
+                "terraform-provider-humanitec/action=destroy",
+                "-o",
+                "json",
+            ],
+            "",
+        );
+        let list: serde_json::Value = serde_json::from_str(&out).expect("kubectl get jobs -o json");
+        let mut names = Vec::new();
+        for job in list["items"].as_array().into_iter().flatten() {
+            let complete = job["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True");
+            if !complete {
+                continue;
+            }
+            let name = job["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let ttl = job["spec"]["ttlSecondsAfterFinished"]
+                .as_i64()
+                .unwrap_or(i64::MAX);
+            assert!(
+                ttl <= 600,
+                "Job {name} is kept with a time to live of {ttl} s"
+            );
+            names.push(name);
+        }
+        names
+    }
+
+    /// The provider's Jobs in the runs namespace that have not finished.
+    pub(crate) fn unfinished_jobs(&self) -> Vec<String> {
+        let out = self.kubectl_ok(
+            &[
+                "get",
+                "jobs",
+                "-n",
+                &self.namespace,
+                "-l",
+                "app.kubernetes.io/managed-by=terraform-provider-humanitec",
+                "-o",
+                "json",
+            ],
+            "",
+        );
+        let list: serde_json::Value = serde_json::from_str(&out).expect("kubectl get jobs -o json");
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|job| {
+                !job["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| {
+                        (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                    })
+            })
+            .filter_map(|job| job["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Every Job of the runs namespace the world ever held, from its history, oldest first.
+    /// `None` on a real cluster, whose history cannot be seen.
+    pub(crate) fn job_lives(&self) -> Option<Vec<JobLife>> {
+        let world = self.world.as_ref()?;
+        let mut lives: Vec<JobLife> = Vec::new();
+        for (at, object) in world.audit().iter().enumerate() {
+            if object["kind"] != "Job" || object["metadata"]["namespace"] != self.namespace.as_str()
+            {
+                continue;
+            }
+            let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
+            let finished = object["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                })
+                .and_then(|c| c["type"].as_str());
+            let life = match lives.iter_mut().find(|l| l.uid == uid) {
+                Some(life) => life,
+                None => {
+                    let text = |v: &Json| v.as_str().unwrap_or_default().to_string();
+                    lives.push(JobLife {
+                        name: text(&object["metadata"]["name"]),
+                        uid: uid.to_string(),
+                        resource: text(&object["metadata"]["annotations"]["terraform-provider-humanitec/resource-id"]),
+                        action: text(&object["metadata"]["labels"]["terraform-provider-humanitec/action"]),
+                        born: at,
+                        last: at,
+                        ended: None,
+                        outcome: None,
+                    });
+                    lives.last_mut().expect("just pushed")
+                }
+            };
+            life.last = at;
+            if life.ended.is_none()
+                && let Some(outcome) = finished
+            {
+                life.ended = Some(at);
+                life.outcome = Some(outcome.to_string());
+            }
+        }
+        // A Job deleted before it finished ended with its last version.
+        for life in &mut lives {
+            let now = world.object("jobs", &self.namespace, &life.name);
+            let same = now
+                .as_ref()
+                .is_some_and(|j| j["metadata"]["uid"] == life.uid.as_str());
+            if life.ended.is_none() && !same {
+                life.ended = Some(life.last);
+            }
+        }
+        Some(lives)
+    }
+
+    /// Fails the test when two runs of one container runner were ever unfinished at once.
+    pub(crate) fn assert_one_run_at_a_time(&self) {
+        let Some(lives) = self.job_lives() else {
+            return;
+        };
+        for (i, a) in lives.iter().enumerate() {
+            for b in &lives[i + 1..] {
+                if a.resource != b.resource {
+                    continue;
+                }
+                let a_end = a.ended.unwrap_or(usize::MAX);
+                let b_end = b.ended.unwrap_or(usize::MAX);
+                assert!(
+                    a_end < b.born || b_end < a.born,
+                    "two runs of {} at once: {a:?} and {b:?}",
+                    a.resource
+                );
+            }
+        }
     }
 
     /// Every version of every Job the world ever stored, by name: how many distinct Jobs

@@ -362,3 +362,29 @@ impl Workdir {
 pub(crate) fn words(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Each direct-mode scenario as a test of a tier: `test_world` always, `real_cluster` when
+/// `KUBECONFIG` points at a cluster (skipped with the reason printed otherwise).
+macro_rules! tiers {
+    (both: $($both:ident),* ; test_world_only: $($only:ident),* $(,)?) => {
+        mod test_world {
+            $(#[test]
+            fn $both() {
+                super::$both(&$crate::support::cluster::Cluster::start());
+            })*
+            $(#[test]
+            fn $only() {
+                super::$only(&$crate::support::cluster::Cluster::start());
+            })*
+        }
+        mod real_cluster {
+            $(#[test]
+            fn $both() {
+                if let Some(cluster) = $crate::support::cluster::Cluster::real() {
+                    super::$both(&cluster);
+                }
+            })*
+        }
+    };
+}
+pub(crate) use tiers;
