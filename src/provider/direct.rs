@@ -292,10 +292,12 @@ async fn run_once(
     model: &ContainerRunner,
     action: Action,
     diags: &mut Diagnostics,
-) -> Option<crate::runner::Finished> {
+) -> Result<crate::runner::Finished, Option<RunError>> {
     let spec = run_spec(model, action, op.budget());
     let known = known(model, &op.private);
-    let cluster = run_cluster(op, model, &spec.job.namespace, diags).await?;
+    let cluster = run_cluster(op, model, &spec.job.namespace, diags)
+        .await
+        .ok_or(None)?;
     let cancel = op.cancel.clone();
     let interrupted = async move {
         match cancel.fired().await {
@@ -310,7 +312,7 @@ async fn run_once(
     match ran.result {
         Ok(finished) => {
             record_pending(&mut op.private, None);
-            Some(finished)
+            Ok(finished)
         }
         Err(error) => {
             // Why keep an earlier pending run when this one never existed: its outcome is
@@ -318,8 +320,9 @@ async fn run_once(
             if ran.run.is_some() {
                 record_pending(&mut op.private, ran.run.as_ref());
             }
-            report_run(&model.id, action, ran.run.is_some(), &error, diags);
-            None
+            let recorded = ran.run.is_some() && !matches!(error, RunError::ResultsUnread { .. });
+            report_run(&model.id, action, recorded, &error, diags);
+            Err(Some(error))
         }
     }
 }
@@ -339,6 +342,7 @@ fn report_run(id: &str, action: Action, recorded: bool, error: &RunError, diags:
             format!("Stopped waiting for the run of {what}")
         }
         RunError::NotStarted(_) => format!("The run of {what} could not start"),
+        RunError::ResultsUnread { .. } => format!("The results of the run of {what} were not read"),
         RunError::Failed(_)
         | RunError::Results { .. }
         | RunError::Vanished { .. }
@@ -491,18 +495,25 @@ impl Backend<ContainerRunner> for Direct {
         planned: &ContainerRunner,
         diags: &mut Diagnostics,
     ) -> Written<ContainerRunner> {
-        match run_once(op, planned, Action::Create, diags).await {
-            Some(finished) => Ok(with_results(planned, finished)),
+        let ran = run_once(op, planned, Action::Create, diags).await;
+        match ran {
+            Ok(finished) => Ok(with_results(planned, finished)),
+            // Why nothing in state: the run completed and its Job keeps the results, which the
+            // next apply reads by re-attaching; a tainted state would destroy and run it again.
+            Err(Some(RunError::ResultsUnread { .. })) => {
+                record_pending(&mut op.private, None);
+                Err(Failed::Nothing)
+            }
             // Why into state: the run ran (or may still run), and whatever it made must be
             // destroyed one day; Terraform taints a create that returns an error.
-            None if pending_run(&op.private).is_some() => Err(Failed::Partly(ContainerRunner {
+            Err(_) if pending_run(&op.private).is_some() => Err(Failed::Partly(ContainerRunner {
                 name: Some(planned.name().to_string()),
                 outputs: None,
                 secret_outputs: None,
                 last_run: None,
                 ..planned.clone()
             })),
-            None => Err(Failed::Nothing),
+            Err(_) => Err(Failed::Nothing),
         }
     }
 
@@ -541,12 +552,12 @@ impl Backend<ContainerRunner> for Direct {
         };
         let finished = run_once(op, &from, Action::Create, diags)
             .await
-            .ok_or(Failed::Nothing)?;
+            .map_err(|_| Failed::Nothing)?;
         Ok(with_results(planned, finished))
     }
 
     async fn delete(&self, op: &mut Operation, prior: &ContainerRunner, diags: &mut Diagnostics) {
-        run_once(op, prior, Action::Destroy, diags).await;
+        let _ = run_once(op, prior, Action::Destroy, diags).await;
     }
 }
 

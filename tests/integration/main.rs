@@ -5,6 +5,7 @@
 
 mod container_runner;
 mod direct;
+mod direct_faults;
 mod direct_runs;
 mod docs;
 mod early_errors;

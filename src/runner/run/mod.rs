@@ -189,6 +189,17 @@ pub(crate) enum RunError {
         /// What is wrong.
         detail: String,
     },
+    /// The run completed, but reading its results got no answer.
+    #[error("Job {namespace}/{job} completed, but its results could not be read: {}", kube_text(.source))]
+    ResultsUnread {
+        /// The namespace.
+        namespace: String,
+        /// The Job.
+        job: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
     /// Every attempt name of this transition is taken by a failed run.
     #[error("too many failed attempts at this run in namespace {namespace}")]
     Attempts {
@@ -243,6 +254,11 @@ impl RunError {
                 "{self}. The run counts as failed. The Job {namespace}/{job} is kept until the \
                  next operation, for inspection (kubectl -n {namespace} logs job/{job} \
                  --all-containers)."
+            ),
+            RunError::ResultsUnread { .. } => format!(
+                "{self}. The run itself succeeded and its Job keeps its results: the next \
+                 operation on this resource re-attaches to it and reads them, without running \
+                 it again."
             ),
             RunError::Attempts { .. } => format!(
                 "{self}. Delete the failed Jobs of this container runner (kubectl -n <namespace> \
@@ -435,7 +451,14 @@ impl Run {
                     }
                     (true, Ok(finished))
                 }
-                Err(results::Unread::Transient(error)) => (true, Err(error)),
+                Err(results::Unread::Transient(source)) => (
+                    true,
+                    Err(RunError::ResultsUnread {
+                        namespace: self.namespace.clone(),
+                        job: name,
+                        source,
+                    }),
+                ),
                 Err(results::Unread::Unreadable(detail)) => {
                     self.mark_unreadable(&name).await;
                     self.delete_secret(&naming::inputs_secret_name(&name)).await;

@@ -29,7 +29,7 @@ const LATE_RESULTS: Duration = Duration::from_secs(5);
 /// Why a completed run's results were not read.
 pub(super) enum Unread {
     /// The cluster did not answer; the next operation re-attaches and reads them.
-    Transient(RunError),
+    Transient(kube::Error),
     /// They cannot be read, ever: the run counts as failed.
     Unreadable(String),
 }
@@ -84,11 +84,7 @@ impl Run {
         let secret = loop {
             let found = retried(TRIES, || secrets.get_opt(&secret_name))
                 .await
-                .map_err(|e| {
-                    Unread::Transient(kube_error(format!(
-                        "reading Secret {namespace}/{secret_name}"
-                    ))(e))
-                })?;
+                .map_err(Unread::Transient)?;
             match found {
                 Some(secret) if owned_by(&secret, &uid) => break secret,
                 _ if started.elapsed() < LATE_RESULTS => {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod cluster;
+pub(crate) mod fault_proxy;
 pub(crate) mod git_server;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,312 @@
+//! Direct mode under faults at the moments that matter: the provider reaches the test world
+//! through a fault-injecting proxy (`support::fault_proxy`) that resets a request before it is
+//! processed, loses an answer after it was processed, cuts watches or refuses every connection
+//! for a while; `terraform` is killed as a run completes; two applies of one configuration run
+//! at once. Each asserts that no transition runs twice, no outputs are lost and nothing is
+//! left behind.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::Cluster;
+use crate::support::fault_proxy::{Fault, FaultProxy};
+use crate::support::{Run, Workdir, words};
+
+/// How long a test waits for something in the cluster before it fails.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A cluster reached through a fault proxy: the proxy, and the kubeconfig that points at it.
+struct Proxied {
+    cluster: Cluster,
+    proxy: FaultProxy,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxied {
+    fn start() -> Self {
+        let cluster = Cluster::start();
+        let (url, ca) = cluster.api_server();
+        let proxy = FaultProxy::start(&url, &ca);
+        let token = cluster
+            .world()
+            .expect("the test world")
+            .admin_token()
+            .to_string();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: proxied\n  cluster:\n    server: {}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: proxied\n  context:\n    cluster: proxied\n    user: admin\ncurrent-context: proxied\n",
+                proxy.url()
+            ),
+        )
+        .expect("write the kubeconfig");
+        Proxied {
+            cluster,
+            proxy,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+
+    /// A configuration whose runner config reaches the world through the proxy, with one
+    /// container runner whose run sleeps `create` or `destroy` seconds by action.
+    fn config(&self, name: &str, create: u32, destroy: u32) -> String {
+        let script = format!(
+            "set -eu\nif [ \"$ACTION\" = create ]; then sleep {create}; else sleep {destroy}; fi\nprintf '{{\"action\": \"%s\"}}' \"$ACTION\" > \"$OUTPUTS_FILE\"\nprintf '{{\"token\": \"tok-%s-9f3e\"}}' \"$ACTION\" > \"$SECRET_OUTPUTS_FILE\"\n"
+        );
+        let script = serde_json::to_string(&script).expect("JSON string");
+        let resource = self.cluster.container_runner(
+            name,
+            "",
+            &format!("  files = {{ \"run.sh\" = {script} }}"),
+        );
+        self.cluster.config(&resource).replace(
+            &format!("config_path = \"{}\"", self.cluster.kubeconfig().display()),
+            &format!("config_path = \"{}\"", self.kubeconfig.display()),
+        )
+    }
+
+    /// How many Jobs of `action` of resource `name` the world ever held.
+    fn runs(&self, name: &str, action: &str) -> usize {
+        let lives = self.cluster.job_lives().expect("the test world");
+        lives
+            .iter()
+            .filter(|l| l.resource == name && l.action == action)
+            .count()
+    }
+}
+
+fn spawn(work: &Workdir, command: &str) -> std::process::Child {
+    work.command(&[command, "-auto-approve", "-no-color", "-input=false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start terraform")
+}
+
+/// Resets on reading the result Secret are retried, on create and on destroy: one run each.
+/// When they outlast the retries, the apply fails without recording anything, and the next
+/// apply re-attaches to the completed run and reads its results instead of running it again.
+fn resets_while_reading_results_never_run_a_transition_twice() {
+    let world = Proxied::start();
+    let work = Workdir::new(&world.config("reread", 0, 0));
+    world.proxy.inject("GET", "-result", Fault::ResetBefore, 3);
+    work.apply();
+    assert_eq!(world.proxy.faults_applied(), 3);
+    let values = work.resource_values("humanitec_container_runner.reread");
+    assert_eq!(values["outputs"]["action"], "create");
+    world.proxy.inject("GET", "-result", Fault::ResetBefore, 3);
+    work.destroy();
+    assert_eq!(world.runs("reread", "create"), 1);
+    assert_eq!(world.runs("reread", "destroy"), 1);
+
+    let work = Workdir::new(&world.config("unread", 0, 0));
+    // Why the Secrets only: a reset watch would only be retried, and the run never noticed.
+    world
+        .proxy
+        .inject("GET", "/secrets/unread-create-", Fault::ResetBefore, 200);
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(
+        text.contains("completed, but its results could not be read"),
+        "{text}"
+    );
+    assert!(!apply.stderr.contains("tok-create-9f3e"));
+    world.proxy.clear();
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.unread");
+    assert_eq!(values["outputs"]["action"], "create");
+    assert_eq!(values["secret_outputs"]["token"], "tok-create-9f3e");
+    assert_eq!(
+        world.runs("unread", "create"),
+        1,
+        "re-attached, not run again"
+    );
+    work.destroy();
+    world.cluster.assert_one_run_at_a_time();
+    assert_eq!(world.cluster.leftovers(), Vec::<String>::new());
+}
+
+/// `terraform` killed the moment its run completes, before or after it wrote the state: the
+/// next apply (or destroy) has the outputs without running the transition again.
+fn a_kill_as_the_run_completes_loses_nothing() {
+    let world = Proxied::start();
+    let cluster = &world.cluster;
+    let work = Workdir::new(&world.config("killed-late", 3, 3));
+    for (command, action) in [("apply", "create"), ("destroy", "destroy")] {
+        let child = spawn(&work, command);
+        cluster.eventually("the run to complete", WAIT, || {
+            let lives = cluster.job_lives()?;
+            lives
+                .iter()
+                .any(|l| l.action == action && l.outcome.as_deref() == Some("Complete"))
+                .then_some(())
+        });
+        std::process::Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        let _ = child.wait_with_output();
+        match command {
+            "apply" => {
+                work.apply();
+                let values = work.resource_values("humanitec_container_runner.killed-late");
+                assert_eq!(values["outputs"]["action"], "create");
+            }
+            _ => {
+                work.destroy();
+            }
+        }
+        assert_eq!(world.runs("killed-late", action), 1, "{action} ran once");
+    }
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// The answer to the Job's create is lost: the provider finds the Job it created, keeps its
+/// inputs, and the run completes; a lost answer to the inputs Secret's create is taken in
+/// stride the same way.
+fn lost_answers_to_creates_are_looked_up() {
+    let world = Proxied::start();
+    let work = Workdir::new(&world.config("lost-create", 0, 0));
+    world.proxy.inject("POST", "/jobs", Fault::LoseAnswer, 1);
+    world.proxy.inject("POST", "/secrets", Fault::LoseAnswer, 1);
+    let started = Instant::now();
+    work.apply();
+    assert_eq!(world.proxy.faults_applied(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "no wait for a timeout"
+    );
+    let values = work.resource_values("humanitec_container_runner.lost-create");
+    assert_eq!(values["outputs"]["action"], "create");
+    assert_eq!(world.runs("lost-create", "create"), 1);
+    let audit = world.cluster.world().expect("the test world").audit();
+    let failed_mount = audit
+        .iter()
+        .any(|o| o["kind"] == "Event" && o["reason"] == "FailedMount");
+    assert!(!failed_mount, "the pod always had its inputs");
+    work.destroy();
+    assert_eq!(world.cluster.leftovers(), Vec::<String>::new());
+}
+
+/// The API server refuses every connection for 12 s while the run completes: its end is
+/// noticed within seconds of the server's return.
+fn the_end_of_a_run_is_noticed_soon_after_an_outage() {
+    let world = Proxied::start();
+    let cluster = &world.cluster;
+    let work = Workdir::new(&world.config("outage", 6, 0));
+    let child = spawn(&work, "apply");
+    cluster.eventually("the run to start", WAIT, || {
+        cluster
+            .job_lives()?
+            .iter()
+            .any(|l| l.resource == "outage")
+            .then_some(())
+    });
+    let outage = Duration::from_secs(12);
+    world.proxy.outage(outage);
+    let back = Instant::now() + outage;
+    let apply = Run::from(child.wait_with_output().expect("terraform output"));
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let late = Instant::now().saturating_duration_since(back);
+    assert!(world.proxy.refused() > 0, "the provider met the outage");
+    assert!(
+        late < Duration::from_secs(10),
+        "noticed {late:?} after the outage"
+    );
+    assert_eq!(world.runs("outage", "create"), 1);
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// A delete that fails during clean-up (every try reset) leaves the finished run for the next
+/// operation on the resource, which deletes it; watches cut in the middle of a run resume.
+fn a_failed_clean_up_is_done_by_the_next_operation() {
+    let world = Proxied::start();
+    let cluster = &world.cluster;
+    let work = Workdir::new(&world.config("tidy", 4, 0));
+    let child = spawn(&work, "apply");
+    cluster.eventually("the run to start", WAIT, || {
+        cluster
+            .job_lives()?
+            .iter()
+            .any(|l| l.resource == "tidy")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    world.proxy.cut_streams();
+    cluster.eventually("the Job's and the pods' watches to be cut", WAIT, || {
+        (world.proxy.streams_cut() >= 2).then_some(())
+    });
+    let apply = Run::from(child.wait_with_output().expect("terraform output"));
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let job = work.resource_values("humanitec_container_runner.tidy")["last_run"]["job_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    world
+        .proxy
+        .inject("DELETE", &format!("/jobs/{job}"), Fault::ResetBefore, 100);
+    work.assert_plan_empty("with the clean-up failing");
+    assert!(
+        cluster.jobs().contains(&job),
+        "the failed delete left the run"
+    );
+    world.proxy.clear();
+    work.assert_plan_empty("with the clean-up working");
+    cluster.eventually("the run to be deleted", WAIT, || {
+        (!cluster.jobs().contains(&job)).then_some(())
+    });
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// Two applies of the same configuration (two working directories) at once: both take the
+/// same one run; the two destroys take the same one destroy run.
+fn two_applies_of_one_configuration_share_one_run() {
+    let world = Proxied::start();
+    let config = world.config("twins", 3, 1);
+    let (left, right) = (Workdir::new(&config), Workdir::new(&config));
+    for command in ["apply", "destroy"] {
+        let (a, b) = (spawn(&left, command), spawn(&right, command));
+        for child in [a, b] {
+            let run = Run::from(child.wait_with_output().expect("terraform output"));
+            assert_eq!(run.code, 0, "{command}: {}", run.stderr);
+        }
+        if command == "apply" {
+            let l = left.resource_values("humanitec_container_runner.twins");
+            let r = right.resource_values("humanitec_container_runner.twins");
+            assert_eq!(l["last_run"]["job_name"], r["last_run"]["job_name"]);
+            assert_eq!(l["outputs"]["action"], "create");
+        }
+    }
+    assert_eq!(world.runs("twins", "create"), 1);
+    assert_eq!(world.runs("twins", "destroy"), 1);
+    world.cluster.assert_one_run_at_a_time();
+    assert_eq!(world.cluster.leftovers(), Vec::<String>::new());
+}
+
+macro_rules! test_world_only {
+    ($($name:ident),* $(,)?) => {
+        mod test_world {
+            $(#[test]
+            fn $name() {
+                super::$name();
+            })*
+        }
+    };
+}
+
+test_world_only! {
+    resets_while_reading_results_never_run_a_transition_twice,
+    a_kill_as_the_run_completes_loses_nothing,
+    lost_answers_to_creates_are_looked_up,
+    the_end_of_a_run_is_noticed_soon_after_an_outage,
+    a_failed_clean_up_is_done_by_the_next_operation,
+    two_applies_of_one_configuration_share_one_run,
+}
