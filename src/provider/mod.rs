@@ -126,9 +126,10 @@ impl Provider for HumanitecProvider {
                 "The humanitec provider manages the Humanitec Container Runner: runner configurations \
                  (`humanitec_runner_config`) and container runner definitions \
                  (`humanitec_container_runner`). In `api` mode they become Humanitec Resource \
-                 Definitions. `direct` mode is for running container runner Jobs on the cluster \
-                 itself, with no platform in between; in this version it records runner configs \
-                 in state and refuses new container runners.",
+                 Definitions. In `direct` mode there is no platform: a runner config is recorded in \
+                 state, and a container runner runs its container as a Kubernetes Job on the \
+                 runner config's cluster (`ACTION=create` on create and update, `ACTION=destroy` \
+                 on delete), with the run's outputs as attributes; see the direct mode guide.",
             )
             .attribute(Attribute::string("org_id").description(
                 "The Humanitec organization id. Falls back to the `HUMANITEC_ORG` environment variable, then to `org` in the humctl configuration file. Required in `api` mode.",

@@ -74,3 +74,75 @@ resource "humanitec_container_runner" "s3" {
 
   runner_config = humanitec_runner_config.dev
 }
+
+# Direct mode: no Humanitec platform. The provider runs the container itself, as a Kubernetes
+# Job on the runner config's cluster: `ACTION=create` at apply, `ACTION=destroy` at destroy, and
+# the run's outputs come back as attributes. What only the platform gives (secret store
+# references, `driver_account`, `credentials_config`) is refused; values come from Terraform.
+provider "humanitec" {
+  alias = "direct"
+  mode  = "direct"
+}
+
+resource "humanitec_runner_config" "local" {
+  provider = humanitec.direct
+  id       = "config-container-runner"
+
+  cluster {
+    cluster_type = "gke"
+    name         = "my-cluster"
+    project_id   = "my-gcp-project"
+    zone         = "cluster-zone"
+  }
+
+  kubernetes {
+    config_path    = "~/.kube/config"
+    config_context = "my-cluster"
+  }
+}
+
+variable "git_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "aws_secret_access_key" {
+  type      = string
+  sensitive = true
+}
+
+resource "humanitec_container_runner" "bucket" {
+  provider = humanitec.direct
+  id       = "my-s3-bucket"
+  type     = "s3"
+
+  # namespace defaults to "humanitec-runner" and shared_directory to
+  # "/home/runneruser/workspace", the Container Driver's values.
+  job {
+    image           = "ghcr.io/my-org/my-image:1.1.0"
+    service_account = "humanitec-runner-job"
+    variables       = { AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE" }
+    secret_variables = {
+      AWS_SECRET_ACCESS_KEY = var.aws_secret_access_key
+    }
+  }
+
+  source {
+    url      = "https://my-domain.com/my-org/my-repo.git"
+    ref      = "refs/heads/main"
+    path     = "s3"
+    username = "my-git-handler"
+    password = var.git_password
+  }
+
+  files = {
+    "terraform.tfvars.json" = jsonencode({ bucket = "my-app-dev-bucket" })
+  }
+
+  runner_config = humanitec_runner_config.local
+}
+
+# What the run wrote to OUTPUTS_FILE.
+output "bucket" {
+  value = humanitec_container_runner.bucket.outputs["bucket"]
+}

@@ -313,8 +313,8 @@ fn schema() -> Schema {
     let job = Block::new("The Kubernetes Job that runs the container.")
         .attribute(Attribute::string("image").required().validate(not_empty()).description("The runner image, e.g. `ghcr.io/my-org/my-image:1.1.0`."))
         .attribute(Attribute::string_list("command").description("Overrides the image's entrypoint; leave it out to use the entrypoint."))
-        .attribute(Attribute::string("shared_directory").validate(not_empty()).description("Where the shared volume is mounted; the source and files are placed under it."))
-        .attribute(Attribute::string("namespace").validate(not_empty()).description("The namespace the Job runs in; it must exist."))
+        .attribute(Attribute::string("shared_directory").validate(not_empty()).description("Where the shared volume is mounted; the source and files are placed under it. Defaults to `/home/runneruser/workspace`, the Container Driver's value."))
+        .attribute(Attribute::string("namespace").validate(not_empty()).description("The namespace the Job runs in; it must exist. Defaults to `humanitec-runner`, the Container Driver's default."))
         .attribute(Attribute::string("service_account").validate(not_empty()).description("The service account of the Job's pod. It needs `create` on Secrets and ConfigMaps in the namespace."))
         .attribute(
             Attribute::string("pod_template")
