@@ -5,6 +5,8 @@
 //! implement [`Resource`], and get [`Value`](crate::value::Value) trees and
 //! [`Diagnostics`] in return.
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
 mod diagnostics;
 pub(crate) mod model;
 pub(crate) mod plan;

@@ -106,6 +106,8 @@ pub(crate) struct Attribute {
     pub(crate) source: Source,
     /// Hidden in plans and output.
     pub(crate) sensitive: bool,
+    /// Only in configuration: never in a plan or a state (Terraform ≥ 1.11, OpenTofu ≥ 1.11).
+    pub(crate) write_only: bool,
     /// A change of value replaces the resource.
     pub(crate) requires_replace: bool,
     /// The value planned when the configuration leaves the attribute unset.
@@ -121,6 +123,7 @@ impl fmt::Debug for Attribute {
             .field("ty", &self.ty)
             .field("source", &self.source)
             .field("sensitive", &self.sensitive)
+            .field("write_only", &self.write_only)
             .field("requires_replace", &self.requires_replace)
             .finish_non_exhaustive()
     }
@@ -135,6 +138,7 @@ impl Attribute {
             description: String::new(),
             source: Source::Optional,
             sensitive: false,
+            write_only: false,
             requires_replace: false,
             default: None,
             validators: Vec::new(),
@@ -194,6 +198,16 @@ impl Attribute {
 
     /// Hidden in plans and output.
     pub(crate) fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// Write-only: Terraform sends the value in the configuration only, and it is never part
+    /// of a plan or a state (the framework keeps it null there). Sensitive too, so that the
+    /// configuration display hides it. Only for optional attributes outside `Set` blocks:
+    /// Terraform cannot address a set element to match a value with its configuration.
+    pub(crate) fn write_only(mut self) -> Self {
+        self.write_only = true;
         self.sensitive = true;
         self
     }

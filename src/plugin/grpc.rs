@@ -128,9 +128,23 @@ impl pb::provider_server::Provider for ProviderService {
         let stored = or_respond!(
             crate::value::json::decode(&json, ty).map_err(|e| {
                 let mut diags = Diagnostics::new();
-                diags.error(
-                    "Could not read the stored state",
-                    format!("The state of this resource could not be read: {e}."),
+                let summary = if e.path.is_root() {
+                    format!("Cannot read the stored state of this {}", request.type_name)
+                } else {
+                    format!(
+                        "Cannot read {} in the stored state of this {}",
+                        e.path, request.type_name
+                    )
+                };
+                diags.error_at(
+                    e.path.clone(),
+                    summary,
+                    format!(
+                        "The stored state does not fit this provider version's schema ({e}). Use \
+                         the provider version that wrote it, or take the resource out of the \
+                         state and import it again: `terraform state rm <address>`, then \
+                         `terraform import <address> <id>`."
+                    ),
                 );
                 diags
             }),

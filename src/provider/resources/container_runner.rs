@@ -23,7 +23,7 @@ use super::{criteria_block, default_name_to_id, definition_shape, plan_definitio
 use crate::definition::container_runner::{
     CONTAINER_RUNNER_DRIVER, Secret, rewrites, secrets_by_path, sort_rules,
 };
-use crate::framework::model::{Sensitive, null_as_default};
+use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
 use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{env_names, humanitec_id, not_empty, quoted_list, yaml_mapping};
 use crate::framework::{
@@ -57,6 +57,7 @@ pub(crate) struct ContainerRunner {
     /// The git source.
     pub(crate) source: Option<Source>,
     /// Inline files, path → content.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) files: Option<BTreeMap<String, String>>,
     /// Secret inline files; a null content is a secret whose value is not known here.
     pub(crate) secret_files: Option<BTreeMap<String, Option<Sensitive<String>>>>,
@@ -67,18 +68,23 @@ pub(crate) struct ContainerRunner {
     /// Delete even while in use.
     pub(crate) force_delete: Option<bool>,
     /// Where Humanitec keeps each secret input, by dotted input path; read from the API only.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) secret_refs: Option<BTreeMap<String, SecretRef>>,
     /// The definition's driver as Humanitec reports it.
     pub(crate) driver_type: Option<String>,
     /// Driver inputs the definition has that this resource does not manage.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
     /// Direct mode: values whose change re-runs `create`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) triggers: Option<BTreeMap<String, String>>,
     /// Direct mode: what the last run wrote to `OUTPUTS_FILE`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) outputs: Option<BTreeMap<String, String>>,
     /// Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) secret_outputs: Option<BTreeMap<String, Sensitive<String>>>,
     /// Direct mode: the last run.
     pub(crate) last_run: Option<LastRun>,
@@ -106,6 +112,7 @@ pub(crate) struct Job {
     #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) image: String,
     /// Overrides the image's entrypoint.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) command: Option<Vec<String>>,
     /// Where the shared volume is mounted.
     pub(crate) shared_directory: Option<String>,
@@ -116,6 +123,7 @@ pub(crate) struct Job {
     /// A partial Pod template (YAML) merged into the Job's pod.
     pub(crate) pod_template: Option<String>,
     /// Environment variables.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) variables: Option<BTreeMap<String, String>>,
     /// Secret environment variables; a null value is a secret not known here.
     pub(crate) secret_variables: Option<BTreeMap<String, Option<Sensitive<String>>>>,
@@ -161,6 +169,7 @@ pub(crate) struct SecretRef {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct CredentialsConfig {
     /// Environment variable name → credential key.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) environment: Option<BTreeMap<String, String>>,
     /// A file to write the credentials to.
     pub(crate) file: Option<String>,
@@ -214,6 +223,7 @@ impl ContainerRunnerResource {
         // Why api for objects with no recorded mode: earlier versions created container runners
         // in api mode only.
         let backends = Backends::new(
+            "humanitec_container_runner",
             shared,
             api,
             Arc::new(direct::Direct),
@@ -1012,6 +1022,20 @@ mod tests {
         crate::framework::model::assert_model_fits::<ContainerRunner>(&schema().implied_type());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a
+        /// prior state or an import, converts to the model and back.
+        #[test]
+        fn every_value_the_schema_admits_fits_the_model(
+            (situation, value) in crate::framework::arbitrary::arb_any_situation(&schema().block)
+        ) {
+            let checked = crate::framework::model::round_trip::<ContainerRunner>(&value, &schema().implied_type());
+            proptest::prop_assert!(checked.is_ok(), "{situation:?}: {}", checked.unwrap_err());
+        }
+    }
+
     #[test]
     fn a_plan_with_unknowns_reads_into_the_model() {
         let mut planned = everything();
@@ -1020,6 +1044,24 @@ mod tests {
         let runner = model(&planned);
         assert_eq!(runner.id, "");
         assert_eq!(runner.secret_refs, None);
+    }
+
+    /// The plan of a switch from `password_ref` to `password` leaves the new reference unknown
+    /// inside a known `secret_refs` map; that plan, and the state from it, must read.
+    #[test]
+    fn a_plan_with_an_unknown_secret_ref_entry_reads_into_the_model() {
+        let mut planned = everything();
+        set(
+            &mut planned,
+            "secret_refs",
+            Value::map([("source.password", Value::Unknown)]),
+        );
+        let runner = model(&planned);
+        assert_eq!(runner.secret_refs, Some(BTreeMap::new()));
+        let mut diags = Diagnostics::new();
+        let resource = ContainerRunnerResource::new(Arc::new(Shared::default()));
+        assert!(resource.backends.model(&planned, &mut diags).is_some());
+        assert!(diags.is_empty());
     }
 
     #[test]

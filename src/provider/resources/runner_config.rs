@@ -20,7 +20,7 @@ use super::{
 };
 use crate::definition::runner_config::TEMPLATE_DRIVER;
 use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
-use crate::framework::model::Sensitive;
+use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
 use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
 use crate::framework::{
@@ -36,7 +36,8 @@ use crate::value::{AttributePath, Value};
 /// A runner config: one field per attribute of the schema below.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct RunnerConfig {
-    /// The definition id.
+    /// The definition id (empty while a plan does not know it).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) id: String,
     /// The display name (see [`RunnerConfig::name`]).
     pub(crate) name: Option<String>,
@@ -55,6 +56,7 @@ pub(crate) struct RunnerConfig {
     /// The definition's driver as Humanitec reports it.
     pub(crate) driver_type: Option<String>,
     /// Driver inputs the definition has that this resource does not manage.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
@@ -109,8 +111,10 @@ pub(crate) struct Exec {
     /// The plugin command.
     pub(crate) command: Option<String>,
     /// Its arguments.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) args: Option<Vec<String>>,
     /// Extra environment variables.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) env: Option<BTreeMap<String, String>>,
 }
 
@@ -123,7 +127,14 @@ impl RunnerConfigResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let api = Arc::new(api::Api::new(Arc::clone(&shared)));
-        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, None);
+        let backends = Backends::new(
+            "humanitec_runner_config",
+            shared,
+            api,
+            Arc::new(direct::Direct),
+            schema,
+            None,
+        );
         Self { backends }
     }
 }
@@ -478,6 +489,20 @@ mod tests {
     #[test]
     fn the_model_fits_the_schema() {
         crate::framework::model::assert_model_fits::<RunnerConfig>(&schema().implied_type());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a
+        /// prior state or an import, converts to the model and back.
+        #[test]
+        fn every_value_the_schema_admits_fits_the_model(
+            (situation, value) in crate::framework::arbitrary::arb_any_situation(&schema().block)
+        ) {
+            let checked = crate::framework::model::round_trip::<RunnerConfig>(&value, &schema().implied_type());
+            proptest::prop_assert!(checked.is_ok(), "{situation:?}: {}", checked.unwrap_err());
+        }
     }
 
     #[test]
