@@ -10,13 +10,14 @@ use crate::framework::model::Sensitive;
 use crate::framework::{Diagnostics, Operation};
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
-use crate::provider::resources::runner_config::RunnerConfig;
+use crate::provider::resources::runner_config::{AGENT_URL_UNKNOWN, RunnerConfig};
 
 /// The private-state key of the version of the stored `agent_url` secret as this provider last
 /// wrote or saw it.
 const AGENT_URL_VERSION: &str = "agent_url_version";
 
-/// Records the version of the definition's stored `agent_url` secret.
+/// Records the version of the definition's stored `agent_url` secret (just written or read; a
+/// write also makes the value known again).
 fn record_agent_url_version(op: &mut Operation, definition: &Definition) {
     if let Some(version) = read_runner_config(definition).agent_url_version {
         op.private.set(AGENT_URL_VERSION, version.into());
@@ -41,6 +42,7 @@ impl Backend<RunnerConfig> for Api {
         };
         match create(op, &client, &RUNNER_CONFIG, &payload, diags).await {
             Created::Done(definition) => {
+                op.private.remove(AGENT_URL_UNKNOWN);
                 record_agent_url_version(op, &definition);
                 Ok(made)
             }
@@ -96,6 +98,9 @@ impl Backend<RunnerConfig> for Api {
             _ if moved => None,
             known => known.clone(),
         };
+        if op.importing && agent_url.is_none() {
+            op.private.set(AGENT_URL_UNKNOWN, true.into());
+        }
         record_agent_url_version(op, &definition);
         Read::Found(RunnerConfig {
             id: definition.id.clone(),
@@ -129,6 +134,7 @@ impl Backend<RunnerConfig> for Api {
             else {
                 return Err(Failed::Nothing);
             };
+            op.private.remove(AGENT_URL_UNKNOWN);
             record_agent_url_version(op, &definition);
             written = Some(definition);
         }

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    criteria_block, default_name_to_id, definition_shape, plan_definition_shape, set_items,
+    criteria_block, default_name_to_id, definition_shape, plan_definition_shape, set, set_items,
 };
 use crate::definition::runner_config::TEMPLATE_DRIVER;
 use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
@@ -285,6 +285,44 @@ fn schema() -> Schema {
     ))
 }
 
+/// The private-state key that marks an imported definition whose stored `agent_url` Terraform
+/// does not know (the API never returns it): set by the read that completes an import, cleared
+/// by the next write.
+pub(crate) const AGENT_URL_UNKNOWN: &str = "agent_url_unknown";
+
+impl RunnerConfigResource {
+    /// After an import, the stored `agent_url` is not known here. A configuration that leaves
+    /// `agent_url` out then leaves it alone, rather than planning the default `""` over it, so
+    /// that applying a generated configuration changes nothing. When the plan writes the
+    /// definition anyway, the write replaces it with `""`, and a warning says so.
+    fn plan_unknown_agent_url(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        let unknown = plan.private.get(AGENT_URL_UNKNOWN).is_some()
+            && !plan.prior.is_null()
+            && plan.prior.get("agent_url").is_null()
+            && plan.config.get("agent_url").is_null();
+        if !unknown {
+            return;
+        }
+        let (Some(before), Some(after)) = (
+            self.backends.model(plan.prior, diags),
+            self.backends.model(&plan.planned, diags),
+        ) else {
+            return;
+        };
+        if crate::definition::runner_config::rewrites(&before, &after) {
+            diags.warning(
+                "The definition's agent_url is not in the configuration",
+                "Humanitec holds an agent_url for this runner config, but neither the state nor \
+                 the configuration has its value (secrets cannot be read back after an import). \
+                 This update writes the whole definition and so sets agent_url to \"\"; set \
+                 agent_url in the configuration to keep it.",
+            );
+        } else {
+            set(&mut plan.planned, "agent_url", Value::Null);
+        }
+    }
+}
+
 #[async_trait]
 impl Resource for RunnerConfigResource {
     fn type_name(&self) -> &'static str {
@@ -360,6 +398,7 @@ impl Resource for RunnerConfigResource {
         default_name_to_id(plan);
         plan_definition_shape(plan, TEMPLATE_DRIVER);
         self.backends.check_plan(plan, self.type_name(), diags);
+        self.plan_unknown_agent_url(plan, diags);
     }
 
     async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
@@ -388,7 +427,6 @@ impl Resource for RunnerConfigResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::resources::set;
 
     fn config_value(cluster: Value) -> Value {
         let mut value = crate::framework::plan::null_object(&schema().block);
