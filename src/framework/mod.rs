@@ -19,6 +19,6 @@ pub(crate) mod validate;
 
 pub(crate) use diagnostics::{Diagnostics, Severity};
 pub(crate) use private::Private;
-pub(crate) use resource::{Cancelled, Operation, Plan, Provider, Resource};
+pub(crate) use resource::{Cancelled, ClientCapabilities, Operation, Plan, Provider, Resource};
 pub(crate) use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Source};
 pub(crate) use server::Server;

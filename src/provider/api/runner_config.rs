@@ -93,11 +93,19 @@ impl Backend<RunnerConfig> for Api {
             .get(AGENT_URL_VERSION)
             .and_then(serde_json::Value::as_str);
         let moved = recorded.is_some_and(|seen| read.agent_url_version.as_deref() != Some(seen));
+        // A write-only Agent URL is never read back; one that is gone or was changed elsewhere
+        // forgets its version, so that the plan sends the configured value again.
+        let write_only = current.agent_url_wo_version.is_some();
         let agent_url = match &current.agent_url {
+            _ if write_only => None,
             None if !read.has_agent_url => Some(Sensitive(String::new())),
             _ if moved => None,
             known => known.clone(),
         };
+        let agent_url_wo_version = current
+            .agent_url_wo_version
+            .clone()
+            .filter(|_| read.has_agent_url && !moved);
         if op.importing && agent_url.is_none() {
             op.private.set(AGENT_URL_UNKNOWN, true.into());
         }
@@ -110,6 +118,8 @@ impl Backend<RunnerConfig> for Api {
             cluster: Some(read.cluster.unwrap_or_default()),
             skip_permission_checks: read.skip_permission_checks,
             agent_url,
+            agent_url_wo: None,
+            agent_url_wo_version,
             driver_type: Some(definition.driver_type.clone()),
             unmanaged_inputs: Some(read.unmanaged_inputs),
             ..current.clone()
