@@ -429,3 +429,504 @@ async fn every_form_of_every_secret_in_one_state() {
     work.destroy();
     assert!(sandbox.definitions().await.is_empty());
 }
+
+/// The write-only secrets of the api-mode test: (ephemeral variable, the attribute it feeds,
+/// the resource holding it, the path the sandbox keeps it at).
+const WRITE_ONLY: [(&str, &str, &str, &str); 5] = [
+    ("pw", "source.password_wo", "wo-https", "source.password"),
+    ("key", "source.ssh_key_wo", "wo-ssh", "source.ssh_key"),
+    (
+        "var",
+        "job.secret_variables_wo",
+        "wo-https",
+        "job.variables.API_KEY",
+    ),
+    (
+        "file",
+        "secret_files_wo",
+        "wo-https",
+        "files./work/secret.tfvars",
+    ),
+    ("agent", "agent_url_wo", "wo-config", "agent_url"),
+];
+
+/// The write-only configuration: every secret from an ephemeral variable (so that nothing of
+/// it is in the configuration or the saved plan's variables), each with its own version
+/// variable, `v_<name>`.
+fn write_only_hcl(provider: &str) -> String {
+    let variables: String = WRITE_ONLY
+        .iter()
+        .map(|(name, ..)| {
+            format!(
+                "variable \"{name}\" {{\n  type      = string\n  ephemeral = true\n  sensitive = true\n}}\n\
+                 variable \"v_{name}\" {{\n  type = string\n}}\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"{provider}
+{variables}
+resource "humanitec_runner_config" "dev" {{
+  id = "wo-config"
+  cluster {{
+    cluster_type = "gke"
+    name         = "cluster"
+    project_id   = "project"
+    zone         = "zone"
+  }}
+  agent_url_wo         = var.agent
+  agent_url_wo_version = var.v_agent
+}}
+
+resource "humanitec_container_runner" "https" {{
+  id   = "wo-https"
+  type = "s3"
+  job {{
+    image                       = "ghcr.io/my-org/runner:1.0.0"
+    secret_variables_wo         = {{ API_KEY = var.var }}
+    secret_variables_wo_version = var.v_var
+  }}
+  source {{
+    url                 = "https://git.example.com/org/repo.git"
+    password_wo         = var.pw
+    password_wo_version = var.v_pw
+  }}
+  secret_files_wo         = {{ "/work/secret.tfvars" = var.file }}
+  secret_files_wo_version = var.v_file
+  runner_config           = humanitec_runner_config.dev
+}}
+
+resource "humanitec_container_runner" "ssh" {{
+  id   = "wo-ssh"
+  type = "s3"
+  job {{
+    image = "ghcr.io/my-org/runner:1.0.0"
+  }}
+  source {{
+    url                = "git@git.example.com:org/repo.git"
+    ssh_key_wo         = var.key
+    ssh_key_wo_version = var.v_key
+  }}
+  runner_config = humanitec_runner_config.dev
+}}
+"#
+    )
+}
+
+/// One round of values: each secret `<name>-<round>-<tag>`, each version as given.
+struct Values {
+    round: &'static str,
+    versions: BTreeMap<&'static str, &'static str>,
+}
+
+impl Values {
+    fn new(round: &'static str) -> Self {
+        let versions = WRITE_ONLY.iter().map(|(name, ..)| (*name, "1")).collect();
+        Self { round, versions }
+    }
+
+    fn secret(&self, name: &str) -> String {
+        format!("{name}-{}-5f0c2e", self.round)
+    }
+
+    /// Every secret of this round and the rounds before it.
+    fn all_secrets(&self) -> Vec<String> {
+        ["one", "two"]
+            .iter()
+            .flat_map(|round| {
+                WRITE_ONLY
+                    .iter()
+                    .map(move |(name, ..)| format!("{name}-{round}-5f0c2e"))
+            })
+            .collect()
+    }
+
+    /// The environment that sets every variable.
+    fn env(&self) -> Vec<(String, String)> {
+        WRITE_ONLY
+            .iter()
+            .flat_map(|(name, ..)| {
+                [
+                    (format!("TF_VAR_{name}"), self.secret(name)),
+                    (format!("TF_VAR_v_{name}"), self.versions[name].to_string()),
+                ]
+            })
+            .collect()
+    }
+}
+
+/// Runs terraform with the round's variables.
+fn tf(work: &Workdir, args: &[&str], values: &Values) -> crate::support::Run {
+    let env = values.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    work.tf_env(args, &env)
+}
+
+/// Fails when any of `secrets` is in `bytes`, as text or base64 (private state is base64).
+fn assert_no_trace(what: &str, bytes: &[u8], secrets: &[String]) {
+    use base64::Engine as _;
+    let text = String::from_utf8_lossy(bytes);
+    for secret in secrets {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{what} holds {secret:?}"
+        );
+        // Any base64 of a text holding the secret holds one of these three.
+        for shift in 0..3 {
+            let padded = format!("{}{secret}", "x".repeat(shift));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&padded);
+            let core = &encoded[4 * shift.div_ceil(3)..encoded.len().saturating_sub(4)];
+            assert!(
+                core.len() < 8 || !text.contains(core),
+                "{what} holds {secret:?} in base64"
+            );
+        }
+    }
+}
+
+/// A saved plan's bytes, and what its zip entries hold once unpacked.
+fn saved_plan(work: &Workdir, file: &str) -> (Vec<u8>, Vec<u8>) {
+    let path = work.path().join(file);
+    let raw = std::fs::read(&path).expect("the saved plan");
+    let unpacked = std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(&path)
+        .output()
+        .expect("unzip (the tests need it to look inside a saved plan)");
+    assert!(unpacked.status.success(), "unzip -p failed");
+    assert!(
+        unpacked.stdout.len() > raw.len() / 2,
+        "the saved plan did not unpack"
+    );
+    (raw, unpacked.stdout)
+}
+
+/// Plans into a file, checks that neither the file (raw and unpacked), `terraform show -json`
+/// of it nor the plan output holds a secret, and applies it. The plan output must hold
+/// `summary` (`No changes.`, `1 to change`).
+fn plan_saved_and_apply(work: &Workdir, values: &Values, summary: &str, what: &str) {
+    let secrets = values.all_secrets();
+    let plan = tf(
+        work,
+        &["plan", "-no-color", "-input=false", "-out=saved.tfplan"],
+        values,
+    )
+    .ok(&format!("plan -out, {what}"));
+    assert!(
+        words(&plan.stdout).contains(summary),
+        "{what}: expected {summary:?}:\n{}",
+        plan.stdout
+    );
+    assert_no_trace(
+        &format!("{what}: plan output"),
+        plan.stdout.as_bytes(),
+        &secrets,
+    );
+    let (raw, unpacked) = saved_plan(work, "saved.tfplan");
+    assert_no_trace(&format!("{what}: saved plan"), &raw, &secrets);
+    assert_no_trace(
+        &format!("{what}: saved plan, unpacked"),
+        &unpacked,
+        &secrets,
+    );
+    let shown = tf(work, &["show", "-json", "saved.tfplan"], values).ok("show -json plan");
+    assert_no_trace(
+        &format!("{what}: show -json of the plan"),
+        shown.stdout.as_bytes(),
+        &secrets,
+    );
+    let json: Json = serde_json::from_str(&shown.stdout).expect("plan JSON");
+    for change in json["resource_changes"]
+        .as_array()
+        .expect("resource changes")
+    {
+        let after = &change["change"]["after"];
+        for attribute in [
+            "password_wo",
+            "ssh_key_wo",
+            "secret_files_wo",
+            "agent_url_wo",
+        ] {
+            assert!(
+                after.get(attribute).is_none_or(Json::is_null)
+                    && after["source"].get(attribute).is_none_or(Json::is_null),
+                "{what}: {attribute} planned: {after:#}"
+            );
+        }
+    }
+    let applied = tf(
+        work,
+        &["apply", "-no-color", "-input=false", "saved.tfplan"],
+        values,
+    )
+    .ok(&format!("apply the saved plan, {what}"));
+    assert_no_trace(
+        &format!("{what}: apply output"),
+        applied.stdout.as_bytes(),
+        &secrets,
+    );
+    for file in ["terraform.tfstate", "terraform.tfstate.backup"] {
+        if let Ok(bytes) = std::fs::read(work.path().join(file)) {
+            assert_no_trace(&format!("{what}: {file}"), &bytes, &secrets);
+        }
+    }
+    let plan = tf(
+        work,
+        &["plan", "-detailed-exitcode", "-no-color", "-input=false"],
+        values,
+    );
+    assert_eq!(
+        plan.code, 0,
+        "{what}: the next plan is not empty:\n{}",
+        plan.stdout
+    );
+}
+
+/// Each write-only secret in api mode: nothing of it in the state, a saved plan or any output;
+/// its value in the sandbox; a new value alone plans nothing, a new version sends it; and one
+/// changed outside Terraform is sent again.
+#[tokio::test(flavor = "multi_thread")]
+async fn write_only_secrets_reach_the_api_and_no_state_or_saved_plan() {
+    let sandbox = Sandbox::start(&[]);
+    let provider = sandbox.provider_block();
+    let work = Workdir::new(&write_only_hcl(&provider));
+    let held = |values: &Values, name: &str| Held::Stored(values.secret(name));
+
+    // Create: every value reaches the sandbox.
+    let one = Values::new("one");
+    plan_saved_and_apply(&work, &one, "3 to add, 0 to change, 0 to destroy", "create");
+    for (name, attribute, id, path) in WRITE_ONLY {
+        let secrets = held_secrets(&sandbox, id).await;
+        assert_eq!(secrets.get(path), Some(&held(&one, name)), "{attribute}");
+    }
+    let state = work.resource_values("humanitec_container_runner.https");
+    assert_eq!(state["source"]["password_wo_version"], "1", "{state:#}");
+    assert!(state["source"]["password_wo"].is_null());
+
+    // New values, the same versions: nothing is planned, nothing is sent.
+    let mut two = Values::new("two");
+    plan_saved_and_apply(
+        &work,
+        &two,
+        "No changes.",
+        "new values without a new version",
+    );
+    for (name, attribute, id, path) in WRITE_ONLY {
+        let secrets = held_secrets(&sandbox, id).await;
+        assert_eq!(
+            secrets.get(path),
+            Some(&held(&one, name)),
+            "{attribute} was sent"
+        );
+    }
+
+    // Each version in turn: an update of the resource holding it, which sends the new value.
+    for (name, attribute, id, path) in WRITE_ONLY {
+        two.versions.insert(name, "2");
+        let what = format!("a new {attribute}_version");
+        plan_saved_and_apply(&work, &two, "0 to add, 1 to change, 0 to destroy", &what);
+        let secrets = held_secrets(&sandbox, id).await;
+        assert_eq!(
+            secrets.get(path),
+            Some(&held(&two, name)),
+            "{attribute} not sent"
+        );
+    }
+
+    // Changed outside Terraform: the version is forgotten, and the plan sends the value again.
+    let definition = sandbox.definition("wo-https").await.expect("exists");
+    let body = serde_json::json!({
+        "name": definition["name"],
+        "driver_type": definition["driver_type"],
+        "driver_inputs": {
+            "values": definition["driver_inputs"]["values"],
+            "secrets": {
+                "source": {"password": "by-hand"},
+                "job": {"variables": {"API_KEY": "by-hand"}},
+                "files": {"/work/secret.tfvars": "by-hand"},
+            },
+        },
+    });
+    assert_eq!(
+        sandbox
+            .call(reqwest::Method::PUT, "/wo-https", Some(body))
+            .await,
+        200
+    );
+    let plan = tf(
+        &work,
+        &["plan", "-detailed-exitcode", "-no-color", "-input=false"],
+        &two,
+    );
+    assert_eq!(
+        plan.code, 2,
+        "drift not planned:\n{}\n{}",
+        plan.stdout, plan.stderr
+    );
+    let plan_words = words(&plan.stdout);
+    for version in [
+        "password_wo_version = \"2\"",
+        "secret_variables_wo_version = \"2\"",
+        "secret_files_wo_version = \"2\"",
+    ] {
+        assert!(plan_words.contains(version), "{version}:\n{}", plan.stdout);
+    }
+    let repair = "0 to add, 1 to change, 0 to destroy";
+    plan_saved_and_apply(&work, &two, repair, "repairing secrets written by hand");
+    let secrets = held_secrets(&sandbox, "wo-https").await;
+    for (name, _, id, path) in WRITE_ONLY {
+        if id == "wo-https" {
+            assert_eq!(secrets.get(path), Some(&held(&two, name)), "{path}");
+        }
+    }
+
+    let destroyed = tf(
+        &work,
+        &["destroy", "-auto-approve", "-no-color", "-input=false"],
+        &two,
+    );
+    assert_eq!(destroyed.code, 0, "{}", destroyed.stderr);
+    assert!(sandbox.definitions().await.is_empty());
+}
+
+/// In direct mode a container runner's write-only secrets are refused at plan time (the
+/// destroy run would need them when Terraform no longer sends them), each naming the attribute
+/// and the plain form to use; nothing is created.
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_mode_refuses_write_only_container_runner_secrets_at_plan_time() {
+    let sandbox = Sandbox::start(&[]);
+    let provider = sandbox
+        .provider_block()
+        .replace("api_prefix =", "mode       = \"direct\"\n  api_prefix =");
+    let work = Workdir::new(&format!(
+        r#"{provider}
+resource "humanitec_container_runner" "direct" {{
+  id   = "wo-direct"
+  type = "s3"
+  job {{
+    image                       = "ghcr.io/my-org/runner:1.0.0"
+    secret_variables_wo         = {{ API_KEY = "v" }}
+    secret_variables_wo_version = "1"
+  }}
+  source {{
+    url                 = "https://git.example.com/org/repo.git"
+    password_wo         = "p"
+    password_wo_version = "1"
+  }}
+  secret_files_wo         = {{ "f" = "c" }}
+  secret_files_wo_version = "1"
+  runner_config = {{ id = "c", skip_permission_checks = true, kubernetes = null, helper_image = null }}
+}}
+"#
+    ));
+    let plan = work.plan();
+    assert_eq!(plan.code, 1, "{}", plan.stdout);
+    let text = words(&plan.stderr);
+    for (attribute, plain) in [
+        ("source.password_wo", "source.password"),
+        ("job.secret_variables_wo", "job.secret_variables"),
+        ("secret_files_wo", "secret_files"),
+    ] {
+        assert!(
+            text.contains(&format!("{attribute} is not supported in direct mode yet"))
+                && text.contains(&format!(
+                    "Use {plain} (sensitive, kept in the state) instead"
+                )),
+            "{attribute}: {text}"
+        );
+    }
+    assert!(sandbox.definitions().await.is_empty());
+}
+
+/// The runner config's write-only `kubernetes.token_wo` in direct mode: its create checks the
+/// cluster with it (a wrong token fails, the right one passes), the state and a saved plan hold
+/// no trace of it, a new token alone plans nothing, and the plan says that container runners
+/// cannot get it.
+#[test]
+fn a_write_only_token_serves_the_runner_configs_cluster_check_and_stays_out_of_state() {
+    use crate::support::cluster::Cluster;
+    let cluster = Cluster::start();
+    let world = cluster.world().expect("the test world");
+    let token = world.admin_token().to_string();
+    let (url, ca) = cluster.api_server();
+    let work = Workdir::new(&format!(
+        r#"{}
+variable "token" {{
+  type      = string
+  ephemeral = true
+  sensitive = true
+}}
+
+resource "humanitec_runner_config" "cluster" {{
+  id = "config-container-runner"
+  cluster {{
+    cluster_type = "gke"
+    name         = "test-world"
+    project_id   = "local"
+    zone         = "local"
+  }}
+  kubernetes {{
+    host                   = "{url}"
+    cluster_ca_certificate = <<-EOT
+{ca}EOT
+    token_wo         = var.token
+    token_wo_version = "1"
+  }}
+}}
+"#,
+        Cluster::provider_block()
+    ));
+    let apply = |token: &str| {
+        work.tf_env(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &[("TF_VAR_token", token)],
+        )
+    };
+    let refused = apply("not-the-token");
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        words(&refused.stderr).contains("The cluster cannot be used"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("not-the-token"));
+
+    let applied = apply(&token).ok("apply with the token");
+    assert!(
+        words(&applied.stdout).contains("kubernetes.token_wo reaches this runner config only"),
+        "{}",
+        applied.stdout
+    );
+    let secrets = [token.clone()];
+    for file in ["terraform.tfstate", "terraform.tfstate.backup"] {
+        if let Ok(bytes) = std::fs::read(work.path().join(file)) {
+            assert_no_trace(file, &bytes, &secrets);
+        }
+    }
+    let values = work.resource_values("humanitec_runner_config.cluster");
+    assert!(values["kubernetes"]["token_wo"].is_null(), "{values:#}");
+    assert_eq!(values["kubernetes"]["token_wo_version"], "1");
+
+    // A new token alone plans nothing (and says nothing); the saved plan holds no token.
+    let plan = work.tf_env(
+        &[
+            "plan",
+            "-detailed-exitcode",
+            "-no-color",
+            "-input=false",
+            "-out=saved.tfplan",
+        ],
+        &[("TF_VAR_token", "another-token-9c1d")],
+    );
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(!plan.stdout.contains("reaches this runner config only"));
+    let (raw, unpacked) = saved_plan(&work, "saved.tfplan");
+    let secrets = [token.clone(), "another-token-9c1d".to_string()];
+    assert_no_trace("saved plan", &raw, &secrets);
+    assert_no_trace("saved plan, unpacked", &unpacked, &secrets);
+    work.tf_env(
+        &["destroy", "-auto-approve", "-no-color", "-input=false"],
+        &[("TF_VAR_token", &token)],
+    )
+    .ok("destroy");
+}
