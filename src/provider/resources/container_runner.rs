@@ -365,6 +365,7 @@ fn schema() -> Schema {
         Type::Map(Box::new(Type::String)),
         "Secret environment variables of the container, like `secret_variables`",
         &["secret_variables"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
     );
     let job = job
         .attribute(variables_wo.validate(env_names()))
@@ -407,12 +408,14 @@ fn schema() -> Schema {
         Type::String,
         "The password or token for HTTPS authentication",
         &["password", "password_ref"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
     );
     let [ssh_key_wo, ssh_key_wo_version] = write_only_pair(
         "ssh_key",
         Type::String,
         "The SSH private key for `git@…` URLs",
         &["ssh_key", "ssh_key_ref"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
     );
     let source = source
         .attribute(password_wo.validate(not_empty()))
@@ -424,6 +427,7 @@ fn schema() -> Schema {
         Type::Map(Box::new(Type::String)),
         "Secret inline files, shaped like `secret_files`",
         &["secret_files"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
     );
     let credentials = Block::new("How the cloud credentials of `driver_account` reach the container.")
         .attribute(Attribute::string_map("environment").validate(env_names()).description("Environment variable → credential key, e.g. `{ AWS_ACCESS_KEY_ID = \"AccessKeyId\" }`."))

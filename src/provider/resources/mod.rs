@@ -85,12 +85,14 @@ pub(crate) fn default_name_to_id(plan: &mut Plan<'_>) {
 
 /// A write-only form of a secret attribute, by Terraform's convention: `<name>_wo`, which is
 /// never kept in a plan or the state, and `<name>_wo_version`, which is, and whose change sends
-/// the value again. `what` says what the value is; `conflicts` names the other forms.
+/// the value again. `what` says what the value is, `conflicts` names the other forms, and
+/// `note` (perhaps empty) ends the description.
 pub(crate) fn write_only_pair(
     name: &str,
     ty: Type,
     what: &str,
     conflicts: &[&str],
+    note: &str,
 ) -> [Attribute; 2] {
     let names: Vec<String> = conflicts.iter().map(|c| format!("`{c}`")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -100,8 +102,9 @@ pub(crate) fn write_only_pair(
             "{what}, write-only: sent at each create and update but never kept in the state or \
              in a plan (Terraform 1.11 or OpenTofu 1.11 and later). Set `{name}_wo_version` with \
              it, and change that to send a new value: a new value alone plans nothing. \
-             Conflicts with {}. See the secrets guide.",
-            quoted_list(&names, "and").replace('"', "")
+             Conflicts with {}.{}{note} See the secrets guide.",
+            quoted_list(&names, "and").replace('"', ""),
+            if note.is_empty() { "" } else { " " },
         ));
     let version = Attribute::string(format!("{name}_wo_version"))
         .validate(not_empty())

@@ -231,10 +231,11 @@ fn kubernetes_block_with_token_wo() -> Block {
     let [token_wo, token_wo_version] = write_only_pair(
         "token",
         Type::String,
-        "A bearer token for the API server, used by this runner config's own checks in direct \
-         mode; container runners cannot get it from here (Terraform keeps no copy), so give \
-         them the cluster through `token`, `exec` or a kubeconfig",
+        "A bearer token for the API server, like `token`",
         &["token"],
+        "In direct mode it serves this runner config's own checks of the cluster only: \
+         container runners cannot get it (Terraform keeps no copy to pass on), so give them the \
+         cluster through `token`, `exec` or a kubeconfig. Ignored in api mode.",
     );
     kubernetes_block()
         .attribute(token_wo.validate(not_empty()))
@@ -267,6 +268,7 @@ fn schema() -> Schema {
         Type::String,
         "The Humanitec Agent URL, like `agent_url`",
         &["agent_url"],
+        "",
     );
     let criteria = criteria_block(
         "A matching criterion: which environments use this runner config. Each criterion also \
