@@ -182,6 +182,27 @@ pub(crate) fn arb_block_value(block: &Block, situation: Situation) -> BoxedStrat
         .boxed()
 }
 
+/// Fails unless every value `schema` admits, in every situation, converts to model `M` and back
+/// (`super::model::round_trip`): the property test each resource runs on its model.
+pub(crate) fn assert_every_value_fits<M>(schema: &super::Schema)
+where
+    M: serde::Serialize + serde::de::DeserializeOwned,
+{
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let ty = schema.implied_type();
+    let mut runner = TestRunner::new(Config {
+        cases: 2048,
+        ..Config::default()
+    });
+    let checked = runner.run(&arb_any_situation(&schema.block), |(situation, value)| {
+        super::model::round_trip::<M>(&value, &ty)
+            .map_err(|reason| TestCaseError::fail(format!("{situation:?}: {reason}")))
+    });
+    if let Err(failure) = checked {
+        panic!("{failure}");
+    }
+}
+
 /// Any of the four situations with a value for it.
 pub(crate) fn arb_any_situation(block: &Block) -> BoxedStrategy<(Situation, Value)> {
     let situations = [

@@ -566,7 +566,8 @@ mod tests {
         async fn delete(&self, _op: &mut Operation, _prior: &Value, _diags: &mut Diagnostics) {}
     }
 
-    struct TestProvider(Arc<Slow>);
+    /// A provider of one test resource.
+    struct TestProvider(Arc<dyn Resource>);
 
     #[async_trait]
     impl Provider for TestProvider {
@@ -575,7 +576,7 @@ mod tests {
         }
 
         fn resources(&self) -> Vec<Arc<dyn Resource>> {
-            vec![Arc::clone(&self.0) as Arc<dyn Resource>]
+            vec![Arc::clone(&self.0)]
         }
 
         async fn configure(&self, _config: &Value, _version: &str, _diags: &mut Diagnostics) {}
@@ -586,7 +587,9 @@ mod tests {
             behaviour,
             plans: AtomicUsize::new(0),
         });
-        let mut server = Server::new(Arc::new(TestProvider(Arc::clone(&slow))));
+        let mut server = Server::new(Arc::new(TestProvider(
+            Arc::clone(&slow) as Arc<dyn Resource>
+        )));
         server.cancel_grace = Duration::from_millis(200);
         (Arc::new(server), slow)
     }
@@ -725,25 +728,12 @@ mod tests {
         async fn delete(&self, _op: &mut Operation, _prior: &Value, _d: &mut Diagnostics) {}
     }
 
-    struct KeeperProvider(Arc<Keeper>);
-
-    #[async_trait]
-    impl Provider for KeeperProvider {
-        fn schema(&self) -> Schema {
-            Schema::new(Block::new("test provider"))
-        }
-
-        fn resources(&self) -> Vec<Arc<dyn Resource>> {
-            vec![Arc::clone(&self.0) as Arc<dyn Resource>]
-        }
-
-        async fn configure(&self, _config: &Value, _version: &str, _diags: &mut Diagnostics) {}
-    }
-
     #[tokio::test]
     async fn write_only_values_reach_create_and_no_plan_or_state() {
         let keeper = Arc::new(Keeper::default());
-        let server = Server::new(Arc::new(KeeperProvider(Arc::clone(&keeper))));
+        let server = Server::new(Arc::new(TestProvider(
+            Arc::clone(&keeper) as Arc<dyn Resource>
+        )));
         let registered = server.resource_type("test_keeper").unwrap();
         let config = Value::object([
             ("id", Value::string("a")),
@@ -770,7 +760,7 @@ mod tests {
 
     #[test]
     fn a_cli_that_cannot_send_write_only_values_is_told_the_version_it_needs() {
-        let server = Server::new(Arc::new(KeeperProvider(Arc::default())));
+        let server = Server::new(Arc::new(TestProvider(Arc::new(Keeper::default()))));
         let registered = server.resource_type("test_keeper").unwrap();
         let config = Value::object([
             ("id", Value::string("a")),
