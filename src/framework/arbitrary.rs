@@ -136,7 +136,7 @@ fn arb_string() -> impl Strategy<Value = String> {
         Just(String::new()),
         "[a-z0-9-]{1,10}",
         "[ -~]{0,16}",
-        Just("$${context.app.id}".to_string()),
+        Just("${a.b}".to_string()),
     ]
 }
 

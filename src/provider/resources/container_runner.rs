@@ -25,6 +25,7 @@ use super::{
 };
 use crate::definition::container_runner::{
     CONTAINER_RUNNER_DRIVER, Secret, is_stored_value_ref, rewrites, secrets_by_path, sort_rules,
+    write_only_versions,
 };
 use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
 use crate::framework::plan::with_write_only;
@@ -599,8 +600,17 @@ fn warn_of_dropped_secrets(
     diags: &mut Diagnostics,
 ) {
     let (known, sent) = (sendable(before), sendable(after));
+    // A secret the state holds in write-only form is known to have been configured: leaving
+    // it out now is a choice, not an oversight.
+    let [password, ssh_key, variables, files] = write_only_versions(before).map(|v| v.is_some());
+    let write_only = |path: &str| {
+        (password && path == "source.password")
+            || (ssh_key && path == "source.ssh_key")
+            || (variables && path.starts_with("job.variables."))
+            || (files && path.starts_with("files."))
+    };
     for path in before.secret_refs.iter().flat_map(BTreeMap::keys) {
-        if !sent.contains_key(path) && !known.contains_key(path) {
+        if !sent.contains_key(path) && !known.contains_key(path) && !write_only(path) {
             diags.warning(
                 format!("The definition's secret {path} is not in the configuration"),
                 format!(
@@ -1368,6 +1378,35 @@ mod tests {
             found.iter().any(|e| e.starts_with("secret_files_wo |")
                 && e.contains("secret_files and secret_files_wo are two forms")),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn dropping_a_write_only_secret_is_no_oversight_but_an_unknown_one_is() {
+        let reference = |path: &str| SecretRef {
+            store: "primary".into(),
+            reference: format!("orgs--o--resources--defs--s3--driver_secrets--{path}"),
+            version: Some("1".into()),
+        };
+        let mut before = model(&everything());
+        before.source.as_mut().unwrap().password_ref = None;
+        before.job.as_mut().unwrap().secret_variables = None;
+        before.job.as_mut().unwrap().secret_variables_wo_version = Some("1".into());
+        before.secret_refs = Some(BTreeMap::from([
+            (
+                "job.variables.TOKEN".into(),
+                reference("job--variables--TOKEN"),
+            ),
+            ("source.password".into(), reference("source--password")),
+        ]));
+        let mut after = before.clone();
+        after.job.as_mut().unwrap().secret_variables_wo_version = None;
+        let mut diags = Diagnostics::new();
+        warn_of_dropped_secrets(&before, &after, &mut diags);
+        let warned: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(
+            warned,
+            ["The definition's secret source.password is not in the configuration"]
         );
     }
 
