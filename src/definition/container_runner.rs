@@ -33,14 +33,30 @@ const VALUE_KEYS: [&str; 4] = ["job", "source", "files", "credentials_config"];
 
 /// The attributes of `job` and `source` that are secrets: they travel as secret inputs, never
 /// in `values`.
-const JOB_SECRETS: [&str; 1] = ["secret_variables"];
-const SOURCE_SECRETS: [&str; 4] = ["password", "ssh_key", "password_ref", "ssh_key_ref"];
+const JOB_SECRETS: [&str; 3] = [
+    "secret_variables",
+    "secret_variables_wo",
+    "secret_variables_wo_version",
+];
+const SOURCE_SECRETS: [&str; 8] = [
+    "password",
+    "ssh_key",
+    "password_ref",
+    "ssh_key_ref",
+    "password_wo",
+    "password_wo_version",
+    "ssh_key_wo",
+    "ssh_key_wo_version",
+];
 
 /// One secret input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Secret {
     /// A value for Humanitec to keep in the organization's primary secret store.
     Value(Sensitive<String>),
+    /// A write-only value, sent like [`Secret::Value`] but never read back into the model:
+    /// Terraform keeps no trace of it but its version.
+    WriteOnly(Sensitive<String>),
     /// A reference to a secret in a registered store.
     Ref(SecretRef),
     /// Set in Humanitec, with a value this provider cannot know: after an import, or when it was
@@ -69,34 +85,82 @@ fn map_secret(value: &Option<Sensitive<String>>) -> Secret {
 pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, Secret)> {
     let mut out = Vec::new();
     if let Some(source) = &runner.source {
-        let pairs = [
-            ("password", &source.password, &source.password_ref),
-            ("ssh_key", &source.ssh_key, &source.ssh_key_ref),
+        let forms = [
+            (
+                "password",
+                &source.password,
+                &source.password_wo,
+                &source.password_ref,
+            ),
+            (
+                "ssh_key",
+                &source.ssh_key,
+                &source.ssh_key_wo,
+                &source.ssh_key_ref,
+            ),
         ];
-        for (name, value, reference) in pairs {
-            let secret = match (value, reference) {
-                (Some(value), _) => Secret::Value(value.clone()),
-                (None, Some(reference)) => Secret::Ref(reference.clone()),
-                (None, None) => continue,
+        for (name, value, write_only, reference) in forms {
+            let secret = match (value, write_only, reference) {
+                (Some(value), _, _) => Secret::Value(value.clone()),
+                (None, Some(value), _) => Secret::WriteOnly(value.clone()),
+                (None, None, Some(reference)) => Secret::Ref(reference.clone()),
+                (None, None, None) => continue,
             };
             out.push((path(&["source", name]), secret));
         }
     }
-    if let Some(variables) = runner
-        .job
-        .as_ref()
-        .and_then(|j| j.secret_variables.as_ref())
-    {
-        for (name, value) in variables {
-            out.push((path(&["job", "variables", name]), map_secret(value)));
+    let write_only = |values: &Option<BTreeMap<String, Sensitive<String>>>| {
+        values
+            .iter()
+            .flatten()
+            .map(|(key, value)| (key.clone(), Secret::WriteOnly(value.clone())))
+            .collect::<Vec<_>>()
+    };
+    if let Some(job) = &runner.job {
+        let plain = job.secret_variables.iter().flatten();
+        let plain = plain.map(|(key, value)| (key.clone(), map_secret(value)));
+        // Validation refuses both forms at once; were they both set, the plain one would win.
+        for (name, secret) in write_only(&job.secret_variables_wo)
+            .into_iter()
+            .chain(plain)
+        {
+            out.push((path(&["job", "variables", &name]), secret));
         }
     }
-    if let Some(files) = &runner.secret_files {
-        for (file, value) in files {
-            out.push((path(&["files", file]), map_secret(value)));
-        }
+    let plain = runner.secret_files.iter().flatten();
+    let plain = plain.map(|(key, value)| (key.clone(), map_secret(value)));
+    for (file, secret) in write_only(&runner.secret_files_wo).into_iter().chain(plain) {
+        out.push((path(&["files", &file]), secret));
     }
     out
+}
+
+/// The versions of the write-only secrets, in a fixed order: what a change of them is made of.
+pub(crate) fn write_only_versions(runner: &ContainerRunner) -> [Option<&String>; 4] {
+    let source = runner.source.as_ref();
+    [
+        source.and_then(|s| s.password_wo_version.as_ref()),
+        source.and_then(|s| s.ssh_key_wo_version.as_ref()),
+        runner
+            .job
+            .as_ref()
+            .and_then(|j| j.secret_variables_wo_version.as_ref()),
+        runner.secret_files_wo_version.as_ref(),
+    ]
+}
+
+/// The runner without its write-only values (their versions stay): what a plan or a state holds.
+pub(crate) fn without_write_only(runner: &ContainerRunner) -> ContainerRunner {
+    let mut runner = runner.clone();
+    if let Some(source) = runner.source.as_mut() {
+        source.password_wo = None;
+        source.ssh_key_wo = None;
+    }
+    if let Some(job) = runner.job.as_mut() {
+        job.secret_variables_wo = None;
+    }
+    runner.secret_files_wo = None;
+    runner
 }
 
 /// Every secret input by dotted path (`source.password`, `job.variables.X`, …), as the keys of
@@ -145,12 +209,14 @@ pub(crate) fn driver_inputs(runner: &ContainerRunner) -> DriverInputs {
         match secret {
             // Why: the spec says `secrets` "can't be used together with `secret_refs`", so when
             // a definition has store references its plain secrets travel as `{value}` leaves.
-            Secret::Value(value) if has_refs => {
+            Secret::Value(value) | Secret::WriteOnly(value) if has_refs => {
                 let mut leaf = Map::new();
                 leaf.insert("value".into(), Json::String(value.0));
                 insert_at(&mut refs, &at, Json::Object(leaf));
             }
-            Secret::Value(value) => insert_at(&mut plain, &at, Json::String(value.0)),
+            Secret::Value(value) | Secret::WriteOnly(value) => {
+                insert_at(&mut plain, &at, Json::String(value.0));
+            }
             Secret::Ref(reference) => {
                 insert_at(&mut refs, &at, plain_json(&reference, &[]));
             }
@@ -190,10 +256,18 @@ pub(crate) fn to_update(runner: &ContainerRunner) -> DefinitionUpdate {
     }
 }
 
-/// Whether changing `before` into `after` writes the definition: its payload changes, or the
-/// definition as read has another driver or inputs this resource does not manage (a PUT then
-/// repairs it). Every write stores each secret again, so their versions move.
+/// Whether changing `before` into `after` writes the definition: its payload changes, a
+/// write-only secret's version changes (to send it again), or the definition as read has another
+/// driver or inputs this resource does not manage (a PUT then repairs it). Every write stores
+/// each secret again, so their versions move.
+///
+/// Write-only values are left out of the comparison: a state never has them, and a plan being
+/// applied always does, so only their versions say whether they changed.
 pub(crate) fn rewrites(before: &ContainerRunner, after: &ContainerRunner) -> bool {
+    if write_only_versions(before) != write_only_versions(after) {
+        return true;
+    }
+    let (before, after) = (&without_write_only(before), &without_write_only(after));
     let repaired = before
         .driver_type
         .as_deref()
@@ -267,10 +341,12 @@ pub(crate) struct ContainerRunnerRead {
 /// Whether a reference points at the primary-store copy of one of this definition's own secrets
 /// (how Humanitec answers a secret sent as a value).
 fn is_stored_value(reference: &SecretRef, definition: &Definition) -> bool {
-    reference.reference.contains(&format!(
-        "--resources--defs--{}--driver_secrets--",
-        definition.id
-    ))
+    is_stored_value_ref(&reference.reference, &definition.id)
+}
+
+/// Whether the key `reference` is the primary-store copy of a secret of definition `id`.
+pub(crate) fn is_stored_value_ref(reference: &str, id: &str) -> bool {
+    reference.contains(&format!("--resources--defs--{id}--driver_secrets--"))
 }
 
 /// Every `SecretReference` leaf of a `secret_refs` tree, by path.
@@ -357,17 +433,25 @@ pub(crate) fn read_container_runner(
     let prior_job = prior.job.as_ref();
     let job = input(&values, "job", &mut problems).map(|mut job: Job| {
         job.secret_variables = None;
+        job.secret_variables_wo = None;
+        job.secret_variables_wo_version =
+            prior_job.and_then(|j| j.secret_variables_wo_version.clone());
         job.pod_template = prefer_prior(
             job.pod_template.take(),
             prior_job.and_then(|j| j.pod_template.as_ref()),
         );
         job
     });
+    let prior_source = prior.source.as_ref();
     let source = input(&values, "source", &mut problems).map(|source: Source| Source {
         password: None,
         ssh_key: None,
         password_ref: None,
         ssh_key_ref: None,
+        password_wo: None,
+        ssh_key_wo: None,
+        password_wo_version: prior_source.and_then(|s| s.password_wo_version.clone()),
+        ssh_key_wo_version: prior_source.and_then(|s| s.ssh_key_wo_version.clone()),
         ..source
     });
     let files = input::<BTreeMap<String, String>>(&values, "files", &mut problems).map(|files| {
@@ -390,6 +474,8 @@ pub(crate) fn read_container_runner(
         source,
         files,
         secret_files: None,
+        secret_files_wo: None,
+        secret_files_wo_version: prior.secret_files_wo_version.clone(),
         credentials_config: input(&values, "credentials_config", &mut problems),
         runner_config: prior.runner_config.clone(),
         // After an import there is no prior value: the default.
@@ -433,6 +519,7 @@ pub(crate) fn read_container_runner(
         }
         refs.insert(key, reference);
     }
+    forget_changed_write_only(&mut runner, &prior_refs, &refs);
     runner.secret_refs = Some(refs);
     // Maps the prior model had stay maps (perhaps empty) rather than vanishing.
     if prior.secret_files.is_some() && runner.secret_files.is_none() {
@@ -445,6 +532,53 @@ pub(crate) fn read_container_runner(
         job.secret_variables = Some(BTreeMap::new());
     }
     ContainerRunnerRead { runner, problems }
+}
+
+/// Forgets the version of each write-only secret that changed outside Terraform: gone, moved
+/// to another version, or (for the maps) with keys added or removed, compared with the
+/// references the state recorded. The plan then shows the version changing back, and the
+/// update sends the configured value again: the drift rule plain secrets follow, for values
+/// Terraform never sees.
+fn forget_changed_write_only(
+    runner: &mut ContainerRunner,
+    before: &BTreeMap<String, SecretRef>,
+    now: &BTreeMap<String, SecretRef>,
+) {
+    // The references under a dotted prefix, by path, with their versions.
+    let under = |refs: &BTreeMap<String, SecretRef>, prefix: &str| {
+        refs.iter()
+            .filter(|(path, _)| path.starts_with(prefix))
+            .map(|(path, r)| (path.clone(), r.version.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    // Why compare only what the state recorded: right after an import the state has no
+    // references, and nothing is known to have changed.
+    let changed = |prefix: &str, exact: bool| {
+        let (was, is) = (under(before, prefix), under(now, prefix));
+        if exact {
+            let (was, is) = (was.get(prefix), is.get(prefix));
+            is.is_none() || was.is_some_and(|was| Some(was) != is)
+        } else {
+            !before.is_empty() && was != is
+        }
+    };
+    if let Some(source) = runner.source.as_mut() {
+        if source.password_wo_version.is_some() && changed("source.password", true) {
+            source.password_wo_version = None;
+        }
+        if source.ssh_key_wo_version.is_some() && changed("source.ssh_key", true) {
+            source.ssh_key_wo_version = None;
+        }
+    }
+    if let Some(job) = runner.job.as_mut()
+        && job.secret_variables_wo_version.is_some()
+        && changed("job.variables.", false)
+    {
+        job.secret_variables_wo_version = None;
+    }
+    if runner.secret_files_wo_version.is_some() && changed("files.", false) {
+        runner.secret_files_wo_version = None;
+    }
 }
 
 /// Whether the attribute that would hold a secret at `at` is set (perhaps empty).
@@ -467,7 +601,7 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
     // hold) is a null entry.
     let entry = |secret: Secret| match secret {
         Secret::Value(value) => Some(value),
-        Secret::Ref(_) | Secret::Hidden => None,
+        Secret::Ref(_) | Secret::Hidden | Secret::WriteOnly(_) => None,
     };
     match at {
         [group, name] if group == "source" && (name == "password" || name == "ssh_key") => {
@@ -480,7 +614,7 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
             match secret {
                 Secret::Value(known) => *value = Some(known),
                 Secret::Ref(found) => *reference = Some(found),
-                Secret::Hidden => {}
+                Secret::Hidden | Secret::WriteOnly(_) => {}
             }
         }
         [group, variables, name] if group == "job" && variables == "variables" => {
@@ -879,6 +1013,123 @@ mod tests {
         without.secret_files = Some(BTreeMap::new());
         let read = read_container_runner(&answered(&without, "1"), &prior);
         assert_eq!(read.runner.secret_files, Some(BTreeMap::new()));
+    }
+
+    /// `everything()` with each secret in its write-only form instead.
+    fn write_only() -> ContainerRunner {
+        let mut runner = everything();
+        let source = runner.source.as_mut().unwrap();
+        source.password_ref = None;
+        source.ssh_key = None;
+        source.password_wo = Some(secret("pw-wo"));
+        source.password_wo_version = Some("1".into());
+        source.ssh_key_wo = Some(secret("key-wo"));
+        source.ssh_key_wo_version = Some("1".into());
+        let job = runner.job.as_mut().unwrap();
+        job.secret_variables = None;
+        job.secret_variables_wo = Some(BTreeMap::from([("TOKEN".into(), secret("var-wo"))]));
+        job.secret_variables_wo_version = Some("1".into());
+        runner.secret_files = None;
+        runner.secret_files_wo = Some(BTreeMap::from([("s.tfvars".into(), secret("file-wo"))]));
+        runner.secret_files_wo_version = Some("1".into());
+        runner
+    }
+
+    #[test]
+    fn write_only_secrets_are_sent_as_secrets_and_nowhere_else() {
+        let runner = write_only();
+        let inputs = serde_json::to_value(driver_inputs(&runner)).unwrap();
+        assert_eq!(
+            inputs["secrets"],
+            json!({
+                "source": {"password": "pw-wo", "ssh_key": "key-wo"},
+                "job": {"variables": {"TOKEN": "var-wo"}},
+                "files": {"s.tfvars": "file-wo"}
+            })
+        );
+        let values = inputs["values"].to_string();
+        for trace in ["-wo", "wo_version"] {
+            assert!(!values.contains(trace), "{trace} in the values: {values}");
+        }
+        // With a store reference in the definition, they travel as `{value}` references.
+        let mut mixed = runner.clone();
+        mixed.source.as_mut().unwrap().ssh_key_wo = None;
+        mixed.source.as_mut().unwrap().ssh_key_ref = Some(SecretRef {
+            store: "my-store".into(),
+            reference: "git/key".into(),
+            version: None,
+        });
+        let inputs = serde_json::to_value(driver_inputs(&mixed)).unwrap();
+        assert_eq!(
+            inputs["secret_refs"]["source"]["password"],
+            json!({"value": "pw-wo"})
+        );
+    }
+
+    #[test]
+    fn only_a_version_change_of_a_write_only_secret_rewrites() {
+        let applied = write_only();
+        let state = without_write_only(&applied);
+        // A plan being applied has the values, the state has not: no write for that alone.
+        assert!(!rewrites(&state, &applied));
+        let mut new_value = applied.clone();
+        new_value.job.as_mut().unwrap().secret_variables_wo =
+            Some(BTreeMap::from([("TOKEN".into(), secret("other"))]));
+        assert!(!rewrites(&state, &new_value), "a new value alone");
+        let mut bumped = new_value.clone();
+        bumped.job.as_mut().unwrap().secret_variables_wo_version = Some("2".into());
+        assert!(rewrites(&state, &bumped), "a new version");
+        let mut dropped = state.clone();
+        dropped.secret_files_wo_version = None;
+        assert!(rewrites(&state, &dropped), "a write-only secret removed");
+    }
+
+    #[test]
+    fn write_only_secrets_are_never_read_back_and_drift_forgets_their_version() {
+        let applied = write_only();
+        let definition = answered(&applied, "1");
+        // Read back right after the write, with the values at hand: none of them lands in a
+        // plain attribute, and the versions stay.
+        let read = read_container_runner(&definition, &applied).runner;
+        let text = format!("{:?}", serde_json::to_value(&read).unwrap());
+        for value in ["pw-wo", "key-wo", "var-wo", "file-wo"] {
+            assert!(!text.contains(value), "{value} read back: {text}");
+        }
+        assert_eq!(write_only_versions(&read), write_only_versions(&applied));
+        let source = read.source.as_ref().unwrap();
+        assert_eq!((&source.password, &source.ssh_key), (&None, &None));
+        assert_eq!(read.job.as_ref().unwrap().secret_variables, None);
+        assert_eq!(read.secret_files, None);
+
+        // A refresh of the state: nothing changed.
+        let state = read.clone();
+        let again = read_container_runner(&definition, &state).runner;
+        assert_eq!(write_only_versions(&again), write_only_versions(&applied));
+
+        // Written again elsewhere (every stored version moved): every version is forgotten.
+        let moved = read_container_runner(&answered(&applied, "2"), &state).runner;
+        assert_eq!(write_only_versions(&moved), [None; 4]);
+
+        // A secret variable added elsewhere, or a secret file removed: that map's version only.
+        let mut other = applied.clone();
+        other
+            .job
+            .as_mut()
+            .unwrap()
+            .secret_variables_wo
+            .as_mut()
+            .unwrap()
+            .insert("EXTRA".into(), secret("x"));
+        other.secret_files_wo = Some(BTreeMap::new());
+        let changed = read_container_runner(&answered(&other, "1"), &state).runner;
+        let versions = write_only_versions(&changed);
+        assert_eq!(versions[0].map(String::as_str), Some("1"));
+        assert_eq!(versions[1].map(String::as_str), Some("1"));
+        assert_eq!((versions[2], versions[3]), (None, None));
+
+        // After an import nothing is known, and nothing is forgotten.
+        let imported = read_container_runner(&definition, &ContainerRunner::default()).runner;
+        assert_eq!(write_only_versions(&imported), [None; 4]);
     }
 
     #[test]

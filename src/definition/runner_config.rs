@@ -226,7 +226,18 @@ pub(crate) fn to_update(config: &RunnerConfig) -> DefinitionUpdate {
 /// Whether changing `before` into `after` writes the definition: its payload changes, or the
 /// definition as read has another driver or inputs this resource does not manage (a PUT then
 /// repairs it). Changes api mode ignores (`kubernetes`, `timeouts`) write nothing.
+///
+/// The write-only Agent URL is left out of the comparison (a state never has it, a plan being
+/// applied always does); a change of its version is a write, which sends it again.
 pub(crate) fn rewrites(before: &RunnerConfig, after: &RunnerConfig) -> bool {
+    if before.agent_url_wo_version != after.agent_url_wo_version {
+        return true;
+    }
+    let strip = |config: &RunnerConfig| RunnerConfig {
+        agent_url_wo: None,
+        ..config.clone()
+    };
+    let (before, after) = (&strip(before), &strip(after));
     let repaired = before
         .driver_type
         .as_deref()

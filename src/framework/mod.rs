@@ -5,6 +5,8 @@
 //! implement [`Resource`], and get [`Value`](crate::value::Value) trees and
 //! [`Diagnostics`] in return.
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
 mod diagnostics;
 pub(crate) mod model;
 pub(crate) mod plan;
@@ -17,6 +19,6 @@ pub(crate) mod validate;
 
 pub(crate) use diagnostics::{Diagnostics, Severity};
 pub(crate) use private::Private;
-pub(crate) use resource::{Cancelled, Operation, Plan, Provider, Resource};
+pub(crate) use resource::{Cancelled, ClientCapabilities, Operation, Plan, Provider, Resource};
 pub(crate) use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Source};
 pub(crate) use server::Server;

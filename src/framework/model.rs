@@ -46,6 +46,36 @@ where
     Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
+/// Reads a map whose entries may be null (or unknown), leaving those entries out: for the maps
+/// of plain values, where a null entry means nothing (validation refuses one in a
+/// configuration, see `crate::framework::validate`), and a plan may not know an entry yet.
+pub(crate) fn map_without_nulls<'de, D, T>(
+    deserializer: D,
+) -> Result<Option<std::collections::BTreeMap<String, T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let map = Option::<std::collections::BTreeMap<String, Option<T>>>::deserialize(deserializer)?;
+    Ok(map.map(|entries| {
+        entries
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, value?)))
+            .collect()
+    }))
+}
+
+/// Reads a list whose elements may be null (or unknown), leaving those out, as
+/// [`map_without_nulls`] does for maps.
+pub(crate) fn list_without_nulls<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let list = Option::<Vec<Option<T>>>::deserialize(deserializer)?;
+    Ok(list.map(|items| items.into_iter().flatten().collect()))
+}
+
 /// Why a value and a model did not convert. Either way it is a bug in the provider: the schema
 /// and the model describe the same attributes, so a value of the schema's type always fits.
 #[derive(Debug, thiserror::Error)]
@@ -132,15 +162,14 @@ fn check_fields(json: &Json, ty: &Type, at: &AttributePath) -> Result<(), ModelE
 }
 
 /// A value of type `ty` with everything set: one element in each collection, `"x"` for strings.
-#[cfg(test)]
 fn sample(ty: &Type) -> Value {
     match ty {
         Type::Bool => Value::Bool(true),
-        Type::Number => Value::number(1),
+        Type::Number => Value::Number(1.into()),
         Type::String | Type::Dynamic => Value::string("x"),
         Type::List(element) => Value::List(vec![sample(element)]),
         Type::Set(element) => Value::Set(vec![sample(element)]),
-        Type::Map(element) => Value::map([("k", sample(element))]),
+        Type::Map(element) => Value::Map([("k".to_string(), sample(element))].into()),
         Type::Object(attributes) => Value::Object(
             attributes
                 .iter()
@@ -148,6 +177,152 @@ fn sample(ty: &Type) -> Value {
                 .collect(),
         ),
         Type::Tuple(elements) => Value::Tuple(elements.iter().map(sample).collect()),
+    }
+}
+
+/// Where a value that does not fit model `M` goes wrong: the deepest attribute, map entry or
+/// list element whose replacement by a value that fits (see [`sample`]) makes the whole value
+/// read. `None` when the value fits, or when no single part is to blame.
+///
+/// Why this way: serde's errors say what was expected but not where, and the diagnostic must
+/// name the attribute. This runs only after a failure, so its cost (one decode per part
+/// tried) never touches a working plan.
+pub(crate) fn failing_path<M: DeserializeOwned>(value: &Value, ty: &Type) -> Option<AttributePath> {
+    if decode::<M>(value).is_ok() {
+        return None;
+    }
+    let steps = narrow::<M>(value, &mut Vec::new(), value, ty);
+    let path = to_attribute_path(&steps);
+    (!path.is_root()).then_some(path)
+}
+
+/// One step into a value; sets are stepped into by position, which Terraform cannot address.
+#[derive(Debug, Clone)]
+enum Step {
+    Field(String),
+    Key(String),
+    Index(usize),
+    SetElement(usize),
+}
+
+/// The steps to the part of `current` (at `at` inside `root`) that `M` cannot read.
+fn narrow<M: DeserializeOwned>(
+    root: &Value,
+    at: &mut Vec<Step>,
+    current: &Value,
+    ty: &Type,
+) -> Vec<Step> {
+    for (step, child, child_ty) in children(current, ty) {
+        at.push(step);
+        let mended = replaced(root, at, sample(child_ty));
+        if decode::<M>(&mended).is_ok() {
+            return narrow::<M>(root, at, child, child_ty);
+        }
+        at.pop();
+    }
+    at.clone()
+}
+
+/// The parts of a value, with their types.
+fn children<'a>(value: &'a Value, ty: &'a Type) -> Vec<(Step, &'a Value, &'a Type)> {
+    match (value, ty) {
+        (Value::Object(fields), Type::Object(types)) => types
+            .iter()
+            .map(|(name, inner)| {
+                let child = fields.get(name).unwrap_or(&Value::Null);
+                (Step::Field(name.clone()), child, inner)
+            })
+            .collect(),
+        (Value::Map(entries), Type::Map(inner)) => entries
+            .iter()
+            .map(|(key, child)| (Step::Key(key.clone()), child, inner.as_ref()))
+            .collect(),
+        (Value::List(items), Type::List(inner)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, child)| (Step::Index(i), child, inner.as_ref()))
+            .collect(),
+        (Value::Set(items), Type::Set(inner)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, child)| (Step::SetElement(i), child, inner.as_ref()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `root` with the part at `steps` replaced by `with`.
+fn replaced(root: &Value, steps: &[Step], with: Value) -> Value {
+    let Some((first, rest)) = steps.split_first() else {
+        return with;
+    };
+    let mut copy = root.clone();
+    let slot = match (&mut copy, first) {
+        (Value::Object(fields), Step::Field(name)) => fields.get_mut(name),
+        (Value::Map(entries), Step::Key(key)) => entries.get_mut(key),
+        (Value::List(items), Step::Index(i)) | (Value::Set(items), Step::SetElement(i)) => {
+            items.get_mut(*i)
+        }
+        _ => None,
+    };
+    match slot {
+        Some(slot) => *slot = replaced(slot, rest, with),
+        // An object attribute the value leaves out reads as null: add it.
+        None => {
+            if let (Value::Object(fields), Step::Field(name)) = (&mut copy, first) {
+                fields.insert(name.clone(), replaced(&Value::Null, rest, with));
+            }
+        }
+    }
+    copy
+}
+
+/// Steps as a Terraform attribute path, which stops at a set.
+fn to_attribute_path(steps: &[Step]) -> AttributePath {
+    let mut path = AttributePath::root();
+    for step in steps {
+        path = match step {
+            Step::Field(name) => path.attribute(name.clone()),
+            Step::Key(key) => path.key(key.clone()),
+            Step::Index(i) => path.index(i64::try_from(*i).unwrap_or(i64::MAX)),
+            Step::SetElement(_) => break,
+        };
+    }
+    path
+}
+
+/// The part of `value` at `path` (null where the path leads nowhere).
+pub(crate) fn value_at<'a>(value: &'a Value, path: &AttributePath) -> &'a Value {
+    use crate::value::PathStep;
+    let mut current = value;
+    for step in path.steps() {
+        current = match (current, step) {
+            (Value::Object(fields) | Value::Map(fields), PathStep::Attribute(key))
+            | (Value::Object(fields) | Value::Map(fields), PathStep::ElementKeyString(key)) => {
+                fields.get(key).unwrap_or(&Value::Null)
+            }
+            (Value::List(items), PathStep::ElementKeyInt(i)) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| items.get(i))
+                .unwrap_or(&Value::Null),
+            _ => &Value::Null,
+        };
+    }
+    current
+}
+
+/// What serde expected, from its message, without the value it found (which may be a secret):
+/// `expected struct SecretRef`, `missing field `store``.
+pub(crate) fn expectation(error: &ModelError) -> String {
+    let text = match error {
+        ModelError::Decode(e) | ModelError::Serialize(e) => e.to_string(),
+        other => return other.to_string(),
+    };
+    let text = text.split(" at line ").next().unwrap_or_default();
+    match text.find("expected ") {
+        Some(at) => text[at..].to_string(),
+        None if text.starts_with("missing field") => text.to_string(),
+        None => "a value of another shape was expected".to_string(),
     }
 }
 
@@ -168,6 +343,33 @@ pub(crate) fn assert_model_fits<M: Serialize + DeserializeOwned>(ty: &Type) {
         }
     }
     assert_eq!(back, full);
+}
+
+/// Fails (with the reason, never the value) unless `value` converts to model `M` and back to a
+/// value of `ty`, and a second trip changes nothing: the property every value the schema admits
+/// must have (see `super::arbitrary`).
+#[cfg(test)]
+pub(crate) fn round_trip<M: Serialize + DeserializeOwned>(
+    value: &Value,
+    ty: &Type,
+) -> Result<(), String> {
+    let model: M = decode(value).map_err(|e| {
+        let at = failing_path::<M>(value, ty).map_or_else(|| "?".to_string(), |p| p.to_string());
+        format!(
+            "decode at {at} ({}): {}",
+            value_at(value, &failing_path::<M>(value, ty).unwrap_or_default()).kind_name(),
+            expectation(&e)
+        )
+    })?;
+    let once = encode(&model, ty).map_err(|e| format!("encode: {}", crate::error_chain(&e)))?;
+    let again: M =
+        decode(&once).map_err(|e| format!("decode again: {}", crate::error_chain(&e)))?;
+    let twice =
+        encode(&again, ty).map_err(|e| format!("encode again: {}", crate::error_chain(&e)))?;
+    if once != twice {
+        return Err("a second trip through the model changed the value".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,6 +39,81 @@ pub(crate) fn null_object(block: &Block) -> Value {
     Value::Object(fields)
 }
 
+/// Sets every write-only attribute of `value` (a value of `block`'s type) to null, in nested
+/// blocks too: Terraform requires them null in every plan and state a provider returns.
+pub(crate) fn clear_write_only(block: &Block, value: &mut Value) {
+    let Value::Object(fields) = value else {
+        return;
+    };
+    for attribute in block.attributes.iter().filter(|a| a.write_only) {
+        fields.insert(attribute.name.clone(), Value::Null);
+    }
+    for nested in &block.blocks {
+        match (nested.nesting, fields.get_mut(&nested.name)) {
+            (Nesting::Single, Some(inner)) => clear_write_only(&nested.block, inner),
+            (Nesting::Set, Some(Value::Set(items))) => {
+                for item in items {
+                    clear_write_only(&nested.block, item);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `target` (a plan) with each write-only attribute taken from `config`, where Terraform sends
+/// their values: what a create or update is given to work with. Only `Single` nested blocks
+/// are looked into (the schema allows write-only attributes nowhere else).
+pub(crate) fn with_write_only(block: &Block, target: &Value, config: &Value) -> Value {
+    let (Value::Object(fields), Value::Object(configured)) = (target, config) else {
+        return target.clone();
+    };
+    let mut fields = fields.clone();
+    for attribute in block.attributes.iter().filter(|a| a.write_only) {
+        let value = configured
+            .get(&attribute.name)
+            .cloned()
+            .unwrap_or(Value::Null);
+        fields.insert(attribute.name.clone(), value);
+    }
+    for nested in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
+        if let (Some(inner), Some(inner_config)) =
+            (fields.get(&nested.name), configured.get(&nested.name))
+        {
+            let merged = with_write_only(&nested.block, inner, inner_config);
+            fields.insert(nested.name.clone(), merged);
+        }
+    }
+    Value::Object(fields)
+}
+
+/// The paths of the write-only attributes `config` sets (known or not).
+pub(crate) fn write_only_set(
+    block: &Block,
+    config: &Value,
+    at: &AttributePath,
+) -> Vec<AttributePath> {
+    let Value::Object(fields) = config else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for attribute in block.attributes.iter().filter(|a| a.write_only) {
+        if fields.get(&attribute.name).is_some_and(|v| !v.is_null()) {
+            found.push(at.attribute(attribute.name.clone()));
+        }
+    }
+    for nested in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
+        if let Some(inner) = fields.get(&nested.name) {
+            found.extend(write_only_set(
+                &nested.block,
+                inner,
+                &at.attribute(nested.name.clone()),
+            ));
+        }
+    }
+    found
+}
+
 /// Applies defaults and computed-value rules to Terraform's proposed new state.
 ///
 /// `creating` is true for a create or a replacement: computed attributes without a default are
@@ -228,6 +303,58 @@ mod tests {
         let unknown = obj(&[("id", Value::Unknown)]);
         assert_eq!(replacement_paths(&block(), &prior, &unknown).len(), 1);
         assert!(replacement_paths(&block(), &Value::Null, &planned).is_empty());
+    }
+
+    fn secret_block() -> Block {
+        Block::new("t")
+            .attribute(Attribute::string("id").required())
+            .attribute(Attribute::string("token_wo").write_only())
+            .attribute(Attribute::string("token_wo_version"))
+            .block(NestedBlock::new(
+                "source",
+                Nesting::Single,
+                Block::new("s")
+                    .attribute(Attribute::string("url"))
+                    .attribute(Attribute::string("password_wo").write_only()),
+            ))
+    }
+
+    #[test]
+    fn write_only_values_come_from_the_configuration_and_never_stay() {
+        let block = secret_block();
+        let config = Value::object([
+            ("id", Value::string("a")),
+            ("token_wo", Value::string("t0k3n")),
+            ("token_wo_version", Value::string("1")),
+            (
+                "source",
+                Value::object([
+                    ("url", Value::string("https://x")),
+                    ("password_wo", Value::Unknown),
+                ]),
+            ),
+        ]);
+        let mut planned = config.clone();
+        clear_write_only(&block, &mut planned);
+        assert!(planned.get("token_wo").is_null());
+        assert!(planned.get("source").get("password_wo").is_null());
+        assert_eq!(planned.get("token_wo_version"), &Value::string("1"));
+        assert_eq!(
+            write_only_set(&block, &config, &AttributePath::root())
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["token_wo", "source.password_wo"]
+        );
+        assert!(write_only_set(&block, &planned, &AttributePath::root()).is_empty());
+        let given = with_write_only(&block, &planned, &config);
+        assert_eq!(given, config);
+        let no_source = Value::object([("id", Value::string("a")), ("source", Value::Null)]);
+        let given = with_write_only(&block, &no_source, &config);
+        assert!(
+            given.get("source").is_null(),
+            "a block the plan has not stays absent"
+        );
     }
 
     #[test]

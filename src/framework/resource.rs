@@ -14,6 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::{Diagnostics, Private, Schema};
 use crate::value::{AttributePath, Value};
 
+/// What the CLI (Terraform or OpenTofu) says it can do, from tfplugin5's `ClientCapabilities`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ClientCapabilities {
+    /// It sends write-only attribute values, and keeps them out of plans and states
+    /// (Terraform 1.11 and later, OpenTofu 1.11 and later).
+    pub(crate) write_only_attributes_allowed: bool,
+}
+
 /// Why an operation was asked to finish early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cancelled {

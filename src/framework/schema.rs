@@ -67,6 +67,36 @@ impl Block {
         self
     }
 
+    /// Write-only attributes the framework cannot serve, with the reason: one that is not
+    /// optional (Terraform must be able to plan it null), or one inside a `Set` block (its
+    /// configuration value could not be matched with the plan's element).
+    #[cfg(test)]
+    pub(crate) fn write_only_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        self.collect_write_only_problems("", false, &mut problems);
+        problems
+    }
+
+    #[cfg(test)]
+    fn collect_write_only_problems(&self, at: &str, in_set: bool, out: &mut Vec<String>) {
+        for attribute in self.attributes.iter().filter(|a| a.write_only) {
+            let name = format!("{at}{}", attribute.name);
+            if attribute.source != Source::Optional {
+                out.push(format!("{name} is write-only but not optional"));
+            }
+            if in_set {
+                out.push(format!("{name} is write-only inside a set block"));
+            }
+        }
+        for nested in &self.blocks {
+            let inner_at = format!("{at}{}.", nested.name);
+            let in_set = in_set || nested.nesting == Nesting::Set;
+            nested
+                .block
+                .collect_write_only_problems(&inner_at, in_set, out);
+        }
+    }
+
     /// The object type of a value of this block.
     pub(crate) fn implied_type(&self) -> Type {
         let mut fields = BTreeMap::new();
@@ -106,6 +136,8 @@ pub(crate) struct Attribute {
     pub(crate) source: Source,
     /// Hidden in plans and output.
     pub(crate) sensitive: bool,
+    /// Only in configuration: never in a plan or a state (Terraform ≥ 1.11, OpenTofu ≥ 1.11).
+    pub(crate) write_only: bool,
     /// A change of value replaces the resource.
     pub(crate) requires_replace: bool,
     /// The value planned when the configuration leaves the attribute unset.
@@ -121,6 +153,7 @@ impl fmt::Debug for Attribute {
             .field("ty", &self.ty)
             .field("source", &self.source)
             .field("sensitive", &self.sensitive)
+            .field("write_only", &self.write_only)
             .field("requires_replace", &self.requires_replace)
             .finish_non_exhaustive()
     }
@@ -135,6 +168,7 @@ impl Attribute {
             description: String::new(),
             source: Source::Optional,
             sensitive: false,
+            write_only: false,
             requires_replace: false,
             default: None,
             validators: Vec::new(),
@@ -194,6 +228,16 @@ impl Attribute {
 
     /// Hidden in plans and output.
     pub(crate) fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// Write-only: Terraform sends the value in the configuration only, and it is never part
+    /// of a plan or a state (the framework keeps it null there). Sensitive too, so that the
+    /// configuration display hides it. Only for optional attributes outside `Set` blocks:
+    /// Terraform cannot address a set element to match a value with its configuration.
+    pub(crate) fn write_only(mut self) -> Self {
+        self.write_only = true;
         self.sensitive = true;
         self
     }
@@ -301,6 +345,26 @@ mod tests {
                 "cluster": ["object", {"insecure": "bool"}],
             }])
         );
+    }
+
+    #[test]
+    fn write_only_attributes_must_be_optional_and_outside_sets() {
+        let block = Block::new("t")
+            .attribute(Attribute::string("a_wo").write_only())
+            .attribute(Attribute::string("b_wo").required().write_only())
+            .block(NestedBlock::new(
+                "s",
+                Nesting::Set,
+                Block::new("s").attribute(Attribute::string("c_wo").write_only()),
+            ));
+        assert_eq!(
+            block.write_only_problems(),
+            [
+                "b_wo is write-only but not optional",
+                "s.c_wo is write-only inside a set block"
+            ]
+        );
+        assert!(Attribute::string("a").write_only().sensitive);
     }
 
     #[test]

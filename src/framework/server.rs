@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{plan_block, replacement_paths};
-use super::resource::{Cancel, Cancelled, Operation, Plan};
+use super::plan::{
+    clear_write_only, plan_block, replacement_paths, with_write_only, write_only_set,
+};
+use super::resource::{Cancel, Cancelled, ClientCapabilities, Operation, Plan};
 use super::validate::validate_block;
 use super::{Diagnostics, Private, Provider, Resource, Schema, timeouts};
 use crate::value::{AttributePath, Type, Value};
@@ -167,13 +169,21 @@ impl Server {
         diags
     }
 
-    /// `ValidateResourceTypeConfig`: validates one resource block.
+    /// `ValidateResourceTypeConfig`: validates one resource block. A write-only value from a CLI
+    /// that did not say it can keep such values out of plans and states is refused.
     pub(crate) fn validate_resource_config(
         &self,
         registered: &ResourceType,
         config: &Value,
+        capabilities: ClientCapabilities,
     ) -> Diagnostics {
         let mut diags = Diagnostics::new();
+        if !capabilities.write_only_attributes_allowed {
+            let block = &registered.schema.block;
+            for path in write_only_set(block, config, &AttributePath::root()) {
+                write_only_not_allowed(&path, &mut diags);
+            }
+        }
         validate_block(
             &registered.schema.block,
             config,
@@ -192,13 +202,14 @@ impl Server {
         state: Value,
     ) -> (Value, Diagnostics) {
         let mut diags = Diagnostics::new();
-        let state = if version == registered.schema.version {
+        let mut state = if version == registered.schema.version {
             state
         } else {
             registered
                 .resource
                 .upgrade_state(version, state, &mut diags)
         };
+        clear_write_only(&registered.schema.block, &mut state);
         (state, diags)
     }
 
@@ -220,12 +231,13 @@ impl Server {
         let work = registered.resource.read(&mut op, current, &mut inner);
         let outcome = self.bounded("read", limit, &cancel, &mut diags, work).await;
         diags.extend(inner);
-        let state = match outcome {
+        let mut state = match outcome {
             Some(state) => state,
             // Why keep the current state: a read that did not finish proves nothing about the
             // object, and dropping it from state would plan a duplicate.
             None => current.clone(),
         };
+        clear_write_only(&registered.schema.block, &mut state);
         (
             Stored {
                 state,
@@ -240,6 +252,9 @@ impl Server {
     /// Why the resource's `modify_plan` runs once, even for a replacement: when a plan replaces
     /// the object, Terraform asks again with a null prior state, and that second request plans
     /// the new object like a create.
+    ///
+    /// Write-only attributes are null in the plan the resource adjusts, and in the plan returned
+    /// whatever the resource did; their values are in `config` only.
     pub(crate) fn plan_resource_change(
         &self,
         registered: &ResourceType,
@@ -260,14 +275,17 @@ impl Server {
         }
         let block = &registered.schema.block;
         let creating = prior.is_null();
+        let mut planned = plan_block(block, prior, config, proposed, creating);
+        clear_write_only(block, &mut planned);
         let mut plan = Plan {
             prior,
             config,
-            planned: plan_block(block, prior, config, proposed, creating),
+            planned,
             requires_replace: Vec::new(),
             private,
         };
         registered.resource.modify_plan(&mut plan, &mut diags);
+        clear_write_only(block, &mut plan.planned);
         let mut replace = replacement_paths(block, prior, &plan.planned);
         replace.append(&mut plan.requires_replace);
         replace.dedup();
@@ -279,15 +297,20 @@ impl Server {
         (planned, diags)
     }
 
-    /// `ApplyResourceChange`: creates, updates or deletes.
+    /// `ApplyResourceChange`: creates, updates or deletes. A create or update is given the plan
+    /// with the write-only values of `config` in it; the state it returns keeps none of them.
     pub(crate) async fn apply_resource_change(
         &self,
         registered: &ResourceType,
         prior: &Value,
         planned: &Value,
+        config: &Value,
         planned_private: &[u8],
     ) -> (Stored, Diagnostics) {
         let resource = &registered.resource;
+        let block = &registered.schema.block;
+        let given = with_write_only(block, planned, config);
+        let planned = &given;
         let mut diags = Diagnostics::new();
         let private = Private::from_bytes(planned_private);
         let change = match (prior.is_null(), planned.is_null()) {
@@ -328,13 +351,14 @@ impl Server {
         };
         let failed = inner.has_errors();
         diags.extend(inner);
-        let state = match result {
+        let mut state = match result {
             // A failed delete leaves the object in place: keep it in state.
             Some(_) if change == Change::Delete && failed => prior.clone(),
             Some(state) => state,
             // Dropped after it ignored its cancellation: as far as we know, nothing changed.
             None => prior.clone(),
         };
+        clear_write_only(block, &mut state);
         let stored = Stored {
             state,
             private: op.private,
@@ -360,9 +384,10 @@ impl Server {
             let state = Value::Null;
             return (Stored { state, private }, diags);
         }
-        let state = registered
+        let mut state = registered
             .resource
             .import_state(id, &registered.schema, &mut diags);
+        clear_write_only(&registered.schema.block, &mut state);
         private.set(IMPORTING, true.into());
         (Stored { state, private }, diags)
     }
@@ -420,6 +445,25 @@ impl Server {
             }
         }
     }
+}
+
+/// The error for a write-only value from a CLI that cannot keep it out of plans and states.
+fn write_only_not_allowed(path: &AttributePath, diags: &mut Diagnostics) {
+    let name = path.to_string();
+    // The convention `x_wo` is the write-only form of `x`.
+    let plain = name
+        .strip_suffix("_wo")
+        .map(|plain| format!(", or use {plain} (sensitive, but kept in the state) instead"))
+        .unwrap_or_default();
+    diags.error_at(
+        path.clone(),
+        format!("{name} needs Terraform 1.11 or later"),
+        format!(
+            "{name} is write-only: its value is sent to the provider but never kept in a plan or \
+             the state. That needs Terraform 1.11 or later, or OpenTofu 1.11 or later, and this \
+             CLI did not say it can send write-only values. Upgrade the CLI{plain}."
+        ),
+    );
 }
 
 /// The error for an operation that was cancelled and did not finish by itself.
@@ -522,7 +566,8 @@ mod tests {
         async fn delete(&self, _op: &mut Operation, _prior: &Value, _diags: &mut Diagnostics) {}
     }
 
-    struct TestProvider(Arc<Slow>);
+    /// A provider of one test resource.
+    struct TestProvider(Arc<dyn Resource>);
 
     #[async_trait]
     impl Provider for TestProvider {
@@ -531,7 +576,7 @@ mod tests {
         }
 
         fn resources(&self) -> Vec<Arc<dyn Resource>> {
-            vec![Arc::clone(&self.0) as Arc<dyn Resource>]
+            vec![Arc::clone(&self.0)]
         }
 
         async fn configure(&self, _config: &Value, _version: &str, _diags: &mut Diagnostics) {}
@@ -542,7 +587,9 @@ mod tests {
             behaviour,
             plans: AtomicUsize::new(0),
         });
-        let mut server = Server::new(Arc::new(TestProvider(Arc::clone(&slow))));
+        let mut server = Server::new(Arc::new(TestProvider(
+            Arc::clone(&slow) as Arc<dyn Resource>
+        )));
         server.cancel_grace = Duration::from_millis(200);
         (Arc::new(server), slow)
     }
@@ -561,7 +608,7 @@ mod tests {
     async fn create(server: &Server, planned: &Value) -> (Stored, Diagnostics) {
         let registered = server.resource_type("test_slow").unwrap();
         server
-            .apply_resource_change(registered, &Value::Null, planned, &[])
+            .apply_resource_change(registered, &Value::Null, planned, planned, &[])
             .await
     }
 
@@ -620,6 +667,139 @@ mod tests {
         assert_eq!(slow.plans.load(Ordering::SeqCst), 1);
         assert_eq!(planned.requires_replace.len(), 1);
         assert_eq!(planned.requires_replace[0].to_string(), "id");
+    }
+
+    /// A resource with a write-only secret that records what its create was given.
+    #[derive(Default)]
+    struct Keeper(std::sync::Mutex<Option<Value>>);
+
+    #[async_trait]
+    impl Resource for Keeper {
+        fn type_name(&self) -> &'static str {
+            "test_keeper"
+        }
+
+        fn schema(&self) -> Schema {
+            Schema::new(
+                Block::new("test")
+                    .attribute(Attribute::string("id").required())
+                    .attribute(Attribute::string("secret_wo").write_only())
+                    .attribute(Attribute::string("secret_wo_version")),
+            )
+        }
+
+        fn modify_plan(&self, plan: &mut Plan<'_>, _diags: &mut Diagnostics) {
+            assert!(plan.planned.get("secret_wo").is_null(), "seen in a plan");
+            assert_eq!(plan.config.get("secret_wo"), &Value::string("s3cret"));
+            // Even a resource that puts one in a plan cannot make it stay there.
+            if let Value::Object(fields) = &mut plan.planned {
+                fields.insert("secret_wo".into(), Value::string("s3cret"));
+            }
+        }
+
+        async fn create(
+            &self,
+            _op: &mut Operation,
+            planned: &Value,
+            _d: &mut Diagnostics,
+        ) -> Value {
+            *self.0.lock().unwrap() = Some(planned.clone());
+            planned.clone()
+        }
+
+        async fn read(&self, _op: &mut Operation, current: &Value, _d: &mut Diagnostics) -> Value {
+            let mut state = current.clone();
+            if let Value::Object(fields) = &mut state {
+                fields.insert("secret_wo".into(), Value::string("s3cret"));
+            }
+            state
+        }
+
+        async fn update(
+            &self,
+            _op: &mut Operation,
+            _prior: &Value,
+            planned: &Value,
+            _d: &mut Diagnostics,
+        ) -> Value {
+            planned.clone()
+        }
+
+        async fn delete(&self, _op: &mut Operation, _prior: &Value, _d: &mut Diagnostics) {}
+    }
+
+    #[tokio::test]
+    async fn write_only_values_reach_create_and_no_plan_or_state() {
+        let keeper = Arc::new(Keeper::default());
+        let server = Server::new(Arc::new(TestProvider(
+            Arc::clone(&keeper) as Arc<dyn Resource>
+        )));
+        let registered = server.resource_type("test_keeper").unwrap();
+        let config = Value::object([
+            ("id", Value::string("a")),
+            ("secret_wo", Value::string("s3cret")),
+            ("secret_wo_version", Value::string("1")),
+        ]);
+        let (planned, diags) =
+            server.plan_resource_change(registered, &Value::Null, &config, &config, &[]);
+        assert!(diags.is_empty());
+        assert!(planned.state.get("secret_wo").is_null());
+        assert_eq!(planned.state.get("secret_wo_version"), &Value::string("1"));
+
+        let (stored, diags) = server
+            .apply_resource_change(registered, &Value::Null, &planned.state, &config, &[])
+            .await;
+        assert!(diags.is_empty());
+        let given = keeper.0.lock().unwrap().clone().unwrap();
+        assert_eq!(given.get("secret_wo"), &Value::string("s3cret"));
+        assert!(stored.state.get("secret_wo").is_null());
+
+        let (read, _) = server.read_resource(registered, &stored.state, &[]).await;
+        assert!(read.state.get("secret_wo").is_null());
+    }
+
+    #[test]
+    fn a_cli_that_cannot_send_write_only_values_is_told_the_version_it_needs() {
+        let server = Server::new(Arc::new(TestProvider(Arc::new(Keeper::default()))));
+        let registered = server.resource_type("test_keeper").unwrap();
+        let config = Value::object([
+            ("id", Value::string("a")),
+            ("secret_wo", Value::Unknown),
+            ("secret_wo_version", Value::string("1")),
+        ]);
+        let old_cli = ClientCapabilities::default();
+        let diags = server.validate_resource_config(registered, &config, old_cli);
+        let found: Vec<_> = diags.iter().collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].summary, "secret_wo needs Terraform 1.11 or later");
+        assert_eq!(
+            found[0].attribute.as_ref().unwrap().to_string(),
+            "secret_wo"
+        );
+        assert!(
+            found[0].detail.contains("OpenTofu 1.11"),
+            "{}",
+            found[0].detail
+        );
+        assert!(
+            found[0].detail.contains("or use secret"),
+            "{}",
+            found[0].detail
+        );
+        let new_cli = ClientCapabilities {
+            write_only_attributes_allowed: true,
+        };
+        assert!(
+            server
+                .validate_resource_config(registered, &config, new_cli)
+                .is_empty()
+        );
+        let unset = Value::object([("id", Value::string("a"))]);
+        assert!(
+            server
+                .validate_resource_config(registered, &unset, old_cli)
+                .is_empty()
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub(crate) fn validate_block(
             continue;
         }
         let attribute_path = path.attribute(attribute.name.clone());
+        refuse_null_elements(value, &attribute_path, diags);
         for validator in &attribute.validators {
             validator(value, &attribute_path, diags);
         }
@@ -41,6 +42,40 @@ pub(crate) fn validate_block(
             }
             _ => {}
         }
+    }
+}
+
+/// Refuses null elements of a list or set and null values of a map: they mean nothing here, and
+/// the models leave them out (`crate::framework::model::map_without_nulls`), so accepting them
+/// would plan a value that never reaches state.
+fn refuse_null_elements(value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+    match value {
+        Value::Map(entries) => {
+            for (key, _) in entries.iter().filter(|(_, entry)| entry.is_null()) {
+                let at = path.key(key.clone());
+                diags.error_at(
+                    at.clone(),
+                    format!("Null value in {path}"),
+                    format!("{at} is null; give it a value or remove the entry."),
+                );
+            }
+        }
+        Value::List(items) => {
+            for (index, _) in items.iter().enumerate().filter(|(_, item)| item.is_null()) {
+                let at = path.index(i64::try_from(index).unwrap_or(i64::MAX));
+                diags.error_at(
+                    at.clone(),
+                    format!("Null element in {path}"),
+                    format!("{at} is null; give it a value or remove the element."),
+                );
+            }
+        }
+        Value::Set(items) if items.iter().any(Value::is_null) => diags.error_at(
+            path.clone(),
+            format!("Null element in {path}"),
+            format!("{path} holds a null element; remove it."),
+        ),
+        _ => {}
     }
 }
 
@@ -257,6 +292,30 @@ mod tests {
             "{}",
             diag.detail
         );
+    }
+
+    #[test]
+    fn null_elements_of_collections_name_their_place() {
+        let block = Block::new("t")
+            .attribute(Attribute::string_list("command"))
+            .attribute(Attribute::string_map("variables"));
+        let config = Value::object([
+            (
+                "command",
+                Value::list([Value::string("run"), Value::Null, Value::Unknown]),
+            ),
+            (
+                "variables",
+                Value::map([("A", Value::Null), ("B", Value::string("b"))]),
+            ),
+        ]);
+        let mut diags = Diagnostics::new();
+        validate_block(&block, &config, &AttributePath::root(), &mut diags);
+        let paths: Vec<String> = diags
+            .iter()
+            .map(|d| d.attribute.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(paths, ["command[1]", "variables[\"A\"]"]);
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn block(block: &Block) -> pb::schema::Block {
                     sensitive: a.sensitive,
                     description_kind: MARKDOWN,
                     deprecated: false,
-                    write_only: false,
+                    write_only: a.write_only,
                     deprecation_message: String::new(),
                 }
             })
@@ -156,7 +156,8 @@ mod tests {
                 .attribute(Attribute::string("a").required())
                 .attribute(Attribute::string("b"))
                 .attribute(Attribute::string("c").computed())
-                .attribute(Attribute::string("d").optional_computed().sensitive()),
+                .attribute(Attribute::string("d").optional_computed().sensitive())
+                .attribute(Attribute::string("e_wo").write_only()),
         );
         let pb = schema(&s);
         let attrs = pb.block.unwrap().attributes;
@@ -170,9 +171,12 @@ mod tests {
                 (true, false, false, false),
                 (false, true, false, false),
                 (false, false, true, false),
-                (false, true, true, true)
+                (false, true, true, true),
+                (false, true, false, true)
             ]
         );
+        let write_only: Vec<bool> = attrs.iter().map(|a| a.write_only).collect();
+        assert_eq!(write_only, [false, false, false, false, true]);
         assert_eq!(attrs[0].r#type, b"\"string\"");
     }
 

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{decode, diagnostics, encode, path, schema};
 use super::proto::plugin as go_plugin;
 use super::proto::tfplugin5 as pb;
-use crate::framework::{Diagnostics, Server};
+use crate::framework::{ClientCapabilities, Diagnostics, Server};
 
 /// The `tfplugin5.Provider` service over a framework server.
 pub(crate) struct ProviderService {
@@ -109,7 +109,10 @@ impl pb::provider_server::Provider for ProviderService {
             decode(request.config.as_ref(), ty, "configuration"),
             respond
         );
-        let diags = self.server.validate_resource_config(resource, &config);
+        let capabilities = capabilities(request.client_capabilities.as_ref());
+        let diags = self
+            .server
+            .validate_resource_config(resource, &config, capabilities);
         Ok(Response::new(respond(diags)))
     }
 
@@ -128,9 +131,23 @@ impl pb::provider_server::Provider for ProviderService {
         let stored = or_respond!(
             crate::value::json::decode(&json, ty).map_err(|e| {
                 let mut diags = Diagnostics::new();
-                diags.error(
-                    "Could not read the stored state",
-                    format!("The state of this resource could not be read: {e}."),
+                let summary = if e.path.is_root() {
+                    format!("Cannot read the stored state of this {}", request.type_name)
+                } else {
+                    format!(
+                        "Cannot read {} in the stored state of this {}",
+                        e.path, request.type_name
+                    )
+                };
+                diags.error_at(
+                    e.path.clone(),
+                    summary,
+                    format!(
+                        "The stored state does not fit this provider version's schema ({e}). Use \
+                         the provider version that wrote it, or take the resource out of the \
+                         state and import it again: `terraform state rm <address>`, then \
+                         `terraform import <address> <id>`."
+                    ),
                 );
                 diags
             }),
@@ -265,9 +282,19 @@ impl pb::provider_server::Provider for ProviderService {
             decode(request.planned_state.as_ref(), ty, "planned state"),
             respond
         );
+        let config = or_respond!(
+            decode(request.config.as_ref(), ty, "configuration"),
+            respond
+        );
         let (stored, mut diags) = self
             .server
-            .apply_resource_change(resource, &prior, &planned, &request.planned_private)
+            .apply_resource_change(
+                resource,
+                &prior,
+                &planned,
+                &config,
+                &request.planned_private,
+            )
             .await;
         let new_state = or_respond_with!(encode(&stored.state, ty, "new state"), diags, respond);
         Ok(Response::new(pb::apply_resource_change::Response {
@@ -321,6 +348,13 @@ impl pb::provider_server::Provider for ProviderService {
     }
 }
 
+/// The CLI's capabilities; none when it sends none (a CLI older than protocol 5.6).
+pub(crate) fn capabilities(sent: Option<&pb::ClientCapabilities>) -> ClientCapabilities {
+    ClientCapabilities {
+        write_only_attributes_allowed: sent.is_some_and(|c| c.write_only_attributes_allowed),
+    }
+}
+
 /// go-plugin's `GRPCController`: `Shutdown` ends the process.
 pub(crate) struct Controller {
     shutdown: Arc<Notify>,
@@ -342,5 +376,101 @@ impl go_plugin::grpc_controller_server::GrpcController for Controller {
         log::debug!("shutdown requested by Terraform");
         self.shutdown.notify_one();
         Ok(Response::new(go_plugin::Empty {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pb::provider_server::Provider as _;
+
+    use super::*;
+    use crate::framework::plan::null_object;
+    use crate::value::Value;
+
+    /// A container runner configuration with a write-only git password, as Terraform encodes it.
+    fn config_with_password_wo(server: &Server) -> pb::DynamicValue {
+        let (_, schema) = server
+            .resource_schemas()
+            .find(|(name, _)| *name == "humanitec_container_runner")
+            .expect("container runner schema");
+        let block = &schema.block;
+        let nested = |name: &str| {
+            let found = block.blocks.iter().find(|b| b.name == name);
+            null_object(&found.expect("nested block").block)
+        };
+        let with = |mut value: Value, pairs: &[(&str, Value)]| {
+            if let Value::Object(fields) = &mut value {
+                for (name, v) in pairs {
+                    fields.insert((*name).to_string(), v.clone());
+                }
+            }
+            value
+        };
+        let job = with(nested("job"), &[("image", Value::string("img"))]);
+        let source = with(
+            nested("source"),
+            &[
+                ("url", Value::string("https://git.example.com/r.git")),
+                ("password_wo", Value::string("pw")),
+                ("password_wo_version", Value::string("1")),
+            ],
+        );
+        let config = with(
+            null_object(block),
+            &[
+                ("id", Value::string("runner")),
+                ("type", Value::string("s3")),
+                ("job", job),
+                ("source", source),
+            ],
+        );
+        encode(&config, &schema.implied_type(), "configuration").expect("encodes")
+    }
+
+    async fn validate(capabilities: Option<pb::ClientCapabilities>) -> Vec<pb::Diagnostic> {
+        let server = Arc::new(Server::new(Arc::new(
+            crate::provider::HumanitecProvider::new(),
+        )));
+        let config = config_with_password_wo(&server);
+        let service = ProviderService::new(server);
+        let request = pb::validate_resource_type_config::Request {
+            type_name: "humanitec_container_runner".into(),
+            config: Some(config),
+            client_capabilities: capabilities,
+        };
+        service
+            .validate_resource_type_config(Request::new(request))
+            .await
+            .expect("a response")
+            .into_inner()
+            .diagnostics
+    }
+
+    #[tokio::test]
+    async fn a_cli_without_the_write_only_capability_gets_a_diagnostic_naming_the_version() {
+        for old_cli in [
+            None,
+            Some(pb::ClientCapabilities {
+                deferral_allowed: true,
+                write_only_attributes_allowed: false,
+            }),
+        ] {
+            let diagnostics = validate(old_cli).await;
+            assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+            let diagnostic = &diagnostics[0];
+            assert_eq!(
+                diagnostic.summary,
+                "source.password_wo needs Terraform 1.11 or later"
+            );
+            assert!(diagnostic.detail.contains("OpenTofu 1.11"));
+            assert!(diagnostic.detail.contains("or use source.password"));
+            let steps = &diagnostic.attribute.as_ref().expect("a path").steps;
+            assert_eq!(steps.len(), 2);
+        }
+        let new_cli = Some(pb::ClientCapabilities {
+            deferral_allowed: false,
+            write_only_attributes_allowed: true,
+        });
+        assert_eq!(validate(new_cli).await, Vec::new());
     }
 }

@@ -18,7 +18,7 @@ use super::config::Mode;
 use crate::framework::model::{self, ModelError};
 use crate::framework::plan::resolve_unknowns;
 use crate::framework::{Diagnostics, Operation, Plan, Private, Schema};
-use crate::value::{Type, Value};
+use crate::value::{AttributePath, Type, Value};
 
 /// What a failed create or update left behind.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,8 @@ fn recorded_mode(private: &Private) -> Option<Mode> {
 
 /// A resource type's backends, one per mode, and the conversions between its values and model.
 pub(crate) struct Backends<M> {
+    /// The resource type, for messages.
+    type_name: &'static str,
     shared: Arc<Shared>,
     api: Arc<dyn Backend<M>>,
     direct: Arc<dyn Backend<M>>,
@@ -100,6 +102,7 @@ where
 {
     /// The backends of a resource type with this schema.
     pub(crate) fn new(
+        type_name: &'static str,
         shared: Arc<Shared>,
         api: Arc<dyn Backend<M>>,
         direct: Arc<dyn Backend<M>>,
@@ -107,6 +110,7 @@ where
         unrecorded: fn(&Value) -> Option<Mode>,
     ) -> Self {
         Self {
+            type_name,
             shared,
             api,
             direct,
@@ -141,15 +145,33 @@ where
         }
     }
 
-    /// Reads a value into the model; a value that does not fit is a provider bug, reported.
+    /// The type of the resource's values.
+    fn ty(&self) -> &Type {
+        self.ty.get_or_init(|| (self.schema)().implied_type())
+    }
+
+    /// Reads a value into the model; one that does not fit is reported with the attribute to
+    /// blame and what to do.
     pub(crate) fn model(&self, value: &Value, diags: &mut Diagnostics) -> Option<M> {
-        model::decode(value).map_err(|e| bug(diags, &e)).ok()
+        match model::decode(value) {
+            Ok(model) => Some(model),
+            Err(error) => {
+                let at = model::failing_path::<M>(value, self.ty());
+                unreadable(self.type_name, value, at.as_ref(), &error, diags);
+                None
+            }
+        }
     }
 
     /// Writes the model as a state value.
     pub(crate) fn state(&self, model: &M, diags: &mut Diagnostics) -> Option<Value> {
-        let ty = self.ty.get_or_init(|| (self.schema)().implied_type());
-        model::encode(model, ty).map_err(|e| bug(diags, &e)).ok()
+        match model::encode(model, self.ty()) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                unwritable(self.type_name, &error, diags);
+                None
+            }
+        }
     }
 
     /// The state after a successful write: the plan, with each value it left unknown taken from
@@ -270,13 +292,56 @@ where
     }
 }
 
-/// Reports a value that does not fit its model: always a bug in this provider.
-fn bug(diags: &mut Diagnostics, error: &ModelError) {
+/// Reports a state or plan the model cannot read: the attribute to blame (when one is), what
+/// was expected there, and how to go on. Never the value itself, which may be a secret.
+fn unreadable(
+    type_name: &str,
+    value: &Value,
+    at: Option<&AttributePath>,
+    error: &ModelError,
+    diags: &mut Diagnostics,
+) {
+    let expected = model::expectation(error);
+    let (summary, place) = match at {
+        Some(path) => {
+            let found = model::value_at(value, path).kind_name();
+            (
+                format!("Cannot read {path} of this {type_name}"),
+                format!("{path} ({found} where {expected})"),
+            )
+        }
+        None => (
+            format!("Cannot read this {type_name}"),
+            format!("its value ({expected})"),
+        ),
+    };
+    let id = value
+        .get("id")
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .unwrap_or("<id>");
+    let detail = format!(
+        "This provider version cannot read {place} in the state or plan of this {type_name}, so \
+         nothing was changed. To go on, take the resource out of the state and import it again: \
+         `terraform state rm <address>`, then `terraform import <address> {id}` (in direct mode, \
+         which has no import, apply the configuration again instead). Please report this with the \
+         provider version: the provider should read every value its schema allows."
+    );
+    match at {
+        Some(path) => diags.error_at(path.clone(), summary, detail),
+        None => diags.error(summary, detail),
+    }
+}
+
+/// Reports a model that does not convert to the schema's type: the model and schema disagree,
+/// which the tests of each resource rule out.
+fn unwritable(type_name: &str, error: &ModelError, diags: &mut Diagnostics) {
     diags.error(
-        "Internal error: state does not match the resource model",
+        format!("Cannot write the state of this {type_name}"),
         format!(
-            "{}. This is a bug in the provider; please report it.",
-            crate::error_chain(error)
+            "{}. The provider's model and schema of {type_name} disagree; please report this \
+             with the provider version.",
+            crate::capitalized(&model::expectation(error))
         ),
     );
 }
@@ -381,7 +446,14 @@ mod tests {
         let api_dyn: Arc<dyn Backend<Thing>> = api.clone();
         let direct_dyn: Arc<dyn Backend<Thing>> = direct.clone();
         (
-            Backends::new(shared, api_dyn, direct_dyn, thing_schema, unrecorded),
+            Backends::new(
+                "test_thing",
+                shared,
+                api_dyn,
+                direct_dyn,
+                thing_schema,
+                unrecorded,
+            ),
             api,
             direct,
         )
@@ -442,6 +514,25 @@ mod tests {
         assert_eq!(api.seen(), ["read"]);
         assert!(direct.seen().is_empty());
         assert_eq!(recorded_mode(&op.private), Some(Mode::Api));
+    }
+
+    #[test]
+    fn a_value_the_model_cannot_read_names_the_attribute_and_not_the_value() {
+        let (backends, _, _) = backends(shared(Mode::Api), |_| None);
+        let mut diags = Diagnostics::new();
+        let odd = Value::object([("id", Value::number(73_511_924))]);
+        assert!(backends.model(&odd, &mut diags).is_none());
+        let diag = diags.iter().next().expect("a diagnostic");
+        assert_eq!(diag.summary, "Cannot read id of this test_thing");
+        assert_eq!(
+            diag.attribute.as_ref().map(ToString::to_string),
+            Some("id".into())
+        );
+        let text = format!("{} {}", diag.summary, diag.detail);
+        assert!(!text.contains("73511924"), "the value shows: {text}");
+        assert!(!text.contains("Internal error"), "{text}");
+        assert!(text.contains("number where expected a string"), "{text}");
+        assert!(text.contains("terraform state rm"), "{text}");
     }
 
     #[test]

@@ -40,7 +40,12 @@ fn connection(kubernetes: Option<&Kubernetes>) -> Connection {
         config_context: k.config_context.clone(),
         host: k.host.clone(),
         cluster_ca_certificate: k.cluster_ca_certificate.clone(),
-        token: k.token.as_ref().map(|t| Secret(t.0.clone())),
+        // The write-only token is here only while the runner config's own create or update runs.
+        token: k
+            .token
+            .as_ref()
+            .or(k.token_wo.as_ref())
+            .map(|t| Secret(t.0.clone())),
         insecure: k.insecure.unwrap_or(false),
         exec: k.exec.as_ref().map(|e| ExecPlugin {
             api_version: e.api_version.clone().unwrap_or_default(),

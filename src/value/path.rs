@@ -51,7 +51,6 @@ impl AttributePath {
     }
 
     /// A new path to the list or tuple element at this index.
-    #[cfg(test)]
     pub(crate) fn index(&self, index: i64) -> Self {
         self.with(PathStep::ElementKeyInt(index))
     }

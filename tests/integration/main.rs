@@ -20,6 +20,7 @@ mod plugin;
 mod repair;
 mod replacement;
 mod runner_config;
+mod secrets;
 mod support;
 mod unknowns;
 mod yaml_outputs;

@@ -10,13 +10,14 @@ use crate::framework::model::Sensitive;
 use crate::framework::{Diagnostics, Operation};
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
-use crate::provider::resources::runner_config::RunnerConfig;
+use crate::provider::resources::runner_config::{AGENT_URL_UNKNOWN, RunnerConfig};
 
 /// The private-state key of the version of the stored `agent_url` secret as this provider last
 /// wrote or saw it.
 const AGENT_URL_VERSION: &str = "agent_url_version";
 
-/// Records the version of the definition's stored `agent_url` secret.
+/// Records the version of the definition's stored `agent_url` secret (just written or read; a
+/// write also makes the value known again).
 fn record_agent_url_version(op: &mut Operation, definition: &Definition) {
     if let Some(version) = read_runner_config(definition).agent_url_version {
         op.private.set(AGENT_URL_VERSION, version.into());
@@ -41,6 +42,7 @@ impl Backend<RunnerConfig> for Api {
         };
         match create(op, &client, &RUNNER_CONFIG, &payload, diags).await {
             Created::Done(definition) => {
+                op.private.remove(AGENT_URL_UNKNOWN);
                 record_agent_url_version(op, &definition);
                 Ok(made)
             }
@@ -91,11 +93,22 @@ impl Backend<RunnerConfig> for Api {
             .get(AGENT_URL_VERSION)
             .and_then(serde_json::Value::as_str);
         let moved = recorded.is_some_and(|seen| read.agent_url_version.as_deref() != Some(seen));
+        // A write-only Agent URL is never read back; one that is gone or was changed elsewhere
+        // forgets its version, so that the plan sends the configured value again.
+        let write_only = current.agent_url_wo_version.is_some();
         let agent_url = match &current.agent_url {
+            _ if write_only => None,
             None if !read.has_agent_url => Some(Sensitive(String::new())),
             _ if moved => None,
             known => known.clone(),
         };
+        let agent_url_wo_version = current
+            .agent_url_wo_version
+            .clone()
+            .filter(|_| read.has_agent_url && !moved);
+        if op.importing && agent_url.is_none() {
+            op.private.set(AGENT_URL_UNKNOWN, true.into());
+        }
         record_agent_url_version(op, &definition);
         Read::Found(RunnerConfig {
             id: definition.id.clone(),
@@ -105,6 +118,8 @@ impl Backend<RunnerConfig> for Api {
             cluster: Some(read.cluster.unwrap_or_default()),
             skip_permission_checks: read.skip_permission_checks,
             agent_url,
+            agent_url_wo: None,
+            agent_url_wo_version,
             driver_type: Some(definition.driver_type.clone()),
             unmanaged_inputs: Some(read.unmanaged_inputs),
             ..current.clone()
@@ -129,6 +144,7 @@ impl Backend<RunnerConfig> for Api {
             else {
                 return Err(Failed::Nothing);
             };
+            op.private.remove(AGENT_URL_UNKNOWN);
             record_agent_url_version(op, &definition);
             written = Some(definition);
         }

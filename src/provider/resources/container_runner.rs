@@ -19,11 +19,16 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::runner_config::{Kubernetes, kubernetes_block};
-use super::{criteria_block, default_name_to_id, definition_shape, plan_definition_shape, set};
-use crate::definition::container_runner::{
-    CONTAINER_RUNNER_DRIVER, Secret, rewrites, secrets_by_path, sort_rules,
+use super::{
+    check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
+    set, write_only_pair,
 };
-use crate::framework::model::{Sensitive, null_as_default};
+use crate::definition::container_runner::{
+    CONTAINER_RUNNER_DRIVER, Secret, is_stored_value_ref, rewrites, secrets_by_path, sort_rules,
+    write_only_versions,
+};
+use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
+use crate::framework::plan::with_write_only;
 use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{env_names, humanitec_id, not_empty, quoted_list, yaml_mapping};
 use crate::framework::{
@@ -57,9 +62,15 @@ pub(crate) struct ContainerRunner {
     /// The git source.
     pub(crate) source: Option<Source>,
     /// Inline files, path → content.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) files: Option<BTreeMap<String, String>>,
     /// Secret inline files; a null content is a secret whose value is not known here.
     pub(crate) secret_files: Option<BTreeMap<String, Option<Sensitive<String>>>>,
+    /// Write-only secret files: set only while a create or update runs (never in state).
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) secret_files_wo: Option<BTreeMap<String, Sensitive<String>>>,
+    /// The version of `secret_files_wo`.
+    pub(crate) secret_files_wo_version: Option<String>,
     /// Cloud credentials for the runner.
     pub(crate) credentials_config: Option<CredentialsConfig>,
     /// The runner config it runs with.
@@ -67,18 +78,23 @@ pub(crate) struct ContainerRunner {
     /// Delete even while in use.
     pub(crate) force_delete: Option<bool>,
     /// Where Humanitec keeps each secret input, by dotted input path; read from the API only.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) secret_refs: Option<BTreeMap<String, SecretRef>>,
     /// The definition's driver as Humanitec reports it.
     pub(crate) driver_type: Option<String>,
     /// Driver inputs the definition has that this resource does not manage.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
     /// Direct mode: values whose change re-runs `create`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) triggers: Option<BTreeMap<String, String>>,
     /// Direct mode: what the last run wrote to `OUTPUTS_FILE`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) outputs: Option<BTreeMap<String, String>>,
     /// Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) secret_outputs: Option<BTreeMap<String, Sensitive<String>>>,
     /// Direct mode: the last run.
     pub(crate) last_run: Option<LastRun>,
@@ -106,6 +122,7 @@ pub(crate) struct Job {
     #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) image: String,
     /// Overrides the image's entrypoint.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) command: Option<Vec<String>>,
     /// Where the shared volume is mounted.
     pub(crate) shared_directory: Option<String>,
@@ -116,9 +133,15 @@ pub(crate) struct Job {
     /// A partial Pod template (YAML) merged into the Job's pod.
     pub(crate) pod_template: Option<String>,
     /// Environment variables.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) variables: Option<BTreeMap<String, String>>,
     /// Secret environment variables; a null value is a secret not known here.
     pub(crate) secret_variables: Option<BTreeMap<String, Option<Sensitive<String>>>>,
+    /// Write-only secret environment variables: set only while a create or update runs.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) secret_variables_wo: Option<BTreeMap<String, Sensitive<String>>>,
+    /// The version of `secret_variables_wo`.
+    pub(crate) secret_variables_wo_version: Option<String>,
 }
 
 /// The `source` block.
@@ -141,6 +164,14 @@ pub(crate) struct Source {
     pub(crate) password_ref: Option<SecretRef>,
     /// The SSH key as a secret store reference.
     pub(crate) ssh_key_ref: Option<SecretRef>,
+    /// Write-only password: set only while a create or update runs (never in state).
+    pub(crate) password_wo: Option<Sensitive<String>>,
+    /// The version of `password_wo`.
+    pub(crate) password_wo_version: Option<String>,
+    /// Write-only SSH key: set only while a create or update runs.
+    pub(crate) ssh_key_wo: Option<Sensitive<String>>,
+    /// The version of `ssh_key_wo`.
+    pub(crate) ssh_key_wo_version: Option<String>,
 }
 
 /// A reference to a secret in a secret store registered with the organization: a
@@ -161,6 +192,7 @@ pub(crate) struct SecretRef {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct CredentialsConfig {
     /// Environment variable name → credential key.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) environment: Option<BTreeMap<String, String>>,
     /// A file to write the credentials to.
     pub(crate) file: Option<String>,
@@ -213,13 +245,20 @@ impl ContainerRunnerResource {
         let api = Arc::new(api::Api::new(Arc::clone(&shared)));
         // Why `driver_type`: the API always reports it, and direct mode always plans it null.
         // Earlier versions, which recorded no mode, created container runners in api mode only.
-        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, |state| {
-            Some(if state.get("driver_type").is_null() {
-                Mode::Direct
-            } else {
-                Mode::Api
-            })
-        });
+        let backends = Backends::new(
+            "humanitec_container_runner",
+            shared,
+            api,
+            Arc::new(direct::Direct),
+            schema,
+            |state| {
+                Some(if state.get("driver_type").is_null() {
+                    Mode::Direct
+                } else {
+                    Mode::Api
+                })
+            },
+        );
         Self { backends }
     }
 }
@@ -328,6 +367,16 @@ fn schema() -> Schema {
                 .validate(env_names())
                 .description("Secret environment variables of the container. In api mode sent as definition secrets (`job.variables.<NAME>`), which the API never returns; in direct mode given to the container from a Secret the provider owns (`secretKeyRef`), never inline in the Job."),
         );
+    let [variables_wo, variables_wo_version] = write_only_pair(
+        "secret_variables",
+        Type::Map(Box::new(Type::String)),
+        "Secret environment variables of the container, like `secret_variables`",
+        &["secret_variables"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+    );
+    let job = job
+        .attribute(variables_wo.validate(env_names()))
+        .attribute(variables_wo_version);
     let source = Block::new("The git repository holding the code the container runs.")
         .attribute(
             Attribute::string("url")
@@ -361,6 +410,32 @@ fn schema() -> Schema {
         )
         .block(secret_ref_block("password"))
         .block(secret_ref_block("ssh_key"));
+    let [password_wo, password_wo_version] = write_only_pair(
+        "password",
+        Type::String,
+        "The password or token for HTTPS authentication",
+        &["password", "password_ref"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+    );
+    let [ssh_key_wo, ssh_key_wo_version] = write_only_pair(
+        "ssh_key",
+        Type::String,
+        "The SSH private key for `git@…` URLs",
+        &["ssh_key", "ssh_key_ref"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+    );
+    let source = source
+        .attribute(password_wo.validate(not_empty()))
+        .attribute(password_wo_version)
+        .attribute(ssh_key_wo.validate(not_empty()))
+        .attribute(ssh_key_wo_version);
+    let [files_wo, files_wo_version] = write_only_pair(
+        "secret_files",
+        Type::Map(Box::new(Type::String)),
+        "Secret inline files, shaped like `secret_files`",
+        &["secret_files"],
+        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+    );
     let credentials = Block::new("How the cloud credentials of `driver_account` reach the container.")
         .attribute(Attribute::string_map("environment").validate(env_names()).description("Environment variable → credential key, e.g. `{ AWS_ACCESS_KEY_ID = \"AccessKeyId\" }`."))
         .attribute(Attribute::string("file").validate(not_empty()).description("A file the credentials are written to."));
@@ -381,6 +456,8 @@ fn schema() -> Schema {
         .attribute(Attribute::string("driver_account").validate(not_empty()).description("The Humanitec cloud account whose credentials the container gets (see `credentials_config`)."))
         .attribute(Attribute::string_map("files").description("Inline files: path → content. Relative paths are placed in the scripts directory, absolute ones under `job.shared_directory`. Humanitec placeholders such as `$${context.app.id}` are written as `$${…}` in HCL."))
         .attribute(Attribute::string_map("secret_files").sensitive().description("Secret inline files, shaped like `files`. In api mode sent as definition secrets (`files.<path>`), which the API never returns; in direct mode placed from a Secret the provider owns."))
+        .attribute(files_wo)
+        .attribute(files_wo_version)
         .attribute(
             Attribute::new("runner_config", runner_config_type())
                 .sensitive()
@@ -463,12 +540,24 @@ fn refuse_force_deleting_replacement(plan: &mut Plan<'_>, diags: &mut Diagnostic
     }
 }
 
+/// The attributes a definition's payload is made of: when one is not known, neither is whether
+/// an update writes the definition.
+const PAYLOAD: [&str; 8] = [
+    "name",
+    "driver_account",
+    "job",
+    "source",
+    "files",
+    "secret_files",
+    "secret_files_wo",
+    "credentials_config",
+];
+
 /// The `secret_refs` an update will answer with. Every secret is written again, so versions move;
 /// when the same paths are sent, each entry is planned from what is sent, otherwise the whole map
 /// is unknown.
-fn planned_secret_refs(prior: &Value, before: &ContainerRunner, after: &ContainerRunner) -> Value {
+fn planned_secret_refs(prior: &Value, after: &ContainerRunner) -> Value {
     let sent = sendable(after);
-    let before_secrets = secrets_by_path(before);
     let Some(refs) = prior.as_map() else {
         return Value::Unknown;
     };
@@ -476,8 +565,12 @@ fn planned_secret_refs(prior: &Value, before: &ContainerRunner, after: &Containe
         return Value::Unknown;
     }
     let entries = sent.iter().map(|(path, secret)| {
-        let entry = match (secret, before_secrets.get(path)) {
-            (Secret::Ref(r), _) => Value::object([
+        let stored_here = refs[path]
+            .get("ref")
+            .as_str()
+            .is_some_and(|key| is_stored_value_ref(key, &after.id));
+        let entry = match secret {
+            Secret::Ref(r) => Value::object([
                 ("store", Value::string(r.store.clone())),
                 ("ref", Value::string(r.reference.clone())),
                 (
@@ -485,8 +578,8 @@ fn planned_secret_refs(prior: &Value, before: &ContainerRunner, after: &Containe
                     r.version.clone().map_or(Value::Unknown, Value::string),
                 ),
             ]),
-            // A value stored before stays at the same primary-store key.
-            (_, Some(Secret::Value(_) | Secret::Hidden)) => {
+            // A value stored before stays at the same primary-store key, in a new version.
+            _ if stored_here => {
                 let mut entry = refs[path].clone();
                 set(&mut entry, "version", Value::Unknown);
                 entry
@@ -513,8 +606,17 @@ fn warn_of_dropped_secrets(
     diags: &mut Diagnostics,
 ) {
     let (known, sent) = (sendable(before), sendable(after));
+    // A secret the state holds in write-only form is known to have been configured: leaving
+    // it out now is a choice, not an oversight.
+    let [password, ssh_key, variables, files] = write_only_versions(before).map(|v| v.is_some());
+    let write_only = |path: &str| {
+        (password && path == "source.password")
+            || (ssh_key && path == "source.ssh_key")
+            || (variables && path.starts_with("job.variables."))
+            || (files && path.starts_with("files."))
+    };
     for path in before.secret_refs.iter().flat_map(BTreeMap::keys) {
-        if !sent.contains_key(path) && !known.contains_key(path) {
+        if !sent.contains_key(path) && !known.contains_key(path) && !write_only(path) {
             diags.warning(
                 format!("The definition's secret {path} is not in the configuration"),
                 format!(
@@ -527,6 +629,52 @@ fn warn_of_dropped_secrets(
         }
     }
 }
+
+/// A secret with a write-only form.
+struct WriteOnlySecret {
+    /// What it is, in words.
+    what: &'static str,
+    /// The nested block it is in (none: the top level).
+    block: Option<&'static str>,
+    /// How messages prefix its attributes (`source.`).
+    prefix: &'static str,
+    /// Its name: the plain form's, which `_wo` and `_wo_version` extend.
+    name: &'static str,
+    /// Its other forms.
+    conflicts: &'static [&'static str],
+}
+
+/// The secrets with a write-only form.
+const WRITE_ONLY: [WriteOnlySecret; 4] = [
+    WriteOnlySecret {
+        what: "the git password",
+        block: Some("source"),
+        prefix: "source.",
+        name: "password",
+        conflicts: &["password", "password_ref"],
+    },
+    WriteOnlySecret {
+        what: "the git SSH key",
+        block: Some("source"),
+        prefix: "source.",
+        name: "ssh_key",
+        conflicts: &["ssh_key", "ssh_key_ref"],
+    },
+    WriteOnlySecret {
+        what: "the secret variables",
+        block: Some("job"),
+        prefix: "job.",
+        name: "secret_variables",
+        conflicts: &["secret_variables"],
+    },
+    WriteOnlySecret {
+        what: "the secret files",
+        block: None,
+        prefix: "",
+        name: "secret_files",
+        conflicts: &["secret_files"],
+    },
+];
 
 /// Paths of the source secrets: (value attribute, reference block).
 const SOURCE_SECRETS: [(&str, &str); 2] =
@@ -580,6 +728,26 @@ impl ContainerRunnerResource {
                     .fold(AttributePath::root(), |p, key| p.attribute(*key));
                 diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
             }
+        }
+        for secret in &WRITE_ONLY {
+            let (what, prefix, name) = (secret.what, secret.prefix, secret.name);
+            let within = secret.block.map_or(plan.config, |b| plan.config.get(b));
+            let wo = format!("{name}_wo");
+            if within.get(&wo).is_null() && within.get(&format!("{wo}_version")).is_null() {
+                continue;
+            }
+            let at = secret
+                .block
+                .map_or_else(AttributePath::root, |b| AttributePath::root().attribute(b));
+            diags.error_at(
+                at.attribute(wo.clone()),
+                format!("{prefix}{wo} is not supported in direct mode yet"),
+                format!(
+                    "In direct mode the destroy run needs {what} too, when Terraform no longer \
+                     sends write-only values, and this provider version does not keep them in \
+                     the cluster yet. Use {prefix}{name} (sensitive, kept in the state) instead."
+                ),
+            );
         }
         if plan.config.get("runner_config").is_null() {
             diags.error_at(
@@ -734,6 +902,20 @@ impl Resource for ContainerRunnerResource {
             }
         }
         let job = config.get("job");
+        for secret in &WRITE_ONLY {
+            let value = secret.block.map_or(config, |b| config.get(b));
+            let path = secret
+                .block
+                .map_or_else(AttributePath::root, |b| root.attribute(b));
+            check_write_only(
+                value,
+                &path,
+                secret.prefix,
+                secret.name,
+                secret.conflicts,
+                diags,
+            );
+        }
         let pairs = [
             (
                 job.get("variables"),
@@ -743,11 +925,25 @@ impl Resource for ContainerRunnerResource {
                 root.attribute("job").attribute("secret_variables"),
             ),
             (
+                job.get("variables"),
+                job.get("secret_variables_wo"),
+                "job.variables",
+                "job.secret_variables_wo",
+                root.attribute("job").attribute("secret_variables_wo"),
+            ),
+            (
                 config.get("files"),
                 config.get("secret_files"),
                 "files",
                 "secret_files",
                 root.attribute("secret_files"),
+            ),
+            (
+                config.get("files"),
+                config.get("secret_files_wo"),
+                "files",
+                "secret_files_wo",
+                root.attribute("secret_files_wo"),
             ),
         ];
         for (plain, secret, plain_name, secret_name, path) in pairs {
@@ -765,6 +961,7 @@ impl Resource for ContainerRunnerResource {
         for (name, files) in [
             ("files", config.get("files")),
             ("secret_files", config.get("secret_files")),
+            ("secret_files_wo", config.get("secret_files_wo")),
         ] {
             if files
                 .as_map()
@@ -832,29 +1029,24 @@ impl Resource for ContainerRunnerResource {
                 block.insert("version".into(), Value::Unknown);
             }
         }
+        // What the update will send: the plan with the configuration's write-only values.
+        let given = with_write_only(&schema().block, &plan.planned, plan.config);
         let (Some(before), Some(after)) = (
             self.backends.model(plan.prior, diags),
-            self.backends.model(&plan.planned, diags),
+            self.backends.model(&given, diags),
         ) else {
             return;
         };
-        if !rewrites(&before, &after) {
+        // Why unknown when an input is: the model reads an unknown as empty, so whether the
+        // definition is written, and the refs it then answers with, are known only at apply; a
+        // planned ref built from the model could differ from what apply finds ("inconsistent
+        // final plan", or versions that moved unseen).
+        let known = PAYLOAD.iter().all(|name| given.get(name).is_wholly_known());
+        if known && !rewrites(&before, &after) {
             return;
         }
-        // Why unknown when a secret input is: the model reads an unknown as empty, and a
-        // planned ref built from that would differ from what apply finds ("inconsistent final
-        // plan").
-        let secrets_known = ["password_ref", "ssh_key_ref", "password", "ssh_key"]
-            .iter()
-            .all(|name| plan.planned.get("source").get(name).is_wholly_known())
-            && plan
-                .planned
-                .get("job")
-                .get("secret_variables")
-                .is_wholly_known()
-            && plan.planned.get("secret_files").is_wholly_known();
-        let refs = if secrets_known {
-            planned_secret_refs(plan.prior.get("secret_refs"), &before, &after)
+        let refs = if known {
+            planned_secret_refs(plan.prior.get("secret_refs"), &after)
         } else {
             Value::Unknown
         };
@@ -1042,6 +1234,13 @@ mod tests {
         crate::framework::model::assert_model_fits::<ContainerRunner>(&schema().implied_type());
     }
 
+    /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a prior
+    /// state or an import, converts to the model and back.
+    #[test]
+    fn every_value_the_schema_admits_fits_the_model() {
+        crate::framework::arbitrary::assert_every_value_fits::<ContainerRunner>(&schema());
+    }
+
     #[test]
     fn a_plan_with_unknowns_reads_into_the_model() {
         let mut planned = everything();
@@ -1050,6 +1249,24 @@ mod tests {
         let runner = model(&planned);
         assert_eq!(runner.id, "");
         assert_eq!(runner.secret_refs, None);
+    }
+
+    /// The plan of a switch from `password_ref` to `password` leaves the new reference unknown
+    /// inside a known `secret_refs` map; that plan, and the state from it, must read.
+    #[test]
+    fn a_plan_with_an_unknown_secret_ref_entry_reads_into_the_model() {
+        let mut planned = everything();
+        set(
+            &mut planned,
+            "secret_refs",
+            Value::map([("source.password", Value::Unknown)]),
+        );
+        let runner = model(&planned);
+        assert_eq!(runner.secret_refs, Some(BTreeMap::new()));
+        let mut diags = Diagnostics::new();
+        let resource = ContainerRunnerResource::new(Arc::new(Shared::default()));
+        assert!(resource.backends.model(&planned, &mut diags).is_some());
+        assert!(diags.is_empty());
     }
 
     #[test]
@@ -1124,6 +1341,54 @@ mod tests {
                 "environment variable",
             ),
         ];
+        let wo = |config: Value, block: &str, name: &str, version: bool| {
+            let config = with(config, block, &format!("{name}_wo"), Value::string("x"));
+            if version {
+                with(
+                    config,
+                    block,
+                    &format!("{name}_wo_version"),
+                    Value::string("1"),
+                )
+            } else {
+                config
+            }
+        };
+        let cases: Vec<(Value, &str, &str)> = cases
+            .into_iter()
+            .chain([
+                (
+                    wo(everything(), "source", "password", true),
+                    "source.password_wo",
+                    "source.password_ref and source.password_wo are two forms",
+                ),
+                (
+                    wo(everything(), "source", "ssh_key", true),
+                    "source.ssh_key_wo",
+                    "source.ssh_key and source.ssh_key_wo are two forms",
+                ),
+                (
+                    wo(
+                        with(everything(), "job", "secret_variables", Value::Null),
+                        "job",
+                        "secret_variables",
+                        false,
+                    ),
+                    "job.secret_variables_wo",
+                    "set job.secret_variables_wo_version",
+                ),
+                (
+                    with(
+                        everything(),
+                        "source",
+                        "password_wo_version",
+                        Value::string("1"),
+                    ),
+                    "source.password_wo_version",
+                    "set source.password_wo or remove it",
+                ),
+            ])
+            .collect();
         for (config, path, words) in cases {
             let found = errors(&config);
             assert!(
@@ -1133,6 +1398,70 @@ mod tests {
                 "{path}: {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn write_only_conflicts_name_both_attributes_at_the_top_level_too() {
+        let mut config = everything();
+        set(
+            &mut config,
+            "secret_files_wo",
+            Value::map([("secret.tfvars", Value::string("x=2"))]),
+        );
+        set(&mut config, "secret_files_wo_version", Value::string("1"));
+        let found = errors(&config);
+        assert!(
+            found.iter().any(|e| e.starts_with("secret_files_wo |")
+                && e.contains("secret_files and secret_files_wo are two forms")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn dropping_a_write_only_secret_is_no_oversight_but_an_unknown_one_is() {
+        let reference = |path: &str| SecretRef {
+            store: "primary".into(),
+            reference: format!("orgs--o--resources--defs--s3--driver_secrets--{path}"),
+            version: Some("1".into()),
+        };
+        let mut before = model(&everything());
+        before.source.as_mut().unwrap().password_ref = None;
+        before.job.as_mut().unwrap().secret_variables = None;
+        before.job.as_mut().unwrap().secret_variables_wo_version = Some("1".into());
+        before.secret_refs = Some(BTreeMap::from([
+            (
+                "job.variables.TOKEN".into(),
+                reference("job--variables--TOKEN"),
+            ),
+            ("source.password".into(), reference("source--password")),
+        ]));
+        let mut after = before.clone();
+        after.job.as_mut().unwrap().secret_variables_wo_version = None;
+        let mut diags = Diagnostics::new();
+        warn_of_dropped_secrets(&before, &after, &mut diags);
+        let warned: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
+        assert_eq!(
+            warned,
+            ["The definition's secret source.password is not in the configuration"]
+        );
+    }
+
+    #[test]
+    fn every_write_only_attribute_is_one_the_framework_serves() {
+        assert_eq!(schema().block.write_only_problems(), Vec::<String>::new());
+        let names: Vec<String> = WRITE_ONLY
+            .iter()
+            .map(|secret| format!("{}{}_wo", secret.prefix, secret.name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "source.password_wo",
+                "source.ssh_key_wo",
+                "job.secret_variables_wo",
+                "secret_files_wo"
+            ]
+        );
     }
 
     #[test]

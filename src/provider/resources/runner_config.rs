@@ -16,11 +16,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    criteria_block, default_name_to_id, definition_shape, plan_definition_shape, set_items,
+    check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
+    set, set_items, write_only_pair,
 };
 use crate::definition::runner_config::TEMPLATE_DRIVER;
 use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
-use crate::framework::model::Sensitive;
+use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
 use crate::framework::timeouts::Timeouts;
 use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
 use crate::framework::{
@@ -31,12 +32,13 @@ use crate::provider::Shared;
 use crate::provider::backend::Backends;
 use crate::provider::{api, direct};
 use crate::runner::DEFAULT_HELPER_IMAGE;
-use crate::value::{AttributePath, Value};
+use crate::value::{AttributePath, Type, Value};
 
 /// A runner config: one field per attribute of the schema below.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct RunnerConfig {
-    /// The definition id.
+    /// The definition id (empty while a plan does not know it).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) id: String,
     /// The display name (see [`RunnerConfig::name`]).
     pub(crate) name: Option<String>,
@@ -48,6 +50,10 @@ pub(crate) struct RunnerConfig {
     pub(crate) skip_permission_checks: Option<bool>,
     /// The Humanitec Agent URL, or empty.
     pub(crate) agent_url: Option<Sensitive<String>>,
+    /// The write-only Agent URL: set only while a create or update runs (never in state).
+    pub(crate) agent_url_wo: Option<Sensitive<String>>,
+    /// The version of `agent_url_wo`.
+    pub(crate) agent_url_wo_version: Option<String>,
     /// How direct mode reaches the cluster.
     pub(crate) kubernetes: Option<Kubernetes>,
     /// Direct mode: the image of the provider's own steps in a Job's pod.
@@ -55,6 +61,7 @@ pub(crate) struct RunnerConfig {
     /// The definition's driver as Humanitec reports it.
     pub(crate) driver_type: Option<String>,
     /// Driver inputs the definition has that this resource does not manage.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) unmanaged_inputs: Option<Vec<String>>,
     /// Time limits.
     pub(crate) timeouts: Option<Timeouts>,
@@ -76,9 +83,13 @@ impl RunnerConfig {
         self.skip_permission_checks.unwrap_or(false)
     }
 
-    /// The Agent URL, empty when unset.
+    /// The Agent URL to send: the write-only one while a create or update has it, else
+    /// `agent_url`, else empty.
     pub(crate) fn agent_url(&self) -> &str {
-        self.agent_url.as_ref().map_or("", |url| url.0.as_str())
+        self.agent_url_wo
+            .as_ref()
+            .or(self.agent_url.as_ref())
+            .map_or("", |url| url.0.as_str())
     }
 }
 
@@ -95,6 +106,14 @@ pub(crate) struct Kubernetes {
     pub(crate) cluster_ca_certificate: Option<String>,
     /// A bearer token.
     pub(crate) token: Option<Sensitive<String>>,
+    /// A write-only bearer token: set only while a create or update of the runner config runs.
+    /// Left out when unset: a container runner's `runner_config` has no such attribute, since
+    /// Terraform keeps no copy it could pass on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) token_wo: Option<Sensitive<String>>,
+    /// The version of `token_wo` (left out when unset, like `token_wo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) token_wo_version: Option<String>,
     /// Skip TLS verification.
     pub(crate) insecure: Option<bool>,
     /// A credential plugin.
@@ -109,8 +128,10 @@ pub(crate) struct Exec {
     /// The plugin command.
     pub(crate) command: Option<String>,
     /// Its arguments.
+    #[serde(default, deserialize_with = "list_without_nulls")]
     pub(crate) args: Option<Vec<String>>,
     /// Extra environment variables.
+    #[serde(default, deserialize_with = "map_without_nulls")]
     pub(crate) env: Option<BTreeMap<String, String>>,
 }
 
@@ -123,7 +144,14 @@ impl RunnerConfigResource {
     /// The resource, sharing the provider's configuration.
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let api = Arc::new(api::Api::new(Arc::clone(&shared)));
-        let backends = Backends::new(shared, api, Arc::new(direct::Direct), schema, |_| None);
+        let backends = Backends::new(
+            "humanitec_runner_config",
+            shared,
+            api,
+            Arc::new(direct::Direct),
+            schema,
+            |_| None,
+        );
         Self { backends }
     }
 }
@@ -196,6 +224,24 @@ pub(super) fn kubernetes_block() -> Block {
     .block(NestedBlock::new("exec", Nesting::Single, exec))
 }
 
+/// The `kubernetes` block with its write-only token: what the runner config itself takes. The
+/// token reaches the runner config's own checks only: a container runner's `runner_config`
+/// takes [`kubernetes_block`], without it, since Terraform keeps no copy to pass on.
+fn kubernetes_block_with_token_wo() -> Block {
+    let [token_wo, token_wo_version] = write_only_pair(
+        "token",
+        Type::String,
+        "A bearer token for the API server, like `token`",
+        &["token"],
+        "In direct mode it serves this runner config's own checks of the cluster only: \
+         container runners cannot get it (Terraform keeps no copy to pass on), so give them the \
+         cluster through `token`, `exec` or a kubeconfig. Ignored in api mode.",
+    );
+    kubernetes_block()
+        .attribute(token_wo.validate(not_empty()))
+        .attribute(token_wo_version)
+}
+
 fn schema() -> Schema {
     let mut cluster = Block::new(
         "The cluster that container runner Jobs run on; it becomes the definition's `cluster` output.",
@@ -216,7 +262,14 @@ fn schema() -> Schema {
                 .description(cluster_field_description(field)),
         );
     }
-    let kubernetes = kubernetes_block();
+    let kubernetes = kubernetes_block_with_token_wo();
+    let [agent_url_wo, agent_url_wo_version] = write_only_pair(
+        "agent_url",
+        Type::String,
+        "The Humanitec Agent URL, like `agent_url`",
+        &["agent_url"],
+        "",
+    );
     let criteria = criteria_block(
         "A matching criterion: which environments use this runner config. Each criterion also \
          matches `res_id = container-runner` and `class = default`, which the provider adds. \
@@ -253,8 +306,10 @@ fn schema() -> Schema {
             Attribute::string("agent_url")
                 .sensitive()
                 .default(Value::string(""))
-                .description("The Humanitec Agent URL, usually `$${resources.agent.outputs.url}`, when the cluster is reachable only through the Agent; empty otherwise. Stored as a definition secret; the API never returns it."),
+                .description("The Humanitec Agent URL, usually `$${resources.agent.outputs.url}`, when the cluster is reachable only through the Agent; empty otherwise. Stored as a definition secret; the API never returns it. Null in the state when `agent_url_wo` is used instead."),
         )
+        .attribute(agent_url_wo)
+        .attribute(agent_url_wo_version)
         .attribute(
             Attribute::string("helper_image")
                 .validate(not_empty())
@@ -272,6 +327,44 @@ fn schema() -> Schema {
         .block(timeouts::block()),
         TEMPLATE_DRIVER,
     ))
+}
+
+/// The private-state key that marks an imported definition whose stored `agent_url` Terraform
+/// does not know (the API never returns it): set by the read that completes an import, cleared
+/// by the next write.
+pub(crate) const AGENT_URL_UNKNOWN: &str = "agent_url_unknown";
+
+impl RunnerConfigResource {
+    /// After an import, the stored `agent_url` is not known here. A configuration that leaves
+    /// `agent_url` out then leaves it alone, rather than planning the default `""` over it, so
+    /// that applying a generated configuration changes nothing. When the plan writes the
+    /// definition anyway, the write replaces it with `""`, and a warning says so.
+    fn plan_unknown_agent_url(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        let unknown = plan.private.get(AGENT_URL_UNKNOWN).is_some()
+            && !plan.prior.is_null()
+            && plan.prior.get("agent_url").is_null()
+            && plan.config.get("agent_url").is_null();
+        if !unknown {
+            return;
+        }
+        let (Some(before), Some(after)) = (
+            self.backends.model(plan.prior, diags),
+            self.backends.model(&plan.planned, diags),
+        ) else {
+            return;
+        };
+        if crate::definition::runner_config::rewrites(&before, &after) {
+            diags.warning(
+                "The definition's agent_url is not in the configuration",
+                "Humanitec holds an agent_url for this runner config, but neither the state nor \
+                 the configuration has its value (secrets cannot be read back after an import). \
+                 This update writes the whole definition and so sets agent_url to \"\"; set \
+                 agent_url in the configuration to keep it.",
+            );
+        } else {
+            set(&mut plan.planned, "agent_url", Value::Null);
+        }
+    }
 }
 
 #[async_trait]
@@ -339,7 +432,11 @@ impl Resource for RunnerConfigResource {
                 );
             }
         }
+        let root = AttributePath::root();
+        check_write_only(config, &root, "", "agent_url", &["agent_url"], diags);
         let kubernetes = config.get("kubernetes");
+        let at = root.attribute("kubernetes");
+        check_write_only(kubernetes, &at, "kubernetes.", "token", &["token"], diags);
         if !kubernetes.get("host").is_null() && !kubernetes.get("config_path").is_null() {
             diags.error_at(
                 AttributePath::root()
@@ -356,6 +453,27 @@ impl Resource for RunnerConfigResource {
         default_name_to_id(plan);
         plan_definition_shape(plan, TEMPLATE_DRIVER);
         self.backends.check_plan(plan, self.type_name(), diags);
+        // With the write-only form in use, agent_url stays null: "" would say that the Agent
+        // URL is empty.
+        if !plan.config.get("agent_url_wo").is_null() {
+            set(&mut plan.planned, "agent_url", Value::Null);
+        } else {
+            self.plan_unknown_agent_url(plan, diags);
+        }
+        // Said when the token is sent (a create, or a new version), not on every plan.
+        let version = |value: &Value| value.get("kubernetes").get("token_wo_version").clone();
+        let token_sent = !plan.config.get("kubernetes").get("token_wo").is_null()
+            && (plan.prior.is_null() || version(plan.prior) != version(&plan.planned));
+        let direct = self.backends.planned_mode(plan) == crate::provider::config::Mode::Direct;
+        if token_sent && direct {
+            diags.warning(
+                "kubernetes.token_wo reaches this runner config only",
+                "The write-only token is used for this runner config's own checks of the \
+                 cluster. Terraform keeps no copy of it, so container runners that run with \
+                 this runner config cannot get it: give them the cluster through \
+                 kubernetes.token, kubernetes.exec or a kubeconfig.",
+            );
+        }
     }
 
     async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
@@ -384,7 +502,6 @@ impl Resource for RunnerConfigResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::resources::set;
 
     fn config_value(cluster: Value) -> Value {
         let mut value = crate::framework::plan::null_object(&schema().block);
@@ -483,8 +600,46 @@ mod tests {
     }
 
     #[test]
+    fn write_only_forms_conflict_with_their_plain_forms_and_need_a_version() {
+        let mut config = config_value(cluster(&[
+            ("cluster_type", "gke"),
+            ("name", "c"),
+            ("project_id", "p"),
+            ("zone", "z"),
+        ]));
+        set(&mut config, "agent_url", Value::string("https://agent"));
+        set(&mut config, "agent_url_wo", Value::string("https://agent"));
+        let mut kubernetes = crate::framework::plan::null_object(&kubernetes_block_with_token_wo());
+        set(&mut kubernetes, "token_wo", Value::Unknown);
+        set(&mut config, "kubernetes", kubernetes);
+        let resource = RunnerConfigResource::new(Arc::new(Shared::default()));
+        let mut diags = Diagnostics::new();
+        resource.validate(&config, &mut diags);
+        let found: Vec<String> = diags
+            .iter()
+            .map(|d| format!("{} | {}", d.attribute.as_ref().unwrap(), d.summary))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "agent_url_wo | Both agent_url and agent_url_wo are set",
+                "agent_url_wo | agent_url_wo needs agent_url_wo_version",
+                "kubernetes.token_wo | kubernetes.token_wo needs kubernetes.token_wo_version",
+            ]
+        );
+        assert_eq!(schema().block.write_only_problems(), Vec::<String>::new());
+    }
+
+    #[test]
     fn the_model_fits_the_schema() {
         crate::framework::model::assert_model_fits::<RunnerConfig>(&schema().implied_type());
+    }
+
+    /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a prior
+    /// state or an import, converts to the model and back.
+    #[test]
+    fn every_value_the_schema_admits_fits_the_model() {
+        crate::framework::arbitrary::assert_every_value_fits::<RunnerConfig>(&schema());
     }
 
     #[test]
