@@ -92,9 +92,11 @@ import_image() {
   podman import -q --change "CMD $cmd" --change "ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
     "$work/$(basename "$name").tar" "$name:in-$hash" >/dev/null
   podman tag "$name:in-$hash" "$name:1"
-  # Older builds of the same image are no longer needed.
-  podman images --format '{{.Repository}}:{{.Tag}}' "$name" | grep ":in-" | grep -v ":in-$hash\$" \
-    | xargs -r podman rmi >/dev/null 2>&1 || true
+  # Older builds of the same image are no longer needed once they are a day old. Why not at
+  # once: tests use an image by its content tag, and another checkout on the machine may be
+  # using its own build right now.
+  podman images --filter until=24h --format '{{.Repository}}:{{.Tag}}' "$name" | grep ":in-" \
+    | grep -v ":in-$hash\$" | xargs -r podman rmi >/dev/null 2>&1 || true
   echo "built $name:1 ($hash)"
 }
 

@@ -23,7 +23,7 @@ use crate::runner::job::BuildError;
 use crate::runner::run::{self, Interruption, Known, Looked, RunError, RunRecord};
 use crate::runner::{
     Action, Connection, DEFAULT_HELPER_IMAGE, DEFAULT_NAMESPACE, DEFAULT_SHARED_DIRECTORY,
-    ExecPlugin, GitSource, JobSpec, RunSpec, Secret,
+    ExecPlugin, GitSource, JobSpec, RunSpec, Secret, WriteOnly, WriteOnlyValues,
 };
 use crate::value::AttributePath;
 
@@ -227,6 +227,42 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
         timeout,
         previous_run: None,
         attempt: 0,
+        write_only: write_only(model),
+    }
+}
+
+/// The write-only values of a container runner (present while Terraform applies its
+/// configuration) and their versions.
+fn write_only(model: &ContainerRunner) -> WriteOnly {
+    let source = model.source.clone().unwrap_or_default();
+    let job = model.job.clone().unwrap_or_default();
+    let versions = [
+        ("source.password", source.password_wo_version.clone()),
+        ("source.ssh_key", source.ssh_key_wo_version.clone()),
+        (
+            "job.secret_variables",
+            job.secret_variables_wo_version.clone(),
+        ),
+        ("secret_files", model.secret_files_wo_version.clone()),
+    ];
+    let secrets = |map: &Option<BTreeMap<String, Sensitive<String>>>| {
+        map.iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), Secret(v.0.clone())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let values = WriteOnlyValues {
+        password: source.password_wo.map(|s| Secret(s.0)),
+        ssh_key: source.ssh_key_wo.map(|s| Secret(s.0)),
+        secret_variables: secrets(&job.secret_variables_wo),
+        secret_files: secrets(&model.secret_files_wo),
+    };
+    WriteOnly {
+        versions: versions
+            .into_iter()
+            .filter_map(|(name, version)| Some((name.to_string(), version?)))
+            .collect(),
+        values: (!values.is_empty()).then_some(values),
     }
 }
 
@@ -346,7 +382,9 @@ fn report_run(id: &str, action: Action, recorded: bool, error: &RunError, diags:
         RunError::Detached { .. } | RunError::Waiting { .. } => {
             format!("Stopped waiting for the run of {what}")
         }
-        RunError::NotStarted(_) => format!("The run of {what} could not start"),
+        RunError::NotStarted(_) | RunError::WriteOnlyGone { .. } => {
+            format!("The run of {what} could not start")
+        }
         RunError::ResultsUnread { .. } => format!("The results of the run of {what} were not read"),
         RunError::Failed(_)
         | RunError::Results { .. }
@@ -408,7 +446,8 @@ fn with_results(planned: &ContainerRunner, finished: crate::runner::Finished) ->
 /// are not part of a run.
 pub(crate) fn runs_again(prior: &ContainerRunner, planned: &ContainerRunner) -> bool {
     let timeout = std::time::Duration::ZERO;
-    run_spec(prior, Action::Create, timeout) != run_spec(planned, Action::Create, timeout)
+    let spec = |model| run_spec(model, Action::Create, timeout).without_write_only_values();
+    spec(prior) != spec(planned)
 }
 
 /// Reads what the cluster says about a container runner's runs: see [`run::look`].

@@ -842,6 +842,7 @@ mod tests {
             timeout: Duration::from_secs(1800),
             previous_run: None,
             attempt: 0,
+            write_only: Default::default(),
         }
     }
 

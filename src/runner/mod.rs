@@ -49,7 +49,8 @@ pub(crate) const DEFAULT_NAMESPACE: &str = "humanitec-runner";
 pub(crate) const MANAGER: &str = "terraform-provider-humanitec";
 
 /// A secret value: kept out of `Debug` output, so it cannot reach a log line by accident.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Secret(pub(crate) String);
 
 impl fmt::Debug for Secret {
@@ -122,6 +123,48 @@ pub(crate) struct RunSpec {
     /// Which attempt at this transition the run is: 0, or one more than a failed attempt (or an
     /// attempt with other secret values) found under the earlier name.
     pub(crate) attempt: u32,
+    /// The secret values the state does not hold (Terraform's write-only attributes).
+    pub(crate) write_only: WriteOnly,
+}
+
+/// Secret values the state does not hold (Terraform's write-only attributes), and their
+/// versions, which it does. The destroy run needs the values when Terraform no longer sends
+/// them, so a run keeps them in a Secret of the resource's own in the Job's namespace
+/// (`run::write_only`), and the run's inputs are built from them as from the other secrets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct WriteOnly {
+    /// Attribute (`source.password`, `job.secret_variables`, …) → its `_wo_version`; a new
+    /// version is a new run.
+    pub(crate) versions: BTreeMap<String, String>,
+    /// The values, when Terraform sent them (create and update); none on delete.
+    pub(crate) values: Option<WriteOnlyValues>,
+}
+
+/// The values of the write-only attributes of one resource.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct WriteOnlyValues {
+    /// `source.password_wo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) password: Option<Secret>,
+    /// `source.ssh_key_wo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ssh_key: Option<Secret>,
+    /// `job.secret_variables_wo`.
+    #[serde(default)]
+    pub(crate) secret_variables: BTreeMap<String, Secret>,
+    /// `secret_files_wo`.
+    #[serde(default)]
+    pub(crate) secret_files: BTreeMap<String, Secret>,
+}
+
+impl WriteOnlyValues {
+    /// Whether there is no value at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.password.is_none()
+            && self.ssh_key.is_none()
+            && self.secret_variables.is_empty()
+            && self.secret_files.is_empty()
+    }
 }
 
 /// The `job` block of a run, with defaults applied.
@@ -163,6 +206,31 @@ pub(crate) struct GitSource {
 }
 
 impl RunSpec {
+    /// The spec with the write-only values folded into the source, the secret variables and
+    /// the secret files, as the Job is built from them.
+    pub(crate) fn with_write_only(mut self, values: &WriteOnlyValues) -> Self {
+        if let Some(source) = self.source.as_mut() {
+            if values.password.is_some() {
+                source.password.clone_from(&values.password);
+            }
+            if values.ssh_key.is_some() {
+                source.ssh_key.clone_from(&values.ssh_key);
+            }
+        }
+        self.job
+            .secret_variables
+            .extend(values.secret_variables.clone());
+        self.secret_files.extend(values.secret_files.clone());
+        self
+    }
+
+    /// The spec without the write-only values: what compares two states' runs, since a plan
+    /// never has the values.
+    pub(crate) fn without_write_only_values(mut self) -> Self {
+        self.write_only.values = None;
+        self
+    }
+
     /// Every secret value of the run, for redaction.
     pub(crate) fn secret_values(&self) -> Vec<&str> {
         let source = self.source.iter().flat_map(|s| [&s.password, &s.ssh_key]);

@@ -98,6 +98,7 @@ pub(crate) fn inputs_hash(spec: &RunSpec) -> String {
         "secret_files": spec.secret_files.keys().collect::<Vec<_>>(),
         "triggers": spec.triggers,
         "previous_run": spec.previous_run,
+        "write_only_versions": spec.write_only.versions,
     });
     sha256_hex(&canonical)
 }
@@ -132,6 +133,13 @@ pub(crate) fn job_name(spec: &RunSpec) -> String {
     let suffix = format!("-{}-{}", spec.action.name(), &hash[..NAME_HASH_CHARS]);
     let id = sanitized_id(&spec.resource_id, MAX_JOB_NAME - suffix.len());
     format!("{id}{suffix}")
+}
+
+/// The name of the Secret that keeps the write-only values of resource `id` between its runs.
+pub(crate) fn write_only_secret_name(id: &str) -> String {
+    const SUFFIX: &str = "-write-only";
+    // Why 253: a Secret's name is a DNS subdomain.
+    format!("{}{SUFFIX}", sanitized_id(id, 253 - SUFFIX.len()))
 }
 
 /// The name of a run's inputs Secret.
@@ -260,6 +268,7 @@ mod tests {
             timeout: Duration::from_secs(600),
             previous_run: None,
             attempt: 0,
+            write_only: Default::default(),
         }
     }
 

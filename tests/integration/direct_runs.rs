@@ -437,6 +437,77 @@ fn empty_maps_and_lists_are_no_new_run(cluster: &Cluster) {
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
+/// A write-only secret variable reaches the create run and, kept in the cluster, the destroy
+/// run, though the state never holds it; a new value without a new version runs nothing, a new
+/// version runs with the new value; the kept Secret goes with the destroy.
+fn write_only_secrets_reach_the_run_and_its_destroy_run(cluster: &Cluster) {
+    let fingerprint = |value: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "printf %s \"$0\" | sha256sum | cut -c1-16", value])
+            .output()
+            .expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let resource = |value: &str, version: &str| {
+        let script = "set -eu\necho \"token fingerprint: $(printf %s \"$TOKEN\" | sha256sum | cut -c1-16)\"\nprintf '{\"action\": \"%s\"}' \"$ACTION\" > \"$OUTPUTS_FILE\"\n";
+        let script = serde_json::to_string(script).expect("JSON string");
+        cluster.container_runner(
+            "kept-wo",
+            &format!(
+                "    secret_variables_wo         = {{ TOKEN = \"{value}\" }}\n    secret_variables_wo_version = \"{version}\""
+            ),
+            &format!("  files = {{ \"run.sh\" = {script} }}"),
+        )
+    };
+    let (first, second) = ("wo-first-s3cr3t-41c7", "wo-second-s3cr3t-9d02");
+    let work = Workdir::new(&cluster.config(&resource(first, "1")));
+    work.apply();
+    let kept = "secret/kept-wo-write-only".to_string();
+    assert!(
+        cluster.leftovers().contains(&kept),
+        "{:?}",
+        cluster.leftovers()
+    );
+    let logs = || {
+        cluster
+            .world()
+            .map(|w| w.container_logs())
+            .unwrap_or_default()
+    };
+    let seen = |value: &str| {
+        logs()
+            .matches(&format!("token fingerprint: {}", fingerprint(value)))
+            .count()
+    };
+    if cluster.world().is_some() {
+        assert_eq!(seen(first), 1, "the create run got the value");
+    }
+
+    work.write(&cluster.config(&resource(second, "1")));
+    work.assert_plan_empty("with a new value and the same version");
+    work.write(&cluster.config(&resource(second, "2")));
+    work.apply();
+    if cluster.world().is_some() {
+        assert_eq!(seen(second), 1, "a new version runs with the new value");
+    }
+    work.destroy();
+    if cluster.world().is_some() {
+        assert_eq!(seen(second), 2, "the destroy run got the kept value");
+        assert!(logs().contains("runner: ACTION=destroy"));
+    }
+    for file in ["terraform.tfstate", "terraform.tfstate.backup"] {
+        let text = std::fs::read_to_string(work.path().join(file)).unwrap_or_default();
+        for value in [first, second] {
+            assert!(!text.contains(value), "{file} holds a write-only value");
+        }
+    }
+    assert_eq!(
+        cluster.leftovers(),
+        Vec::<String>::new(),
+        "the kept Secret went with the destroy"
+    );
+}
+
 crate::support::tiers! {
     both:
         back_to_earlier_inputs_after_ctrl_c,
@@ -450,6 +521,7 @@ crate::support::tiers! {
         outputs_up_to_the_limit_come_back_whole,
         import_in_direct_mode_is_refused_at_once,
         a_job_account_that_may_not_write_results_says_why,
-        empty_maps_and_lists_are_no_new_run;
+        empty_maps_and_lists_are_no_new_run,
+        write_only_secrets_reach_the_run_and_its_destroy_run;
     test_world_only:
 }

@@ -8,21 +8,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kube_testworld::{Options, TestWorld};
 use serde_json::{Value, json};
 
-use crate::support::provider_bin;
-
 /// The namespace of the runs.
 const NS: &str = "runs";
 /// The service account of the runs: `create` on Secrets, nothing else.
 const ACCOUNT: &str = "runner";
-/// The helper image the script builds.
-const HELPER_IMAGE: &str = "localhost/testworld/helper:1";
 /// The runner image (Humanitec's runner contract in shell).
 const RUNNER_IMAGE: &str = "localhost/testworld/runner:1";
 /// The provider binary's path in the helper image.
@@ -61,46 +56,20 @@ fn bounded(mut child: Child, what: &str) -> Output {
     }
 }
 
-/// Builds the helper image from this build's binary, once per test process (an unchanged
-/// binary is a no-op of the script), and checks the runner image is there.
-fn images() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let binary = provider_bin();
-        let child = Command::new(repo_root().join("scripts/build-test-images.sh"))
-            .arg("--helper-only")
-            .arg("--helper-binary")
-            .arg(&binary)
-            .current_dir(repo_root())
-            .env("CONTAINERS_CONF", containers_conf())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run scripts/build-test-images.sh: {e}"))?;
-        let out = bounded(child, "scripts/build-test-images.sh --helper-only");
-        if !out.status.success() {
-            return Err(format!(
-                "building {HELPER_IMAGE} failed: {}{}\nInstall podman (apt-get install -y podman runc busybox-static uidmap) and run: scripts/build-test-images.sh --helper-only --helper-binary {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                binary.display()
-            ));
-        }
-        let runner = Command::new("podman")
-            .args(["image", "exists", RUNNER_IMAGE])
-            .env("CONTAINERS_CONF", containers_conf())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !runner {
-            return Err(format!(
-                "the image {RUNNER_IMAGE} is missing: run scripts/build-test-images.sh"
-            ));
-        }
-        Ok(())
-    });
-    if let Err(message) = built {
-        panic!("{message}");
-    }
+/// Builds the helper image from this build's binary (once per test process) and checks the
+/// runner image is there; returns the helper image.
+fn images() -> String {
+    let helper = crate::support::cluster::helper_image();
+    let runner = Command::new("podman")
+        .args(["image", "exists", RUNNER_IMAGE])
+        .env("CONTAINERS_CONF", containers_conf())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        runner,
+        "the image {RUNNER_IMAGE} is missing: run scripts/build-test-images.sh"
+    );
+    helper
 }
 
 /// Runs kubectl against `world` with `stdin`.
@@ -264,7 +233,7 @@ impl RunObjects {
                     "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
                                         "runAsNonRoot": true},
                     "initContainers": [
-                        {"name": "prepare", "image": HELPER_IMAGE,
+                        {"name": "prepare", "image": images(),
                          "command": [HELPER_BIN, "helper", "prepare"],
                          "securityContext": restricted(),
                          "volumeMounts": [
@@ -272,7 +241,7 @@ impl RunObjects {
                               "readOnly": true},
                              {"name": "results", "mountPath": "/humanitec/results"},
                              {"name": "shared", "mountPath": SHARED}]},
-                        {"name": "collect", "image": HELPER_IMAGE, "restartPolicy": "Always",
+                        {"name": "collect", "image": images(), "restartPolicy": "Always",
                          "command": [HELPER_BIN, "helper", "collect"],
                          "securityContext": restricted(),
                          "env": [
@@ -664,7 +633,7 @@ fn helper_image_answers_gits_credential_prompts() {
             "restartPolicy": "Never", "serviceAccountName": ACCOUNT,
             "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
                                 "runAsNonRoot": true},
-            "containers": [{"name": "askpass", "image": HELPER_IMAGE,
+            "containers": [{"name": "askpass", "image": images(),
                 "command": ["sh", "-c", script], "securityContext": restricted(),
                 "volumeMounts": [{"name": "inputs", "mountPath": "/humanitec/inputs",
                                   "readOnly": true}]}],

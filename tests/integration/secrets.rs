@@ -789,55 +789,6 @@ async fn write_only_secrets_reach_the_api_and_no_state_or_saved_plan() {
     assert!(sandbox.definitions().await.is_empty());
 }
 
-/// In direct mode a container runner's write-only secrets are refused at plan time (the
-/// destroy run would need them when Terraform no longer sends them), each naming the attribute
-/// and the plain form to use; nothing is created.
-#[tokio::test(flavor = "multi_thread")]
-async fn direct_mode_refuses_write_only_container_runner_secrets_at_plan_time() {
-    let sandbox = Sandbox::start(&[]);
-    let provider = sandbox
-        .provider_block()
-        .replace("api_prefix =", "mode       = \"direct\"\n  api_prefix =");
-    let work = Workdir::new(&format!(
-        r#"{provider}
-resource "humanitec_container_runner" "direct" {{
-  id   = "wo-direct"
-  type = "s3"
-  job {{
-    image                       = "ghcr.io/my-org/runner:1.0.0"
-    secret_variables_wo         = {{ API_KEY = "v" }}
-    secret_variables_wo_version = "1"
-  }}
-  source {{
-    url                 = "https://git.example.com/org/repo.git"
-    password_wo         = "p"
-    password_wo_version = "1"
-  }}
-  secret_files_wo         = {{ "f" = "c" }}
-  secret_files_wo_version = "1"
-  runner_config = {{ id = "c", skip_permission_checks = true, kubernetes = null, helper_image = null }}
-}}
-"#
-    ));
-    let plan = work.plan();
-    assert_eq!(plan.code, 1, "{}", plan.stdout);
-    let text = words(&plan.stderr);
-    for (attribute, plain) in [
-        ("source.password_wo", "source.password"),
-        ("job.secret_variables_wo", "job.secret_variables"),
-        ("secret_files_wo", "secret_files"),
-    ] {
-        assert!(
-            text.contains(&format!("{attribute} is not supported in direct mode yet"))
-                && text.contains(&format!(
-                    "Use {plain} (sensitive, kept in the state) instead"
-                )),
-            "{attribute}: {text}"
-        );
-    }
-    assert!(sandbox.definitions().await.is_empty());
-}
-
 /// The runner config's write-only `kubernetes.token_wo` in direct mode: its create checks the
 /// cluster with it (a wrong token fails, the right one passes), the state and a saved plan hold
 /// no trace of it, a new token alone plans nothing, and the plan says that container runners

@@ -372,7 +372,7 @@ fn schema() -> Schema {
         Type::Map(Box::new(Type::String)),
         "Secret environment variables of the container, like `secret_variables`",
         &["secret_variables"],
-        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
     );
     let job = job
         .attribute(variables_wo.validate(env_names()))
@@ -415,14 +415,14 @@ fn schema() -> Schema {
         Type::String,
         "The password or token for HTTPS authentication",
         &["password", "password_ref"],
-        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
     );
     let [ssh_key_wo, ssh_key_wo_version] = write_only_pair(
         "ssh_key",
         Type::String,
         "The SSH private key for `git@…` URLs",
         &["ssh_key", "ssh_key_ref"],
-        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
     );
     let source = source
         .attribute(password_wo.validate(not_empty()))
@@ -434,7 +434,7 @@ fn schema() -> Schema {
         Type::Map(Box::new(Type::String)),
         "Secret inline files, shaped like `secret_files`",
         &["secret_files"],
-        "Api mode only for now: direct mode refuses it, since its destroy run would need the value.",
+        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
     );
     let credentials = Block::new("How the cloud credentials of `driver_account` reach the container.")
         .attribute(Attribute::string_map("environment").validate(env_names()).description("Environment variable → credential key, e.g. `{ AWS_ACCESS_KEY_ID = \"AccessKeyId\" }`."))
@@ -632,8 +632,6 @@ fn warn_of_dropped_secrets(
 
 /// A secret with a write-only form.
 struct WriteOnlySecret {
-    /// What it is, in words.
-    what: &'static str,
     /// The nested block it is in (none: the top level).
     block: Option<&'static str>,
     /// How messages prefix its attributes (`source.`).
@@ -647,28 +645,24 @@ struct WriteOnlySecret {
 /// The secrets with a write-only form.
 const WRITE_ONLY: [WriteOnlySecret; 4] = [
     WriteOnlySecret {
-        what: "the git password",
         block: Some("source"),
         prefix: "source.",
         name: "password",
         conflicts: &["password", "password_ref"],
     },
     WriteOnlySecret {
-        what: "the git SSH key",
         block: Some("source"),
         prefix: "source.",
         name: "ssh_key",
         conflicts: &["ssh_key", "ssh_key_ref"],
     },
     WriteOnlySecret {
-        what: "the secret variables",
         block: Some("job"),
         prefix: "job.",
         name: "secret_variables",
         conflicts: &["secret_variables"],
     },
     WriteOnlySecret {
-        what: "the secret files",
         block: None,
         prefix: "",
         name: "secret_files",
@@ -728,26 +722,6 @@ impl ContainerRunnerResource {
                     .fold(AttributePath::root(), |p, key| p.attribute(*key));
                 diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
             }
-        }
-        for secret in &WRITE_ONLY {
-            let (what, prefix, name) = (secret.what, secret.prefix, secret.name);
-            let within = secret.block.map_or(plan.config, |b| plan.config.get(b));
-            let wo = format!("{name}_wo");
-            if within.get(&wo).is_null() && within.get(&format!("{wo}_version")).is_null() {
-                continue;
-            }
-            let at = secret
-                .block
-                .map_or_else(AttributePath::root, |b| AttributePath::root().attribute(b));
-            diags.error_at(
-                at.attribute(wo.clone()),
-                format!("{prefix}{wo} is not supported in direct mode yet"),
-                format!(
-                    "In direct mode the destroy run needs {what} too, when Terraform no longer \
-                     sends write-only values, and this provider version does not keep them in \
-                     the cluster yet. Use {prefix}{name} (sensitive, kept in the state) instead."
-                ),
-            );
         }
         if plan.config.get("runner_config").is_null() {
             diags.error_at(

@@ -34,6 +34,7 @@ mod logs;
 mod results;
 mod start;
 mod watch;
+mod write_only;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -200,6 +201,14 @@ pub(crate) enum RunError {
         #[source]
         source: kube::Error,
     },
+    /// The Secret that keeps the resource's write-only values is gone.
+    #[error("the Secret {namespace}/{secret} with this resource's write-only values is gone")]
+    WriteOnlyGone {
+        /// The namespace.
+        namespace: String,
+        /// The Secret.
+        secret: String,
+    },
     /// Every attempt name of this transition is taken by a failed run.
     #[error("too many failed attempts at this run in namespace {namespace}")]
     Attempts {
@@ -259,6 +268,11 @@ impl RunError {
                 "{self}. The run itself succeeded and its Job keeps its results: the next \
                  operation on this resource re-attaches to it and reads them, without running \
                  it again."
+            ),
+            RunError::WriteOnlyGone { .. } => format!(
+                "{self}, so this run would lack them; nothing was started. Apply the \
+                 configuration with the write-only values and a new `_wo_version` (which runs \
+                 ACTION=create and keeps them again), then run this again."
             ),
             RunError::Attempts { .. } => format!(
                 "{self}. Delete the failed Jobs of this container runner (kubectl -n <namespace> \
@@ -335,6 +349,32 @@ pub(crate) async fn run(
         ..spec.clone()
     };
     let mut run = Run::new(cluster, spec, known);
+    let not_started = |error| Ran {
+        run: None,
+        result: Err(error),
+        notes: Vec::new(),
+    };
+    // Why before the run: an interrupted create's destroy run needs the values too.
+    let write_only = match (run.spec.action, run.spec.write_only.values.clone()) {
+        (Action::Create, Some(values)) if !values.is_empty() => {
+            if let Err(error) = run.keep_write_only(&values).await {
+                return not_started(error);
+            }
+            Some(values)
+        }
+        (Action::Destroy, _) if !run.spec.write_only.versions.is_empty() => {
+            match run.kept_write_only().await {
+                Ok(values) => Some(values),
+                Err(error) => return not_started(error),
+            }
+        }
+        _ => None,
+    };
+    if let Some(values) = &write_only {
+        run.spec = run.spec.clone().with_write_only(values);
+        run.redactor = Redactor::new(run.spec.secret_values());
+        run.logs = logs::Logs::new(run.redactor.clone());
+    }
     let mut interrupted = pin!(interrupted);
     let mut notes = Vec::new();
     let job = match run.start(interrupted.as_mut(), &mut notes).await {
@@ -350,6 +390,10 @@ pub(crate) async fn run(
     let record = run.record();
     let end = run.wait(job, interrupted.as_mut()).await;
     let (kept, result) = run.outcome(end).await;
+    // Why only after success: until then a later destroy may still need the values.
+    if result.is_ok() && (run.spec.action == Action::Destroy || write_only.is_none()) {
+        run.forget_write_only().await;
+    }
     Ran {
         run: kept.then_some(record),
         result,

@@ -26,8 +26,6 @@ const NAMESPACE: &str = "runs";
 pub(crate) const RUNNER_SA: &str = "runner-job";
 /// The Job service account that may also keep Terraform state (Secrets) and its lock (Leases).
 pub(crate) const IAC_SA: &str = "iac-job";
-/// The helper image the harness builds from the provider under test.
-const HELPER_IMAGE: &str = "localhost/testworld/helper:1";
 /// The shell runner of the Humanitec runner contract.
 const RUNNER_IMAGE: &str = "localhost/testworld/runner:1";
 /// The runner with the machine's `terraform` in it.
@@ -80,29 +78,42 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the helper image from the provider binary of this test run, once per process. The
-/// script hashes its inputs, so an unchanged binary costs only the hash.
-fn build_helper_image() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+/// The helper image built from this test run's provider binary, by its content tag
+/// (`localhost/testworld/helper:in-<hash>`), once per process; the script hashes its inputs, so
+/// an unchanged binary costs only the hash. Why the content tag and not `:1`: another checkout
+/// on the same machine builds `:1` from its own binary, at any moment.
+pub(crate) fn helper_image() -> String {
+    static BUILT: OnceLock<Result<String, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let out = Command::new("bash")
             .arg(repo().join("scripts/build-test-images.sh"))
             .args(["--helper-only", "--helper-binary"])
             .arg(provider_bin())
+            .env(
+                "CONTAINERS_CONF",
+                repo().join("scripts/podman/containers.conf"),
+            )
             .output()
             .map_err(|e| format!("running scripts/build-test-images.sh: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let hash = stdout
+            .lines()
+            .filter(|l| l.contains("localhost/testworld/helper"))
+            .find_map(|l| Some(l.rsplit_once('(')?.1.strip_suffix(')')?.to_string()));
+        match hash {
+            Some(hash) if out.status.success() => {
+                Ok(format!("localhost/testworld/helper:in-{hash}"))
+            }
+            _ => Err(format!(
                 "scripts/build-test-images.sh --helper-only failed (install podman, runc, \
-                 busybox-static and git, then run scripts/build-test-images.sh):\n{}",
+                 busybox-static and git, then run scripts/build-test-images.sh):\n{stdout}{}",
                 String::from_utf8_lossy(&out.stderr)
-            ))
+            )),
         }
     });
-    if let Err(e) = built {
-        panic!("{e}");
+    match built {
+        Ok(image) => image.clone(),
+        Err(e) => panic!("{e}"),
     }
 }
 
@@ -199,7 +210,7 @@ impl Cluster {
 
     /// Starts a world with its kubelet. Fails, never skips, when podman cannot run.
     pub(crate) fn start() -> Self {
-        build_helper_image();
+        let helper_image = helper_image();
         let options = Options {
             kubelet: true,
             containers_conf: Some(repo().join("scripts/podman/containers.conf")),
@@ -212,7 +223,7 @@ impl Cluster {
             kubeconfig: world.kubeconfig_path().to_path_buf(),
             world: Some(world),
             namespace: NAMESPACE.into(),
-            helper_image: HELPER_IMAGE.into(),
+            helper_image,
             runner_image: RUNNER_IMAGE.into(),
             iac_image: IAC_IMAGE.into(),
         };
