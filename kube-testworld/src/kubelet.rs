@@ -47,6 +47,9 @@ pub(crate) struct Kubelet {
     containers_conf: Option<PathBuf>,
     /// Pods with a running task, by uid: the sender stops them.
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Pods whose task has ended, by uid. Why: a sync that read the pod just before its task
+    /// wrote the final status must not run its containers a second time.
+    ran: Mutex<std::collections::HashSet<String>>,
     /// Container logs by (pod uid, container): the file and whether the container has ended.
     logs: Mutex<HashMap<(String, String), ContainerLog>>,
     /// Names of the podman containers running now.
@@ -85,6 +88,7 @@ impl Kubelet {
             api_port,
             containers_conf,
             running: Mutex::new(HashMap::new()),
+            ran: Mutex::new(std::collections::HashSet::new()),
             logs: Mutex::new(HashMap::new()),
             containers: Mutex::new(std::collections::HashSet::new()),
         }
@@ -148,6 +152,7 @@ impl Kubelet {
             .cloned()
             .collect();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let ran = self.ran.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for pod in pods {
             let uid = meta_str(&pod, "uid").to_string();
             let deleting = pod["metadata"].get("deletionTimestamp").is_some();
@@ -163,13 +168,18 @@ impl Kubelet {
                 None if deleting => {
                     self.finalize(&pod);
                 }
-                None if terminal => {}
+                None if terminal || ran.contains(&uid) => {}
                 None => {
                     let (stop, stop_rx) = watch::channel(false);
                     running.insert(uid.clone(), stop);
                     let kubelet = Arc::clone(self);
                     tokio::spawn(async move {
                         kubelet.run_pod(pod.clone(), stop_rx).await;
+                        kubelet
+                            .ran
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(uid.clone());
                         kubelet
                             .running
                             .lock()

@@ -169,7 +169,17 @@ pub(super) fn pod_warning(event: &Event, inputs: &str) -> Option<String> {
     })
 }
 
-/// Whether the main container of the pod started (ran or is running).
+/// Whether the pod's main container has started (it runs, or ran).
+pub(super) fn main_started(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.name == job::MAIN_CONTAINER && has_started(c))
+}
+
+/// Whether a container started (ran or is running).
 pub(super) fn has_started(container: &ContainerStatus) -> bool {
     container
         .state

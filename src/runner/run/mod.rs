@@ -559,12 +559,18 @@ impl Run {
 
     /// Shortens a completed destroy run's time to live to [`DESTROYED_TTL_SECONDS`].
     async fn expire(&self, job: &str) {
+        self.expire_in(&self.namespace, job).await;
+    }
+
+    /// [`Run::expire`] for a Job in `namespace`.
+    async fn expire_in(&self, namespace: &str, job: &str) {
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
         let patch = json!({"spec": {"ttlSecondsAfterFinished": DESTROYED_TTL_SECONDS}});
         let (params, patch) = (patch_params(), Patch::Merge(&patch));
-        if let Err(e) = retried(3, || self.jobs.patch(job, &params, &patch)).await {
+        if let Err(e) = retried(3, || jobs.patch(job, &params, &patch)).await {
             log::warn!(
-                "shortening the time to live of Job {}/{job} failed; it goes after a day: {}",
-                self.namespace,
+                "shortening the time to live of Job {namespace}/{job} failed; it goes after a \
+                 day: {}",
                 kube_text(&e)
             );
         }

@@ -405,7 +405,18 @@ impl Run {
         if let Some(destroyed) = unrecorded.iter().find(|j| {
             record_of(j).action == crate::runner::Action::Destroy && terminal(j) == Some("Complete")
         }) {
-            return Ok(Looked::Destroyed(record_of(destroyed)));
+            let record = record_of(destroyed);
+            // Why here too: a destroy whose operation never returned (its terraform was killed)
+            // has its outcome taken by this read, and its Job need not stay a day.
+            if destroyed
+                .spec
+                .as_ref()
+                .and_then(|s| s.ttl_seconds_after_finished)
+                .is_some_and(|ttl| ttl > super::DESTROYED_TTL_SECONDS)
+            {
+                self.expire_in(&record.namespace, &record.job).await;
+            }
+            return Ok(Looked::Destroyed(record));
         }
         let Some(newest) = unrecorded.last() else {
             return Ok(match &self.known.pending {

@@ -204,7 +204,11 @@ impl Run {
                             }
                             pod_uids.insert(pod_uid);
                         }
-                        if let Some(reason) = diagnose::stuck(&pod) {
+                        // Why only before `main` started: what stops a pod from running is
+                        // final then; afterwards the Job's own condition tells the outcome.
+                        if let Some(reason) = diagnose::stuck(&pod)
+                            && !diagnose::main_started(&pod)
+                        {
                             return Ok(End::Stuck(format!("pod {pod_name} cannot run: {reason}")));
                         }
                         if let Some(message) = diagnose::unschedulable_message(&pod) {
