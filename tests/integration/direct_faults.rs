@@ -291,6 +291,41 @@ fn two_applies_of_one_configuration_share_one_run() {
     assert_eq!(world.cluster.leftovers(), Vec::<String>::new());
 }
 
+/// The requests one apply and one destroy make, as the proxy sees them: printed for the
+/// record, and none repeated in a loop (the same request more than three times).
+fn a_run_asks_the_api_a_bounded_number_of_times() {
+    let world = Proxied::start();
+    let work = Workdir::new(&world.config("counted", 1, 1));
+    work.apply();
+    let applied = world.proxy.requests();
+    work.destroy();
+    let all = world.proxy.requests();
+    let destroyed = &all[applied.len()..];
+    for (what, requests) in [("apply", &applied[..]), ("destroy", destroyed)] {
+        // Why without the query: a watch's resourceVersion changes as it resumes.
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for request in requests {
+            let key = request.split('?').next().unwrap_or_default().to_string();
+            *counts.entry(key).or_default() += 1;
+        }
+        let watches = requests.iter().filter(|r| r.contains("watch=true")).count();
+        eprintln!(
+            "{what}: {} requests, {watches} watches: {counts:#?}",
+            requests.len()
+        );
+        for (request, count) in &counts {
+            // Why SelfSubjectAccessReviews apart: the permission check asks one per permission
+            // a run needs, at once; each container runner and runner config checks once.
+            if request.ends_with("/selfsubjectaccessreviews") {
+                continue;
+            }
+            let limit = if request.starts_with("GET") { 4 } else { 3 };
+            assert!(*count <= limit, "{what} repeats {request} {count} times");
+        }
+    }
+    assert_eq!(world.runs("counted", "create"), 1);
+}
+
 macro_rules! test_world_only {
     ($($name:ident),* $(,)?) => {
         mod test_world {
@@ -309,4 +344,5 @@ test_world_only! {
     the_end_of_a_run_is_noticed_soon_after_an_outage,
     a_failed_clean_up_is_done_by_the_next_operation,
     two_applies_of_one_configuration_share_one_run,
+    a_run_asks_the_api_a_bounded_number_of_times,
 }
