@@ -22,7 +22,16 @@ fn provider_schema() -> Json {
         .tf(&["providers", "schema", "-json"])
         .ok("terraform providers schema");
     let all: Json = serde_json::from_str(&run.stdout).expect("schema JSON");
-    all["provider_schemas"]["registry.terraform.io/container-runner/humanitec"].clone()
+    // Why by suffix: the bare source address means registry.terraform.io under Terraform and
+    // registry.opentofu.org under OpenTofu.
+    let schemas = all["provider_schemas"]
+        .as_object()
+        .expect("provider_schemas");
+    let (_, schema) = schemas
+        .iter()
+        .find(|(address, _)| address.ends_with("/container-runner/humanitec"))
+        .unwrap_or_else(|| panic!("no container-runner/humanitec in {:?}", schemas.keys()));
+    schema.clone()
 }
 
 fn type_name(ty: &Json) -> String {
