@@ -38,21 +38,28 @@ fn next_version() -> String {
         .join(".")
 }
 
-/// The registry hostname the bare source address `container-runner/humanitec` means to the CLI
-/// under test: OpenTofu's default registry differs from Terraform's.
-fn registry_host() -> &'static str {
-    static HOST: OnceLock<&'static str> = OnceLock::new();
-    HOST.get_or_init(|| {
+/// Whether the CLI under test is OpenTofu (its `version` says so).
+fn opentofu() -> bool {
+    static TOFU: OnceLock<bool> = OnceLock::new();
+    *TOFU.get_or_init(|| {
         let out = Command::new(terraform_bin())
             .arg("version")
             .output()
             .expect("run terraform version");
-        if String::from_utf8_lossy(&out.stdout).contains("OpenTofu") {
-            "registry.opentofu.org"
-        } else {
-            "registry.terraform.io"
-        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|line| line.starts_with("OpenTofu v"))
     })
+}
+
+/// The registry hostname the bare source address `container-runner/humanitec` means to the CLI
+/// under test: OpenTofu's default registry differs from Terraform's.
+fn registry_host() -> &'static str {
+    if opentofu() {
+        "registry.opentofu.org"
+    } else {
+        "registry.terraform.io"
+    }
 }
 
 /// Runs one of the repository's scripts; panics with its output unless it succeeds.
@@ -583,16 +590,23 @@ fn network_mirror_over_https_installs_and_checks_hashes() {
     tf(&work, &config, &["validate", "-no-color"], &env).ok("validate");
 
     let hashes = locked_hashes(&lock_file(&work));
-    let published: Vec<String> = archive["hashes"]
+    let mut published: Vec<String> = archive["hashes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|h| h.as_str().unwrap().to_string())
-        .filter(|h| h.starts_with("h1:"))
+        .collect();
+    published.sort();
+    // Terraform locks only the h1: hash it computed of the package it installed; OpenTofu also
+    // locks the zh: hash the mirror published beside it. Either way both come from the mirror
+    // document install-mirror.sh wrote.
+    let expected: Vec<String> = published
+        .into_iter()
+        .filter(|h| opentofu() || h.starts_with("h1:"))
         .collect();
     assert_eq!(
-        hashes, published,
-        "Terraform's h1: differs from the mirror's"
+        hashes, expected,
+        "the lock file's hashes differ from the mirror's"
     );
     assert_eq!(
         hashes,
@@ -629,7 +643,7 @@ fn network_mirror_over_https_installs_and_checks_hashes() {
 }
 
 /// With no mirror named, install-mirror.sh uses the implied local mirror `~/.terraform.d/plugins`,
-/// which `terraform init` searches with no provider_installation block at all; a release signed
+/// which `terraform init` and `tofu init` search with no provider_installation block at all; a release signed
 /// with a team key verifies, and one that does not verify is not installed.
 #[test]
 fn signed_release_into_the_implied_local_mirror() {
@@ -676,13 +690,12 @@ fn signed_release_into_the_implied_local_mirror() {
     let work = Workdir::new(&required(VERSION));
     let home = work.path();
     let from = release.to_str().unwrap();
-    let host = registry_host();
     // Without the team's public key the signature cannot be verified: nothing is installed.
     let empty = tmp.path().join("no-keys");
     std::fs::create_dir(&empty).unwrap();
     let refused = script_run(
         "install-mirror.sh",
-        &["--from", from, "--hostname", host],
+        &["--from", from],
         &[("HOME", home), ("GNUPGHOME", &empty)],
     );
     assert_ne!(refused.code, 0, "installed without verifying the signature");
@@ -693,18 +706,24 @@ fn signed_release_into_the_implied_local_mirror() {
     );
     assert!(!home.join(".terraform.d").exists());
 
+    // No --hostname: the default installs for both CLIs, so this works under either.
     script(
         "install-mirror.sh",
-        &["--from", from, "--hostname", host],
+        &["--from", from],
         &[("HOME", home), ("GNUPGHOME", &gnupg)],
     );
-    assert!(
-        provider_dir(&home.join(".terraform.d/plugins"))
-            .join(VERSION)
-            .join(host_platform())
-            .join(format!("{NAME}_v{VERSION}"))
-            .is_file()
-    );
+    for host in ["registry.terraform.io", "registry.opentofu.org"] {
+        assert!(
+            home.join(".terraform.d/plugins")
+                .join(host)
+                .join("container-runner/humanitec")
+                .join(VERSION)
+                .join(host_platform())
+                .join(format!("{NAME}_v{VERSION}"))
+                .is_file(),
+            "not installed for {host}"
+        );
+    }
 
     // An empty CLI configuration: only the implied sources (local mirrors, then the registry).
     let config = home.join("empty.tfrc");
@@ -716,6 +735,67 @@ fn signed_release_into_the_implied_local_mirror() {
         "{}",
         init.stdout
     );
+}
+
+/// The CLI configuration in the home directory, as the README documents it: one block whose
+/// `include` names both CLIs' addresses, in `~/.terraformrc`, which Terraform reads, and which
+/// OpenTofu reads too unless there is a `~/.tofurc`; with both files OpenTofu reads only
+/// `~/.tofurc` (here the other file names a mirror that does not exist, so reading the wrong
+/// one fails the init).
+#[test]
+fn cli_configuration_in_the_home_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    script(
+        "install-mirror.sh",
+        &[
+            "--from",
+            releases().to_str().unwrap(),
+            "--version",
+            VERSION,
+            mirror.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let block = |path: &Path| {
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"registry.terraform.io/container-runner/humanitec\", \"registry.opentofu.org/container-runner/humanitec\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/container-runner/humanitec\", \"registry.opentofu.org/container-runner/humanitec\"]\n  }}\n}}\n",
+            path.display()
+        )
+    };
+    let good = block(&mirror);
+    let bad = block(&tmp.path().join("no-such-mirror"));
+    // Workdir sets HOME to its own directory.
+    let init = |work: &Workdir| {
+        let output = work
+            .command(&["init", "-input=false", "-no-color"])
+            .env_remove("TF_CLI_CONFIG_FILE")
+            .output()
+            .expect("run init");
+        Run::from(output)
+    };
+    let installed = |run: &Run| {
+        run.stdout
+            .contains(&format!("Installed container-runner/humanitec v{VERSION}"))
+    };
+
+    // Only ~/.terraformrc: both CLIs read it.
+    let work = Workdir::new(&required(VERSION));
+    std::fs::write(work.path().join(".terraformrc"), &good).unwrap();
+    let run = init(&work).ok("init with ~/.terraformrc");
+    assert!(installed(&run), "{}", run.stdout);
+
+    // Both files: OpenTofu reads ~/.tofurc, Terraform ~/.terraformrc.
+    let work = Workdir::new(&required(VERSION));
+    let (tofurc, terraformrc) = if opentofu() {
+        (&good, &bad)
+    } else {
+        (&bad, &good)
+    };
+    std::fs::write(work.path().join(".tofurc"), tofurc).unwrap();
+    std::fs::write(work.path().join(".terraformrc"), terraformrc).unwrap();
+    let run = init(&work).ok("init with ~/.tofurc and ~/.terraformrc");
+    assert!(installed(&run), "{}", run.stdout);
 }
 
 /// Stops the gpg-agent that gpg started for a throwaway GNUPGHOME, when the test ends.
