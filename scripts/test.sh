@@ -25,10 +25,14 @@ section() {
   [ $status = 0 ] || failed+=("$title")
 }
 
+# HUMANITEC_TEST_OTHER_CLI: the test that moves one working directory between the CLIs drives
+# the other one too.
 section "every test; end-to-end with $(TF_CLI_CONFIG_FILE=/dev/null "$terraform" version | head -n1)" \
-  env TF_ACC_TERRAFORM_PATH="$terraform" cargo test --all-targets --no-fail-fast "$@"
+  env TF_ACC_TERRAFORM_PATH="$terraform" HUMANITEC_TEST_OTHER_CLI="$tofu" \
+  cargo test --all-targets --no-fail-fast "$@"
 section "end-to-end tests with $(TF_CLI_CONFIG_FILE=/dev/null "$tofu" version | head -n1)" \
-  env TF_ACC_TERRAFORM_PATH="$tofu" cargo test --test integration --no-fail-fast "$@"
+  env TF_ACC_TERRAFORM_PATH="$tofu" HUMANITEC_TEST_OTHER_CLI="$terraform" \
+  cargo test --test integration --no-fail-fast "$@"
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test.sh: failed: ${failed[*]}" >&2
