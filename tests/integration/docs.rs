@@ -1,6 +1,7 @@
 //! The docs in `docs/` are generated from the provider's schema (as Terraform reports it with
-//! `terraform providers schema -json`) and the files under `examples/`; this test fails when they
-//! drift apart. Regenerate them with `UPDATE_DOCS=1 cargo test --test integration docs`.
+//! `terraform providers schema -json`), the files under `examples/` and the hand-written sections
+//! of `templates/index.md` (placed in `docs/index.md` before the schema); this test fails when
+//! they drift apart. Regenerate them with `UPDATE_DOCS=1 cargo test --test integration docs`.
 //! Every example is also checked with `terraform validate` against the built provider.
 
 use std::fmt::Write as _;
@@ -174,6 +175,10 @@ fn render_index(schema: &Json) -> String {
     );
     if let Some(tf) = example(&repo().join("examples/provider/provider.tf")) {
         let _ = write!(out, "## Example Usage\n\n```terraform\n{tf}\n```\n\n");
+    }
+    // Hand-written sections (OpenTofu, say) go between the example and the schema.
+    if let Some(sections) = example(&repo().join("templates/index.md")) {
+        let _ = write!(out, "{sections}\n\n");
     }
     out.push_str("## Schema\n\n");
     let mut nested = Vec::new();
