@@ -756,17 +756,7 @@ fn both_clis_config(mirror: &Path) -> String {
 fn cli_configuration_in_the_home_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let mirror = tmp.path().join("mirror");
-    script(
-        "install-mirror.sh",
-        &[
-            "--from",
-            releases().to_str().unwrap(),
-            "--version",
-            VERSION,
-            mirror.to_str().unwrap(),
-        ],
-        &[],
-    );
+    install(VERSION, &[], &mirror);
     let good = both_clis_config(&mirror);
     let bad = both_clis_config(&tmp.path().join("no-such-mirror"));
     // Workdir sets HOME to its own directory.
