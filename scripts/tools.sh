@@ -95,7 +95,13 @@ build_one() {
   )
   local out="$tools_dir/$name-$hash"
   local packages
-  packages=$(sed -n 's/^tool[[:space:]]\{1,\}\([^[:space:]]*\).*$/\1/p; /^tool (/,/^)/{ /^tool (/d; /^)/d; s/^[[:space:]]*\([^[:space:]]*\).*$/\1/p; }' "$module/go.mod")
+  # The `tool` lines of go.mod: `tool PATH` or a `tool ( ... )` block.
+  packages=$(awk '
+    /^tool \($/ { block = 1; next }
+    block && /^\)/ { block = 0; next }
+    block && NF { print $1; next }
+    /^tool [^(]/ { print $2 }
+  ' "$module/go.mod")
   [ -n "$packages" ] || { echo "tools.sh: tools/$name/go.mod lists no \`tool\` packages" >&2; return 1; }
 
   mkdir -p "$tools_dir/bin"
