@@ -142,25 +142,43 @@ if $helper_only; then
   exit 0
 fi
 
+# True (and :1 tagged) when an image with this input hash exists; then its root need not be
+# assembled, so an unchanged image costs only its hash.
+up_to_date() {
+  local name="$1" hash="$2"
+  podman image exists "$name:in-$hash" || return 1
+  podman tag "$name:in-$hash" "$name:1"
+  echo "$name:1 is up to date ($hash)"
+}
+
 # git
-root="$work/git"
-base_root "$root"
-add_git "$root"
-import_image localhost/testworld/git "$root" "$(hash_of "$0" /usr/bin/git /bin/busybox)" '["/usr/bin/git","--version"]'
+hash="$(hash_of "$0" /usr/bin/git /bin/busybox)"
+if ! up_to_date localhost/testworld/git "$hash"; then
+  root="$work/git"
+  base_root "$root"
+  add_git "$root"
+  import_image localhost/testworld/git "$root" "$hash" '["/usr/bin/git","--version"]'
+fi
 
 # runner
 runner_script="kube-testworld/images/runner.sh"
-root="$work/runner"
-base_root "$root"
-install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
-import_image localhost/testworld/runner "$root" "$(hash_of "$0" "$runner_script" /bin/busybox)" '["/usr/local/bin/runner"]'
+hash="$(hash_of "$0" "$runner_script" /bin/busybox)"
+if ! up_to_date localhost/testworld/runner "$hash"; then
+  root="$work/runner"
+  base_root "$root"
+  install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
+  import_image localhost/testworld/runner "$root" "$hash" '["/usr/local/bin/runner"]'
+fi
 
 # IaC runner
-root="$work/iac"
-base_root "$root"
-install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
-install -D -m 0755 "$(command -v terraform)" "$root/usr/local/bin/terraform"
-import_image localhost/testworld/iac-runner "$root" "$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)")" '["/usr/local/bin/runner"]'
+hash="$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)")"
+if ! up_to_date localhost/testworld/iac-runner "$hash"; then
+  root="$work/iac"
+  base_root "$root"
+  install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
+  install -D -m 0755 "$(command -v terraform)" "$root/usr/local/bin/terraform"
+  import_image localhost/testworld/iac-runner "$root" "$hash" '["/usr/local/bin/runner"]'
+fi
 
 # helper
 build_helper

@@ -2,12 +2,17 @@
 # Installs a release built by scripts/release.sh into a Terraform provider mirror, after checking
 # the zips against SHA256SUMS (and SHA256SUMS against its .sig, when there is one).
 #
-# Usage: scripts/install-mirror.sh [--from DIR] [--version V] [--hostname H] [--packed | --network] [MIRROR]
+# Usage: scripts/install-mirror.sh [--from DIR] [--version V] [--hostname H]... [--packed | --network] [MIRROR]
+#
+# One mirror serves Terraform and OpenTofu: the bare source address `container-runner/humanitec`
+# means registry.terraform.io/container-runner/humanitec to Terraform and
+# registry.opentofu.org/container-runner/humanitec to OpenTofu, so by default the provider is
+# installed under both hostnames (HOSTNAME below).
 #
 #   (default)   a filesystem mirror in the unpacked layout:
 #                 MIRROR/HOSTNAME/container-runner/humanitec/VERSION/OS_ARCH/terraform-provider-humanitec_vVERSION
 #               MIRROR defaults to ~/.terraform.d/plugins, the implied local mirror directory that
-#               `terraform init` searches without any CLI configuration.
+#               `terraform init` and `tofu init` search without any CLI configuration.
 #   --packed    a filesystem mirror in the packed layout (the zips as released):
 #                 MIRROR/HOSTNAME/container-runner/humanitec/terraform-provider-humanitec_VERSION_OS_ARCH.zip
 #   --network   a provider network mirror directory for any static HTTPS server (MIRROR is required):
@@ -18,8 +23,9 @@
 #
 #   --from DIR        the release directory (default: dist/)
 #   --version V       the version to install (default: the only version in --from)
-#   --hostname H      the registry hostname part of the source address (default: registry.terraform.io,
-#                     what `source = "container-runner/humanitec"` means)
+#   --hostname H      a registry hostname to install under (repeatable; default: registry.terraform.io
+#                     and registry.opentofu.org, what `source = "container-runner/humanitec"` means
+#                     to Terraform and to OpenTofu)
 #   --skip-signature  install even though SHA256SUMS.sig cannot be verified (no gpg, key not imported)
 #
 # It prints the installed path on stdout; progress goes to stderr.
@@ -28,7 +34,7 @@ cd "$(dirname "$0")/.."
 
 from=dist
 version=""
-hostname=registry.terraform.io
+hostnames=()
 layout=unpacked
 mirror=""
 skip_signature=0
@@ -36,7 +42,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --from) from="$2"; shift 2 ;;
     --version) version="$2"; shift 2 ;;
-    --hostname) hostname="$2"; shift 2 ;;
+    --hostname) hostnames+=("$2"); shift 2 ;;
     --packed) layout=packed; shift ;;
     --network) layout=network; shift ;;
     --skip-signature) skip_signature=1; shift ;;
@@ -45,6 +51,7 @@ while [ $# -gt 0 ]; do
     *) [ -z "$mirror" ] || { echo "install-mirror.sh: one mirror directory only" >&2; exit 2; }; mirror="$1"; shift ;;
   esac
 done
+[ ${#hostnames[@]} -gt 0 ] || hostnames=(registry.terraform.io registry.opentofu.org)
 command -v python3 >/dev/null || { echo "install-mirror.sh: python3 is needed" >&2; exit 1; }
 [ -d "$from" ] || { echo "install-mirror.sh: no release directory $from (run scripts/release.sh first)" >&2; exit 1; }
 
@@ -77,6 +84,7 @@ case "$layout" in
 esac
 mkdir -p "$mirror"
 
+for hostname in "${hostnames[@]}"; do
 python3 - "$from" "$name" "$version" "$hostname" "$layout" "$mirror" <<'PY'
 import base64, hashlib, json, os, re, shutil, sys, zipfile
 
@@ -124,7 +132,7 @@ for platform, (file, path, digest) in sorted(archives.items()):
     else:
         shutil.copyfile(path, os.path.join(provider_dir, file))
         print(os.path.join(provider_dir, file))
-    log(f"installed {version} {platform} ({layout})")
+    log(f"installed {version} {platform} ({layout}) for {hostname}")
 
 if layout == "network":
     # Why read before writing: other versions and platforms already in the mirror stay listed.
@@ -151,3 +159,4 @@ if layout == "network":
             f.write("\n")
     log(f"wrote {index_path} and {version_path}")
 PY
+done

@@ -4,10 +4,21 @@
 # no dev_overrides), starts the sandbox API on 127.0.0.1, applies examples/quickstart with the
 # real terraform CLI, shows the resulting definitions, then destroys them and stops the sandbox.
 # No Humanitec account is needed.
+#
+# Usage: scripts/quickstart.sh [--tofu]
+#
+# It sets the machine up first (scripts/setup.sh quickstart: curl and python3 when missing; it
+# names what it cannot install). --tofu does the same with OpenTofu's `tofu init` and
+# `tofu apply`, `tofu` built from OpenTofu's Go module by scripts/tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v terraform >/dev/null || { echo "terraform is not on PATH" >&2; exit 1; }
+cli=terraform
+case "${1:-}" in
+  "") setup=$(scripts/setup.sh quickstart) ;;
+  --tofu) setup=$(scripts/setup.sh quickstart --tofu); cli=$(echo "$setup" | sed -n 's/^TOFU=//p') ;;
+  *) echo "usage: scripts/quickstart.sh [--tofu]" >&2; exit 2 ;;
+esac
 cargo build --quiet --bins
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 bin_dir="$target_dir/debug"
@@ -34,14 +45,17 @@ scripts/install-mirror.sh --from "$work/dist" "$work/mirror" >/dev/null
 
 mkdir "$work/config"
 cp examples/quickstart/*.tf "$work/config/"
+# The same CLI configuration serves Terraform and OpenTofu: the bare source address means
+# registry.terraform.io/... to one and registry.opentofu.org/... to the other, and the mirror
+# holds both.
 cat >"$work/mirror.tfrc" <<TFRC
 provider_installation {
   filesystem_mirror {
     path    = "$work/mirror"
-    include = ["registry.terraform.io/container-runner/humanitec"]
+    include = ["registry.terraform.io/container-runner/humanitec", "registry.opentofu.org/container-runner/humanitec"]
   }
   direct {
-    exclude = ["registry.terraform.io/container-runner/humanitec"]
+    exclude = ["registry.terraform.io/container-runner/humanitec", "registry.opentofu.org/container-runner/humanitec"]
   }
 }
 TFRC
@@ -52,14 +66,14 @@ cd "$work/config"
 # Why lock before init: a mirror cannot supply signed checksums, so a first init would warn
 # that the lock file covers only this platform. Recording the checksums first (what a team
 # commits, for every platform it uses) is the documented remedy.
-terraform providers lock -fs-mirror="$work/mirror" -platform="$(terraform version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["platform"])')"
-terraform init -input=false
-terraform apply -auto-approve -input=false
+"$cli" providers lock -fs-mirror="$work/mirror" -platform="$("$cli" version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["platform"])')"
+"$cli" init -input=false
+"$cli" apply -auto-approve -input=false
 
 echo
 echo "Definitions now in the sandbox (GET /orgs/quickstart/resources/defs):"
 curl -sS -H "Authorization: Bearer $token" "${url}orgs/quickstart/resources/defs" | python3 -m json.tool
 
 echo
-terraform destroy -auto-approve -input=false
-echo "Quickstart finished: created, shown and destroyed."
+"$cli" destroy -auto-approve -input=false
+echo "Quickstart finished with $("$cli" version | head -n1): created, shown and destroyed."

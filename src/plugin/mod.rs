@@ -23,8 +23,13 @@ use tokio::sync::Notify;
 
 use crate::framework::{Provider, Server};
 
-/// The provider's address, as the key of `TF_REATTACH_PROVIDERS`.
-const PROVIDER_ADDRESS: &str = "registry.terraform.io/container-runner/humanitec";
+/// The provider's addresses, as the keys of `TF_REATTACH_PROVIDERS`: the bare source address
+/// `container-runner/humanitec` means the first to Terraform and the second to OpenTofu, and each
+/// CLI ignores the key it does not use.
+const PROVIDER_ADDRESSES: [&str; 2] = [
+    "registry.terraform.io/container-runner/humanitec",
+    "registry.opentofu.org/container-runner/humanitec",
+];
 /// terraform-plugin-go's message size limit, in both directions.
 const MAX_MESSAGE_SIZE: usize = 256 << 20;
 /// How long a graceful shutdown may take before the process exits anyway.
@@ -213,17 +218,20 @@ fn announce(
 ) -> Result<(), ServeError> {
     let mut stdout = std::io::stdout().lock();
     let text = if debug {
-        let reattach = serde_json::json!({
-            PROVIDER_ADDRESS: {
-                "Protocol": "grpc",
-                "ProtocolVersion": handshake::PROTOCOL_VERSION,
-                "Pid": std::process::id(),
-                "Test": true,
-                "Addr": {"Network": "unix", "String": socket.path().display().to_string()},
-            }
+        let entry = serde_json::json!({
+            "Protocol": "grpc",
+            "ProtocolVersion": handshake::PROTOCOL_VERSION,
+            "Pid": std::process::id(),
+            "Test": true,
+            "Addr": {"Network": "unix", "String": socket.path().display().to_string()},
         });
+        let reattach: serde_json::Map<String, serde_json::Value> = PROVIDER_ADDRESSES
+            .iter()
+            .map(|address| (address.to_string(), entry.clone()))
+            .collect();
+        let reattach = serde_json::Value::Object(reattach);
         format!(
-            "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{reattach}'\n\n"
+            "Provider started. To attach Terraform or OpenTofu CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{reattach}'\n\n"
         )
     } else {
         handshake::line(socket.path(), tls.map(|t| t.server_cert_der.as_slice()))

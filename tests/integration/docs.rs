@@ -1,6 +1,7 @@
 //! The docs in `docs/` are generated from the provider's schema (as Terraform reports it with
-//! `terraform providers schema -json`) and the files under `examples/`; this test fails when they
-//! drift apart. Regenerate them with `UPDATE_DOCS=1 cargo test --test integration docs`.
+//! `terraform providers schema -json`), the files under `examples/` and the hand-written sections
+//! of `templates/index.md` (placed in `docs/index.md` before the schema); this test fails when
+//! they drift apart. Regenerate them with `UPDATE_DOCS=1 cargo test --test integration docs`.
 //! Every example is also checked with `terraform validate` against the built provider.
 
 use std::fmt::Write as _;
@@ -22,7 +23,16 @@ fn provider_schema() -> Json {
         .tf(&["providers", "schema", "-json"])
         .ok("terraform providers schema");
     let all: Json = serde_json::from_str(&run.stdout).expect("schema JSON");
-    all["provider_schemas"]["registry.terraform.io/container-runner/humanitec"].clone()
+    // Why by suffix: the bare source address means registry.terraform.io under Terraform and
+    // registry.opentofu.org under OpenTofu.
+    let schemas = all["provider_schemas"]
+        .as_object()
+        .expect("provider_schemas");
+    let (_, schema) = schemas
+        .iter()
+        .find(|(address, _)| address.ends_with("/container-runner/humanitec"))
+        .unwrap_or_else(|| panic!("no container-runner/humanitec in {:?}", schemas.keys()));
+    schema.clone()
 }
 
 fn type_name(ty: &Json) -> String {
@@ -165,6 +175,10 @@ fn render_index(schema: &Json) -> String {
     );
     if let Some(tf) = example(&repo().join("examples/provider/provider.tf")) {
         let _ = write!(out, "## Example Usage\n\n```terraform\n{tf}\n```\n\n");
+    }
+    // Hand-written sections (OpenTofu, say) go between the example and the schema.
+    if let Some(sections) = example(&repo().join("templates/index.md")) {
+        let _ = write!(out, "{sections}\n\n");
     }
     out.push_str("## Schema\n\n");
     let mut nested = Vec::new();

@@ -38,21 +38,28 @@ fn next_version() -> String {
         .join(".")
 }
 
-/// The registry hostname the bare source address `container-runner/humanitec` means to the CLI
-/// under test: OpenTofu's default registry differs from Terraform's.
-fn registry_host() -> &'static str {
-    static HOST: OnceLock<&'static str> = OnceLock::new();
-    HOST.get_or_init(|| {
+/// Whether the CLI under test is OpenTofu (its `version` says so).
+fn opentofu() -> bool {
+    static TOFU: OnceLock<bool> = OnceLock::new();
+    *TOFU.get_or_init(|| {
         let out = Command::new(terraform_bin())
             .arg("version")
             .output()
             .expect("run terraform version");
-        if String::from_utf8_lossy(&out.stdout).contains("OpenTofu") {
-            "registry.opentofu.org"
-        } else {
-            "registry.terraform.io"
-        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|line| line.starts_with("OpenTofu v"))
     })
+}
+
+/// The registry hostname the bare source address `container-runner/humanitec` means to the CLI
+/// under test: OpenTofu's default registry differs from Terraform's.
+fn registry_host() -> &'static str {
+    if opentofu() {
+        "registry.opentofu.org"
+    } else {
+        "registry.terraform.io"
+    }
 }
 
 /// Runs one of the repository's scripts; panics with its output unless it succeeds.
@@ -583,16 +590,23 @@ fn network_mirror_over_https_installs_and_checks_hashes() {
     tf(&work, &config, &["validate", "-no-color"], &env).ok("validate");
 
     let hashes = locked_hashes(&lock_file(&work));
-    let published: Vec<String> = archive["hashes"]
+    let mut published: Vec<String> = archive["hashes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|h| h.as_str().unwrap().to_string())
-        .filter(|h| h.starts_with("h1:"))
+        .collect();
+    published.sort();
+    // Terraform locks only the h1: hash it computed of the package it installed; OpenTofu also
+    // locks the zh: hash the mirror published beside it. Either way both come from the mirror
+    // document install-mirror.sh wrote.
+    let expected: Vec<String> = published
+        .into_iter()
+        .filter(|h| opentofu() || h.starts_with("h1:"))
         .collect();
     assert_eq!(
-        hashes, published,
-        "Terraform's h1: differs from the mirror's"
+        hashes, expected,
+        "the lock file's hashes differ from the mirror's"
     );
     assert_eq!(
         hashes,
@@ -629,7 +643,7 @@ fn network_mirror_over_https_installs_and_checks_hashes() {
 }
 
 /// With no mirror named, install-mirror.sh uses the implied local mirror `~/.terraform.d/plugins`,
-/// which `terraform init` searches with no provider_installation block at all; a release signed
+/// which `terraform init` and `tofu init` search with no provider_installation block at all; a release signed
 /// with a team key verifies, and one that does not verify is not installed.
 #[test]
 fn signed_release_into_the_implied_local_mirror() {
@@ -676,13 +690,12 @@ fn signed_release_into_the_implied_local_mirror() {
     let work = Workdir::new(&required(VERSION));
     let home = work.path();
     let from = release.to_str().unwrap();
-    let host = registry_host();
     // Without the team's public key the signature cannot be verified: nothing is installed.
     let empty = tmp.path().join("no-keys");
     std::fs::create_dir(&empty).unwrap();
     let refused = script_run(
         "install-mirror.sh",
-        &["--from", from, "--hostname", host],
+        &["--from", from],
         &[("HOME", home), ("GNUPGHOME", &empty)],
     );
     assert_ne!(refused.code, 0, "installed without verifying the signature");
@@ -693,18 +706,24 @@ fn signed_release_into_the_implied_local_mirror() {
     );
     assert!(!home.join(".terraform.d").exists());
 
+    // No --hostname: the default installs for both CLIs, so this works under either.
     script(
         "install-mirror.sh",
-        &["--from", from, "--hostname", host],
+        &["--from", from],
         &[("HOME", home), ("GNUPGHOME", &gnupg)],
     );
-    assert!(
-        provider_dir(&home.join(".terraform.d/plugins"))
-            .join(VERSION)
-            .join(host_platform())
-            .join(format!("{NAME}_v{VERSION}"))
-            .is_file()
-    );
+    for host in ["registry.terraform.io", "registry.opentofu.org"] {
+        assert!(
+            home.join(".terraform.d/plugins")
+                .join(host)
+                .join("container-runner/humanitec")
+                .join(VERSION)
+                .join(host_platform())
+                .join(format!("{NAME}_v{VERSION}"))
+                .is_file(),
+            "not installed for {host}"
+        );
+    }
 
     // An empty CLI configuration: only the implied sources (local mirrors, then the registry).
     let config = home.join("empty.tfrc");
@@ -716,6 +735,205 @@ fn signed_release_into_the_implied_local_mirror() {
         "{}",
         init.stdout
     );
+}
+
+/// A CLI configuration, as the README documents it, that installs the provider from the
+/// filesystem mirror `mirror` for Terraform and OpenTofu alike.
+fn both_clis_config(mirror: &Path) -> String {
+    let addresses = "\"registry.terraform.io/container-runner/humanitec\", \"registry.opentofu.org/container-runner/humanitec\"";
+    format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [{addresses}]\n  }}\n  direct {{\n    exclude = [{addresses}]\n  }}\n}}\n",
+        mirror.display()
+    )
+}
+
+/// The CLI configuration in the home directory, as the README documents it: one block whose
+/// `include` names both CLIs' addresses, in `~/.terraformrc`, which Terraform reads, and which
+/// OpenTofu reads too unless there is a `~/.tofurc`; with both files OpenTofu reads only
+/// `~/.tofurc` (here the other file names a mirror that does not exist, so reading the wrong
+/// one fails the init).
+#[test]
+fn cli_configuration_in_the_home_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    install(VERSION, &[], &mirror);
+    let good = both_clis_config(&mirror);
+    let bad = both_clis_config(&tmp.path().join("no-such-mirror"));
+    // Workdir sets HOME to its own directory.
+    let init = |work: &Workdir| {
+        let output = work
+            .command(&["init", "-input=false", "-no-color"])
+            .env_remove("TF_CLI_CONFIG_FILE")
+            .output()
+            .expect("run init");
+        Run::from(output)
+    };
+    let installed = |run: &Run| {
+        run.stdout
+            .contains(&format!("Installed container-runner/humanitec v{VERSION}"))
+    };
+
+    // Only ~/.terraformrc: both CLIs read it.
+    let work = Workdir::new(&required(VERSION));
+    std::fs::write(work.path().join(".terraformrc"), &good).unwrap();
+    let run = init(&work).ok("init with ~/.terraformrc");
+    assert!(installed(&run), "{}", run.stdout);
+
+    // Both files: OpenTofu reads ~/.tofurc, Terraform ~/.terraformrc.
+    let work = Workdir::new(&required(VERSION));
+    let (tofurc, terraformrc) = if opentofu() {
+        (&good, &bad)
+    } else {
+        (&bad, &good)
+    };
+    std::fs::write(work.path().join(".tofurc"), tofurc).unwrap();
+    std::fs::write(work.path().join(".terraformrc"), terraformrc).unwrap();
+    let run = init(&work).ok("init with ~/.tofurc and ~/.terraformrc");
+    assert!(installed(&run), "{}", run.stdout);
+}
+
+/// One working directory, one mirror and one CLI configuration, driven by Terraform and OpenTofu
+/// in turn (the CLI under test and `HUMANITEC_TEST_OTHER_CLI`, which scripts/test.sh sets to the
+/// other one): each `init` installs the provider under its own address and rewrites the lock
+/// file with only that entry; the state either CLI wrote plans no change under the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn state_moves_between_terraform_and_opentofu() {
+    let Ok(other) = std::env::var("HUMANITEC_TEST_OTHER_CLI") else {
+        eprintln!(
+            "state_moves_between_terraform_and_opentofu: HUMANITEC_TEST_OTHER_CLI is not set \
+             (scripts/test.sh sets it to the other CLI); nothing to compare with"
+        );
+        return;
+    };
+    let this = terraform_bin();
+    let sandbox = Sandbox::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    let releases = releases().to_str().unwrap();
+    let mirror_arg = mirror.to_str().unwrap();
+    script(
+        "install-mirror.sh",
+        &["--from", releases, "--version", VERSION, mirror_arg],
+        &[],
+    );
+    let resource = |name: &str| {
+        format!(
+            "{}\nresource \"humanitec_runner_config\" \"dev\" {{\n  id   = \"moved-config\"\n  name = \"{name}\"\n  cluster {{\n    cluster_type = \"eks\"\n    name         = \"c\"\n    region       = \"eu-west-1\"\n  }}\n}}\n",
+            sandbox.provider_block()
+        )
+    };
+    let work = Workdir::new(&resource("turn-0"));
+    let config = work.path().join("both.tfrc");
+    std::fs::write(&config, both_clis_config(&mirror)).unwrap();
+    let run = |cli: &str, args: &[&str]| {
+        let output = work
+            .command_of(cli, args)
+            .env("TF_CLI_CONFIG_FILE", &config)
+            .output()
+            .expect("run the CLI");
+        Run::from(output)
+    };
+    // The address a CLI gives the bare source address, from its own `providers` listing.
+    let address = |cli: &str| {
+        let listing = run(cli, &["providers", "-no-color"]).ok("providers");
+        ["registry.terraform.io", "registry.opentofu.org"]
+            .into_iter()
+            .map(|host| format!("{host}/container-runner/humanitec"))
+            .find(|address| listing.stdout.contains(address.as_str()))
+            .unwrap_or_else(|| panic!("no provider address in:\n{}", listing.stdout))
+    };
+    let locked = || {
+        lock_file(&work)
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("provider \"")?
+                    .split('"')
+                    .next()
+                    .map(String::from)
+            })
+            .collect::<Vec<_>>()
+    };
+    // The provider address the resource has in the state file.
+    let state_address = || {
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(work.path().join("terraform.tfstate")).expect("state"),
+        )
+        .expect("state JSON");
+        let provider = state["resources"][0]["provider"]
+            .as_str()
+            .expect("provider");
+        // provider["registry.terraform.io/container-runner/humanitec"]
+        provider
+            .trim_start_matches("provider[\"")
+            .trim_end_matches("\"]")
+            .to_string()
+    };
+    let tofu_address = "registry.opentofu.org/container-runner/humanitec".to_string();
+    let terraform_address = "registry.terraform.io/container-runner/humanitec".to_string();
+
+    // Asked before there is any state, which `providers` lists too.
+    let this_address = address(&this);
+    let other_address = address(&other);
+    assert_ne!(
+        this_address, other_address,
+        "{this} and {other} are the same kind of CLI"
+    );
+
+    let mut state_by: Option<String> = None;
+    for (turn, cli) in [&this, &other, &this].into_iter().enumerate() {
+        run(cli, &["init", "-input=false", "-no-color"]).ok("init");
+        let own = if *cli == this {
+            &this_address
+        } else {
+            &other_address
+        }
+        .clone();
+        // OpenTofu reads Terraform's addresses in the state as its own and locks only its own
+        // address; Terraform keeps OpenTofu's address when the state names it (it is another
+        // provider to Terraform), so it locks, and needs the mirror to hold, both.
+        let mut expected = vec![own.clone()];
+        if own == terraform_address && state_by.as_ref() == Some(&tofu_address) {
+            expected.insert(0, tofu_address.clone());
+        }
+        assert_eq!(locked(), expected, "the lock file after {cli} init");
+        if state_by.is_some() {
+            let plan = run(
+                cli,
+                &["plan", "-detailed-exitcode", "-no-color", "-input=false"],
+            );
+            assert_eq!(
+                plan.code, 0,
+                "{cli} plans changes for the state {state_by:?} wrote\n{}\n{}",
+                plan.stdout, plan.stderr
+            );
+        }
+        let name = format!("turn-{turn}");
+        work.write(&resource(&name));
+        run(
+            cli,
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+        )
+        .ok("apply");
+        assert_eq!(
+            sandbox
+                .definition("moved-config")
+                .await
+                .expect("definition")["name"],
+            name.as_str()
+        );
+        assert_eq!(
+            state_address(),
+            own,
+            "the state's address after {cli} apply"
+        );
+        state_by = Some(own);
+    }
+    run(
+        &this,
+        &["destroy", "-auto-approve", "-no-color", "-input=false"],
+    )
+    .ok("destroy");
+    assert!(sandbox.definitions().await.is_empty());
 }
 
 /// Stops the gpg-agent that gpg started for a throwaway GNUPGHOME, when the test ends.

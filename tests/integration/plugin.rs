@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::provider_bin;
+use crate::support::{Sandbox, Workdir, provider_bin};
 
 const COOKIE: (&str, &str) = (
     "TF_PLUGIN_MAGIC_COOKIE",
@@ -214,8 +214,11 @@ async fn mutual_tls_accepts_only_terraforms_certificate() {
     assert!(!talked, "a client without a certificate must be refused");
 }
 
-#[test]
-fn debug_mode_prints_reattach_instructions() {
+/// `--debug` prints a `TF_REATTACH_PROVIDERS` value under both CLIs' addresses for the bare
+/// source address, and the CLI under test, given only that (an empty CLI configuration, no
+/// `dev_overrides`, no `init`), applies and destroys through the provider it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_mode_reattaches_the_cli() {
     let mut child = Command::new(provider_bin())
         .arg("--debug")
         .stdin(Stdio::null())
@@ -225,17 +228,57 @@ fn debug_mode_prints_reattach_instructions() {
         .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut text = String::new();
-    for _ in 0..3 {
-        reader.read_line(&mut text).unwrap();
+    let mut reattach = None;
+    for _ in 0..5 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        text.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            reattach = Some(rest.trim_end_matches('\'').to_string());
+            break;
+        }
     }
+    let reattach = reattach.unwrap_or_else(|| panic!("no TF_REATTACH_PROVIDERS line:\n{text}"));
+    let json: serde_json::Value = serde_json::from_str(&reattach).expect("reattach JSON");
+    for address in [
+        "registry.terraform.io/container-runner/humanitec",
+        "registry.opentofu.org/container-runner/humanitec",
+    ] {
+        assert_eq!(json[address]["Addr"]["Network"], "unix", "{reattach}");
+        assert_eq!(json[address]["Pid"], child.id(), "{reattach}");
+    }
+
+    let sandbox = Sandbox::start(&[]);
+    let work = Workdir::new(&format!(
+        "{}\nresource \"humanitec_runner_config\" \"dev\" {{\n  id = \"reattached\"\n  cluster {{\n    cluster_type = \"eks\"\n    name         = \"c\"\n    region       = \"eu-west-1\"\n  }}\n}}\n",
+        sandbox.provider_block()
+    ));
+    let config = work.path().join("empty.tfrc");
+    std::fs::write(&config, "").unwrap();
+    let env = [
+        ("TF_CLI_CONFIG_FILE", config.to_str().unwrap()),
+        ("TF_REATTACH_PROVIDERS", reattach.as_str()),
+    ];
+    let apply = work
+        .tf_env(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &env,
+        )
+        .ok("apply through the reattached provider");
+    assert!(
+        !apply.stdout.contains("development overrides"),
+        "{}",
+        apply.stdout
+    );
+    assert!(sandbox.definition("reattached").await.is_some());
+    work.tf_env(
+        &["destroy", "-auto-approve", "-no-color", "-input=false"],
+        &env,
+    )
+    .ok("destroy through the reattached provider");
+    assert!(sandbox.definitions().await.is_empty());
     let _ = child.kill();
     let _ = child.wait();
-    assert!(text.contains("TF_REATTACH_PROVIDERS="), "{text}");
-    assert!(
-        text.contains("registry.terraform.io/container-runner/humanitec"),
-        "{text}"
-    );
-    assert!(text.contains("\"Network\":\"unix\""), "{text}");
 }
 
 /// Whether process `pid` still runs (a zombie, which only waits for its reaper, does not).

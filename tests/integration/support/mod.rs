@@ -282,7 +282,13 @@ impl Workdir {
     /// `terraform <args>` to run here, for a test that needs the process itself (to interrupt
     /// it, say).
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(terraform_bin());
+        self.command_of(&terraform_bin(), args)
+    }
+
+    /// `<cli> <args>` to run here, for a test that drives another CLI binary than the one under
+    /// test (the same directory under Terraform and OpenTofu, say).
+    pub(crate) fn command_of(&self, cli: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(cli);
         command
             .args(args)
             .current_dir(self.dir.path())
