@@ -57,6 +57,23 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place(cluster: &Cl
             .is_some_and(|t| !t.is_empty())
     );
     assert_eq!(values["last_run"]["commit"], Json::Null);
+    // What describes a Humanitec definition means nothing in direct mode.
+    for attribute in [
+        "driver_type",
+        "unmanaged_inputs",
+        "secret_refs",
+        "force_delete",
+    ] {
+        assert_eq!(values[attribute], Json::Null, "{attribute}");
+    }
+    let runner_config = work.resource_values("humanitec_runner_config.cluster");
+    for attribute in ["driver_type", "unmanaged_inputs"] {
+        assert_eq!(
+            runner_config[attribute],
+            Json::Null,
+            "runner config {attribute}"
+        );
+    }
     // The run's results stay in the cluster until the state is known to hold them; its
     // inputs, which hold the secret values, are gone.
     let kept = cluster.leftovers();

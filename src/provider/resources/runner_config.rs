@@ -453,6 +453,16 @@ impl Resource for RunnerConfigResource {
         default_name_to_id(plan);
         plan_definition_shape(plan, TEMPLATE_DRIVER);
         self.backends.check_plan(plan, self.type_name(), diags);
+        let direct = self.backends.planned_mode(plan) == crate::provider::config::Mode::Direct;
+        if direct {
+            // Why the prior value: these describe a Humanitec definition, which direct mode does
+            // not make; null for a new runner config, and a state written before keeps its
+            // value rather than show a change in every plan.
+            for computed in ["driver_type", "unmanaged_inputs"] {
+                let kept = plan.prior.get(computed).clone();
+                set(&mut plan.planned, computed, kept);
+            }
+        }
         // With the write-only form in use, agent_url stays null: "" would say that the Agent
         // URL is empty.
         if !plan.config.get("agent_url_wo").is_null() {
@@ -464,7 +474,6 @@ impl Resource for RunnerConfigResource {
         let version = |value: &Value| value.get("kubernetes").get("token_wo_version").clone();
         let token_sent = !plan.config.get("kubernetes").get("token_wo").is_null()
             && (plan.prior.is_null() || version(plan.prior) != version(&plan.planned));
-        let direct = self.backends.planned_mode(plan) == crate::provider::config::Mode::Direct;
         if token_sent && direct {
             diags.warning(
                 "kubernetes.token_wo reaches this runner config only",
