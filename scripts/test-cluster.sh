@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test cluster: a real Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler and etcd, built from Kubernetes' own Go modules in tools/kubernetes) and a node,
-# on 127.0.0.1, for direct mode's tests, the benchmarks and anyone trying direct mode by hand.
+# kube-scheduler and etcd, built from Kubernetes' own Go modules in tools/kubernetes) and a node
+# (the real kubelet with Debian's containerd, runc and CNI plugins), on this machine, for direct
+# mode's tests, the benchmarks and anyone trying direct mode by hand. Clients reach it at
+# 127.0.0.1; pods reach it as the `kubernetes` Service.
 #
 #   scripts/test-cluster.sh up      builds what is missing, starts the cluster in the background
 #                                   (or finds it running) and prints, as its last line, the path
@@ -9,7 +11,13 @@
 #   scripts/test-cluster.sh down    stops it and removes what it made
 #   scripts/test-cluster.sh build   builds what is missing; prints the Kubernetes binary's path
 #   scripts/test-cluster.sh env     prints the running cluster's cluster.env (ports and paths)
+#   scripts/test-cluster.sh images [IMAGE...]
+#                                   copies images from podman's store to the node's containerd
+#                                   (default: every localhost/testworld/*:1 podman has); the node
+#                                   pulls from no registry, so a pod's image must be copied first
 #
+# Needs: Go, root, containerd (apt-get install -y containerd), runc, iptables, podman and
+# busybox-static (for the pause image and the test images, scripts/build-test-images.sh).
 # Environment: TEST_CLUSTER_DIR (default $CARGO_TARGET_DIR/test-cluster, else target/test-cluster)
 # is where the cluster keeps its certificates, kubeconfigs, etcd data, logs and audit log.
 set -euo pipefail
@@ -54,6 +62,8 @@ build() {
           -ldflags "-s -w$version_flags" -o "$bin.tmp" .)
         mv "$bin.tmp" "$bin"
         say "built in $((SECONDS - started)) s: $bin"
+        # Earlier builds are of no more use (a running cluster keeps its binary open).
+        find "$target/tools/kubernetes" -mindepth 1 -maxdepth 1 -type d ! -name "$hash" -exec rm -rf {} +
       fi
     ) 9>"$(dirname "$bin").lock"
   fi
@@ -63,6 +73,37 @@ build() {
 # Whether the cluster of $dir runs: its control plane's process is alive and was ready.
 running() {
   [ -f "$dir/cluster.pid" ] && kill -0 "$(cat "$dir/cluster.pid")" 2>/dev/null && [ -f "$dir/ready" ]
+}
+
+# The sandbox image every pod runs first: busybox sleeping until it is stopped, as there is no
+# registry to pull registry.k8s.io/pause from.
+pause_image() {
+  local image=localhost/test-cluster/pause:1
+  podman image exists "$image" && return
+  local root
+  root=$(mktemp -d)
+  mkdir -p "$root/bin"
+  cp /bin/busybox "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"
+  ln -s busybox "$root/bin/sleep"
+  tar -C "$root" -cf "$root.tar" .
+  podman import --change 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM INT; while :; do sleep 3600 \& wait; done"]' \
+    "$root.tar" "$image" >/dev/null
+  rm -rf "$root" "$root.tar"
+}
+
+# Copies images from podman's store to the node's containerd.
+images() {
+  running || die "no cluster runs in $dir (scripts/test-cluster.sh up)"
+  local socket
+  socket=$(sed -n 's/^CONTAINERD_SOCKET=//p' "$dir/cluster.env")
+  [ -n "$socket" ] || die "the cluster runs without a node"
+  local wanted=("$@")
+  if [ ${#wanted[@]} -eq 0 ]; then
+    mapfile -t wanted < <(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/testworld/.*:1$' | sort -u)
+  fi
+  [ ${#wanted[@]} -gt 0 ] || return 0
+  podman save --format docker-archive "${wanted[@]}" | ctr -a "$socket" -n k8s.io images import - >/dev/null
 }
 
 down() {
@@ -79,12 +120,19 @@ down() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
+  # After a crash, the node's pods, network and cgroups are still there.
+  if [ -f "$dir/kube-binary" ] && [ -d "$dir/node" ]; then
+    "$(cat "$dir/kube-binary")" node-clean --dir "$dir" || true
+  fi
   rm -rf "$dir"
 }
 
 up() {
   local bin
   bin=$(build)
+  export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}"
+  pause_image
+  mkdir -p "$(dirname "$dir")"
   exec 8>"$dir.lock"
   # Why a lock: concurrent `up`s share one cluster instead of starting two in one directory.
   flock 8
@@ -94,6 +142,7 @@ up() {
   fi
   down
   mkdir -p "$dir/logs"
+  echo "$bin" >"$dir/kube-binary"
   local started=$SECONDS
   # Why 8>&-: the cluster must not hold the lock of `up`.
   setsid "$bin" cluster --dir "$dir" </dev/null >"$dir/logs/cluster.log" 2>&1 8>&- &
@@ -105,7 +154,10 @@ up() {
     fi
     sleep 0.1
   done
-  say "control plane ready in $((SECONDS - started)) s"
+  podman save --format docker-archive localhost/test-cluster/pause:1 |
+    ctr -a "$(sed -n 's/^CONTAINERD_SOCKET=//p' "$dir/cluster.env")" -n k8s.io images import - >/dev/null
+  images
+  say "ready in $((SECONDS - started)) s (logs in $dir/logs)"
   cat "$dir/ready"
 }
 
@@ -114,5 +166,6 @@ case "${1:-}" in
   down) down ;;
   build) build ;;
   env) running || die "no cluster runs in $dir"; cat "$dir/cluster.env" ;;
-  *) die "usage: scripts/test-cluster.sh up|down|build|env" ;;
+  images) shift; export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}"; images "$@" ;;
+  *) die "usage: scripts/test-cluster.sh up|down|build|env|images" ;;
 esac

@@ -59,7 +59,8 @@ type child struct {
 func runCluster(args []string) int {
 	flags := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	dir := flags.String("dir", "", "the cluster's directory: certificates, kubeconfigs, etcd data, logs, audit log")
-	nodeName := flags.String("node-name", "local-node", "the name of the node the certificates are for")
+	nodeName := flags.String("node-name", "local-node", "the node's name")
+	withNode := flags.Bool("node", true, "run a node: containerd and the kubelet (node.go)")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -67,14 +68,14 @@ func runCluster(args []string) int {
 		fmt.Fprintln(os.Stderr, "kube cluster: --dir is required")
 		return 2
 	}
-	if err := serveCluster(*dir, *nodeName); err != nil {
+	if err := serveCluster(*dir, *nodeName, *withNode); err != nil {
 		fmt.Fprintln(os.Stderr, "kube cluster:", err)
 		return 1
 	}
 	return 0
 }
 
-func serveCluster(dir, nodeName string) error {
+func serveCluster(dir, nodeName string, withNode bool) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -83,13 +84,17 @@ func serveCluster(dir, nodeName string) error {
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return err
 	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
-	etcdPort, peerPort, apiPort, kcmPort, schedulerPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	etcdPort, peerPort, apiPort, kcmPort, schedulerPort, kubeletPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	p, err := makePKI(dir, server, nodeName)
+	ip, err := hostIP()
+	if err != nil {
+		return err
+	}
+	p, err := makePKI(dir, server, nodeName, ip)
 	if err != nil {
 		return fmt.Errorf("making the certificates: %w", err)
 	}
@@ -111,8 +116,12 @@ func serveCluster(dir, nodeName string) error {
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	var children []*child
 	defer func() { stopAll(children) }()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	start := func(name string, args ...string) error {
-		c, err := startChild(logs, name, args)
+		c, err := startChild(logs, name, self, append([]string{name}, args...))
 		if err == nil {
 			children = append(children, c)
 		}
@@ -121,8 +130,10 @@ func serveCluster(dir, nodeName string) error {
 
 	if err := start("kube-apiserver",
 		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		// Why every address: the node's pods reach the API server at this machine's
+		// address (as the `kubernetes` Service), which is also what it advertises.
+		"--bind-address=0.0.0.0",
+		"--advertise-address="+ip,
 		fmt.Sprintf("--secure-port=%d", apiPort),
 		"--tls-cert-file="+p.serving,
 		"--tls-private-key-file="+p.servingKey,
@@ -148,10 +159,6 @@ func serveCluster(dir, nodeName string) error {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file="+p.frontProxyClient,
 		"--proxy-client-key-file="+p.frontProxyClientKey,
-		// Why none: the API server would publish its address as the endpoint of the
-		// `kubernetes` Service, and 127.0.0.1 is refused there (loopback); the Service itself
-		// is still made.
-		"--endpoint-reconciler-type=none",
 		"--audit-policy-file="+policy,
 		"--audit-log-path="+audit,
 		"--audit-log-format=json",
@@ -169,6 +176,7 @@ func serveCluster(dir, nodeName string) error {
 		return err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
+	var extra []string
 	if err := waitFor("the API server", deadline, children, signals, func(ctx context.Context) error {
 		_, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err
@@ -214,6 +222,45 @@ func serveCluster(dir, nodeName string) error {
 			return err
 		}
 	}
+	if withNode {
+		// Why the node's children apart: at the end its kubelet stops first, then its pods
+		// go through containerd, then containerd.
+		var nodeChildren []*child
+		startNodeChild := func(name, path string, args ...string) (*child, error) {
+			c, err := startChild(logs, name, path, args)
+			if err == nil {
+				nodeChildren = append(nodeChildren, c)
+				children = append(children, c)
+			}
+			return c, err
+		}
+		n, containerd, err := startNode(dir, nodeName, ip, kubeletPort, p, apiPort, startNodeChild)
+		defer func() {
+			if n == nil {
+				return
+			}
+			if len(nodeChildren) > 1 {
+				stopAll(nodeChildren[1:])
+			}
+			cleanNode(n, containerd)
+			// Nothing is left for `kube node-clean` to do.
+			_ = os.Remove(filepath.Join(n.dir, "slot"))
+			n.lock.Close()
+		}()
+		if err != nil {
+			return fmt.Errorf("starting the node: %w", err)
+		}
+		if err := waitFor("the node", deadline, children, signals, func(ctx context.Context) error {
+			return waitNodeReady(ctx, client, nodeName)
+		}); err != nil {
+			return err
+		}
+		extra = append(extra,
+			"NODE_IP="+ip,
+			"CONTAINERD_SOCKET="+n.socket,
+			"POD_SUBNET="+n.subnet(),
+			"POD_LOGS="+filepath.Join(n.dir, "pod-logs"))
+	}
 	// The service-account and root-CA publisher controllers have run once the default
 	// namespace has both: from then on a new namespace gets them within moments.
 	if err := waitFor("the controllers", deadline, children, signals, func(ctx context.Context) error {
@@ -236,8 +283,7 @@ func serveCluster(dir, nodeName string) error {
 		"NODE_SERVING_KEY=" + p.nodeServingKey,
 		"CA_CERT=" + p.caCert,
 		"AUDIT_LOG=" + audit,
-		"",
-	}, "\n")
+	}, "\n") + "\n" + strings.Join(extra, "\n") + "\n"
 	if err := write(filepath.Join(dir, "cluster.env"), []byte(env)); err != nil {
 		return err
 	}
@@ -277,17 +323,13 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// startChild runs this binary as component name, logging to logs/<name>.log.
-func startChild(logs, name string, args []string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// startChild runs a component, logging to logs/<name>.log.
+func startChild(logs, name, path string, args []string) (*child, error) {
 	log, err := os.Create(filepath.Join(logs, name+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, append([]string{name}, args...)...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Why: if this process is killed outright, its components go with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -25,7 +25,7 @@ import (
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
-const usage = "usage: kube cluster|etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet [flags]"
+const usage = "usage: kube cluster|node-clean|etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet [flags]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -37,6 +37,8 @@ func main() {
 	switch name {
 	case "cluster":
 		os.Exit(runCluster(args))
+	case "node-clean":
+		os.Exit(runNodeClean(args))
 	case "etcd":
 		os.Exit(runEtcd(args))
 	case "kube-apiserver":

@@ -137,7 +137,7 @@ type pki struct {
 
 // makePKI writes the certificates, keys and kubeconfigs of a cluster whose API server is at
 // server, with one node called nodeName.
-func makePKI(dir, server, nodeName string) (*pki, error) {
+func makePKI(dir, server, nodeName, nodeIP string) (*pki, error) {
 	p := &pki{dir: dir}
 	certs := filepath.Join(dir, "pki")
 	if err := os.MkdirAll(certs, 0o700); err != nil {
@@ -167,9 +167,9 @@ func makePKI(dir, server, nodeName string) (*pki, error) {
 		return c, k, write(k, key)
 	}
 	// Why these names: pods reach the API server as the `kubernetes` Service (10.0.0.1, the
-	// first address of --service-cluster-ip-range) or its DNS names, and tests as 127.0.0.1.
+	// first address of --service-cluster-ip-range) or its DNS names, tests as 127.0.0.1.
 	if p.serving, p.servingKey, err = pair("apiserver", pkix.Name{CommonName: "kube-apiserver"},
-		[]string{"127.0.0.1", "10.0.0.1", "localhost", "kubernetes", "kubernetes.default",
+		[]string{"127.0.0.1", "10.0.0.1", nodeIP, "localhost", "kubernetes", "kubernetes.default",
 			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}, false); err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func makePKI(dir, server, nodeName string) (*pki, error) {
 		return nil, err
 	}
 	if p.nodeServing, p.nodeServingKey, err = pair("node-serving",
-		pkix.Name{CommonName: nodeName}, []string{"127.0.0.1", "localhost", nodeName}, false); err != nil {
+		pkix.Name{CommonName: nodeName}, []string{nodeIP, "127.0.0.1", "localhost", nodeName}, false); err != nil {
 		return nil, err
 	}
 	// The front proxy's own CA, as kubeadm makes it: the API server proxies to aggregated API
