@@ -102,8 +102,12 @@ images() {
   if [ ${#wanted[@]} -eq 0 ]; then
     mapfile -t wanted < <(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/testworld/.*:1$' | sort -u)
   fi
-  [ ${#wanted[@]} -gt 0 ] || return 0
-  podman save --format docker-archive "${wanted[@]}" | ctr -a "$socket" -n k8s.io images import - >/dev/null
+  local image
+  # Why one archive per image: from an archive of several, ctr gives every name the archive's
+  # one index, so each name would run whichever image comes first.
+  for image in "${wanted[@]}"; do
+    podman save --format docker-archive "$image" | ctr -a "$socket" -n k8s.io images import - >/dev/null
+  done
 }
 
 down() {
@@ -154,8 +158,7 @@ up() {
     fi
     sleep 0.1
   done
-  podman save --format docker-archive localhost/test-cluster/pause:1 |
-    ctr -a "$(sed -n 's/^CONTAINERD_SOCKET=//p' "$dir/cluster.env")" -n k8s.io images import - >/dev/null
+  images localhost/test-cluster/pause:1
   images
   say "ready in $((SECONDS - started)) s (logs in $dir/logs)"
   cat "$dir/ready"

@@ -255,7 +255,12 @@ func serveCluster(dir, nodeName string, withNode bool) error {
 		}); err != nil {
 			return err
 		}
+		archive := filepath.Join(dir, "container-logs")
+		stopArchive := make(chan struct{})
+		defer close(stopArchive)
+		go archiveLogs(filepath.Join(n.dir, "pod-logs"), archive, stopArchive)
 		extra = append(extra,
+			"CONTAINER_LOGS="+archive,
 			"NODE_IP="+ip,
 			"CONTAINERD_SOCKET="+n.socket,
 			"POD_SUBNET="+n.subnet(),

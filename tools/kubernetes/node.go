@@ -381,8 +381,8 @@ func killCgroup(dir string) {
 	}
 }
 
-// stopShims kills the containerd shims of this node (they outlive containerd by design) and
-// unmounts what is still mounted under dir.
+// stopShims kills the containerd shims of this node (they outlive containerd by design),
+// removes its log links and unmounts what is still mounted under dir.
 func stopShims(dir string) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, cmdline := range procs {
@@ -392,6 +392,14 @@ func stopShims(dir string) {
 		}
 		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(cmdline))); err == nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	// The kubelet links each container's log into /var/log/containers, whatever its
+	// podLogsDir; the links into this node's directory go with it.
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, link := range links {
+		if target, err := os.Readlink(link); err == nil && strings.HasPrefix(target, dir+"/") {
+			_ = os.Remove(link)
 		}
 	}
 	mounts, err := os.ReadFile("/proc/self/mounts")
@@ -470,4 +478,37 @@ func runNodeClean(args []string) int {
 	}
 	cleanNode(n, nil)
 	return 0
+}
+
+// archiveLogs keeps every container log the kubelet writes under podLogs, also after the
+// kubelet removes it with its pod: each new log file gets a hard link under archive, which
+// keeps the file (and what containerd still appends to it) when the kubelet unlinks its own
+// name. Tests read the archive to check what every container ever printed, as a node's log
+// shipper would let them.
+func archiveLogs(podLogs, archive string, stop <-chan struct{}) {
+	linked := map[string]bool{}
+	for {
+		files, _ := filepath.Glob(filepath.Join(podLogs, "*", "*", "*.log"))
+		for _, file := range files {
+			if linked[file] {
+				continue
+			}
+			rel, err := filepath.Rel(podLogs, file)
+			if err != nil {
+				continue
+			}
+			target := filepath.Join(archive, rel)
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				continue
+			}
+			if err := os.Link(file, target); err == nil || errors.Is(err, os.ErrExist) {
+				linked[file] = true
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
