@@ -6,6 +6,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod git_server;
+pub(crate) mod test_cluster;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
