@@ -890,8 +890,9 @@ fn a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl(cluster: &C
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
-/// Each scenario as a test of a tier: `test_world` always, `real_cluster` when `KUBECONFIG`
-/// points at a cluster (skipped with the reason printed otherwise).
+/// Each scenario as a test of a tier: `test_world` always, `test_cluster` (the real Kubernetes
+/// of `scripts/test-cluster.sh`) always, `real_cluster` when `KUBECONFIG` points at a cluster
+/// (skipped with the reason printed otherwise).
 macro_rules! tiers {
     (both: $($both:ident),* ; test_world_only: $($only:ident),* $(,)?) => {
         mod test_world {
@@ -902,6 +903,12 @@ macro_rules! tiers {
             $(#[test]
             fn $only() {
                 super::$only(&super::Cluster::start());
+            })*
+        }
+        mod test_cluster {
+            $(#[test]
+            fn $both() {
+                super::$both(&super::Cluster::local());
             })*
         }
         mod real_cluster {
