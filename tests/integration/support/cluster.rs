@@ -325,6 +325,19 @@ impl Cluster {
         )
     }
 
+    /// A git server on this machine that the cluster's pods reach (see `host_for_pods`).
+    pub(crate) fn git_server(
+        &self,
+        repo_dir: &Path,
+        username: &str,
+        password: &str,
+    ) -> super::git_server::GitServer {
+        let host = self
+            .host_for_pods()
+            .expect("a cluster whose pods reach this machine");
+        super::git_server::GitServer::start_on(&host, repo_dir, username, password)
+    }
+
     /// Everything of the provider's left in the cluster: `kind/name` of each Job, pod, Secret
     /// and ConfigMap that a run made. Why a wait: on a real cluster the garbage collector
     /// deletes a deleted Job's pods after the Job, and the kubelet removes each pod after
