@@ -100,29 +100,6 @@ impl TestCluster {
         objects
     }
 
-    /// How many requests, and how many of them watches, the audit log holds from a user agent
-    /// that starts with `agent` in `namespace`.
-    pub(crate) fn requests(&self, namespace: &str, agent: &str) -> (usize, usize) {
-        let text = std::fs::read_to_string(self.env("AUDIT_LOG")).expect("the audit log");
-        let (mut all, mut watches) = (0, 0);
-        for line in text.lines() {
-            let Ok(event) = serde_json::from_str::<Json>(line) else {
-                continue;
-            };
-            if event["objectRef"]["namespace"] == namespace
-                && event["userAgent"]
-                    .as_str()
-                    .is_some_and(|a| a.starts_with(agent))
-            {
-                all += 1;
-                if event["verb"] == "watch" {
-                    watches += 1;
-                }
-            }
-        }
-        (all, watches)
-    }
-
     /// The text of every container log the node kept for pods of `namespace` (deleted pods'
     /// included), each line without the CRI log prefix, grouped by container.
     pub(crate) fn container_logs(&self, namespace: &str) -> String {
