@@ -86,7 +86,10 @@ impl TestCluster {
     pub(crate) fn audit(&self, namespace: &str) -> Vec<Json> {
         let text = std::fs::read_to_string(self.env("AUDIT_LOG")).expect("the audit log");
         let mut objects = Vec::new();
-        for line in text.lines() {
+        // Why a text match first: the log holds every test's requests, and most lines are not
+        // this namespace's.
+        let marker = format!("\"namespace\":\"{namespace}\"");
+        for line in text.lines().filter(|l| l.contains(&marker)) {
             let Ok(event) = serde_json::from_str::<Json>(line) else {
                 continue;
             };
