@@ -158,9 +158,10 @@ up() {
     fi
     sleep 0.1
   done
+  local ready=$((SECONDS - started))
   images localhost/test-cluster/pause:1
   images
-  say "ready in $((SECONDS - started)) s (logs in $dir/logs)"
+  say "ready in $ready s, images copied in $((SECONDS - started - ready)) s (logs in $dir/logs)"
   cat "$dir/ready"
 }
 
