@@ -66,6 +66,8 @@ if [ "$what" = test ]; then
   missing_cmd newuidmap uidmap
   { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || packages+=(busybox-static)
   [ -x /usr/bin/git ] || packages+=(git)
+  # The test cluster's node (scripts/test-cluster.sh) runs pods with Debian's containerd.
+  missing_cmd containerd containerd
 fi
 
 if [ ${#cannot[@]} -gt 0 ]; then

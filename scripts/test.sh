@@ -7,12 +7,18 @@
 #   2. the end-to-end tests again, driving OpenTofu's `tofu`, built from its Go module by
 #      scripts/tools.sh (never skipped).
 # Both runs always happen; the command fails if either fails. Arguments go to both `cargo test`
-# runs (for example a test name filter).
+# runs (for example a test name filter). Direct mode's tests also run on the test cluster of
+# scripts/test-cluster.sh (a real control plane and kubelet, built from Kubernetes' Go modules),
+# started here so that its build shows as such, and stopped at the end unless it was running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tofu=$(scripts/setup.sh test | sed -n 's/^TOFU=//p')
 terraform=$(command -v terraform)
+if ! scripts/test-cluster.sh env >/dev/null 2>&1; then
+  trap 'scripts/test-cluster.sh down' EXIT
+fi
+scripts/test-cluster.sh up >/dev/null
 
 # One section of the run: its title, then the command; the status and time are recorded.
 failed=()

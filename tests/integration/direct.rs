@@ -109,15 +109,17 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place(cluster: &Cl
     work.assert_plan_empty("after the re-run");
 
     work.destroy();
-    if let Some(world) = cluster.world() {
-        let destroyed = world.audit().iter().any(|o| {
+    if let Some(history) = cluster.history() {
+        let destroyed = history.iter().any(|o| {
             o["kind"] == "Job"
                 && o["metadata"]["name"]
                     .as_str()
                     .is_some_and(|n| n.starts_with("plain-destroy-"))
         });
         assert!(destroyed, "destroy ran a destroy Job");
-        assert!(world.container_logs().contains("runner: ACTION=destroy"));
+    }
+    if let Some(logs) = cluster.container_logs() {
+        assert!(logs.contains("runner: ACTION=destroy"), "{logs}");
     }
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
     assert_no_warnings(cluster);
@@ -228,12 +230,15 @@ const GIT_PASSWORD: &str = "git-pat-7a1e0c";
 /// its outputs (one sensitive) as attributes, an empty plan, an update that runs again, and a
 /// destroy that runs `terraform destroy` and leaves nothing of the provider's behind.
 fn the_s3_container_runner_runs_terraform_in_the_job(cluster: &Cluster) {
-    // Why the test world only: the git server on 127.0.0.1 is not reachable from a real
-    // cluster's pods, and the checks read the world's whole history.
-    let world = cluster.world().expect("a test-world scenario");
+    // Why not on a real cluster: its pods cannot reach a git server on this machine, and the
+    // checks read the container logs.
     let repo = tempfile::tempdir().unwrap();
-    let server = GitServer::start(repo.path(), "my-git-handler", GIT_PASSWORD);
-    let files = BTreeMap::from([("s3/main.tf", S3_MAIN_TF), ("s3/run.sh", S3_RUN_SH)]);
+    let server = cluster.git_server(repo.path(), "my-git-handler", GIT_PASSWORD);
+    let main_tf = S3_MAIN_TF.replace(
+        "namespace         = \"runs\"",
+        &format!("namespace         = \"{}\"", cluster.namespace),
+    );
+    let files = BTreeMap::from([("s3/main.tf", main_tf.as_str()), ("s3/run.sh", S3_RUN_SH)]);
     let commit = server.create_repo("infra.git", &files);
     let resources = |bucket: &str| config(cluster, &s3_runner(cluster, &server, bucket));
 
@@ -255,9 +260,19 @@ fn the_s3_container_runner_runs_terraform_in_the_job(cluster: &Cluster) {
         "{}",
         shown.stdout
     );
-    let state = world
-        .object("secrets", &cluster.namespace, "tfstate-default-s3")
-        .expect("the inner terraform's state Secret");
+    let state: Json = serde_json::from_str(&cluster.kubectl_ok(
+        &[
+            "get",
+            "secret",
+            "tfstate-default-s3",
+            "-n",
+            &cluster.namespace,
+            "-o",
+            "json",
+        ],
+        "",
+    ))
+    .expect("the inner terraform's state Secret");
     assert_eq!(
         state["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "terraform"
@@ -278,7 +293,7 @@ fn the_s3_container_runner_runs_terraform_in_the_job(cluster: &Cluster) {
     work.assert_plan_empty("after the update");
 
     work.destroy();
-    let logs = world.container_logs();
+    let logs = cluster.container_logs().expect("the container logs");
     assert!(
         logs.contains("Destroy complete!"),
         "terraform destroy ran in the Job"
@@ -395,12 +410,12 @@ fn an_unschedulable_pod_fails_with_its_reason(cluster: &Cluster) {
 /// The provider's identity lacks permissions in the Job's namespace: one diagnostic names every
 /// missing verb, resource and namespace, with the Role that grants them, and nothing is created.
 fn a_missing_permission_is_named_before_anything_is_created(cluster: &Cluster) {
-    // Why the test world only: the scenario makes a namespace and Roles outside its own
-    // namespace, and checks the world's history for what was created.
-    let world = cluster.world().expect("a test-world scenario");
+    // Why not on a real cluster: the scenario makes a namespace and Roles outside its own
+    // namespace, and checks the history for what was created.
+    let runs = &cluster.namespace;
     cluster.kubectl_ok(
         &["apply", "-f", "-"],
-        r#"apiVersion: v1
+        &r#"apiVersion: v1
 kind: Namespace
 metadata: {name: humanitec-runner}
 ---
@@ -432,7 +447,8 @@ kind: RoleBinding
 metadata: {name: deployer, namespace: runs}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: partial}
 subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
-"#,
+"#
+        .replace("namespace: runs", &format!("namespace: {runs}")),
     );
     let token = cluster.service_account_token("deployer");
     let (url, ca) = cluster.api_server();
@@ -465,11 +481,11 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
     assert!(
-        text.contains("Missing permissions in namespace \"runs\""),
+        text.contains(&format!("Missing permissions in namespace \"{runs}\"")),
         "{text}"
     );
     assert!(
-        text.contains("may not patch jobs.batch, delete jobs.batch, list pods, watch pods, get pods/log, list events, watch events, list secrets, patch secrets, delete secrets in namespace \"runs\""),
+        text.contains(&format!("may not patch jobs.batch, delete jobs.batch, list pods, watch pods, get pods/log, list events, watch events, list secrets, patch secrets, delete secrets in namespace \"{runs}\"")),
         "{text}"
     );
     assert!(
@@ -477,8 +493,9 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
         "the Role to grant is shown: {text}"
     );
     assert!(!apply.stderr.contains(&token), "the token is never shown");
-    let created = world.audit().into_iter().any(|o| {
-        o["metadata"]["namespace"] == "runs"
+    let history = cluster.history().expect("the cluster's history");
+    let created = history.into_iter().any(|o| {
+        o["metadata"]["namespace"] == runs.as_str()
             && (o["kind"] == "Job"
                 || o["metadata"]["name"]
                     .as_str()
@@ -492,12 +509,11 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
 /// ever held, in no container log except where the runner itself prints them (it does not
 /// here), and nowhere in Terraform's output with `TF_LOG=trace`.
 fn secrets_reach_no_log_event_status_or_plain_object(cluster: &Cluster) {
-    // Why the test world only: the git server on 127.0.0.1 is not reachable from a real
-    // cluster's pods, and the checks read the world's whole history.
-    let world = cluster.world().expect("a test-world scenario");
+    // Why not on a real cluster: its pods cannot reach a git server on this machine, and the
+    // checks read the cluster's whole history.
     let repo = tempfile::tempdir().unwrap();
     const PASSWORD: &str = "git-secret-3e9d71";
-    let server = GitServer::start(repo.path(), "bot", PASSWORD);
+    let server = cluster.git_server(repo.path(), "bot", PASSWORD);
     server.create_repo("app.git", &BTreeMap::from([("app/README.md", "# app\n")]));
     const VARIABLE: &str = "variable-secret-b04c2a";
     const FILE: &str = "file-secret-6f20de";
@@ -538,10 +554,13 @@ fn secrets_reach_no_log_event_status_or_plain_object(cluster: &Cluster) {
             "destroy output",
             format!("{}{}", destroy.stdout, destroy.stderr),
         ),
-        ("container logs", world.container_logs()),
+        (
+            "container logs",
+            cluster.container_logs().expect("the container logs"),
+        ),
     ];
     let mut jobs = 0;
-    for object in world.audit() {
+    for object in cluster.history().expect("the cluster's history") {
         if object["kind"] == "Job" {
             jobs += 1;
         }
@@ -815,7 +834,7 @@ fn a_vanished_job_is_an_error(cluster: &Cluster) {
 /// reason, before the main container starts.
 fn a_failed_checkout_fails_fast_with_its_reason(cluster: &Cluster) {
     let repo = tempfile::tempdir().unwrap();
-    let server = GitServer::start(repo.path(), "bot", "pw-for-checkout");
+    let server = cluster.git_server(repo.path(), "bot", "pw-for-checkout");
     server.create_repo("app.git", &BTreeMap::from([("README.md", "# app\n")]));
     let rest = format!(
         "  source {{\n    url      = \"{}\"\n    ref      = \"no-such-branch\"\n    username = \"bot\"\n    password = \"pw-for-checkout\"\n  }}",
@@ -841,12 +860,11 @@ fn a_failed_checkout_fails_fast_with_its_reason(cluster: &Cluster) {
 fn an_exec_plugin_gives_the_token(cluster: &Cluster) {
     let work = Workdir::new("");
     let plugin = work.path().join("token-plugin.sh");
-    let world = cluster.world().expect("a test-world scenario");
+    let token = cluster.admin_token().expect("an admin token");
     std::fs::write(
         &plugin,
         format!(
-            "#!/bin/sh\necho '{{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", \"status\": {{\"token\": \"{}\"}}}}'\n",
-            world.admin_token()
+            "#!/bin/sh\necho '{{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", \"status\": {{\"token\": \"{token}\"}}}}'\n"
         ),
     )
     .unwrap();
@@ -937,7 +955,7 @@ crate::support::tiers! {
         a_vanished_job_is_an_error,
         two_container_runners_run_in_parallel,
         api_mode_and_direct_mode_in_one_configuration;
-    test_world_only:
+    local_only:
         the_s3_container_runner_runs_terraform_in_the_job,
         a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl,
         a_failed_checkout_fails_fast_with_its_reason,

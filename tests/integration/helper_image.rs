@@ -1,10 +1,11 @@
-//! The helper image in a real pod: the Kubernetes test world's kubelet runs a Job whose pod has
-//! `helper prepare` (init container), `helper collect` (native sidecar) and the test runner
-//! image, under a service account that may only create Secrets. The helper image is built from
-//! this test run's provider binary by `scripts/build-test-images.sh --helper-only`.
+//! The helper image in a real pod: a Job whose pod has `helper prepare` (init container),
+//! `helper collect` (native sidecar) and the test runner image, under a service account that
+//! may only create Secrets, run by the Kubernetes test world's kubelet (`test_world`) and by the
+//! real kubelet of the test cluster (`test_cluster`, `scripts/test-cluster.sh`). The helper image
+//! is built from this test run's provider binary by `scripts/build-test-images.sh --helper-only`.
 //!
-//! These tests need podman and the test images; without them they fail (never skip) with the
-//! command to run.
+//! These tests need podman and the test images (and, for the test cluster, what
+//! `scripts/test-cluster.sh` needs); without them they fail (never skip) with the command to run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,7 +15,9 @@ use base64::Engine;
 use kube_testworld::{Options, TestWorld};
 use serde_json::{Value, json};
 
-/// The namespace of the runs.
+use crate::support::cluster::Cluster;
+
+/// The namespace of the runs in the test world.
 const NS: &str = "runs";
 /// The service account of the runs: `create` on Secrets, nothing else.
 const ACCOUNT: &str = "runner";
@@ -72,50 +75,150 @@ fn images() -> String {
     helper
 }
 
-/// Runs kubectl against `world` with `stdin`.
-fn kubectl_in(world: &TestWorld, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", world.kubeconfig_path())
-        .env("HOME", world.dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl is on PATH");
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin.as_bytes()).expect("write stdin");
+/// Where the runs go: a test world of its own, or a namespace of its own on the test cluster.
+struct Env {
+    /// The test world, when the runs go there.
+    world: Option<TestWorld>,
+    /// The test cluster's namespace, when the runs go there.
+    cluster: Option<Cluster>,
+}
+
+impl Env {
+    /// The namespace of the runs.
+    fn ns(&self) -> &str {
+        match &self.cluster {
+            Some(cluster) => &cluster.namespace,
+            None => NS,
+        }
     }
-    bounded(child, &format!("kubectl {args:?}"))
-}
 
-/// Runs kubectl and requires success; returns stdout.
-fn kubectl(world: &TestWorld, args: &[&str]) -> String {
-    let out = kubectl_in(world, args, "");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+    fn kubeconfig(&self) -> &Path {
+        match (&self.world, &self.cluster) {
+            (Some(world), _) => world.kubeconfig_path(),
+            (None, Some(cluster)) => cluster.kubeconfig(),
+            (None, None) => unreachable!("an Env has a world or a cluster"),
+        }
+    }
 
-/// Creates objects, in order, with kubectl (a stream of JSON documents).
-fn create(world: &TestWorld, items: Vec<Value>) {
-    let documents: Vec<String> = items.iter().map(Value::to_string).collect();
-    let out = kubectl_in(world, &["create", "-f", "-"], &documents.join("\n"));
-    assert!(
-        out.status.success(),
-        "kubectl create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    /// Runs kubectl with `stdin`.
+    fn kubectl_in(&self, args: &[&str], stdin: &str) -> Output {
+        let home = self
+            .kubeconfig()
+            .parent()
+            .expect("the kubeconfig's directory");
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl is on PATH");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().expect("stdin");
+            input.write_all(stdin.as_bytes()).expect("write stdin");
+        }
+        bounded(child, &format!("kubectl {args:?}"))
+    }
+
+    /// Runs kubectl and requires success; returns stdout.
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = self.kubectl_in(args, "");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates objects, in order, with kubectl (a stream of JSON documents).
+    fn create(&self, items: Vec<Value>) {
+        let documents: Vec<String> = items.iter().map(Value::to_string).collect();
+        let out = self.kubectl_in(&["create", "-f", "-"], &documents.join("\n"));
+        assert!(
+            out.status.success(),
+            "kubectl create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The object `kind/name` of the runs namespace, if it exists.
+    fn object(&self, kind: &str, name: &str) -> Option<Value> {
+        if let Some(world) = &self.world {
+            return world.object(kind, NS, name);
+        }
+        let out = self.kubectl_in(
+            &[
+                "get",
+                kind,
+                name,
+                "-n",
+                self.ns(),
+                "-o",
+                "json",
+                "--ignore-not-found",
+            ],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "kubectl get {kind} {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        (!text.trim().is_empty()).then(|| serde_json::from_str(&text).expect("JSON"))
+    }
+
+    /// The schema warnings the test world recorded (none on the test cluster, which sends
+    /// its own warnings to the client).
+    fn warnings(&self) -> Vec<String> {
+        self.world
+            .as_ref()
+            .map(TestWorld::warnings)
+            .unwrap_or_default()
+    }
+
+    /// The host a server on this machine is reachable at from the pods.
+    fn host_for_pods(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => cluster
+                .host_for_pods()
+                .expect("the test cluster's node address"),
+            None => "127.0.0.1".into(),
+        }
+    }
+
+    /// Makes the account of the runs, allowed only to create Secrets (Humanitec's runner RBAC,
+    /// without ConfigMaps), in the runs namespace.
+    fn set_up(&self, with_namespace: bool) {
+        let ns = self.ns();
+        let mut items = Vec::new();
+        if with_namespace {
+            items.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+        items.extend([
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": ACCOUNT, "namespace": ns}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": ACCOUNT, "namespace": ns},
+                   "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": ACCOUNT, "namespace": ns},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                               "name": ACCOUNT},
+                   "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT,
+                                 "namespace": ns}]}),
+        ]);
+        self.create(items);
+    }
 }
 
 /// A world with the kubelet, the namespace, and the service account allowed only to create
-/// Secrets (Humanitec's runner RBAC, without ConfigMaps).
-fn world() -> TestWorld {
+/// Secrets.
+fn world() -> Env {
     images();
     let world = TestWorld::start(Options {
         kubelet: true,
@@ -123,24 +226,24 @@ fn world() -> TestWorld {
         ..Options::default()
     })
     .expect("the test world starts with its kubelet");
-    create(
-        &world,
-        vec![
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-            json!({"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": ACCOUNT, "namespace": NS}}),
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                   "metadata": {"name": ACCOUNT, "namespace": NS},
-                   "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}]}),
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                   "metadata": {"name": ACCOUNT, "namespace": NS},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                               "name": ACCOUNT},
-                   "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT,
-                                 "namespace": NS}]}),
-        ],
-    );
-    world
+    let env = Env {
+        world: Some(world),
+        cluster: None,
+    };
+    env.set_up(true);
+    env
+}
+
+/// A namespace of the test cluster (enforcing Pod Security `restricted`), with the service
+/// account allowed only to create Secrets.
+fn test_cluster() -> Env {
+    images();
+    let env = Env {
+        world: None,
+        cluster: Some(Cluster::local()),
+    };
+    env.set_up(false);
+    env
 }
 
 /// The security context of every container: non-root, no capabilities.
@@ -193,7 +296,7 @@ impl RunObjects {
     }
 
     /// Creates the inputs Secret and the Job.
-    fn create(&self, world: &TestWorld) {
+    fn create(&self, env: &Env) {
         let mut data = serde_json::Map::new();
         data.insert("manifest.json".into(), self.manifest.to_string().into());
         for (key, value) in &self.inputs {
@@ -202,7 +305,7 @@ impl RunObjects {
         let inputs = format!("{}-inputs", self.name);
         let label =
             |key: &str| json!({"fieldRef": {"fieldPath": format!("metadata.labels['{key}']")}});
-        let mut env = vec![
+        let mut main_env = vec![
             json!({"name": "ACTION", "value": "create"}),
             json!({"name": "SCRIPTS_DIRECTORY",
                    "value": self.manifest["scripts_directory"]}),
@@ -211,9 +314,9 @@ impl RunObjects {
                    "value": "/humanitec/results/secret-outputs.json"}),
             json!({"name": "ERROR_FILE", "value": "/humanitec/results/error.txt"}),
         ];
-        env.extend(self.env.iter().cloned());
+        main_env.extend(self.env.iter().cloned());
         let mut main = json!({
-            "name": "main", "image": RUNNER_IMAGE, "env": env,
+            "name": "main", "image": RUNNER_IMAGE, "env": main_env,
             "securityContext": restricted(),
             "volumeMounts": [{"name": "results", "mountPath": "/humanitec/results"},
                              {"name": "shared", "mountPath": SHARED}]
@@ -223,7 +326,7 @@ impl RunObjects {
         }
         let job = json!({
             "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": self.name, "namespace": NS},
+            "metadata": {"name": self.name, "namespace": env.ns()},
             "spec": {
                 "backoffLimit": 0,
                 "activeDeadlineSeconds": DEADLINE.as_secs(),
@@ -231,7 +334,8 @@ impl RunObjects {
                     "restartPolicy": "Never",
                     "serviceAccountName": ACCOUNT,
                     "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
-                                        "runAsNonRoot": true},
+                                        "runAsNonRoot": true,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
                     "initContainers": [
                         {"name": "prepare", "image": images(),
                          "command": [HELPER_BIN, "helper", "prepare"],
@@ -264,32 +368,26 @@ impl RunObjects {
                 }}
             }
         });
-        create(
-            world,
-            vec![
-                json!({"apiVersion": "v1", "kind": "Secret",
-                       "metadata": {"name": inputs, "namespace": NS}, "stringData": data}),
-                job,
-            ],
-        );
+        env.create(vec![
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": inputs, "namespace": env.ns()}, "stringData": data}),
+            job,
+        ]);
     }
 }
 
 /// The run's pod and the logs of its containers, for failure messages and log checks.
-fn pod_report(world: &TestWorld, job: &str) -> (Value, String) {
-    let pods = kubectl(
-        world,
-        &[
-            "get",
-            "pods",
-            "-n",
-            NS,
-            "-l",
-            &format!("job-name={job}"),
-            "-o",
-            "json",
-        ],
-    );
+fn pod_report(env: &Env, job: &str) -> (Value, String) {
+    let pods = env.kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        env.ns(),
+        "-l",
+        &format!("job-name={job}"),
+        "-o",
+        "json",
+    ]);
     let pod: Value = serde_json::from_str(&pods).expect("pods JSON");
     let pod = pod["items"][0].clone();
     let name = pod["metadata"]["name"]
@@ -298,7 +396,7 @@ fn pod_report(world: &TestWorld, job: &str) -> (Value, String) {
         .to_string();
     let mut logs = String::new();
     for container in ["prepare", "collect", "main"] {
-        let out = kubectl_in(world, &["logs", "-n", NS, &name, "-c", container], "");
+        let out = env.kubectl_in(&["logs", "-n", env.ns(), &name, "-c", container], "");
         logs.push_str(&format!(
             "--- {container}\n{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -310,11 +408,11 @@ fn pod_report(world: &TestWorld, job: &str) -> (Value, String) {
 
 /// Waits until the Job has finished; returns its final condition type (`Complete` or
 /// `Failed`).
-fn finished(world: &TestWorld, job: &str) -> String {
+fn finished(env: &Env, job: &str) -> String {
     let started = Instant::now();
     loop {
-        let conditions = world
-            .object("jobs", NS, job)
+        let conditions = env
+            .object("jobs", job)
             .map(|j| j["status"]["conditions"].clone())
             .unwrap_or_default();
         let done =
@@ -325,7 +423,7 @@ fn finished(world: &TestWorld, job: &str) -> String {
             return condition["type"].as_str().unwrap_or_default().to_string();
         }
         if started.elapsed() > DEADLINE {
-            let (pod, logs) = pod_report(world, job);
+            let (pod, logs) = pod_report(env, job);
             panic!("job {job} did not finish within {DEADLINE:?}\n{pod:#}\n{logs}");
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -333,14 +431,14 @@ fn finished(world: &TestWorld, job: &str) -> String {
 }
 
 /// Waits for the result Secret; returns it with its data decoded.
-fn result_secret(world: &TestWorld, run: &RunObjects) -> (Value, Vec<(String, String)>) {
+fn result_secret(env: &Env, run: &RunObjects) -> (Value, Vec<(String, String)>) {
     let started = Instant::now();
     let secret = loop {
-        if let Some(secret) = world.object("secrets", NS, &run.result_secret()) {
+        if let Some(secret) = env.object("secrets", &run.result_secret()) {
             break secret;
         }
         if started.elapsed() > Duration::from_secs(30) {
-            let (pod, logs) = pod_report(world, &run.name);
+            let (pod, logs) = pod_report(env, &run.name);
             panic!("no result Secret for {}\n{pod:#}\n{logs}", run.name);
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -365,8 +463,8 @@ fn data_of<'a>(data: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// Checks the Secret's owner and label, and that no log shows a secret value.
-fn check_secret_and_logs(world: &TestWorld, run: &RunObjects, secret: &Value) {
-    let job = world.object("jobs", NS, &run.name).expect("the job");
+fn check_secret_and_logs(env: &Env, run: &RunObjects, secret: &Value) {
+    let job = env.object("jobs", &run.name).expect("the job");
     assert_eq!(secret["type"], "Opaque");
     assert_eq!(
         secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
@@ -378,7 +476,7 @@ fn check_secret_and_logs(world: &TestWorld, run: &RunObjects, secret: &Value) {
                 "uid": job["metadata"]["uid"], "controller": false,
                 "blockOwnerDeletion": false}])
     );
-    let (_, logs) = pod_report(world, &run.name);
+    let (_, logs) = pod_report(env, &run.name);
     for secret_value in [SECRET_FILE_VALUE, SECRET_OUTPUT_VALUE] {
         assert!(
             !logs.contains(secret_value),
@@ -388,9 +486,7 @@ fn check_secret_and_logs(world: &TestWorld, run: &RunObjects, secret: &Value) {
     assert!(logs.contains("helper collect: wrote Secret"), "{logs}");
 }
 
-#[test]
-fn helper_image_places_the_files_and_collects_the_outputs() {
-    let world = world();
+fn helper_image_places_the_files_and_collects_the_outputs(env: &Env) {
     let mut run = RunObjects::with_files("files");
     // The main container reports what it found, then runs the runner as usual.
     let script = r#"set -eu
@@ -400,12 +496,12 @@ export RUNNER_SECRET_OUTPUTS="{\"credentials\": \"$(cat "$d/credentials.txt")\",
 exec runner"#;
     run.command = Some(vec!["sh".into(), "-c".into(), script.into()]);
     run.env = vec![json!({"name": "TOKEN", "value": SECRET_OUTPUT_VALUE})];
-    run.create(&world);
+    run.create(env);
 
-    let outcome = finished(&world, &run.name);
-    let (pod, logs) = pod_report(&world, &run.name);
+    let outcome = finished(env, &run.name);
+    let (pod, logs) = pod_report(env, &run.name);
     assert_eq!(outcome, "Complete", "{pod:#}\n{logs}");
-    let (secret, data) = result_secret(&world, &run);
+    let (secret, data) = result_secret(env, &run);
     let outputs: Value =
         serde_json::from_str(data_of(&data, "outputs.json").expect("outputs.json")).expect("JSON");
     assert_eq!(
@@ -426,23 +522,21 @@ exec runner"#;
         ["outputs.json", "secret-outputs.json"],
         "no error, no commit"
     );
-    check_secret_and_logs(&world, &run, &secret);
-    assert!(world.warnings().is_empty(), "{:?}", world.warnings());
+    check_secret_and_logs(env, &run, &secret);
+    assert!(env.warnings().is_empty(), "{:?}", env.warnings());
 }
 
-#[test]
-fn helper_image_brings_the_error_of_a_failed_run_back() {
-    let world = world();
+fn helper_image_brings_the_error_of_a_failed_run_back(env: &Env) {
     let mut run = RunObjects::with_files("failing");
     run.env = vec![json!({"name": "RUNNER_FAIL", "value": "the cloud said no"})];
-    run.create(&world);
+    run.create(env);
 
-    assert_eq!(finished(&world, &run.name), "Failed");
-    let (secret, data) = result_secret(&world, &run);
+    assert_eq!(finished(env, &run.name), "Failed");
+    let (secret, data) = result_secret(env, &run);
     assert_eq!(data_of(&data, "error.txt"), Some("the cloud said no\n"));
     assert_eq!(data_of(&data, "outputs.json"), None);
-    check_secret_and_logs(&world, &run, &secret);
-    let (pod, _) = pod_report(&world, &run.name);
+    check_secret_and_logs(env, &run, &secret);
+    let (pod, _) = pod_report(env, &run.name);
     let main = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(main["exitCode"], 1, "{pod:#}");
 }
@@ -451,13 +545,15 @@ fn helper_image_brings_the_error_of_a_failed_run_back() {
 struct GitDaemon {
     /// The server process.
     child: Child,
-    /// Its port on 127.0.0.1.
+    /// The address it listens on.
+    host: String,
+    /// Its port.
     port: u16,
 }
 
 impl GitDaemon {
-    fn start(repos: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+    fn start(host: &str, repos: &Path) -> Self {
+        let port = std::net::TcpListener::bind((host, 0))
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
@@ -470,7 +566,8 @@ impl GitDaemon {
         let server =
             PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
         let child = Command::new(server)
-            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .args(["--reuseaddr", "--export-all"])
+            .arg(format!("--listen={host}"))
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", repos.display()))
             .arg(repos)
@@ -479,14 +576,18 @@ impl GitDaemon {
             .spawn()
             .expect("git-daemon");
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "git daemon never listened"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        GitDaemon { child, port }
+        GitDaemon {
+            child,
+            host: host.to_string(),
+            port,
+        }
     }
 }
 
@@ -513,9 +614,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[test]
-fn helper_image_checks_out_a_git_source() {
-    let world = world();
+fn helper_image_checks_out_a_git_source(env: &Env) {
     let repos = tempfile::tempdir().expect("temp dir");
     let work = repos.path().join("work");
     std::fs::create_dir_all(work.join("infra")).expect("dirs");
@@ -532,8 +631,8 @@ fn helper_image_checks_out_a_git_source() {
     git(&work, &["commit", "-q", "-m", "scripts"]);
     let commit = git(&work, &["rev-parse", "HEAD"]);
     git(repos.path(), &["clone", "-q", "--bare", "work", "repo.git"]);
-    let daemon = GitDaemon::start(repos.path());
-    let url = format!("git://127.0.0.1:{}/repo.git", daemon.port);
+    let daemon = GitDaemon::start(&env.host_for_pods(), repos.path());
+    let url = format!("git://{}:{}/repo.git", daemon.host, daemon.port);
 
     let source_run = |name: &str, reference: &str| {
         let mut run = RunObjects::with_files(name);
@@ -543,14 +642,14 @@ fn helper_image_checks_out_a_git_source() {
         run
     };
     let run = source_run("checkout", "main");
-    run.create(&world);
+    run.create(env);
     let bad_ref = source_run("bad-ref", "no-such-branch");
-    bad_ref.create(&world);
+    bad_ref.create(env);
 
-    let outcome = finished(&world, &run.name);
-    let (pod, logs) = pod_report(&world, &run.name);
+    let outcome = finished(env, &run.name);
+    let (pod, logs) = pod_report(env, &run.name);
     assert_eq!(outcome, "Complete", "{pod:#}\n{logs}");
-    let (secret, data) = result_secret(&world, &run);
+    let (secret, data) = result_secret(env, &run);
     assert_eq!(
         data_of(&data, "commit"),
         Some(format!("{commit}\n").as_str())
@@ -558,12 +657,12 @@ fn helper_image_checks_out_a_git_source() {
     let outputs: Value =
         serde_json::from_str(data_of(&data, "outputs.json").expect("outputs.json")).expect("JSON");
     assert_eq!(outputs, json!({"from": "git", "placed": SETTING}));
-    check_secret_and_logs(&world, &run, &secret);
+    check_secret_and_logs(env, &run, &secret);
 
     // A ref the repository lacks: prepare fails with a one-line reason as its termination
     // message, and nothing else runs.
-    assert_eq!(finished(&world, &bad_ref.name), "Failed");
-    let (pod, logs) = pod_report(&world, &bad_ref.name);
+    assert_eq!(finished(env, &bad_ref.name), "Failed");
+    let (pod, logs) = pod_report(env, &bad_ref.name);
     let prepare = &pod["status"]["initContainerStatuses"][0]["state"]["terminated"];
     assert_eq!(prepare["exitCode"], 1, "{pod:#}");
     let message = prepare["message"].as_str().unwrap_or_default();
@@ -573,30 +672,23 @@ fn helper_image_checks_out_a_git_source() {
         "{message:?}\n{logs}"
     );
     assert!(
-        world
-            .object("secrets", NS, &bad_ref.result_secret())
-            .is_none(),
+        env.object("secrets", &bad_ref.result_secret()).is_none(),
         "collect never started"
     );
 }
 
-#[test]
-fn helper_image_keeps_an_earlier_result_it_may_not_replace() {
-    let world = world();
+fn helper_image_keeps_an_earlier_result_it_may_not_replace(env: &Env) {
     let mut run = RunObjects::with_files("retried");
     run.env = vec![json!({"name": "RUNNER_FAIL", "value": "the second attempt"})];
     // An earlier attempt of the same Job wrote the result Secret; the account may create
     // Secrets but not update them.
-    create(
-        &world,
-        vec![json!({"apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": run.result_secret(), "namespace": NS},
-                    "stringData": {"error.txt": "the first attempt\n"}})],
-    );
-    run.create(&world);
+    env.create(vec![json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": run.result_secret(), "namespace": env.ns()},
+                "stringData": {"error.txt": "the first attempt\n"}})]);
+    run.create(env);
 
-    assert_eq!(finished(&world, &run.name), "Failed");
-    let (pod, logs) = pod_report(&world, &run.name);
+    assert_eq!(finished(env, &run.name), "Failed");
+    let (pod, logs) = pod_report(env, &run.name);
     let collect = &pod["status"]["initContainerStatuses"][1]["state"]["terminated"];
     assert_eq!(collect["exitCode"], 0, "{pod:#}\n{logs}");
     assert!(
@@ -605,19 +697,17 @@ fn helper_image_keeps_an_earlier_result_it_may_not_replace() {
         ) && logs.contains("may not replace Secret retried-result"),
         "{logs}"
     );
-    let (_, data) = result_secret(&world, &run);
+    let (_, data) = result_secret(env, &run);
     assert_eq!(data_of(&data, "error.txt"), Some("the first attempt\n"));
 }
 
-#[test]
-fn helper_image_answers_gits_credential_prompts() {
-    let world = world();
+fn helper_image_answers_gits_credential_prompts(env: &Env) {
     let mut run = RunObjects::with_files("askpass");
     run.manifest["source"] = json!({"url": "https://git.example.com/r.git", "username": "me",
                                     "password_key": "source.password"});
     run.inputs
         .push(("source.password".into(), "pw-7f3a".into()));
-    run.create(&world);
+    run.create(env);
     // git runs the binary as GIT_ASKPASS with the prompt as its only argument.
     let script = format!(
         "export {var}=1; {HELPER_BIN} \"Username for 'https://git.example.com': \"; \
@@ -625,24 +715,22 @@ fn helper_image_answers_gits_credential_prompts() {
          {HELPER_BIN} 'Something else? ' 2>&1 || echo refused",
         var = humanitec_provider::HELPER_ASKPASS_ENV
     );
-    create(
-        &world,
-        vec![json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "askpass", "namespace": NS},
-        "spec": {
-            "restartPolicy": "Never", "serviceAccountName": ACCOUNT,
-            "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
-                                "runAsNonRoot": true},
-            "containers": [{"name": "askpass", "image": images(),
-                "command": ["sh", "-c", script], "securityContext": restricted(),
-                "volumeMounts": [{"name": "inputs", "mountPath": "/humanitec/inputs",
-                                  "readOnly": true}]}],
-            "volumes": [{"name": "inputs", "secret": {"secretName": "askpass-inputs"}}]
-        }})],
-    );
+    env.create(vec![json!({"apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "askpass", "namespace": env.ns()},
+    "spec": {
+        "restartPolicy": "Never", "serviceAccountName": ACCOUNT,
+        "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+                            "runAsNonRoot": true,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "askpass", "image": crate::support::cluster::helper_image(),
+            "command": ["sh", "-c", script], "securityContext": restricted(),
+            "volumeMounts": [{"name": "inputs", "mountPath": "/humanitec/inputs",
+                              "readOnly": true}]}],
+        "volumes": [{"name": "inputs", "secret": {"secretName": "askpass-inputs"}}]
+    }})]);
     let started = Instant::now();
-    while world
-        .object("pods", NS, "askpass")
+    while env
+        .object("pods", "askpass")
         .is_none_or(|p| p["status"]["phase"] != "Succeeded" && p["status"]["phase"] != "Failed")
     {
         assert!(
@@ -651,7 +739,7 @@ fn helper_image_answers_gits_credential_prompts() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let logs = kubectl(&world, &["logs", "-n", NS, "askpass"]);
+    let logs = env.kubectl(&["logs", "-n", env.ns(), "askpass"]);
     let lines: Vec<&str> = logs.lines().collect();
     assert_eq!(lines[..2], ["me", "pw-7f3a"], "{logs}");
     assert!(
@@ -659,4 +747,30 @@ fn helper_image_answers_gits_credential_prompts() {
             && logs.ends_with("refused\n"),
         "{logs}"
     );
+}
+
+/// Each scenario on the test world and on the test cluster.
+macro_rules! tiers {
+    ($($scenario:ident),* $(,)?) => {
+        mod test_world {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(&super::world());
+            })*
+        }
+        mod test_cluster {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(&super::test_cluster());
+            })*
+        }
+    };
+}
+
+tiers! {
+    helper_image_places_the_files_and_collects_the_outputs,
+    helper_image_brings_the_error_of_a_failed_run_back,
+    helper_image_checks_out_a_git_source,
+    helper_image_keeps_an_earlier_result_it_may_not_replace,
+    helper_image_answers_gits_credential_prompts,
 }

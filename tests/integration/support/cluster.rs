@@ -7,7 +7,10 @@
 //! secrets checks read. A real cluster (`Cluster::real`), when `KUBECONFIG` is set: each test
 //! gets its own namespace (deleted afterwards), and the images come from
 //! `HUMANITEC_TEST_HELPER_IMAGE`, `HUMANITEC_TEST_RUNNER_IMAGE` and `HUMANITEC_TEST_IAC_IMAGE`
-//! (built from `containers/helper/Containerfile` and `kube-testworld/images/runner.sh`).
+//! (built from `containers/helper/Containerfile` and `kube-testworld/images/runner.sh`). The test
+//! cluster (`Cluster::local`): the real Kubernetes of `scripts/test-cluster.sh` on this machine
+//! (`support::test_cluster`), a namespace per test, its history read from the audit log and its
+//! container logs from the node.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,6 +22,7 @@ use serde_json::Value as Json;
 use kube_testworld::{Options, TestWorld};
 
 use super::provider_bin;
+use super::test_cluster::TestCluster;
 
 /// The namespace runs go into in the test world.
 const NAMESPACE: &str = "runs";
@@ -143,6 +147,8 @@ pub(crate) struct JobLife {
 pub(crate) struct Cluster {
     /// The test world, when the cluster is one.
     world: Option<TestWorld>,
+    /// The test cluster, when the cluster is it.
+    local: Option<&'static TestCluster>,
     /// The admin kubeconfig.
     kubeconfig: PathBuf,
     /// The namespace runs go into.
@@ -187,6 +193,7 @@ impl Cluster {
         );
         let cluster = Self {
             world: None,
+            local: None,
             kubeconfig: PathBuf::from(kubeconfig),
             namespace,
             helper_image: image("HUMANITEC_TEST_HELPER_IMAGE"),
@@ -197,9 +204,69 @@ impl Cluster {
         Some(cluster)
     }
 
+    /// The test cluster of `scripts/test-cluster.sh`, started once per test process (or found
+    /// running), with a namespace of this test's own. Fails, never skips, when it cannot start.
+    pub(crate) fn local() -> Self {
+        let local = TestCluster::shared();
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let cluster = Self {
+            world: None,
+            local: Some(local),
+            kubeconfig: local.kubeconfig.clone(),
+            namespace: format!(
+                "runs-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+            helper_image: helper_image(),
+            runner_image: RUNNER_IMAGE.into(),
+            iac_image: IAC_IMAGE.into(),
+        };
+        cluster.set_up();
+        cluster
+    }
+
     /// The test world, when the cluster is one: its history, logs and warnings.
     pub(crate) fn world(&self) -> Option<&TestWorld> {
         self.world.as_ref()
+    }
+
+    /// Every version of every object of the runs namespace the cluster ever held, oldest
+    /// first: the test world's history, or the test cluster's audit log (whose Secrets carry
+    /// no data). `None` on a real cluster, whose history cannot be seen.
+    pub(crate) fn history(&self) -> Option<Vec<serde_json::Value>> {
+        if let Some(world) = &self.world {
+            return Some(world.audit());
+        }
+        Some(self.local?.audit(&self.namespace))
+    }
+
+    /// The text of every container that ran in the runs namespace, deleted pods' included.
+    /// `None` on a real cluster.
+    pub(crate) fn container_logs(&self) -> Option<String> {
+        if let Some(world) = &self.world {
+            return Some(world.container_logs());
+        }
+        Some(self.local?.container_logs(&self.namespace))
+    }
+
+    /// A bearer token of a cluster admin. `None` on a real cluster.
+    pub(crate) fn admin_token(&self) -> Option<String> {
+        if let Some(world) = &self.world {
+            return Some(world.admin_token().to_string());
+        }
+        Some(self.local?.admin_token())
+    }
+
+    /// The host a server on this machine is reachable at from the cluster's pods: 127.0.0.1
+    /// for the test world's pods (host network), this machine's address for the test
+    /// cluster's (a network of their own). `None` on a real cluster.
+    pub(crate) fn host_for_pods(&self) -> Option<String> {
+        if self.world.is_some() {
+            return Some("127.0.0.1".into());
+        }
+        Some(self.local?.node_ip().to_string())
     }
 
     fn set_up(&self) {
@@ -222,6 +289,7 @@ impl Cluster {
         let cluster = Self {
             kubeconfig: world.kubeconfig_path().to_path_buf(),
             world: Some(world),
+            local: None,
             namespace: NAMESPACE.into(),
             helper_image,
             runner_image: RUNNER_IMAGE.into(),
@@ -322,11 +390,37 @@ impl Cluster {
         )
     }
 
+    /// A git server on this machine that the cluster's pods reach (see `host_for_pods`).
+    pub(crate) fn git_server(
+        &self,
+        repo_dir: &Path,
+        username: &str,
+        password: &str,
+    ) -> super::git_server::GitServer {
+        let host = self
+            .host_for_pods()
+            .expect("a cluster whose pods reach this machine");
+        super::git_server::GitServer::start_on(&host, repo_dir, username, password)
+    }
+
     /// The provider's objects in the runs namespace (`kind/name`), except what the run model
     /// keeps on purpose after a destroy: each completed destroy run, that is its Job (whose
     /// `ttlSecondsAfterFinished` must then be at most 600 s), its pods and its result Secret.
-    /// An inputs Secret is never kept.
+    /// An inputs Secret is never kept. Why a wait: on a real cluster the garbage collector
+    /// deletes a deleted Job's pods after the Job, and the kubelet removes each pod after
+    /// stopping it; what is left after 30 s is left for good.
     pub(crate) fn leftovers(&self) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let left = self.leftovers_now();
+            if left.is_empty() || start.elapsed() > Duration::from_secs(30) {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn leftovers_now(&self) -> Vec<String> {
         let kept = self.completed_destroy_runs();
         let mut left = Vec::new();
         for kind in ["jobs", "pods", "secrets", "configmaps"] {
@@ -508,12 +602,11 @@ impl Cluster {
         }
     }
 
-    /// Every version of every Job the world ever stored, by name: how many distinct Jobs
+    /// Every version of every Job the cluster ever stored, by name: how many distinct Jobs
     /// (uids) had that name. `None` on a real cluster, whose history cannot be seen.
     pub(crate) fn job_uids(&self, name: &str) -> Option<Vec<String>> {
-        let world = self.world.as_ref()?;
         let mut uids: Vec<String> = Vec::new();
-        for object in world.audit() {
+        for object in self.history()? {
             if object["kind"] == "Job"
                 && object["metadata"]["name"] == name
                 && let Some(uid) = object["metadata"]["uid"].as_str()

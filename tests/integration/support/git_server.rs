@@ -1,5 +1,6 @@
 //! A git server for tests: serves the repositories under one directory over git's smart HTTP
-//! protocol on `127.0.0.1:<free port>`, behind HTTP basic auth, by running Debian's
+//! protocol on `127.0.0.1:<free port>` (or another address of this machine), behind HTTP basic
+//! auth, by running Debian's
 //! `git http-backend` as a CGI program for each request. It counts the requests it served and
 //! those it refused, so tests can assert that credentials were really used; and it creates
 //! repositories with one commit on `main` and a tag `v1`.
@@ -30,6 +31,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// A running git server; dropping it stops the server.
 pub(crate) struct GitServer {
     root: PathBuf,
+    host: String,
     port: u16,
     backend: Arc<Backend>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -49,8 +51,13 @@ impl GitServer {
     /// Serves the repositories under `repo_dir` (each a directory, bare or with a work tree) to
     /// clients that authenticate as `username` with `password`.
     pub(crate) fn start(repo_dir: &Path, username: &str, password: &str) -> Self {
-        let listener =
-            std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind the git server's port");
+        Self::start_on("127.0.0.1", repo_dir, username, password)
+    }
+
+    /// Like `start`, listening on `host`, an address of this machine (where a cluster's pods
+    /// reach it).
+    pub(crate) fn start_on(host: &str, repo_dir: &Path, username: &str, password: &str) -> Self {
+        let listener = std::net::TcpListener::bind((host, 0)).expect("bind the git server's port");
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");
@@ -95,6 +102,7 @@ impl GitServer {
             .expect("start the git server's thread");
         Self {
             root: repo_dir.to_path_buf(),
+            host: host.to_string(),
             port,
             backend,
             shutdown: Some(shutdown),
@@ -102,12 +110,12 @@ impl GitServer {
         }
     }
 
-    /// The clone URL of a repository: `http://127.0.0.1:<port>/<repo_name>`.
+    /// The clone URL of a repository: `http://<host>:<port>/<repo_name>`.
     pub(crate) fn url(&self, repo_name: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo_name}", self.port)
+        format!("http://{}:{}/{repo_name}", self.host, self.port)
     }
 
-    /// The port it listens on (127.0.0.1).
+    /// The port it listens on.
     pub(crate) fn port(&self) -> u16 {
         self.port
     }

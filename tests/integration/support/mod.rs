@@ -7,6 +7,7 @@
 pub(crate) mod cluster;
 pub(crate) mod fault_proxy;
 pub(crate) mod git_server;
+pub(crate) mod test_cluster;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -370,10 +371,13 @@ pub(crate) fn words(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Each direct-mode scenario as a test of a tier: `test_world` always, `real_cluster` when
-/// `KUBECONFIG` points at a cluster (skipped with the reason printed otherwise).
+/// Each direct-mode scenario as a test of a tier: `test_world` always, `test_cluster` (the real
+/// Kubernetes of `scripts/test-cluster.sh`) always, `real_cluster` when `KUBECONFIG` points at a
+/// cluster (skipped with the reason printed otherwise). The `local_only` scenarios need what
+/// only the local tiers give: a git server their pods reach, and the whole history and
+/// container logs.
 macro_rules! tiers {
-    (both: $($both:ident),* ; test_world_only: $($only:ident),* $(,)?) => {
+    (both: $($both:ident),* ; local_only: $($only:ident),* $(,)?) => {
         mod test_world {
             $(#[test]
             fn $both() {
@@ -382,6 +386,16 @@ macro_rules! tiers {
             $(#[test]
             fn $only() {
                 super::$only(&$crate::support::cluster::Cluster::start());
+            })*
+        }
+        mod test_cluster {
+            $(#[test]
+            fn $both() {
+                super::$both(&$crate::support::cluster::Cluster::local());
+            })*
+            $(#[test]
+            fn $only() {
+                super::$only(&$crate::support::cluster::Cluster::local());
             })*
         }
         mod real_cluster {

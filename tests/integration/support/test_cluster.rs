@@ -1,0 +1,258 @@
+//! The test cluster of `scripts/test-cluster.sh`: a real Kubernetes (API server, controller
+//! manager, scheduler, etcd, and a node with the real kubelet and containerd) on this machine,
+//! started once per test process or found running, and what the tests read from it: the API
+//! server's audit log and every container log the node ever kept.
+//!
+//! One cluster serves every test of the process; each test works in a namespace of its own
+//! (`Cluster::local`), so tests run in parallel and a test reads only its namespace's history.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+
+/// The images the scenarios run; the node pulls from no registry, so they are copied from
+/// podman's store into its containerd.
+const IMAGES: &[&str] = &[
+    "localhost/testworld/runner:1",
+    "localhost/testworld/iac-runner:1",
+    "localhost/testworld/git:1",
+];
+
+/// The running test cluster.
+pub(crate) struct TestCluster {
+    /// The admin kubeconfig (a client certificate in system:masters).
+    pub(crate) kubeconfig: PathBuf,
+    /// `cluster.env`: the ports and paths of the running cluster.
+    env: BTreeMap<String, String>,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/test-cluster.sh"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running scripts/test-cluster.sh: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/test-cluster.sh {args:?} failed (it needs Go, root, containerd, podman and the \
+         test images: scripts/build-test-images.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl TestCluster {
+    /// The cluster, started (or found running) once per process, with this test run's helper
+    /// image and the other test images on its node.
+    pub(crate) fn shared() -> &'static TestCluster {
+        static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+        CLUSTER.get_or_init(|| {
+            let up = script(&["up"]);
+            let kubeconfig = PathBuf::from(up.lines().last().expect("up prints the kubeconfig"));
+            let helper = super::cluster::helper_image();
+            script(&[&["images", helper.as_str()], IMAGES].concat());
+            let env = script(&["env"])
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            TestCluster { kubeconfig, env }
+        })
+    }
+
+    fn env(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("cluster.env has no {key}"))
+    }
+
+    /// The address of this machine that the node's pods reach it at (a git server for pods
+    /// listens there).
+    pub(crate) fn node_ip(&self) -> &str {
+        self.env("NODE_IP")
+    }
+
+    /// Every object the audit log shows in `namespace`, oldest first: each request body and
+    /// response that is an object (each item of a list), for Jobs, pods, ConfigMaps and Events
+    /// (logged with their bodies); Secrets are logged without them.
+    pub(crate) fn audit(&self, namespace: &str) -> Vec<Json> {
+        let text = std::fs::read_to_string(self.env("AUDIT_LOG")).expect("the audit log");
+        let mut objects = Vec::new();
+        // Why a text match first: the log holds every test's requests, and most lines are not
+        // this namespace's.
+        let marker = format!("\"namespace\":\"{namespace}\"");
+        for line in text.lines().filter(|l| l.contains(&marker)) {
+            let Ok(event) = serde_json::from_str::<Json>(line) else {
+                continue;
+            };
+            if event["objectRef"]["namespace"] != namespace {
+                continue;
+            }
+            for body in [&event["requestObject"], &event["responseObject"]] {
+                push_objects(body, &mut objects);
+            }
+        }
+        objects
+    }
+
+    /// The text of every container log the node kept for pods of `namespace` (deleted pods'
+    /// included), each line without the CRI log prefix, grouped by container.
+    pub(crate) fn container_logs(&self, namespace: &str) -> String {
+        let root = Path::new(self.env("CONTAINER_LOGS"));
+        let mut text = String::new();
+        let Ok(pods) = std::fs::read_dir(root) else {
+            return text;
+        };
+        let mut files = Vec::new();
+        for pod in pods.flatten() {
+            if !pod
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{namespace}_"))
+            {
+                continue;
+            }
+            for container in std::fs::read_dir(pod.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                for log in std::fs::read_dir(container.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    files.push(log.path());
+                }
+            }
+        }
+        files.sort();
+        for file in files {
+            text.push_str(&format!("== {}\n", file.display()));
+            let content = std::fs::read_to_string(&file).unwrap_or_default();
+            text.push_str(&cri_log_text(&content));
+        }
+        text
+    }
+
+    /// A bearer token of an identity bound to cluster-admin (the cluster's own admin uses a
+    /// client certificate, which an exec plugin cannot hand over as a token).
+    pub(crate) fn admin_token(&self) -> String {
+        let kubectl = |args: &[&str], stdin: &str| {
+            use std::io::Write as _;
+            let mut child = Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run kubectl");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(stdin.as_bytes())
+                .expect("kubectl stdin");
+            let out = child.wait_with_output().expect("kubectl");
+            assert!(
+                out.status.success(),
+                "kubectl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        kubectl(
+            &["apply", "-f", "-"],
+            r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {name: test-admin, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: test-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: test-admin, namespace: kube-system}]
+"#,
+        );
+        kubectl(
+            &[
+                "create",
+                "token",
+                "test-admin",
+                "-n",
+                "kube-system",
+                "--duration=2h",
+            ],
+            "",
+        )
+    }
+}
+
+/// Adds `body` to `objects` when it is an object (each item when it is a list).
+fn push_objects(body: &Json, objects: &mut Vec<Json>) {
+    let Some(kind) = body["kind"].as_str() else {
+        return;
+    };
+    if matches!(kind, "Status" | "DeleteOptions" | "Scale") {
+        return;
+    }
+    if let Some(item_kind) = kind.strip_suffix("List") {
+        for item in body["items"].as_array().into_iter().flatten() {
+            let mut item = item.clone();
+            item["kind"] = Json::from(item_kind);
+            objects.push(item);
+        }
+        return;
+    }
+    objects.push(body.clone());
+}
+
+/// The text of a CRI log file (`<time> <stream> <F|P> <text>` lines): the texts, partial lines
+/// (`P`) joined with what follows.
+fn cri_log_text(content: &str) -> String {
+    let mut text = String::new();
+    for line in content.lines() {
+        let mut fields = line.splitn(4, ' ');
+        let (_time, _stream, tag) = (fields.next(), fields.next(), fields.next());
+        text.push_str(fields.next().unwrap_or(""));
+        if tag != Some("P") {
+            text.push('\n');
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cri_log_lines_lose_their_prefix_and_partial_lines_join() {
+        let content = "2026-12-05T15:40:03.1Z stdout F hello\n\
+                       2026-12-05T15:40:03.2Z stderr P par\n\
+                       2026-12-05T15:40:03.3Z stderr F tial\n\
+                       2026-12-05T15:40:03.4Z stdout F \n";
+        assert_eq!(cri_log_text(content), "hello\npartial\n\n");
+    }
+
+    #[test]
+    fn lists_become_their_items_and_statuses_are_skipped() {
+        let mut objects = Vec::new();
+        let list = serde_json::json!({"kind": "PodList", "items": [{"metadata": {"name": "a"}}]});
+        push_objects(&list, &mut objects);
+        push_objects(&serde_json::json!({"kind": "Status"}), &mut objects);
+        push_objects(&serde_json::json!({"kind": "Job"}), &mut objects);
+        assert_eq!(objects.len(), 2);
+        assert_eq!(objects[0]["kind"], "Pod");
+        assert_eq!(objects[1]["kind"], "Job");
+    }
+}
