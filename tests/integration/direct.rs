@@ -368,7 +368,9 @@ fn a_missing_image_fails_fast_with_the_reason_and_events(cluster: &Cluster) {
     let text = words(&apply.stderr);
     assert!(
         text.contains("container main is ErrImagePull")
-            || text.contains("container main is ImagePullBackOff"),
+            || text.contains("container main is ImagePullBackOff")
+            || text.contains("container main: Failed to pull image")
+            || text.contains("container main: Error: ErrImagePull"),
         "{text}"
     );
     assert!(text.contains("Nothing ran"), "{text}");
@@ -388,10 +390,13 @@ fn a_container_that_cannot_be_configured_fails_fast(cluster: &Cluster) {
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
+    // From the pod's status, or sooner from the kubelet's Event, whichever comes first.
     assert!(
-        text.contains("container main is CreateContainerConfigError"),
+        text.contains("container main is CreateContainerConfigError")
+            || text.contains("container main: Error:"),
         "{text}"
     );
+    assert!(text.contains("no-such-secret"), "{text}");
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 

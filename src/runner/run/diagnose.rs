@@ -158,15 +158,40 @@ pub(super) fn job_warning(event: &Event) -> Option<String> {
 }
 
 /// Why a pod cannot run, from a warning Event about it: it cannot mount the run's inputs
-/// Secret (named `inputs`), which no waiting brings back.
+/// Secret (named `inputs`), which no waiting brings back; or the kubelet failed to pull a
+/// container's image, or to configure, create or start a container (reason `Failed`). Why the
+/// Events as well as the pod's status: a real kubelet writes the status at its next sync, 10 s
+/// or more after the Event.
 pub(super) fn pod_warning(event: &Event, inputs: &str) -> Option<String> {
-    let message = event.message.as_deref().unwrap_or_default();
-    (event.reason.as_deref() == Some("FailedMount") && message.contains(inputs)).then(|| {
-        format!(
-            "it cannot mount its inputs Secret {inputs}: {}",
-            message.trim()
-        )
-    })
+    let message = event.message.as_deref().unwrap_or_default().trim();
+    match event.reason.as_deref() {
+        Some("FailedMount") if message.contains(inputs) => Some(format!(
+            "it cannot mount its inputs Secret {inputs}: {message}"
+        )),
+        Some("Failed")
+            if message.starts_with("Error: ") || message.starts_with("Failed to pull image") =>
+        {
+            // `spec.containers{main}`, `spec.initContainers{prepare}`.
+            let container = event
+                .involved_object
+                .field_path
+                .as_deref()
+                .and_then(|path| path.split_once('{'))
+                .and_then(|(_, rest)| rest.strip_suffix('}'))
+                .unwrap_or("a container");
+            let helper =
+                if container == job::PREPARE_CONTAINER || container == job::COLLECT_CONTAINER {
+                    format!(
+                        " ({container} is the provider's own step, from the runner config's \
+                     helper_image; set helper_image to a copy of it your cluster can pull)"
+                    )
+                } else {
+                    String::new()
+                };
+            Some(format!("container {container}: {message}{helper}"))
+        }
+        _ => None,
+    }
 }
 
 /// Whether the pod's main container has started (it runs, or ran).
@@ -492,5 +517,31 @@ mod tests {
             pod_warning(&other_volume, "s3-create-0123456789-inputs"),
             None
         );
+
+        let mut pull = warning(
+            "Pod",
+            "Failed",
+            "Failed to pull image \"localhost/nope:1\": not found",
+        );
+        pull.involved_object.field_path = Some("spec.containers{main}".into());
+        let text = pod_warning(&pull, "x-inputs").unwrap();
+        assert_eq!(
+            text,
+            "container main: Failed to pull image \"localhost/nope:1\": not found"
+        );
+        let mut config = warning(
+            "Pod",
+            "Failed",
+            "Error: secret \"no-such-secret\" not found",
+        );
+        config.involved_object.field_path = Some("spec.initContainers{prepare}".into());
+        let text = pod_warning(&config, "x-inputs").unwrap();
+        assert!(
+            text.starts_with("container prepare: Error: secret"),
+            "{text}"
+        );
+        assert!(text.contains("helper_image"), "{text}");
+        let probe = warning("Pod", "Unhealthy", "Readiness probe failed");
+        assert_eq!(pod_warning(&probe, "x-inputs"), None);
     }
 }

@@ -158,6 +158,8 @@ impl Run {
         // failures, from the pods' status.
         let mut warnings_watched = true;
         let mut pod_uids: BTreeSet<String> = BTreeSet::new();
+        // Whether `main` has started: from then on a stuck signal is the Job's to judge.
+        let mut main_started = false;
         // Warnings about pods not seen yet, by the pod's uid.
         let mut early_warnings: BTreeMap<String, Event> = BTreeMap::new();
         // Pod name → (when it has been unschedulable for too long, the scheduler's message).
@@ -197,7 +199,9 @@ impl Run {
                         self.logs.follow(&self.pods, &pod);
                         let pod_name = pod.metadata.name.clone().unwrap_or_default();
                         if let Some(pod_uid) = pod.metadata.uid.clone() {
+                            main_started |= diagnose::main_started(&pod);
                             if let Some(warning) = early_warnings.remove(&pod_uid)
+                                && !main_started
                                 && let Some(reason) = diagnose::pod_warning(&warning, &inputs)
                             {
                                 return Ok(End::Stuck(format!("pod {pod_name} cannot run: {reason}")));
@@ -235,13 +239,14 @@ impl Run {
                             if let Some(reason) = diagnose::job_warning(&warning) {
                                 return Ok(End::Stuck(reason));
                             }
-                        } else if kind == "Pod" && pod_uids.contains(&about_uid) {
+                        } else if kind == "Pod" && pod_uids.contains(&about_uid) && !main_started {
                             if let Some(reason) = diagnose::pod_warning(&warning, &inputs) {
                                 let pod = about.name.clone().unwrap_or_default();
                                 return Ok(End::Stuck(format!("pod {pod} cannot run: {reason}")));
                             }
                         } else if kind == "Pod"
                             && about.name.as_deref().is_some_and(|n| n.starts_with(&format!("{name}-")))
+                            && diagnose::pod_warning(&warning, &inputs).is_some()
                         {
                             early_warnings.insert(about_uid, warning);
                         }
