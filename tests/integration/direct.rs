@@ -369,8 +369,8 @@ fn a_missing_image_fails_fast_with_the_reason_and_events(cluster: &Cluster) {
     assert!(
         text.contains("container main is ErrImagePull")
             || text.contains("container main is ImagePullBackOff")
-            || text.contains("container main: Failed to pull image")
-            || text.contains("container main: Error: ErrImagePull"),
+            || text.contains(": Failed to pull image")
+            || text.contains(": Error: ErrImagePull"),
         "{text}"
     );
     assert!(text.contains("Nothing ran"), "{text}");
@@ -393,7 +393,7 @@ fn a_container_that_cannot_be_configured_fails_fast(cluster: &Cluster) {
     // From the pod's status, or sooner from the kubelet's Event, whichever comes first.
     assert!(
         text.contains("container main is CreateContainerConfigError")
-            || text.contains("container main: Error:"),
+            || text.contains(": Error: secret \"no-such-secret\" not found"),
         "{text}"
     );
     assert!(text.contains("no-such-secret"), "{text}");

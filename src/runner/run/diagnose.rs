@@ -178,7 +178,7 @@ pub(super) fn pod_warning(event: &Event, inputs: &str) -> Option<String> {
                 .as_deref()
                 .and_then(|path| path.split_once('{'))
                 .and_then(|(_, rest)| rest.strip_suffix('}'))
-                .unwrap_or("a container");
+                .unwrap_or("of the pod");
             let helper =
                 if container == job::PREPARE_CONTAINER || container == job::COLLECT_CONTAINER {
                     format!(
