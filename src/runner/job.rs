@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::pod_template::{self, MergeError};
+use super::resources::{self, ResourcesError};
 use super::{RunSpec, naming};
 
 /// Where the inputs Secret is mounted in the `prepare` container.
@@ -214,6 +215,9 @@ pub(crate) enum BuildError {
     /// `job.pod_template` does not merge, or does not make a Pod template.
     #[error(transparent)]
     PodTemplate(#[from] MergeError),
+    /// The runner config's `helper_resources` would make a pod the API server refuses.
+    #[error(transparent)]
+    HelperResources(#[from] ResourcesError),
     /// `job.shared_directory` cannot be a mount path for the run.
     #[error(
         "job.shared_directory {path:?} {problem}; it is an absolute directory such as \
@@ -315,6 +319,7 @@ impl BuildError {
     pub(crate) fn attribute(&self) -> &str {
         match self {
             BuildError::PodTemplate(_) => "job.pod_template",
+            BuildError::HelperResources(_) => "runner_config.helper_resources",
             BuildError::SharedDirectory { .. } => "job.shared_directory",
             BuildError::SourcePath { .. } => "source.path",
             BuildError::FilePath { attribute, .. }
@@ -339,6 +344,13 @@ pub(crate) fn build(spec: &RunSpec) -> Result<Built, BuildError> {
         None => shared.clone(),
     };
     check_variables(spec)?;
+    for (step, container) in [
+        ("prepare", &spec.helper_resources.prepare),
+        ("collect", &spec.helper_resources.collect),
+    ] {
+        let attribute = format!("runner_config.helper_resources.{step}");
+        resources::check(&attribute, container, (true, true))?;
+    }
     let data = inputs_data(spec, &shared, &scripts, source_path)?;
 
     let base = base_template(spec, &name, &shared, &scripts);
@@ -711,6 +723,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     // container's termination message, which the provider reports.
                     "terminationMessagePolicy": "FallbackToLogsOnError",
                     "securityContext": security,
+                    "resources": spec.helper_resources.prepare.to_json(),
                 },
                 {
                     "name": COLLECT_CONTAINER,
@@ -730,6 +743,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     ],
                     "volumeMounts": [mount(RESULTS_VOLUME, RESULTS_DIRECTORY)],
                     "securityContext": security,
+                    "resources": spec.helper_resources.collect.to_json(),
                 },
             ],
             "containers": [{
@@ -794,6 +808,7 @@ mod tests {
             runner_config_id: "eu-cluster".into(),
             helper_image: "ghcr.io/container-runner/terraform-provider-humanitec-helper:test"
                 .into(),
+            helper_resources: Default::default(),
             job: JobSpec {
                 image: "ghcr.io/acme/terraform-runner:1.9".into(),
                 command: Some(vec!["/opt/runner/run.sh".into(), "--verbose".into()]),
@@ -823,6 +838,8 @@ mod tests {
                 username: Some("x-access-token".into()),
                 password: Some(Secret("ghp-password-token-1234".into())),
                 ssh_key: None,
+                ca_certificates: None,
+                known_hosts: None,
             }),
             files: BTreeMap::from([
                 (
