@@ -109,6 +109,19 @@ pub(crate) const OMITTED_ANNOTATION: &str = "terraform-provider-humanitec/omitte
 /// Where `collect` reads the Job's uid: the Job controller labels its pods with it.
 const JOB_UID_FIELD: &str = "metadata.labels['batch.kubernetes.io/controller-uid']";
 
+/// The proxy variables of `job.variables` and `job.secret_variables` that `prepare` gets too, so
+/// that the checkout goes through the proxy the runner uses (git's libcurl reads them).
+pub(crate) const PROXY_VARIABLES: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// The variables of the Container Driver's contract, set on `main` for every run.
 const CONTRACT_VARIABLES: [&str; 5] = [
     "ACTION",
@@ -195,6 +208,12 @@ pub(crate) struct ManifestSource {
     /// The inputs Secret's key of the SSH key ([`SOURCE_SSH_KEY_KEY`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ssh_key_key: Option<String>,
+    /// CA certificates (PEM) to trust for an `https` server, besides the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ca_certificates: Option<String>,
+    /// `known_hosts` lines pinning an `ssh` server's host keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) known_hosts: Option<String>,
 }
 
 /// A file in a [`Manifest`].
@@ -590,6 +609,8 @@ fn inputs_data(
                 SOURCE_SSH_KEY_KEY,
                 "source.ssh_key",
             ),
+            ca_certificates: source.ca_certificates.clone(),
+            known_hosts: source.known_hosts.clone(),
         }
     });
     for (name, value) in &spec.job.secret_variables {
@@ -671,6 +692,16 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
             }},
         })
     }));
+    // Why the same entries: a proxy the runner needs, the checkout needs too.
+    let proxy_env: Vec<Value> = env
+        .iter()
+        .filter(|e| {
+            e["name"]
+                .as_str()
+                .is_some_and(|n| PROXY_VARIABLES.contains(&n))
+        })
+        .cloned()
+        .collect();
     let mount = |volume: &str, path: &str| json!({"name": volume, "mountPath": path});
     let security = json!({
         "allowPrivilegeEscalation": false,
@@ -714,6 +745,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     "name": PREPARE_CONTAINER,
                     "image": spec.helper_image,
                     "command": helper("prepare"),
+                    "env": (!proxy_env.is_empty()).then_some(proxy_env),
                     "volumeMounts": [
                         mount(WORKSPACE_VOLUME, shared),
                         mount(RESULTS_VOLUME, RESULTS_DIRECTORY),

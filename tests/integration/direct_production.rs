@@ -6,6 +6,9 @@
 use serde_json::Value as Json;
 
 use crate::support::cluster::Cluster;
+use crate::support::connect_proxy::ConnectProxy;
+use crate::support::git_server::GitServer;
+use crate::support::ssh_server::SshServer;
 use crate::support::{Workdir, words};
 
 /// The pod of Job `job` as the cluster stored it: from the test world's history (the pod may
@@ -193,8 +196,186 @@ fn helper_resources_fit_quotas_and_limit_ranges(cluster: &Cluster) {
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
+/// A git source with credentials, as HCL lines of the `source` block plus `extra`.
+fn source_block(url: &str, auth: &str, extra: &str) -> String {
+    format!("  source {{\n    url = \"{url}\"\n    ref = \"main\"\n{auth}{extra}  }}\n")
+}
+
+/// HCL for a string (JSON's quoting is valid HCL for text without `${`).
+fn hcl_string(text: &str) -> String {
+    assert!(!text.contains("${"));
+    serde_json::to_string(text).expect("JSON string")
+}
+
+/// The checkout from an `https` server whose certificate a private CA signed: without
+/// `source.ca_certificates` the run cannot start (the certificate is not trusted), with it the
+/// run checks out the commit. Proxy variables set in `job.variables` reach the checkout:
+/// `HTTPS_PROXY` sends it through the proxy, `NO_PROXY` past it.
+fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
+    let repo = tempfile::tempdir().expect("temp dir");
+    let server = GitServer::start_tls(repo.path(), "git-bot", GIT_PASSWORD);
+    let commit = server.create_repo(
+        "infra.git",
+        &std::collections::BTreeMap::from([("README", "private CA\n")]),
+    );
+    let proxy = ConnectProxy::start();
+    let auth = format!("    username = \"git-bot\"\n    password = \"{GIT_PASSWORD}\"\n");
+    let resource = |ca: bool, variables: &str| {
+        let extra = if ca {
+            format!("    ca_certificates = {}\n", hcl_string(server.ca_pem()))
+        } else {
+            String::new()
+        };
+        cluster.container_runner(
+            "private-ca",
+            &format!("    variables = {{ {variables} }}"),
+            &source_block(&server.url("infra.git"), &auth, &extra),
+        )
+    };
+    let work = Workdir::new(&cluster.config(&resource(false, "")));
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("could not start"), "{text}");
+    assert!(text.contains("preparing the workspace"), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert!(!text.contains(GIT_PASSWORD), "{text}");
+
+    work.write(&cluster.config(&resource(true, "")));
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.private-ca");
+    assert_eq!(values["last_run"]["commit"], commit.as_str(), "{values}");
+    assert!(proxy.targets().is_empty());
+
+    let through = format!("HTTPS_PROXY = \"{}\"", proxy.url());
+    work.write(&cluster.config(&resource(true, &through)));
+    work.apply();
+    let git = format!("127.0.0.1:{}", server.port());
+    assert_eq!(
+        proxy.targets(),
+        [git.clone()],
+        "the checkout went through the proxy"
+    );
+
+    let past = format!("{through}, NO_PROXY = \"127.0.0.1\"");
+    work.write(&cluster.config(&resource(true, &past)));
+    work.apply();
+    assert_eq!(
+        proxy.targets(),
+        [git],
+        "NO_PROXY sent the checkout past the proxy"
+    );
+    let values = work.resource_values("humanitec_container_runner.private-ca");
+    assert_eq!(values["last_run"]["commit"], commit.as_str(), "{values}");
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+const GIT_PASSWORD: &str = "git-pat-51c0e2";
+
+/// The checkout over `ssh` from a real sshd with key authentication: with `source.known_hosts`
+/// pinning another key the run cannot start, and the diagnostic names the host; with the
+/// server's key it checks out the commit; without known_hosts the key is taken on first use.
+/// The private key reaches no log line, no diagnostic and no object but Secrets.
+fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
+    let world = cluster.world().expect("a test-world scenario");
+    let sshd = SshServer::start();
+    let repos = tempfile::tempdir().expect("temp dir");
+    let server = GitServer::start(repos.path(), "unused", "unused");
+    let commit = server.create_repo(
+        "infra.git",
+        &std::collections::BTreeMap::from([("README", "over ssh\n")]),
+    );
+    let url = sshd.url(&repos.path().join("infra.git"));
+    let key = sshd.client_key();
+    let auth = format!("    ssh_key = {}\n", hcl_string(&key));
+    let resource = |known_hosts: Option<&str>, trigger: &str| {
+        let extra = known_hosts
+            .map(|k| format!("    known_hosts = {}\n", hcl_string(k)))
+            .unwrap_or_default();
+        cluster.container_runner(
+            "pinned",
+            "",
+            &format!(
+                "{}  triggers = {{ run = \"{trigger}\" }}\n",
+                source_block(&url, &auth, &extra)
+            ),
+        )
+    };
+    let log = |work: &Workdir| work.path().join("provider.log");
+    let apply = |work: &Workdir| {
+        let log = log(work);
+        work.tf_env(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &[
+                ("TF_LOG_PROVIDER", "DEBUG"),
+                ("TF_LOG_PATH", log.to_str().unwrap_or_default()),
+            ],
+        )
+    };
+
+    let work = Workdir::new(&cluster.config(&resource(Some(&sshd.wrong_known_hosts()), "1")));
+    let failed = apply(&work);
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    let text = words(&failed.stderr);
+    assert!(text.contains("could not start"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the ssh server {} showed a host key that source.known_hosts does not hold",
+            sshd.host()
+        )),
+        "{text}"
+    );
+    assert_eq!(sshd.logins(), 0, "no login to a server with another key");
+
+    work.write(&cluster.config(&resource(Some(&sshd.known_hosts()), "1")));
+    let applied = apply(&work);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let values = work.resource_values("humanitec_container_runner.pinned");
+    assert_eq!(values["last_run"]["commit"], commit.as_str(), "{values}");
+    assert!(sshd.logins() >= 1, "{}", sshd.log());
+
+    // Without known_hosts the server's key is taken on first use.
+    work.write(&cluster.config(&resource(None, "2")));
+    let applied = apply(&work);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    work.destroy();
+
+    // The key's body (any of its base64 lines) is nowhere but in Secrets (and the state).
+    let secret_line = key
+        .lines()
+        .find(|l| l.len() > 40 && !l.starts_with("-----"))
+        .expect("a line of the key");
+    let provider_log = std::fs::read_to_string(log(&work)).unwrap_or_default();
+    assert!(
+        provider_log.contains("helper prepare"),
+        "the log was captured"
+    );
+    for (what, text) in [
+        ("the provider log", provider_log),
+        ("the container logs", world.container_logs()),
+        ("the output", format!("{}{}", failed.stdout, failed.stderr)),
+    ] {
+        assert!(!text.contains(secret_line), "the SSH key is in {what}");
+    }
+    for object in world.audit() {
+        if object["kind"] != "Secret" {
+            assert!(
+                !object.to_string().contains(secret_line),
+                "the SSH key is in a {}",
+                object["kind"]
+            );
+        }
+    }
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
 crate::support::tiers! {
     both:
         helper_resources_fit_quotas_and_limit_ranges;
+    // Why the test world only: the git servers and the proxy listen on 127.0.0.1, which a real
+    // cluster's pods do not reach.
     test_world_only:
+        git_over_https_with_a_private_ca_and_a_proxy,
+        git_over_ssh_with_pinned_host_keys,
 }

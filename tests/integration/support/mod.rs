@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 pub(crate) mod cluster;
+pub(crate) mod connect_proxy;
 pub(crate) mod fault_proxy;
 pub(crate) mod git_server;
+pub(crate) mod ssh_server;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
