@@ -253,7 +253,7 @@ fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
     let git = format!("127.0.0.1:{}", server.port());
     assert_eq!(
         proxy.targets(),
-        [git.clone()],
+        std::slice::from_ref(&git),
         "the checkout went through the proxy"
     );
 
