@@ -32,8 +32,8 @@ pub(crate) mod redact;
 pub(crate) mod resources;
 pub(crate) mod run;
 
-/// The helper image used when the runner config sets no `helper_image`. Built from
-/// `containers/helper/Containerfile` with this provider's release binary; its tag is the
+/// The helper image used when the runner config sets no `helper_image`: the name the release's
+/// helper image archive (`scripts/helper-image.sh`) carries, and loads under. Its tag is the
 /// provider version, so a provider always uses the helper steps it was built with.
 pub(crate) const DEFAULT_HELPER_IMAGE: &str = concat!(
     "ghcr.io/container-runner/terraform-provider-humanitec-helper:",

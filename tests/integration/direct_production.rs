@@ -378,4 +378,165 @@ crate::support::tiers! {
     test_world_only:
         git_over_https_with_a_private_ca_and_a_proxy,
         git_over_ssh_with_pinned_host_keys,
+        the_released_helper_image_runs_a_container_runner,
+        an_unpullable_helper_image_says_how_to_mirror_it,
+}
+
+/// Runs a command to success; returns its stdout.
+fn run_ok(command: &mut std::process::Command) -> String {
+    let out = command.output().expect("start the command");
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The release writes the helper image as an OCI image archive, listed in SHA256SUMS, and the
+/// same inputs give the same archive; loaded into the test world's node with `podman load`, it
+/// runs a container runner's `prepare` (a git checkout) and `collect`.
+fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dist = tempfile::tempdir().expect("temp dir");
+    let binary = crate::support::provider_bin();
+    run_ok(
+        std::process::Command::new("bash")
+            .arg(repo.join("scripts/release.sh"))
+            .arg("--binary")
+            .arg(&binary)
+            .args(["--helper-image", "--out"])
+            .arg(dist.path()),
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    let platform = "linux_amd64";
+    let archive_name = format!("terraform-provider-humanitec-helper_{version}_{platform}.oci.tar");
+    let archive = dist.path().join(&archive_name);
+    assert!(archive.is_file(), "the release wrote {archive_name}");
+    let sums = std::fs::read_to_string(
+        dist.path()
+            .join(format!("terraform-provider-humanitec_{version}_SHA256SUMS")),
+    )
+    .expect("SHA256SUMS");
+    let sha = |path: &std::path::Path| {
+        run_ok(std::process::Command::new("sha256sum").arg(path))
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        sums.contains(&format!("{}  {archive_name}\n", sha(&archive))),
+        "{sums}"
+    );
+
+    // The same binary and packages give the same archive, byte for byte.
+    let again = dist.path().join("again.oci.tar");
+    let digest = run_ok(
+        std::process::Command::new("bash")
+            .arg(repo.join("scripts/helper-image.sh"))
+            .arg("--binary")
+            .arg(&binary)
+            .args(["--version", version, "--out"])
+            .arg(&again),
+    );
+    assert_eq!(sha(&again), sha(&archive), "a reproducible archive");
+    let digest = digest.trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let conf = repo.join("scripts/podman/containers.conf");
+    let loaded = run_ok(
+        std::process::Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .args(["load", "-i"])
+            .arg(&archive),
+    );
+    let name = format!("ghcr.io/container-runner/terraform-provider-humanitec-helper:{version}");
+    assert!(
+        loaded.contains(&name),
+        "loaded as the default helper_image: {loaded}"
+    );
+    // Why a tag of its own: another checkout may load its own build under the release name.
+    let tagged = format!("localhost/testworld/released-helper:in-{}", &digest[7..23]);
+    let id = run_ok(
+        std::process::Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .args(["image", "inspect", "--format", "{{.Id}}", &name]),
+    );
+    run_ok(
+        std::process::Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .args(["tag", id.trim(), &tagged]),
+    );
+
+    let repos = tempfile::tempdir().expect("temp dir");
+    let server = GitServer::start(repos.path(), "git-bot", GIT_PASSWORD);
+    let commit = server.create_repo(
+        "infra.git",
+        &std::collections::BTreeMap::from([("README", "released\n")]),
+    );
+    let auth = format!("    username = \"git-bot\"\n    password = \"{GIT_PASSWORD}\"\n");
+    let resource = cluster.container_runner(
+        "released",
+        "",
+        &source_block(&server.url("infra.git"), &auth, ""),
+    );
+    let config = cluster
+        .config(&resource)
+        .replace(&cluster.helper_image, &tagged);
+    assert!(config.contains(&tagged));
+    let work = Workdir::new(&config);
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.released");
+    assert_eq!(values["last_run"]["commit"], commit.as_str(), "{values}");
+    assert_eq!(values["outputs"]["action"], "create", "{values}");
+    let job = values["last_run"]["job_name"].as_str().unwrap_or_default();
+    let pod = pod_of(cluster, job);
+    let images: Vec<&str> = pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["image"].as_str())
+        .collect();
+    assert_eq!(
+        images,
+        [tagged.as_str(), tagged.as_str()],
+        "prepare and collect"
+    );
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
+/// A helper image the node cannot pull fails the apply in seconds, and the diagnostic says that
+/// it is the provider's helper image, that releases carry it, and how to mirror it.
+fn an_unpullable_helper_image_says_how_to_mirror_it(cluster: &Cluster) {
+    let resource = cluster.container_runner("no-helper", "", "");
+    let config = cluster.config(&resource).replace(
+        &cluster.helper_image,
+        "localhost/testworld/no-such-helper:1",
+    );
+    let work = Workdir::new(&config);
+    let started = std::time::Instant::now();
+    let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let text = words(&apply.stderr);
+    assert!(text.contains("could not start"), "{text}");
+    assert!(
+        text.contains("container prepare is ErrImagePull")
+            || text.contains("container prepare is ImagePullBackOff"),
+        "{text}"
+    );
+    assert!(text.contains("the provider's helper image"), "{text}");
+    assert!(
+        text.contains("mirror it to a registry your cluster can pull from"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skopeo copy oci-archive:terraform-provider-humanitec-helper_"),
+        "{text}"
+    );
+    assert!(text.contains("set helper_image"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }

@@ -405,9 +405,13 @@ fn schema() -> Schema {
                 .description(format!(
                     "Direct mode only: the image the provider runs its own steps in, inside each \
                      Job's pod (checking out the source, placing the files, carrying the results \
-                     back). Defaults to `{DEFAULT_HELPER_IMAGE}`, built from \
-                     `containers/helper/Containerfile`; an air-gapped cluster mirrors this one \
-                     image and sets its mirror here. Ignored in api mode."
+                     back). Every release carries it as an OCI image archive, \
+                     `terraform-provider-humanitec-helper_<version>_linux_<arch>.oci.tar`; push \
+                     it to a registry the cluster pulls from (`skopeo copy oci-archive:<file> \
+                     docker://<registry>/terraform-provider-humanitec-helper:<version>`) and set \
+                     that name here. Defaults to `{DEFAULT_HELPER_IMAGE}`, the name the archive \
+                     loads under (`podman load`, `ctr images import`). A change is a new run. \
+                     Ignored in api mode."
                 )),
         )
         .block(NestedBlock::new("criteria", Nesting::Set, criteria))
