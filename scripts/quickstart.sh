@@ -4,8 +4,15 @@
 # no dev_overrides), starts the sandbox API on 127.0.0.1, applies examples/quickstart with the
 # real terraform CLI, shows the resulting definitions, then destroys them and stops the sandbox.
 # No Humanitec account is needed.
+#
+# `--direct` runs the direct-mode quickstart instead (scripts/quickstart-direct.sh): the
+# Container Runner page's S3 example run for real on a local Kubernetes test world.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--direct" ]; then
+  exec scripts/quickstart-direct.sh
+fi
 
 command -v terraform >/dev/null || { echo "terraform is not on PATH" >&2; exit 1; }
 cargo build --quiet --bins
