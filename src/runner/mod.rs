@@ -13,6 +13,7 @@
 //! - [`helper`]: the steps the provider's own binary runs inside the pod (`helper prepare`,
 //!   `helper collect`), from the helper image.
 //! - [`redact`]: removes known secret values from log lines and messages.
+//! - [`resources`]: the requests and limits of the helper containers, and their checks.
 //!
 //! A run's pod, in order: the `prepare` init container (helper image) checks out the source
 //! and places the files in the shared directory; the `collect` native sidecar (helper image)
