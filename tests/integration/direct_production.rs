@@ -540,3 +540,67 @@ fn an_unpullable_helper_image_says_how_to_mirror_it(cluster: &Cluster) {
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
+
+/// `source.ca_certificates` and `source.known_hosts` are checked at plan: text that is not a
+/// certificate bundle (or holds a private key) or not known_hosts lines is named with what
+/// would be right; in api mode, where the Container Driver has no such inputs, both are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn git_trust_settings_are_checked_at_plan() {
+    let sandbox = crate::support::Sandbox::start(&[]);
+    let provider = format!(
+        "terraform {{\n  required_providers {{\n    humanitec = {{ source = \"container-runner/humanitec\" }}\n  }}\n}}\n\nprovider \"humanitec\" {{\n  org_id = \"{}\"\n  token = \"{}\"\n  api_prefix = \"{}\"\n}}\n",
+        crate::support::ORG,
+        crate::support::TOKEN,
+        sandbox.url
+    );
+    let config = |source: &str| {
+        format!(
+            r#"{provider}
+resource "humanitec_container_runner" "s3" {{
+  id   = "bucket"
+  type = "s3"
+  job {{
+    image = "ghcr.io/my-org/my-image:1.1.0"
+  }}
+  source {{
+    url = "git@git.example.internal:platform/infra.git"
+{source}
+  }}
+}}
+"#
+        )
+    };
+    let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+    let cases = [
+        (
+            "    ca_certificates = \"corp-ca.pem\"".to_string(),
+            "source.ca_certificates has no PEM block",
+        ),
+        (
+            format!("    ca_certificates = {}", hcl_string(key)),
+            "source.ca_certificates holds a PRIVATE KEY block, which is not a certificate",
+        ),
+        (
+            "    known_hosts = \"git.example.internal\"".to_string(),
+            "Line 1 of source.known_hosts is not a known_hosts entry",
+        ),
+        (
+            "    known_hosts = \"git.example.internal ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0\""
+                .to_string(),
+            "source.known_hosts applies to direct mode only",
+        ),
+    ];
+    for (source, want) in cases {
+        let work = Workdir::new(&config(&source));
+        let plan = work.plan();
+        let text = words(&plan.stderr);
+        assert_eq!(plan.code, 1, "{want}: {}", plan.stdout);
+        assert!(text.contains(want), "{want}: {text}");
+        // Why after the message: Terraform quotes the configuration's line before it.
+        let detail = &text[text.find(want).unwrap_or(0)..];
+        assert!(
+            !detail.contains("MC4CAQAwBQYDK2VwBCIEIA"),
+            "the provider does not echo the key: {detail}"
+        );
+    }
+}

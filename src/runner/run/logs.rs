@@ -41,6 +41,9 @@ pub(super) struct Logs {
     /// The `pod/container`s the watch saw terminated: a stream of one of these that was opened
     /// after it ended has shown its whole log.
     ended: Ended,
+    /// Set when the Job has ended, so every container has: each stream then reads once more,
+    /// at once, and stops.
+    job_ended: tokio::sync::watch::Sender<bool>,
 }
 
 /// The `pod/container`s seen terminated.
@@ -54,6 +57,7 @@ impl Logs {
             streams: Mutex::new(JoinSet::new()),
             followed: Mutex::default(),
             ended: Ended::default(),
+            job_ended: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -96,12 +100,16 @@ impl Logs {
                 self.redactor.clone(),
                 Arc::clone(&self.tail),
                 Arc::clone(&self.ended),
+                self.job_ended.subscribe(),
             ));
         }
     }
 
     /// Lets the log streams deliver their last lines, then stops them.
     pub(super) async fn drain(&self) {
+        // Why first: the watch that reported the containers' ends has stopped, and a stream
+        // waiting to open again must learn that its container has ended.
+        self.job_ended.send_replace(true);
         let mut streams =
             std::mem::take(&mut *self.streams.lock().unwrap_or_else(|p| p.into_inner()));
         let _ = tokio::time::timeout(LOG_DRAIN, async {
@@ -179,16 +187,18 @@ async fn follow_log(
     redactor: Redactor,
     tail: Tail,
     ended: Ended,
+    mut job_ended: tokio::sync::watch::Receiver<bool>,
 ) {
     let prefix = format!("{pod}/{container}");
     let mut resume = Resume::default();
     let mut failed = 0;
     let mut pause = Duration::from_millis(200);
     loop {
-        let was_ended = ended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&prefix);
+        let was_ended = *job_ended.borrow_and_update()
+            || ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&prefix);
         let params = LogParams {
             container: Some(container.clone()),
             follow: true,
@@ -199,6 +209,7 @@ async fn follow_log(
         match pods.log_stream(&pod, &params).await {
             Ok(stream) => {
                 failed = 0;
+                pause = Duration::from_millis(200);
                 let mut lines = stream.lines();
                 loop {
                     match lines.try_next().await {
@@ -241,7 +252,10 @@ async fn follow_log(
                 }
             }
         }
-        tokio::time::sleep(pause).await;
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = job_ended.changed() => {}
+        }
         pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
