@@ -18,7 +18,8 @@
 # `scripts/build-test-images.sh --helper-only --helper-binary <path>`; an unchanged binary is a
 # no-op).
 #
-# Needs: podman, runc, busybox-static, git (Debian), terraform (not with --helper-only).
+# Needs: podman, runc, busybox-static, git (Debian), terraform (not with --helper-only), and
+# openssh-client and openssh-server (installed when missing, as root).
 # Uses scripts/podman/containers.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,16 @@ if ldd /bin/busybox >/dev/null 2>&1; then
 fi
 [ -x /usr/bin/git ] || { echo "build-test-images: Debian's git is missing (apt-get install -y git)" >&2; exit 1; }
 $helper_only || need terraform "the machine's terraform must be on PATH"
+# Why here: the helper image carries ssh, and the git-over-ssh tests run a real sshd; both come
+# from Debian's OpenSSH packages, installed when missing and when this runs as root.
+if ! $helper_only && { [ ! -x /usr/bin/ssh ] || [ ! -x /usr/sbin/sshd ]; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "build-test-images: installing openssh-client and openssh-server"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client openssh-server >/dev/null
+  else
+    echo "build-test-images: ssh or sshd is missing (apt-get install -y openssh-client openssh-server)" >&2; exit 1
+  fi
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -5,19 +5,25 @@
 # real terraform CLI, shows the resulting definitions, then destroys them and stops the sandbox.
 # No Humanitec account is needed.
 #
-# Usage: scripts/quickstart.sh [--tofu]
+# Usage: scripts/quickstart.sh [--tofu | --direct]
 #
 # It sets the machine up first (scripts/setup.sh quickstart: curl and python3 when missing; it
 # names what it cannot install). --tofu does the same with OpenTofu's `tofu init` and
-# `tofu apply`, `tofu` built from OpenTofu's Go module by scripts/tools.sh.
+# `tofu apply`, `tofu` built from OpenTofu's Go module by scripts/tools.sh. --direct runs the
+# direct-mode quickstart instead (scripts/quickstart-direct.sh): the Container Runner page's S3
+# example run for real on a local Kubernetes test world.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--direct" ]; then
+  exec scripts/quickstart-direct.sh
+fi
 
 cli=terraform
 case "${1:-}" in
   "") setup=$(scripts/setup.sh quickstart) ;;
   --tofu) setup=$(scripts/setup.sh quickstart --tofu); cli=$(echo "$setup" | sed -n 's/^TOFU=//p') ;;
-  *) echo "usage: scripts/quickstart.sh [--tofu]" >&2; exit 2 ;;
+  *) echo "usage: scripts/quickstart.sh [--tofu | --direct]" >&2; exit 2 ;;
 esac
 cargo build --quiet --bins
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

@@ -6,8 +6,15 @@
 #   terraform-provider-humanitec_<version>_SHA256SUMS        sha256sum format, the zips and the manifest
 #   terraform-provider-humanitec_<version>_manifest.json     {"version":1,"metadata":{"protocol_versions":["5.0"]}}
 #   terraform-provider-humanitec_<version>_SHA256SUMS.sig    detached binary GPG signature, when a key is given
+#   terraform-provider-humanitec-helper_<version>_linux_<arch>.oci.tar
+#                                                            direct mode's helper image for each Linux
+#                                                            platform, an OCI image archive built from the
+#                                                            release binary and Debian's packages without
+#                                                            any registry (scripts/helper-image.sh); in
+#                                                            SHA256SUMS too
 #
 # Usage: scripts/release.sh [--out DIR] [--target TRIPLE]... [--sign KEY] [--binary PATH [--version V]]
+#                           [--helper-image | --no-helper-image]
 #
 #   --out DIR       where to write the files (default: dist/). Older files of the same version are replaced.
 #   --target T      a Rust target triple to build (repeatable). Default: the host, plus every other
@@ -19,6 +26,8 @@
 #                   (the tests and the quickstart use it to avoid a second, slow release build).
 #   --version V     the version to package --binary as (default: the crate version). Only for
 #                   repacking an existing binary, e.g. to test `terraform init -upgrade`.
+#   --helper-image  with --binary, also write the helper image (a build always writes it).
+#   --no-helper-image  write no helper image (it needs Debian's package lists: apt-get update).
 #
 # It prints the directory's files on stdout; progress goes to stderr.
 set -euo pipefail
@@ -28,6 +37,7 @@ out=dist
 binary=""
 version=""
 sign_key="${RELEASE_GPG_KEY:-}"
+helper_image=""
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,6 +46,8 @@ while [ $# -gt 0 ]; do
     --sign) sign_key="$2"; shift 2 ;;
     --binary) binary="$2"; shift 2 ;;
     --version) version="$2"; shift 2 ;;
+    --helper-image) helper_image=yes; shift ;;
+    --no-helper-image) helper_image=no; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 0 ;;
     *) echo "release.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -154,6 +166,43 @@ with open(os.path.join(out, f"{name}_{version}_SHA256SUMS"), "w") as f:
 PY
 
 sums="$out/${name}_${version}_SHA256SUMS"
+
+# The Debian architecture of a Terraform platform's arch.
+debian_arch() {
+  case "$1" in
+    amd64) echo amd64 ;;
+    arm64) echo arm64 ;;
+    386) echo i386 ;;
+    arm) echo armhf ;;
+  esac
+}
+
+# Writes the helper image archive of each Linux platform packaged and adds it to SHA256SUMS.
+write_helper_images() {
+  local entry platform path archive arch written=()
+  rm -f "$out/${name}-helper_${version}_"*
+  for entry in "${packages[@]}"; do
+    platform="${entry%% *}" path="${entry#* }"
+    case "$platform" in linux_*) ;; *) continue ;; esac
+    arch=$(debian_arch "${platform#linux_}")
+    [ -n "$arch" ] || continue
+    archive="${name}-helper_${version}_${platform}.oci.tar"
+    echo "release.sh: building the helper image $archive" >&2
+    scripts/helper-image.sh --binary "$path" --version "$version" --arch "$arch" \
+      --out "$out/$archive" >/dev/null
+    written+=("$archive")
+  done
+  [ ${#written[@]} -gt 0 ] || return 0
+  (cd "$out" && sha256sum "${written[@]}" >> "$sums" && LC_ALL=C sort -k2 -o "$sums" "$sums")
+}
+
+if [ -z "$helper_image" ]; then
+  if [ -n "$binary" ]; then helper_image=no; else helper_image=yes; fi
+fi
+if [ "$helper_image" = yes ]; then
+  write_helper_images
+fi
+
 if [ -n "$sign_key" ]; then
   command -v gpg >/dev/null || { echo "release.sh: a signing key was given but gpg is not installed" >&2; exit 1; }
   # Why binary (not --armor): the registry protocol's shasums_signature_url is a binary detached signature.
@@ -161,4 +210,4 @@ if [ -n "$sign_key" ]; then
   gpg --batch --verify "$sums.sig" "$sums" 2>/dev/null || { echo "release.sh: the new signature does not verify" >&2; exit 1; }
   echo "release.sh: signed with $sign_key" >&2
 fi
-ls -1 "$out"/"${name}_${version}_"*
+ls -1 "$out"/"${name}_${version}_"* "$out"/"${name}-helper_${version}_"* 2>/dev/null || true

@@ -26,8 +26,7 @@ variable "kube_context" {
 
 variable "helper_image" {
   type        = string
-  description = "The helper image (checkout, files, results) in a registry the cluster can pull from; keep its tag at the provider version."
-  default     = "ghcr.io/container-runner/terraform-provider-humanitec-helper:0.1.0"
+  description = "The helper image (checkout, files, results) in a registry the cluster can pull from: push the release's terraform-provider-humanitec-helper_<version>_linux_<arch>.oci.tar there (docs/guides/direct-mode.md) and keep its tag at the provider version."
 }
 
 variable "git_password" {

@@ -5,6 +5,12 @@
 //! Terraform's own log. So every record becomes one JSON line on stderr, and nothing is ever
 //! written to stdout. The level comes from `TF_LOG_PROVIDER`, then `TF_LOG` (the same variables
 //! Terraform uses), defaulting to `info`; Terraform filters again on its side.
+//!
+//! Other crates log here too: kube's `tracing` events arrive through tracing's `log` feature
+//! (no tracing subscriber is installed). Kube's events and HTTP spans are kept at DEBUG at most
+//! (a request's method and URL, a watch that ended), the rest of other crates' records (h2,
+//! hyper, tonic, span enter and exit) at TRACE, so that neither floods an INFO log nor takes
+//! the provider's own levels.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -46,16 +52,48 @@ fn level_from_env(provider: Option<&str>, general: Option<&str>) -> LevelFilter 
     }
 }
 
+/// The level a record is logged at: the provider's own as it is; kube's at most DEBUG (the
+/// enter and exit of its spans at TRACE); every other crate's at TRACE. `module` is where the
+/// record was made, which tracing's span records carry (their target is `tracing::span`).
+fn effective_level(level: Level, target: &str, module: Option<&str>) -> Level {
+    let origin = module.unwrap_or(target);
+    let ours = |name: &str| {
+        name.starts_with("humanitec_provider") || name.starts_with("terraform_provider_humanitec")
+    };
+    if ours(target) {
+        level
+    } else if target == "tracing::span::active" {
+        Level::Trace
+    } else if origin.starts_with("kube") {
+        level.max(Level::Debug)
+    } else {
+        Level::Trace
+    }
+}
+
 impl Log for HclogLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= self.level
+        // Why by target only, and generously for spans: the module that decides a span's level
+        // is known in `log`, not here.
+        let target = metadata.target();
+        let level = if target == "tracing::span" {
+            metadata.level().max(Level::Debug)
+        } else {
+            effective_level(metadata.level(), target, None)
+        };
+        level <= self.level
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.enabled(record.metadata()) {
+        let level = effective_level(record.level(), record.target(), record.module_path());
+        if level > self.level {
             return;
         }
-        let line = format_line(record.level(), record.target(), &record.args().to_string());
+        let target = record
+            .module_path()
+            .filter(|_| record.target().starts_with("tracing::span"))
+            .unwrap_or(record.target());
+        let line = format_line(level, target, &record.args().to_string());
         // Why ignore the result: a closed stderr must never take the provider down.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -142,6 +180,34 @@ mod tests {
                 want,
                 "{provider:?} {general:?}"
             );
+        }
+    }
+
+    #[test]
+    fn other_crates_log_at_debug_or_trace() {
+        use Level::*;
+        let cases = [
+            (Info, "humanitec_provider::runner::run", None, Info),
+            (Warn, "terraform_provider_humanitec", None, Warn),
+            (Error, "kube_client::client::builder", None, Debug),
+            (Trace, "kube_runtime::watcher", None, Trace),
+            (
+                Debug,
+                "tracing::span",
+                Some("kube_client::client::builder"),
+                Debug,
+            ),
+            (
+                Debug,
+                "tracing::span::active",
+                Some("kube_client::client::builder"),
+                Trace,
+            ),
+            (Info, "h2::proto", None, Trace),
+            (Debug, "tracing::span", Some("tonic::transport"), Trace),
+        ];
+        for (level, target, module, want) in cases {
+            assert_eq!(effective_level(level, target, module), want, "{target}");
         }
     }
 

@@ -20,6 +20,7 @@ use crate::framework::model::Sensitive;
 use crate::framework::{Cancelled, Diagnostics, Operation, Private};
 use crate::runner::cluster::{self, Cluster, ClusterError};
 use crate::runner::job::BuildError;
+use crate::runner::resources::HelperResources;
 use crate::runner::run::{self, Interruption, Known, Looked, RunError, RunRecord};
 use crate::runner::{
     Action, Connection, DEFAULT_HELPER_IMAGE, DEFAULT_NAMESPACE, DEFAULT_SHARED_DIRECTORY,
@@ -192,6 +193,7 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
             .helper_image
             .clone()
             .unwrap_or_else(|| DEFAULT_HELPER_IMAGE.into()),
+        helper_resources: helper_resources(link.helper_resources.as_ref()),
         job: JobSpec {
             image: job.image.clone(),
             // Why empty is unset: an empty command runs the entrypoint either way.
@@ -220,6 +222,8 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
             username: s.username.clone(),
             password: s.password.as_ref().map(secret),
             ssh_key: s.ssh_key.as_ref().map(secret),
+            ca_certificates: s.ca_certificates.clone(),
+            known_hosts: s.known_hosts.clone(),
         }),
         files: model.files.clone().unwrap_or_default(),
         secret_files: secrets(&model.secret_files),
@@ -229,6 +233,29 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
         attempt: 0,
         write_only: write_only(model),
     }
+}
+
+/// The helper containers' resources: the defaults, with each map the runner config sets
+/// replacing the default one.
+fn helper_resources(
+    set: Option<&super::resources::runner_config::HelperResources>,
+) -> HelperResources {
+    let mut resources = HelperResources::default();
+    let Some(set) = set else {
+        return resources;
+    };
+    for (given, target) in [
+        (&set.prepare, &mut resources.prepare),
+        (&set.collect, &mut resources.collect),
+    ] {
+        if let Some(requests) = given.as_ref().and_then(|g| g.requests.clone()) {
+            target.requests = requests;
+        }
+        if let Some(limits) = given.as_ref().and_then(|g| g.limits.clone()) {
+            target.limits = limits;
+        }
+    }
+    resources
 }
 
 /// The write-only values of a container runner (present while Terraform applies its
@@ -446,7 +473,11 @@ fn with_results(planned: &ContainerRunner, finished: crate::runner::Finished) ->
 /// are not part of a run.
 pub(crate) fn runs_again(prior: &ContainerRunner, planned: &ContainerRunner) -> bool {
     let timeout = std::time::Duration::ZERO;
-    let spec = |model| run_spec(model, Action::Create, timeout).without_write_only_values();
+    let spec = |model| {
+        run_spec(model, Action::Create, timeout)
+            .without_write_only_values()
+            .without_how()
+    };
     spec(prior) != spec(planned)
 }
 

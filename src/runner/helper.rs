@@ -80,6 +80,21 @@ pub(crate) enum HelperError {
         /// `: ` and the last line git wrote to stderr (redacted), or nothing.
         detail: String,
     },
+    /// The ssh server showed a host key that is not the one known.
+    #[error(
+        "the ssh server {host} showed a host key that {} ({said}); if it is the right server, \
+         add its key to source.known_hosts (`ssh-keyscan{}` prints it)",
+        if *pinned { "source.known_hosts does not hold" } else { "differs from the one known" },
+        keyscan_arguments(host)
+    )]
+    HostKey {
+        /// The server, as known_hosts names it (`host` or `[host]:port`).
+        host: String,
+        /// ssh's own line about it.
+        said: String,
+        /// Whether `source.known_hosts` was given.
+        pinned: bool,
+    },
     /// The checkout lacks the scripts directory.
     #[error("source.path {path} is not in the repository at {commit}")]
     ScriptsDirectoryMissing {
@@ -414,6 +429,10 @@ struct Git<'a> {
     directory: &'a Path,
     /// Environment variables for every git command.
     env: Vec<(&'static str, OsString)>,
+    /// The source's URL, to name its host when its key is refused.
+    url: String,
+    /// Whether `source.known_hosts` pins the host keys.
+    pinned: bool,
 }
 
 impl<'a> Git<'a> {
@@ -437,15 +456,40 @@ impl<'a> Git<'a> {
             env.push(("GIT_ASKPASS", exe.into()));
             env.push((crate::HELPER_ASKPASS_ENV, "1".into()));
         }
-        // Why accept-new: no known_hosts can be shipped for every server. A pod_template can
-        // pin host keys by mounting a known_hosts file at /etc/ssh/ssh_known_hosts into the
-        // `prepare` container; a key that differs from it is then refused. BatchMode: nothing
-        // can answer a prompt here, so ssh must fail instead of waiting.
+        // Why accept-new without source.known_hosts: no known_hosts can be shipped for every
+        // server, so the key is taken on first use (and every pod is a first use). With it, the
+        // server must show one of its keys (`yes`). BatchMode: nothing can answer a prompt
+        // here, so ssh must fail instead of waiting.
         let known_hosts = scratch.0.join("known_hosts");
+        let checking = match &source.known_hosts {
+            Some(lines) => {
+                let mut content = lines.clone().into_bytes();
+                if !content.ends_with(b"\n") {
+                    content.push(b'\n');
+                }
+                place_file(&known_hosts, &content, 0o600)?;
+                "yes"
+            }
+            None => "accept-new",
+        };
         let mut ssh = format!(
-            "ssh -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o UserKnownHostsFile={}",
+            "ssh -o IdentitiesOnly=yes -o StrictHostKeyChecking={checking} -o BatchMode=yes -o UserKnownHostsFile={}",
             shell_quote(&known_hosts.to_string_lossy())
         );
+        if let Some(pem) = &source.ca_certificates {
+            // Why the image's bundle too: GIT_SSL_CAINFO replaces it, and the private CA comes
+            // in addition to the public ones (a proxy or a mirror may use a public CA).
+            let mut bundle = fs::read(SYSTEM_CA_BUNDLE).unwrap_or_default();
+            if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+                bundle.push(b'\n');
+            }
+            bundle.extend_from_slice(pem.as_bytes());
+            bundle.push(b'\n');
+            let file = scratch.0.join("ca-certificates.pem");
+            place_file(&file, &bundle, 0o600)?;
+            env.push(("GIT_SSL_CAINFO", file.into()));
+            eprintln!("helper prepare: trusting the CA certificates of source.ca_certificates");
+        }
         if let Some(key) = &source.ssh_key_key {
             let mut content = read_input(inputs, key)?;
             // Why: OpenSSH refuses a key file without its final newline, which a key pasted
@@ -460,7 +504,12 @@ impl<'a> Git<'a> {
             ssh.push_str(&format!(" -i {}", shell_quote(&key_file.to_string_lossy())));
         }
         env.push(("GIT_SSH_COMMAND", ssh.into()));
-        Ok(Git { directory, env })
+        Ok(Git {
+            directory,
+            env,
+            url: source.url.clone(),
+            pinned: source.known_hosts.is_some(),
+        })
     }
 
     /// The command for `args`, in the checkout directory.
@@ -499,6 +548,25 @@ impl<'a> Git<'a> {
         if !stdout.is_empty() {
             eprint!("{}", redact_userinfo(&stdout));
         }
+        if stderr.contains("Host key verification failed") {
+            let host = ssh_host(&self.url).unwrap_or_else(|| redact_userinfo(&self.url));
+            // Why ssh's own line: it says whether the key is unknown or differs, and names
+            // the key type.
+            let said = stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| {
+                    l.starts_with("No ") && l.contains("host key is known")
+                        || l.starts_with("Host key for") && l.contains("has changed")
+                })
+                .unwrap_or("Host key verification failed.")
+                .to_string();
+            return Err(HelperError::HostKey {
+                host,
+                said,
+                pinned: self.pinned,
+            });
+        }
         let detail = stderr
             .lines()
             .rev()
@@ -510,6 +578,50 @@ impl<'a> Git<'a> {
             status: output.status,
             detail,
         })
+    }
+}
+
+/// The image's CA bundle (Debian's `ca-certificates`).
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The host of an ssh URL as known_hosts names it: `host`, or `[host]:port` for a port other
+/// than 22 (`ssh://user@host:port/path`, or scp-like `user@host:path`); `None` for other URLs.
+fn ssh_host(url: &str) -> Option<String> {
+    let authority = if let Some(rest) = url.strip_prefix("ssh://") {
+        rest.split('/').next()?
+    } else if url.contains("://") {
+        return None;
+    } else {
+        url.split_once(':')?.0
+    };
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, rest) = bracketed.split_once(']')?;
+            (host, rest.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) if url.starts_with("ssh://") => (host, Some(port)),
+            _ => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(match port {
+        Some(port) if port != "22" && !port.is_empty() => format!("[{host}]:{port}"),
+        _ => host.to_string(),
+    })
+}
+
+/// `ssh-keyscan`'s arguments for a known_hosts host name, with a leading space.
+fn keyscan_arguments(host: &str) -> String {
+    match host
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+    {
+        Some((host, port)) => format!(" -p {port} {host}"),
+        None => format!(" {host}"),
     }
 }
 
@@ -1020,6 +1132,38 @@ mod tests {
         let clean = "From https://example.com/r\n * branch main -> FETCH_HEAD\ngit@host:r.git";
         assert_eq!(redact_userinfo(clean), clean);
         assert_eq!(redact_userinfo("https://a:b@c"), "https://***@c");
+    }
+
+    #[test]
+    fn ssh_hosts_are_named_as_known_hosts_names_them() {
+        for (url, want) in [
+            ("ssh://git@example.com/r.git", Some("example.com")),
+            ("ssh://git@example.com:22/r.git", Some("example.com")),
+            (
+                "ssh://git@127.0.0.1:2222/srv/r.git",
+                Some("[127.0.0.1]:2222"),
+            ),
+            ("ssh://example.com:2222/r.git", Some("[example.com]:2222")),
+            ("ssh://git@[::1]:2222/r.git", Some("[::1]:2222")),
+            ("git@github.com:acme/infra.git", Some("github.com")),
+            ("https://example.com/r.git", None),
+        ] {
+            assert_eq!(ssh_host(url).as_deref(), want, "{url}");
+        }
+        assert_eq!(keyscan_arguments("[127.0.0.1]:2222"), " -p 2222 127.0.0.1");
+        assert_eq!(keyscan_arguments("github.com"), " github.com");
+        let error = HelperError::HostKey {
+            host: "[127.0.0.1]:2222".into(),
+            said: "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.".into(),
+            pinned: true,
+        };
+        assert_eq!(
+            error.to_string(),
+            "the ssh server [127.0.0.1]:2222 showed a host key that source.known_hosts does not \
+             hold (No ED25519 host key is known for [127.0.0.1]:2222 and you have requested \
+             strict checking.); if it is the right server, add its key to source.known_hosts \
+             (`ssh-keyscan -p 2222 127.0.0.1` prints it)"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::pod_template::{self, MergeError};
+use super::resources::{self, ResourcesError};
 use super::{RunSpec, naming};
 
 /// Where the inputs Secret is mounted in the `prepare` container.
@@ -108,6 +109,19 @@ pub(crate) const OMITTED_ANNOTATION: &str = "terraform-provider-humanitec/omitte
 /// Where `collect` reads the Job's uid: the Job controller labels its pods with it.
 const JOB_UID_FIELD: &str = "metadata.labels['batch.kubernetes.io/controller-uid']";
 
+/// The proxy variables of `job.variables` and `job.secret_variables` that `prepare` gets too, so
+/// that the checkout goes through the proxy the runner uses (git's libcurl reads them).
+pub(crate) const PROXY_VARIABLES: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// The variables of the Container Driver's contract, set on `main` for every run.
 const CONTRACT_VARIABLES: [&str; 5] = [
     "ACTION",
@@ -194,6 +208,12 @@ pub(crate) struct ManifestSource {
     /// The inputs Secret's key of the SSH key ([`SOURCE_SSH_KEY_KEY`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ssh_key_key: Option<String>,
+    /// CA certificates (PEM) to trust for an `https` server, besides the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ca_certificates: Option<String>,
+    /// `known_hosts` lines pinning an `ssh` server's host keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) known_hosts: Option<String>,
 }
 
 /// A file in a [`Manifest`].
@@ -214,6 +234,9 @@ pub(crate) enum BuildError {
     /// `job.pod_template` does not merge, or does not make a Pod template.
     #[error(transparent)]
     PodTemplate(#[from] MergeError),
+    /// The runner config's `helper_resources` would make a pod the API server refuses.
+    #[error(transparent)]
+    HelperResources(#[from] ResourcesError),
     /// `job.shared_directory` cannot be a mount path for the run.
     #[error(
         "job.shared_directory {path:?} {problem}; it is an absolute directory such as \
@@ -315,6 +338,7 @@ impl BuildError {
     pub(crate) fn attribute(&self) -> &str {
         match self {
             BuildError::PodTemplate(_) => "job.pod_template",
+            BuildError::HelperResources(_) => "runner_config.helper_resources",
             BuildError::SharedDirectory { .. } => "job.shared_directory",
             BuildError::SourcePath { .. } => "source.path",
             BuildError::FilePath { attribute, .. }
@@ -339,6 +363,13 @@ pub(crate) fn build(spec: &RunSpec) -> Result<Built, BuildError> {
         None => shared.clone(),
     };
     check_variables(spec)?;
+    for (step, container) in [
+        ("prepare", &spec.helper_resources.prepare),
+        ("collect", &spec.helper_resources.collect),
+    ] {
+        let attribute = format!("runner_config.helper_resources.{step}");
+        resources::check(&attribute, container, (true, true))?;
+    }
     let data = inputs_data(spec, &shared, &scripts, source_path)?;
 
     let base = base_template(spec, &name, &shared, &scripts);
@@ -578,6 +609,8 @@ fn inputs_data(
                 SOURCE_SSH_KEY_KEY,
                 "source.ssh_key",
             ),
+            ca_certificates: source.ca_certificates.clone(),
+            known_hosts: source.known_hosts.clone(),
         }
     });
     for (name, value) in &spec.job.secret_variables {
@@ -659,6 +692,16 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
             }},
         })
     }));
+    // Why the same entries: a proxy the runner needs, the checkout needs too.
+    let proxy_env: Vec<Value> = env
+        .iter()
+        .filter(|e| {
+            e["name"]
+                .as_str()
+                .is_some_and(|n| PROXY_VARIABLES.contains(&n))
+        })
+        .cloned()
+        .collect();
     let mount = |volume: &str, path: &str| json!({"name": volume, "mountPath": path});
     let security = json!({
         "allowPrivilegeEscalation": false,
@@ -702,6 +745,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     "name": PREPARE_CONTAINER,
                     "image": spec.helper_image,
                     "command": helper("prepare"),
+                    "env": (!proxy_env.is_empty()).then_some(proxy_env),
                     "volumeMounts": [
                         mount(WORKSPACE_VOLUME, shared),
                         mount(RESULTS_VOLUME, RESULTS_DIRECTORY),
@@ -711,6 +755,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     // container's termination message, which the provider reports.
                     "terminationMessagePolicy": "FallbackToLogsOnError",
                     "securityContext": security,
+                    "resources": spec.helper_resources.prepare.to_json(),
                 },
                 {
                     "name": COLLECT_CONTAINER,
@@ -730,6 +775,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     ],
                     "volumeMounts": [mount(RESULTS_VOLUME, RESULTS_DIRECTORY)],
                     "securityContext": security,
+                    "resources": spec.helper_resources.collect.to_json(),
                 },
             ],
             "containers": [{
@@ -794,6 +840,7 @@ mod tests {
             runner_config_id: "eu-cluster".into(),
             helper_image: "ghcr.io/container-runner/terraform-provider-humanitec-helper:test"
                 .into(),
+            helper_resources: Default::default(),
             job: JobSpec {
                 image: "ghcr.io/acme/terraform-runner:1.9".into(),
                 command: Some(vec!["/opt/runner/run.sh".into(), "--verbose".into()]),
@@ -823,6 +870,8 @@ mod tests {
                 username: Some("x-access-token".into()),
                 password: Some(Secret("ghp-password-token-1234".into())),
                 ssh_key: None,
+                ca_certificates: None,
+                known_hosts: None,
             }),
             files: BTreeMap::from([
                 (

@@ -13,6 +13,7 @@
 //! - [`helper`]: the steps the provider's own binary runs inside the pod (`helper prepare`,
 //!   `helper collect`), from the helper image.
 //! - [`redact`]: removes known secret values from log lines and messages.
+//! - [`resources`]: the requests and limits of the helper containers, and their checks.
 //!
 //! A run's pod, in order: the `prepare` init container (helper image) checks out the source
 //! and places the files in the shared directory; the `collect` native sidecar (helper image)
@@ -29,10 +30,11 @@ pub(crate) mod job;
 pub(crate) mod naming;
 pub(crate) mod pod_template;
 pub(crate) mod redact;
+pub(crate) mod resources;
 pub(crate) mod run;
 
-/// The helper image used when the runner config sets no `helper_image`. Built from
-/// `containers/helper/Containerfile` with this provider's release binary; its tag is the
+/// The helper image used when the runner config sets no `helper_image`: the name the release's
+/// helper image archive (`scripts/helper-image.sh`) carries, and loads under. Its tag is the
 /// provider version, so a provider always uses the helper steps it was built with.
 pub(crate) const DEFAULT_HELPER_IMAGE: &str = concat!(
     "ghcr.io/container-runner/terraform-provider-humanitec-helper:",
@@ -103,6 +105,9 @@ pub(crate) struct RunSpec {
     pub(crate) runner_config_id: String,
     /// The image for the provider's own steps in the pod.
     pub(crate) helper_image: String,
+    /// The resources of the provider's own containers (`prepare`, `collect`). Not a run input:
+    /// a change applies to the next run without making one.
+    pub(crate) helper_resources: resources::HelperResources,
     /// The `job` block, with defaults applied.
     pub(crate) job: JobSpec,
     /// The git source, if any.
@@ -203,6 +208,12 @@ pub(crate) struct GitSource {
     pub(crate) password: Option<Secret>,
     /// The SSH private key.
     pub(crate) ssh_key: Option<Secret>,
+    /// CA certificates (PEM) an `https` server's certificate may chain to, besides the helper
+    /// image's. Not a run input: it says how the source is reached, not what it is.
+    pub(crate) ca_certificates: Option<String>,
+    /// `known_hosts` lines that pin an `ssh` server's host keys; with them, any other key fails
+    /// the checkout. Not a run input, like `ca_certificates`.
+    pub(crate) known_hosts: Option<String>,
 }
 
 impl RunSpec {
@@ -228,6 +239,18 @@ impl RunSpec {
     /// never has the values.
     pub(crate) fn without_write_only_values(mut self) -> Self {
         self.write_only.values = None;
+        self
+    }
+
+    /// The spec without what says how a run is carried out rather than what it runs (the
+    /// helper containers' resources, how the source's server is trusted): two specs that
+    /// differ only there are the same run.
+    pub(crate) fn without_how(mut self) -> Self {
+        self.helper_resources = resources::HelperResources::default();
+        if let Some(source) = self.source.as_mut() {
+            source.ca_certificates = None;
+            source.known_hosts = None;
+        }
         self
     }
 

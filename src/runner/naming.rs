@@ -244,6 +244,7 @@ mod tests {
             action: Action::Create,
             runner_config_id: "eu-cluster".into(),
             helper_image: "helper:1".into(),
+            helper_resources: Default::default(),
             job: JobSpec {
                 image: "ghcr.io/acme/runner:1".into(),
                 command: Some(vec!["/bin/run".into()]),
@@ -261,6 +262,8 @@ mod tests {
                 username: Some("bot".into()),
                 password: Some(Secret("s3cr3t-password".into())),
                 ssh_key: None,
+                ca_certificates: None,
+                known_hosts: None,
             }),
             files: BTreeMap::from([("terraform.tfvars".into(), "size = 1\n".into())]),
             secret_files: BTreeMap::from([("secret.tfvars".into(), Secret("s3cr3t-file".into()))]),

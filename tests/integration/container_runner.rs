@@ -1363,7 +1363,7 @@ resource "humanitec_container_runner" "direct" {{
 resource "humanitec_container_runner" "direct" {{
   id            = "direct-runner"
   type          = "s3"
-  runner_config = {{ id = "config", skip_permission_checks = true, kubernetes = null, helper_image = null }}
+  runner_config = {{ id = "config", skip_permission_checks = true, kubernetes = null, helper_image = null, helper_resources = null }}
   job {{
     image = "ghcr.io/my-org/my-image:1.1.0"
   }}

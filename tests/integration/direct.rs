@@ -966,5 +966,6 @@ crate::support::tiers! {
         a_failed_checkout_fails_fast_with_its_reason,
         an_exec_plugin_gives_the_token,
         a_missing_permission_is_named_before_anything_is_created,
-        secrets_reach_no_log_event_status_or_plain_object,
+        secrets_reach_no_log_event_status_or_plain_object;
+    test_world_only:
 }

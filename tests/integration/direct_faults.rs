@@ -326,6 +326,62 @@ fn a_run_asks_the_api_a_bounded_number_of_times() {
     assert_eq!(world.runs("counted", "create"), 1);
 }
 
+/// The log streams are cut three times while the runner prints 30 numbered lines: every line
+/// reaches the provider log once, in order (the streams resume from the last line's timestamp).
+/// At DEBUG the log also has kube's own events (its HTTP requests, through `tracing`).
+fn a_cut_log_stream_resumes_without_losing_or_repeating_lines() {
+    let world = Proxied::start();
+    let cluster = &world.cluster;
+    let script = "set -eu\ni=1\nwhile [ $i -le 30 ]; do echo \"tick-$i-end\"; i=$((i+1)); sleep 0.25; done\nprintf '{\"action\": \"%s\"}' \"$ACTION\" > \"$OUTPUTS_FILE\"\n";
+    let script = serde_json::to_string(script).expect("JSON string");
+    let resource = cluster.container_runner(
+        "ticks",
+        "",
+        &format!("  files = {{ \"run.sh\" = {script} }}"),
+    );
+    let config = cluster.config(&resource).replace(
+        &format!("config_path = \"{}\"", cluster.kubeconfig().display()),
+        &format!("config_path = \"{}\"", world.kubeconfig.display()),
+    );
+    let work = Workdir::new(&config);
+    let log = work.path().join("provider.log");
+    let child = work
+        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .env("TF_LOG_PROVIDER", "DEBUG")
+        .env("TF_LOG_PATH", &log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start terraform");
+    let ticked = |n: usize| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains(&format!("tick-{n}-end")).then_some(())
+    };
+    let cuts = world.proxy.streams_cut();
+    for after in [3, 10, 18] {
+        cluster.eventually("the runner to print", WAIT, || ticked(after));
+        world.proxy.cut_streams();
+    }
+    let apply = Run::from(child.wait_with_output().expect("terraform output"));
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(world.proxy.streams_cut() >= cuts + 3, "streams were cut");
+    let text = std::fs::read_to_string(&log).expect("the provider log");
+    let mut at = 0;
+    for n in 1..=30 {
+        let line = format!("tick-{n}-end");
+        assert_eq!(text.matches(&line).count(), 1, "{line} once in the log");
+        let found = text.find(&line).expect("the line");
+        assert!(found > at, "{line} in order");
+        at = found;
+    }
+    assert!(
+        text.contains("provider.kube_client"),
+        "kube's own events reach the log at DEBUG"
+    );
+    work.destroy();
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
 macro_rules! test_world_only {
     ($($name:ident),* $(,)?) => {
         mod test_world {
@@ -345,4 +401,5 @@ test_world_only! {
     a_failed_clean_up_is_done_by_the_next_operation,
     two_applies_of_one_configuration_share_one_run,
     a_run_asks_the_api_a_bounded_number_of_times,
+    a_cut_log_stream_resumes_without_losing_or_repeating_lines,
 }

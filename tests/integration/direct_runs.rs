@@ -523,5 +523,6 @@ crate::support::tiers! {
         a_job_account_that_may_not_write_results_says_why,
         empty_maps_and_lists_are_no_new_run,
         write_only_secrets_reach_the_run_and_its_destroy_run;
-    local_only:
+    local_only:;
+    test_world_only:
 }

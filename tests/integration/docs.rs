@@ -227,6 +227,7 @@ fn every_example_validates() {
         examples.join("provider"),
         examples.join("quickstart"),
         examples.join("direct-mode"),
+        examples.join("quickstart-direct"),
     ];
     for entry in std::fs::read_dir(examples.join("resources")).unwrap() {
         dirs.push(entry.unwrap().path());

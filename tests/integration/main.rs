@@ -6,6 +6,7 @@
 mod container_runner;
 mod direct;
 mod direct_faults;
+mod direct_production;
 mod direct_runs;
 mod docs;
 mod early_errors;

@@ -172,6 +172,10 @@ pub(crate) struct Source {
     pub(crate) ssh_key_wo: Option<Sensitive<String>>,
     /// The version of `ssh_key_wo`.
     pub(crate) ssh_key_wo_version: Option<String>,
+    /// Direct mode: CA certificates (PEM) the `https` server's certificate may chain to.
+    pub(crate) ca_certificates: Option<String>,
+    /// Direct mode: `known_hosts` lines pinning the `ssh` server's host keys.
+    pub(crate) known_hosts: Option<String>,
 }
 
 /// A reference to a secret in a secret store registered with the organization: a
@@ -210,6 +214,8 @@ pub(crate) struct RunnerConfigLink {
     pub(crate) kubernetes: Option<Kubernetes>,
     /// The image of the provider's own steps in a direct-mode Job's pod.
     pub(crate) helper_image: Option<String>,
+    /// The resources of the provider's own containers in a direct-mode Job's pod.
+    pub(crate) helper_resources: Option<super::runner_config::HelperResources>,
 }
 
 impl ContainerRunner {
@@ -296,6 +302,76 @@ fn secret_ref_block(what: &str) -> NestedBlock {
     )
 }
 
+/// A validator for a PEM bundle: at least one `CERTIFICATE` block, nothing but certificates.
+fn pem_certificates() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+    |value, path, diags| {
+        let Some(text) = value.as_str() else {
+            return;
+        };
+        let blocks: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("-----BEGIN "))
+            .filter_map(|l| l.strip_suffix("-----"))
+            .collect();
+        let problem = if blocks.is_empty() {
+            Some("has no PEM block".to_string())
+        } else {
+            blocks
+                .iter()
+                .find(|b| **b != "CERTIFICATE")
+                .map(|b| format!("holds a {b} block, which is not a certificate"))
+        };
+        if let Some(problem) = problem {
+            diags.error_at(
+                path.clone(),
+                format!("{path} is not a PEM certificate bundle"),
+                format!(
+                    "{path} {problem}; it takes CA certificates in PEM form, each between \
+                     -----BEGIN CERTIFICATE----- and -----END CERTIFICATE----- (for example \
+                     file(\"corp-ca.pem\")). Never put a private key here."
+                ),
+            );
+        }
+    }
+}
+
+/// A validator for `known_hosts` text: each line that is not blank or a comment has a host
+/// pattern, a key type and a key (an `@cert-authority` or `@revoked` marker may lead).
+fn known_hosts_lines() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static
+{
+    |value, path, diags| {
+        let Some(text) = value.as_str() else {
+            return;
+        };
+        let bad = text.lines().enumerate().find(|(_, line)| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return false;
+            }
+            let mut fields = line.split_whitespace();
+            if line.starts_with('@') {
+                fields.next();
+            }
+            let (_host, kind, key) = (fields.next(), fields.next(), fields.next());
+            !(kind.is_some_and(|k| {
+                k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-")
+            }) && key.is_some_and(|k| k.len() > 16))
+        });
+        if let Some((number, _)) = bad {
+            diags.error_at(
+                path.clone(),
+                format!("{path} is not known_hosts text"),
+                format!(
+                    "Line {} of {path} is not a known_hosts entry; each line is a host, a key \
+                     type and a key, such as \"git.example.com ssh-ed25519 AAAAC3Nz…\" or \
+                     \"[git.example.com]:2222 ssh-ed25519 AAAAC3Nz…\" (what ssh-keyscan prints).",
+                    number + 1
+                ),
+            );
+        }
+    }
+}
+
 /// The type of `runner_config`: the parts of a `humanitec_runner_config` that travel with a
 /// container runner. Terraform converts a whole runner config object to it, dropping the rest.
 fn runner_config_type() -> Type {
@@ -304,6 +380,10 @@ fn runner_config_type() -> Type {
         ("skip_permission_checks".to_string(), Type::Bool),
         ("kubernetes".to_string(), kubernetes_block().implied_type()),
         ("helper_image".to_string(), Type::String),
+        (
+            "helper_resources".to_string(),
+            super::runner_config::helper_resources_block().implied_type(),
+        ),
     ]))
 }
 
@@ -408,6 +488,32 @@ fn schema() -> Schema {
                 .validate(not_empty())
                 .description("The SSH private key for `git@…` URLs. Conflicts with `ssh_key_ref`."),
         )
+        .attribute(
+            Attribute::string("ca_certificates")
+                .validate(not_empty())
+                .validate(pem_certificates())
+                .description(
+                    "Direct mode only: CA certificates (PEM, one or more) that an `https://` git \
+                     server's certificate may chain to, for a server with a private CA. They are \
+                     trusted besides the public CAs of the helper image. Not a run input: a new \
+                     bundle is recorded without a run. Refused in api mode, where the Container \
+                     Driver has no such input.",
+                ),
+        )
+        .attribute(
+            Attribute::string("known_hosts")
+                .validate(not_empty())
+                .validate(known_hosts_lines())
+                .description(
+                    "Direct mode only: the `ssh` server's host keys, as OpenSSH `known_hosts` \
+                     lines (`git.example.com ssh-ed25519 AAAA…`; `[host]:port …` for a port \
+                     other than 22; the output of `ssh-keyscan`). With it, the checkout connects \
+                     only to a server that shows one of these keys, and fails naming the host \
+                     otherwise. Without it, the server's key is accepted on first use, and every \
+                     run's pod is new. Not a run input: new keys are recorded without a run. \
+                     Refused in api mode, where the Container Driver has no such input.",
+                ),
+        )
         .block(secret_ref_block("password"))
         .block(secret_ref_block("ssh_key"));
     let [password_wo, password_wo_version] = write_only_pair(
@@ -461,7 +567,7 @@ fn schema() -> Schema {
         .attribute(
             Attribute::new("runner_config", runner_config_type())
                 .sensitive()
-                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. In direct mode it is required: the Job runs on its cluster (`kubernetes`) with its `helper_image`, and unless its `skip_permission_checks` is true the provider's permissions in `job.namespace` are checked before each run; a change of its `id` or `helper_image` is a new run, a change of how the cluster is reached is not. Only its `id`, `skip_permission_checks`, `kubernetes` and `helper_image` are kept, and the attribute is sensitive because `kubernetes` may hold credentials. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null, helper_image = null }`."),
+                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. In direct mode it is required: the Job runs on its cluster (`kubernetes`) with its `helper_image`, and unless its `skip_permission_checks` is true the provider's permissions in `job.namespace` are checked before each run; a change of its `id` or `helper_image` is a new run, a change of how the cluster is reached is not. Only its `id`, `skip_permission_checks`, `kubernetes`, `helper_image` and `helper_resources` are kept, and the attribute is sensitive because `kubernetes` may hold credentials; a change of `helper_resources` applies to the next run and runs nothing. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null, helper_image = null, helper_resources = null }`."),
         )
         .attribute(Attribute::bool("force_delete").default(Value::Bool(false)).description("Delete the definition even while resources use it (`DELETE ?force=true`): Humanitec marks it deleted and moves those resources to another definition on their next deployment. When `false`, deleting an in-use definition is retried until `timeouts.delete`, then fails naming the resources."))
         .attribute(
@@ -959,6 +1065,21 @@ impl Resource for ContainerRunnerResource {
         if self.backends.planned_mode(plan) == Mode::Direct {
             self.plan_direct(plan, diags);
             return;
+        }
+        for direct_only in ["ca_certificates", "known_hosts"] {
+            if !plan.config.get("source").get(direct_only).is_null() {
+                diags.error_at(
+                    AttributePath::root()
+                        .attribute("source")
+                        .attribute(direct_only),
+                    format!("source.{direct_only} applies to direct mode only"),
+                    format!(
+                        "Humanitec's Container Driver has no such input, so in api mode the \
+                         checkout would not use it; remove source.{direct_only}, or use a \
+                         provider with mode = \"direct\"."
+                    ),
+                );
+            }
         }
         if !plan.config.get("triggers").is_null() {
             diags.error_at(

@@ -58,6 +58,8 @@ pub(crate) struct RunnerConfig {
     pub(crate) kubernetes: Option<Kubernetes>,
     /// Direct mode: the image of the provider's own steps in a Job's pod.
     pub(crate) helper_image: Option<String>,
+    /// Direct mode: the resources of the provider's own containers in a Job's pod.
+    pub(crate) helper_resources: Option<HelperResources>,
     /// The definition's driver as Humanitec reports it.
     pub(crate) driver_type: Option<String>,
     /// Driver inputs the definition has that this resource does not manage.
@@ -91,6 +93,26 @@ impl RunnerConfig {
             .or(self.agent_url.as_ref())
             .map_or("", |url| url.0.as_str())
     }
+}
+
+/// The `helper_resources` block: the requests and limits of the provider's own containers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct HelperResources {
+    /// The `prepare` init container's.
+    pub(crate) prepare: Option<StepResources>,
+    /// The `collect` sidecar's.
+    pub(crate) collect: Option<StepResources>,
+}
+
+/// A `helper_resources.prepare` or `.collect` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct StepResources {
+    /// Resource name → quantity; replaces the default requests when set.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) requests: Option<BTreeMap<String, String>>,
+    /// Resource name → quantity; replaces the default limits when set.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) limits: Option<BTreeMap<String, String>>,
 }
 
 /// The `kubernetes` block: how direct mode reaches the cluster.
@@ -224,6 +246,73 @@ pub(super) fn kubernetes_block() -> Block {
     .block(NestedBlock::new("exec", Nesting::Single, exec))
 }
 
+/// The `helper_resources` block. Container runners take its type in their `runner_config`.
+pub(super) fn helper_resources_block() -> Block {
+    let step = |name: &str, what: &str| {
+        let defaults = crate::runner::resources::defaults_markdown(name);
+        let quantities = |kind: &'static str| {
+            Attribute::string_map(kind)
+                .validate(move |value, path, diags| {
+                    for (name, quantity) in value.as_map().into_iter().flatten() {
+                        let Some(quantity) = quantity.as_str() else {
+                            continue;
+                        };
+                        let one = BTreeMap::from([(name.clone(), quantity.to_string())]);
+                        let resources = match kind {
+                            "requests" => crate::runner::resources::ContainerResources {
+                                requests: one,
+                                ..Default::default()
+                            },
+                            _ => crate::runner::resources::ContainerResources {
+                                limits: one,
+                                ..Default::default()
+                            },
+                        };
+                        if let Err(error) =
+                            crate::runner::resources::check("", &resources, (true, true))
+                        {
+                            diags.error_at(
+                                path.clone(),
+                                format!("Invalid {path}"),
+                                format!("{path}: {}.", error.problem),
+                            );
+                        }
+                    }
+                })
+                .description(format!(
+                    "`resources.{kind}` of `{name}`: resource name → quantity, as in a Pod spec \
+                     (`{{ cpu = \"250m\", memory = \"256Mi\" }}`). When set, it replaces the \
+                     default {kind} of `{name}` as a whole."
+                ))
+        };
+        NestedBlock::new(
+            name,
+            Nesting::Single,
+            Block::new(format!(
+                "The resources of `{name}`, {what}. Default: {defaults}."
+            ))
+            .attribute(quantities("requests"))
+            .attribute(quantities("limits")),
+        )
+    };
+    Block::new(
+        "Direct mode only: the resource requests and limits of the provider's own containers in \
+         each Job's pod. They have defaults with CPU and memory requests and limits, so that a \
+         namespace with a ResourceQuota (which refuses a pod any of whose containers leaves out \
+         a resource it counts) or a LimitRange accepts the pod. The runner's own container, \
+         `main`, takes its resources from `job.pod_template`. A change applies to the next run \
+         and runs nothing. Ignored in api mode.",
+    )
+    .block(step(
+        "prepare",
+        "the init container that checks out the source and places the files",
+    ))
+    .block(step(
+        "collect",
+        "the sidecar that carries the results back once `main` has ended",
+    ))
+}
+
 /// The `kubernetes` block with its write-only token: what the runner config itself takes. The
 /// token reaches the runner config's own checks only: a container runner's `runner_config`
 /// takes [`kubernetes_block`], without it, since Terraform keeps no copy to pass on.
@@ -316,17 +405,73 @@ fn schema() -> Schema {
                 .description(format!(
                     "Direct mode only: the image the provider runs its own steps in, inside each \
                      Job's pod (checking out the source, placing the files, carrying the results \
-                     back). Defaults to `{DEFAULT_HELPER_IMAGE}`, built from \
-                     `containers/helper/Containerfile`; an air-gapped cluster mirrors this one \
-                     image and sets its mirror here. Ignored in api mode."
+                     back). Every release carries it as an OCI image archive, \
+                     `terraform-provider-humanitec-helper_<version>_linux_<arch>.oci.tar`; push \
+                     it to a registry the cluster pulls from (`skopeo copy oci-archive:<file> \
+                     docker://<registry>/terraform-provider-humanitec-helper:<version>`) and set \
+                     that name here. Defaults to `{DEFAULT_HELPER_IMAGE}`, the name the archive \
+                     loads under (`podman load`, `ctr images import`). A change is a new run. \
+                     Ignored in api mode."
                 )),
         )
         .block(NestedBlock::new("criteria", Nesting::Set, criteria))
         .block(NestedBlock::new("cluster", Nesting::Single, cluster).required())
         .block(NestedBlock::new("kubernetes", Nesting::Single, kubernetes))
+        .block(NestedBlock::new(
+            "helper_resources",
+            Nesting::Single,
+            helper_resources_block(),
+        ))
         .block(timeouts::block()),
         TEMPLATE_DRIVER,
     ))
+}
+
+/// Checks each step's requests against its limits (the given ones, or the defaults), where
+/// both are known; the quantities themselves are checked by the attributes' validators.
+fn check_helper_resources(config: &Value, diags: &mut Diagnostics) {
+    let defaults = crate::runner::resources::HelperResources::default();
+    for (step, default) in [
+        ("prepare", &defaults.prepare),
+        ("collect", &defaults.collect),
+    ] {
+        let block = config.get(step);
+        let known_map = |kind: &str, default: &BTreeMap<String, String>| {
+            let value = block.get(kind);
+            if value.is_null() {
+                return Some((default.clone(), false));
+            }
+            let map = value.as_map()?;
+            let known: Option<BTreeMap<String, String>> = map
+                .iter()
+                .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect();
+            known.map(|m| (m, true))
+        };
+        let (Some((requests, requests_set)), Some((limits, limits_set))) = (
+            known_map("requests", &default.requests),
+            known_map("limits", &default.limits),
+        ) else {
+            continue;
+        };
+        let resources = crate::runner::resources::ContainerResources { requests, limits };
+        let attribute = format!("helper_resources.{step}");
+        if let Err(error) =
+            crate::runner::resources::check(&attribute, &resources, (requests_set, limits_set))
+        {
+            // Why only this one: the validators already named a bad quantity or name.
+            if error.problem.contains("is more than its limit") {
+                diags.error_at(
+                    AttributePath::root()
+                        .attribute("helper_resources")
+                        .attribute(step)
+                        .attribute("requests"),
+                    format!("A request of helper_resources.{step} is above its limit"),
+                    format!("{error}."),
+                );
+            }
+        }
+    }
 }
 
 /// The private-state key that marks an imported definition whose stored `agent_url` Terraform
@@ -433,6 +578,7 @@ impl Resource for RunnerConfigResource {
             }
         }
         let root = AttributePath::root();
+        check_helper_resources(config.get("helper_resources"), diags);
         check_write_only(config, &root, "", "agent_url", &["agent_url"], diags);
         let kubernetes = config.get("kubernetes");
         let at = root.attribute("kubernetes");

@@ -102,10 +102,21 @@ pub(super) fn stuck(pod: &Pod) -> Option<String> {
             let message = waiting.message.as_deref().unwrap_or("").trim();
             let helper = if container.name == job::MAIN_CONTAINER {
                 String::new()
+            } else if reason.contains("Pull") {
+                format!(
+                    " ({} is the provider's own step, from the provider's helper image, which \
+                     the runner config's helper_image names; every release carries that image \
+                     as terraform-provider-humanitec-helper_{version}_linux_<arch>.oci.tar: \
+                     mirror it to a registry your cluster can pull from, e.g. `skopeo copy \
+                     oci-archive:terraform-provider-humanitec-helper_{version}_linux_amd64.oci.tar \
+                     docker://registry.example.com/terraform-provider-humanitec-helper:{version}`, \
+                     and set helper_image to that name)",
+                    container.name,
+                    version = env!("CARGO_PKG_VERSION"),
+                )
             } else {
                 format!(
-                    " ({} is the provider's own step, from the runner config's helper_image; \
-                     set helper_image to a copy of it your cluster can pull)",
+                    " ({} is the provider's own step, from the runner config's helper_image)",
                     container.name
                 )
             };
@@ -445,6 +456,11 @@ mod tests {
         let text = stuck(&helper).unwrap();
         assert!(text.contains("the provider's own step"), "{text}");
         assert!(text.contains("helper_image"), "{text}");
+        assert!(text.contains("mirror it"), "{text}");
+        assert!(
+            text.contains("skopeo copy oci-archive:terraform-provider-humanitec-helper_"),
+            "{text}"
+        );
         let creating = pod_with(vec![], vec![waiting("main", "ContainerCreating")]);
         assert_eq!(stuck(&creating), None);
         let checkout = pod_with(vec![terminated(job::PREPARE_CONTAINER, 1)], vec![]);

@@ -1,12 +1,18 @@
 //! The log lines of a run's containers: each container's log streamed once into the provider
 //! log at INFO, redacted and prefixed with `pod/container`, and the last lines kept for a
 //! failure diagnostic.
+//!
+//! A stream that drops while its container runs (a cut connection, an API server restart) is
+//! opened again from where it stopped: lines come with their timestamps, the new stream starts
+//! at the last line's second (`sinceTime` has whole seconds), and the lines of that second
+//! already shown are skipped, so nothing is lost or shown twice.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{AsyncBufReadExt, TryStreamExt};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use tokio::task::JoinSet;
@@ -32,7 +38,16 @@ pub(super) struct Logs {
     /// The `pod/container` logs followed so far. Why: a re-listing watch hands the same pods
     /// over again, and each container's log must be streamed once.
     followed: Mutex<BTreeSet<String>>,
+    /// The `pod/container`s the watch saw terminated: a stream of one of these that was opened
+    /// after it ended has shown its whole log.
+    ended: Ended,
+    /// Set when the Job has ended, so every container has: each stream then reads once more,
+    /// at once, and stops.
+    job_ended: tokio::sync::watch::Sender<bool>,
 }
+
+/// The `pod/container`s seen terminated.
+type Ended = Arc<Mutex<BTreeSet<String>>>;
 
 impl Logs {
     pub(super) fn new(redactor: Redactor) -> Self {
@@ -41,6 +56,8 @@ impl Logs {
             tail: Tail::default(),
             streams: Mutex::new(JoinSet::new()),
             followed: Mutex::default(),
+            ended: Ended::default(),
+            job_ended: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -62,7 +79,18 @@ impl Logs {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
         for container in statuses.filter(|c| has_started(c)) {
-            if !followed.insert(format!("{pod_name}/{}", container.name)) {
+            let key = format!("{pod_name}/{}", container.name);
+            if container
+                .state
+                .as_ref()
+                .is_some_and(|s| s.terminated.is_some())
+            {
+                self.ended
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.clone());
+            }
+            if !followed.insert(key) {
                 continue;
             }
             streams.spawn(follow_log(
@@ -71,12 +99,17 @@ impl Logs {
                 container.name.clone(),
                 self.redactor.clone(),
                 Arc::clone(&self.tail),
+                Arc::clone(&self.ended),
+                self.job_ended.subscribe(),
             ));
         }
     }
 
     /// Lets the log streams deliver their last lines, then stops them.
     pub(super) async fn drain(&self) {
+        // Why first: the watch that reported the containers' ends has stopped, and a stream
+        // waiting to open again must learn that its container has ended.
+        self.job_ended.send_replace(true);
         let mut streams =
             std::mem::take(&mut *self.streams.lock().unwrap_or_else(|p| p.into_inner()));
         let _ = tokio::time::timeout(LOG_DRAIN, async {
@@ -94,43 +127,179 @@ impl Logs {
     }
 }
 
-/// Streams one container's log into the provider log and the tail, redacted.
+/// Where a container's log stream stopped: the timestamp of the last line shown and how many
+/// lines with that very timestamp were shown.
+#[derive(Debug, Default)]
+struct Resume {
+    last: Option<Timestamp>,
+    at_last: usize,
+    /// Lines with the last timestamp the current stream has still to skip.
+    skip: usize,
+}
+
+impl Resume {
+    /// Starts a stream: the `sinceTime` to ask for, the last line's whole second (earlier
+    /// lines are skipped by their timestamps, that second's by their count).
+    fn start(&mut self) -> Option<Timestamp> {
+        self.skip = self.at_last;
+        self.last
+            .and_then(|t| Timestamp::from_second(t.as_second()).ok())
+    }
+
+    /// The text of a line (`<RFC 3339 timestamp> <text>`) when it is new; `None` when it was
+    /// shown before. A line without a timestamp is always new.
+    fn take<'a>(&mut self, line: &'a str) -> Option<&'a str> {
+        let Some((time, text)) = line
+            .split_once(' ')
+            .and_then(|(t, text)| Some((t.parse::<Timestamp>().ok()?, text)))
+        else {
+            return Some(line);
+        };
+        match self.last {
+            Some(last) if time < last => None,
+            Some(last) if time == last && self.skip > 0 => {
+                self.skip -= 1;
+                None
+            }
+            Some(last) if time == last => {
+                self.at_last += 1;
+                Some(text)
+            }
+            _ => {
+                self.last = Some(time);
+                self.at_last = 1;
+                self.skip = 0;
+                Some(text)
+            }
+        }
+    }
+}
+
+/// How often a log that cannot be opened is tried before it is given up.
+const OPEN_ATTEMPTS: u32 = 5;
+
+/// Streams one container's log into the provider log and the tail, redacted; opens it again
+/// from where it stopped when the stream ends before the container did.
 async fn follow_log(
     pods: Api<Pod>,
     pod: String,
     container: String,
     redactor: Redactor,
     tail: Tail,
+    ended: Ended,
+    mut job_ended: tokio::sync::watch::Receiver<bool>,
 ) {
-    let params = LogParams {
-        container: Some(container.clone()),
-        follow: true,
-        ..LogParams::default()
-    };
     let prefix = format!("{pod}/{container}");
-    // Why a few attempts: a container reported as running may not serve its log for a moment.
-    for attempt in 0..3 {
+    let mut resume = Resume::default();
+    let mut failed = 0;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let was_ended = *job_ended.borrow_and_update()
+            || ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&prefix);
+        let params = LogParams {
+            container: Some(container.clone()),
+            follow: true,
+            timestamps: true,
+            since_time: resume.start(),
+            ..LogParams::default()
+        };
         match pods.log_stream(&pod, &params).await {
             Ok(stream) => {
+                failed = 0;
+                pause = Duration::from_millis(200);
                 let mut lines = stream.lines();
-                while let Ok(Some(line)) = lines.try_next().await {
-                    let line = redactor.redact(&line);
-                    log::info!("[{prefix}] {line}");
-                    let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-                    tail.push_back(format!("  [{container}] {line}"));
-                    while tail.len() > TAIL_LINES * 4 {
-                        tail.pop_front();
+                loop {
+                    match lines.try_next().await {
+                        Ok(Some(line)) => {
+                            let Some(text) = resume.take(&line) else {
+                                continue;
+                            };
+                            let text = redactor.redact(text);
+                            log::info!("[{prefix}] {text}");
+                            let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+                            tail.push_back(format!("  [{container}] {text}"));
+                            while tail.len() > TAIL_LINES * 4 {
+                                tail.pop_front();
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            log::debug!("the log stream of {prefix} dropped: {e}");
+                            break;
+                        }
                     }
                 }
-                return;
+                // Why only then: a stream opened after the container ended has read its log
+                // to the end; one that ended earlier may have been cut.
+                if was_ended {
+                    return;
+                }
+                log::debug!(
+                    "the log stream of {prefix} ended; opening it again from where it stopped"
+                );
             }
             Err(e) => {
+                failed += 1;
                 log::debug!(
-                    "log of {prefix} not available yet (attempt {attempt}): {}",
+                    "log of {prefix} not available (attempt {failed}): {}",
                     kube_text(&e)
                 );
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                if failed >= OPEN_ATTEMPTS {
+                    return;
+                }
             }
         }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = job_ended.changed() => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_stream_shows_each_line_once() {
+        let mut resume = Resume::default();
+        assert_eq!(resume.start(), None);
+        let first = [
+            "2024-05-01T10:00:00.100Z one",
+            "2024-05-01T10:00:01Z two",
+            "2024-05-01T10:00:01Z three",
+        ];
+        let shown: Vec<_> = first.iter().filter_map(|l| resume.take(l)).collect();
+        assert_eq!(shown, ["one", "two", "three"]);
+        // The stream was cut; the next starts at the last line's second and repeats it.
+        assert_eq!(
+            resume.start(),
+            Some("2024-05-01T10:00:01Z".parse().expect("time"))
+        );
+        let second = [
+            "2024-05-01T10:00:01Z two",
+            "2024-05-01T10:00:01Z three",
+            "2024-05-01T10:00:01Z four",
+            "2024-05-01T10:00:02.5Z five",
+        ];
+        let shown: Vec<_> = second.iter().filter_map(|l| resume.take(l)).collect();
+        assert_eq!(shown, ["four", "five"]);
+        // Sub-second timestamps: the floor of the second brings earlier lines back.
+        assert_eq!(
+            resume.start(),
+            Some("2024-05-01T10:00:02Z".parse().expect("time"))
+        );
+        let third = [
+            "2024-05-01T10:00:02.1Z before",
+            "2024-05-01T10:00:02.5Z five",
+            "2024-05-01T10:00:02.7Z six",
+            "no timestamp at all",
+        ];
+        let shown: Vec<_> = third.iter().filter_map(|l| resume.take(l)).collect();
+        assert_eq!(shown, ["six", "no timestamp at all"]);
     }
 }

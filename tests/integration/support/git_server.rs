@@ -5,6 +5,9 @@
 //! those it refused, so tests can assert that credentials were really used; and it creates
 //! repositories with one commit on `main` and a tag `v1`.
 //!
+//! [`GitServer::start_tls`] serves the same over HTTPS, with a certificate for 127.0.0.1 signed
+//! by a CA of its own (a private CA, as enterprises run their git servers).
+//!
 //! It runs on its own thread and Tokio runtime, so synchronous and asynchronous tests can use it
 //! alike; dropping the handle stops it.
 
@@ -33,6 +36,8 @@ pub(crate) struct GitServer {
     root: PathBuf,
     host: String,
     port: u16,
+    /// The CA certificate (PEM) of an HTTPS server; `None` for plain HTTP.
+    ca_pem: Option<String>,
     backend: Arc<Backend>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -51,12 +56,34 @@ impl GitServer {
     /// Serves the repositories under `repo_dir` (each a directory, bare or with a work tree) to
     /// clients that authenticate as `username` with `password`.
     pub(crate) fn start(repo_dir: &Path, username: &str, password: &str) -> Self {
-        Self::start_on("127.0.0.1", repo_dir, username, password)
+        Self::start_with("127.0.0.1", repo_dir, username, password, None)
     }
 
     /// Like `start`, listening on `host`, an address of this machine (where a cluster's pods
     /// reach it).
     pub(crate) fn start_on(host: &str, repo_dir: &Path, username: &str, password: &str) -> Self {
+        Self::start_with(host, repo_dir, username, password, None)
+    }
+
+    /// Like [`GitServer::start`], over HTTPS with a certificate for 127.0.0.1 that a CA of its
+    /// own signed ([`GitServer::ca_pem`]).
+    pub(crate) fn start_tls(repo_dir: &Path, username: &str, password: &str) -> Self {
+        Self::start_with(
+            "127.0.0.1",
+            repo_dir,
+            username,
+            password,
+            Some(private_ca()),
+        )
+    }
+
+    fn start_with(
+        host: &str,
+        repo_dir: &Path,
+        username: &str,
+        password: &str,
+        tls: Option<(String, Arc<rustls::ServerConfig>)>,
+    ) -> Self {
         let listener = std::net::TcpListener::bind((host, 0)).expect("bind the git server's port");
         listener
             .set_nonblocking(true)
@@ -77,6 +104,10 @@ impl GitServer {
             .build()
             .expect("the git server's runtime");
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let (ca_pem, tls_config) = match tls {
+            Some((ca, config)) => (Some(ca), Some(config)),
+            None => (None, None),
+        };
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&backend));
@@ -89,8 +120,20 @@ impl GitServer {
                     // Why not a graceful shutdown: a client that keeps its connection open
                     // would hold the test's drop; the runtime is dropped and the
                     // connections with it.
+                    let served = async move {
+                        match tls_config {
+                            Some(config) => {
+                                let tls = TlsListener {
+                                    tcp: listener,
+                                    acceptor: tokio_rustls::TlsAcceptor::from(config),
+                                };
+                                axum::serve(tls, app).await
+                            }
+                            None => axum::serve(listener, app).await,
+                        }
+                    };
                     tokio::select! {
-                        served = axum::serve(listener, app) => {
+                        served = served => {
                             if let Err(e) = served {
                                 eprintln!("git server stopped: {e}");
                             }
@@ -104,15 +147,27 @@ impl GitServer {
             root: repo_dir.to_path_buf(),
             host: host.to_string(),
             port,
+            ca_pem,
             backend,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
     }
 
-    /// The clone URL of a repository: `http://<host>:<port>/<repo_name>`.
+    /// The clone URL of a repository: `http://<host>:<port>/<repo_name>` (`https://` when it
+    /// serves HTTPS).
     pub(crate) fn url(&self, repo_name: &str) -> String {
-        format!("http://{}:{}/{repo_name}", self.host, self.port)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}/{repo_name}", self.host, self.port)
+    }
+
+    /// The certificate (PEM) of the CA that signed an HTTPS server's certificate.
+    pub(crate) fn ca_pem(&self) -> &str {
+        self.ca_pem.as_deref().expect("an HTTPS git server")
     }
 
     /// The port it listens on.
@@ -166,6 +221,80 @@ impl Drop for GitServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A CA of the server's own and a rustls configuration with a certificate for 127.0.0.1 that
+/// it signed: the CA's PEM and the configuration.
+fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.distinguished_name
+        .push(DnType::CommonName, "Example Corp Private Git CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
+    let ca_pem = ca_cert.pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("a server key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("parameters");
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "git.example.internal");
+    let cert = params
+        .signed_by(&key, &issuer)
+        .expect("the server certificate");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![
+                cert.der().clone(),
+                CertificateDer::from(ca_cert.der().to_vec()),
+            ],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("the TLS configuration");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (ca_pem, Arc::new(config))
+}
+
+/// A listener that completes the TLS handshake of each connection before handing it over.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, address)) = self.tcp.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            // Why go on after a failed handshake: a client that does not trust the CA closes
+            // the connection, and the next client must still be served.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 

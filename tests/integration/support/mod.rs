@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 pub(crate) mod cluster;
+pub(crate) mod connect_proxy;
 pub(crate) mod fault_proxy;
 pub(crate) mod git_server;
+pub(crate) mod ssh_server;
 pub(crate) mod test_cluster;
 
 use std::io::{BufRead, BufReader};
@@ -375,17 +377,26 @@ pub(crate) fn words(text: &str) -> String {
 /// Kubernetes of `scripts/test-cluster.sh`) always, `real_cluster` when `KUBECONFIG` points at a
 /// cluster (skipped with the reason printed otherwise). The `local_only` scenarios need what
 /// only the local tiers give: a git server their pods reach, and the whole history and
-/// container logs.
+/// container logs; the `test_world_only` ones need servers on 127.0.0.1 that only the test
+/// world's pods (on the host's network) reach.
 macro_rules! tiers {
-    (both: $($both:ident),* ; local_only: $($only:ident),* $(,)?) => {
+    (
+        both: $($both:ident),* $(,)? ;
+        local_only: $($local:ident),* $(,)? ;
+        test_world_only: $($world:ident),* $(,)?
+    ) => {
         mod test_world {
             $(#[test]
             fn $both() {
                 super::$both(&$crate::support::cluster::Cluster::start());
             })*
             $(#[test]
-            fn $only() {
-                super::$only(&$crate::support::cluster::Cluster::start());
+            fn $local() {
+                super::$local(&$crate::support::cluster::Cluster::start());
+            })*
+            $(#[test]
+            fn $world() {
+                super::$world(&$crate::support::cluster::Cluster::start());
             })*
         }
         mod test_cluster {
@@ -394,8 +405,8 @@ macro_rules! tiers {
                 super::$both(&$crate::support::cluster::Cluster::local());
             })*
             $(#[test]
-            fn $only() {
-                super::$only(&$crate::support::cluster::Cluster::local());
+            fn $local() {
+                super::$local(&$crate::support::cluster::Cluster::local());
             })*
         }
         mod real_cluster {
