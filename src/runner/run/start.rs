@@ -405,7 +405,19 @@ impl Run {
         if let Some(destroyed) = unrecorded.iter().find(|j| {
             record_of(j).action == crate::runner::Action::Destroy && terminal(j) == Some("Complete")
         }) {
-            return Ok(Looked::Destroyed(record_of(destroyed)));
+            let record = record_of(destroyed);
+            // Why: a destroy whose terraform was killed before it shortened the run's time to
+            // live would leave the run for a day; this read is the next operation that can.
+            let ttl = destroyed
+                .spec
+                .as_ref()
+                .and_then(|s| s.ttl_seconds_after_finished);
+            if ttl.is_none_or(|t| t > super::DESTROYED_TTL_SECONDS)
+                && record.namespace == self.namespace
+            {
+                self.expire(&record.job).await;
+            }
+            return Ok(Looked::Destroyed(record));
         }
         let Some(newest) = unrecorded.last() else {
             return Ok(match &self.known.pending {
