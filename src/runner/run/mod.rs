@@ -485,47 +485,57 @@ impl Run {
             Ok(end) => end,
             Err(error) => return (true, Err(error)),
         };
-        self.logs.drain().await;
         match end {
-            watch::End::Complete(job) => match self.results(&job).await {
-                Ok(finished) => {
-                    self.delete_secret(&naming::inputs_secret_name(&name)).await;
-                    if self.spec.action == Action::Destroy {
-                        self.expire(&name).await;
-                    }
-                    (true, Ok(finished))
-                }
-                Err(results::Unread::Transient(source)) => (
-                    true,
-                    Err(RunError::ResultsUnread {
-                        namespace: self.namespace.clone(),
-                        job: name,
-                        source,
-                    }),
-                ),
-                Err(results::Unread::Unreadable(detail)) => {
-                    self.mark_unreadable(&name).await;
-                    self.delete_secret(&naming::inputs_secret_name(&name)).await;
-                    let error = RunError::Results {
-                        namespace: self.namespace.clone(),
-                        job: name,
-                        detail,
-                    };
-                    (true, Err(error))
-                }
-            },
+            watch::End::Complete(job) => self.completed(&job, name).await,
             watch::End::Failed(job) => {
+                self.logs.drain().await;
                 let reason = self.failure_reason(&job).await;
                 let failure = self.failure(reason).await;
                 self.delete_secret(&naming::inputs_secret_name(&name)).await;
                 (true, Err(RunError::Failed(Box::new(failure))))
             }
             watch::End::Stuck(reason) => {
+                self.logs.drain().await;
                 let failure = self.failure(reason).await;
                 // Why delete: nothing ran, and a Job left behind would start its pod later,
                 // when whatever stopped it (an image, a service account) appears.
                 self.remove(&self.namespace.clone(), &name).await;
                 (false, Err(RunError::NotStarted(Box::new(failure))))
+            }
+        }
+    }
+
+    /// The outcome of a completed run: its results, read while the log streams deliver their
+    /// last lines.
+    async fn completed(&mut self, job: &Job, name: String) -> (bool, Result<Finished, RunError>) {
+        // Why the results beside the drain: the log streams' last reads and the result
+        // Secret's read are independent requests, and the apply waits for the slower only.
+        let (_, results) = tokio::join!(self.logs.drain(), self.results(job));
+        match results {
+            Ok(finished) => {
+                self.delete_secret(&naming::inputs_secret_name(&name)).await;
+                if self.spec.action == Action::Destroy {
+                    self.expire(&name).await;
+                }
+                (true, Ok(finished))
+            }
+            Err(results::Unread::Transient(source)) => (
+                true,
+                Err(RunError::ResultsUnread {
+                    namespace: self.namespace.clone(),
+                    job: name,
+                    source,
+                }),
+            ),
+            Err(results::Unread::Unreadable(detail)) => {
+                self.mark_unreadable(&name).await;
+                self.delete_secret(&naming::inputs_secret_name(&name)).await;
+                let error = RunError::Results {
+                    namespace: self.namespace.clone(),
+                    job: name,
+                    detail,
+                };
+                (true, Err(error))
             }
         }
     }
