@@ -305,7 +305,14 @@ fn a_run_asks_the_api_a_bounded_number_of_times() {
         // Why without the query: a watch's resourceVersion changes as it resumes.
         let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
         for request in requests {
-            let key = request.split('?').next().unwrap_or_default().to_string();
+            // Why the container too: each container's log is a stream of its own.
+            let (path, query) = request.split_once('?').unwrap_or((request.as_str(), ""));
+            let container = query
+                .split('&')
+                .find(|p| p.starts_with("container="))
+                .map(|p| format!("?{p}"))
+                .unwrap_or_default();
+            let key = format!("{path}{container}");
             *counts.entry(key).or_default() += 1;
         }
         let watches = requests.iter().filter(|r| r.contains("watch=true")).count();

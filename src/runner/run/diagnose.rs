@@ -85,6 +85,27 @@ impl Failure {
     }
 }
 
+/// What a failure of one of the provider's own containers needs said: that it is the provider's
+/// step, from `helper_image`, and, when its image cannot be pulled, how to mirror the image.
+fn helper_hint(container: &str, pull: bool) -> String {
+    if container == job::MAIN_CONTAINER {
+        String::new()
+    } else if pull {
+        format!(
+            " ({container} is the provider's own step, from the provider's helper image, which \
+             the runner config's helper_image names; every release carries that image as \
+             terraform-provider-humanitec-helper_{version}_linux_<arch>.oci.tar: mirror it to a \
+             registry your cluster can pull from, e.g. `skopeo copy \
+             oci-archive:terraform-provider-humanitec-helper_{version}_linux_amd64.oci.tar \
+             docker://registry.example.com/terraform-provider-humanitec-helper:{version}`, and \
+             set helper_image to that name)",
+            version = env!("CARGO_PKG_VERSION"),
+        )
+    } else {
+        format!(" ({container} is the provider's own step, from the runner config's helper_image)")
+    }
+}
+
 /// Why a pod cannot run, if waiting will not help: a stuck container, or a failed `prepare`.
 pub(super) fn stuck(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
@@ -100,26 +121,7 @@ pub(super) fn stuck(pod: &Pod) -> Option<String> {
             && STUCK_REASONS.contains(&reason)
         {
             let message = waiting.message.as_deref().unwrap_or("").trim();
-            let helper = if container.name == job::MAIN_CONTAINER {
-                String::new()
-            } else if reason.contains("Pull") {
-                format!(
-                    " ({} is the provider's own step, from the provider's helper image, which \
-                     the runner config's helper_image names; every release carries that image \
-                     as terraform-provider-humanitec-helper_{version}_linux_<arch>.oci.tar: \
-                     mirror it to a registry your cluster can pull from, e.g. `skopeo copy \
-                     oci-archive:terraform-provider-humanitec-helper_{version}_linux_amd64.oci.tar \
-                     docker://registry.example.com/terraform-provider-humanitec-helper:{version}`, \
-                     and set helper_image to that name)",
-                    container.name,
-                    version = env!("CARGO_PKG_VERSION"),
-                )
-            } else {
-                format!(
-                    " ({} is the provider's own step, from the runner config's helper_image)",
-                    container.name
-                )
-            };
+            let helper = helper_hint(&container.name, reason.contains("Pull"));
             return Some(format!(
                 "container {} is {reason}{}{message}{helper}",
                 container.name,
@@ -182,23 +184,16 @@ pub(super) fn pod_warning(event: &Event, inputs: &str) -> Option<String> {
         Some("Failed")
             if message.starts_with("Error: ") || message.starts_with("Failed to pull image") =>
         {
-            // `spec.containers{main}`, `spec.initContainers{prepare}`.
+            // `spec.containers{main}`, `spec.initContainers{prepare}`. Why only with it: an
+            // Event that names no container is left to the pod's status, which does.
             let container = event
                 .involved_object
                 .field_path
                 .as_deref()
                 .and_then(|path| path.split_once('{'))
-                .and_then(|(_, rest)| rest.strip_suffix('}'))
-                .unwrap_or("of the pod");
-            let helper =
-                if container == job::PREPARE_CONTAINER || container == job::COLLECT_CONTAINER {
-                    format!(
-                        " ({container} is the provider's own step, from the runner config's \
-                     helper_image; set helper_image to a copy of it your cluster can pull)"
-                    )
-                } else {
-                    String::new()
-                };
+                .and_then(|(_, rest)| rest.strip_suffix('}'))?;
+            let pull = message.contains("pull") || message.contains("Pull");
+            let helper = helper_hint(container, pull);
             Some(format!("container {container}: {message}{helper}"))
         }
         _ => None,
