@@ -2,7 +2,6 @@
 //! under podman, in the Kubernetes test world (`kube-testworld`), and reads their results back.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -588,15 +587,6 @@ fn secrets_reach_no_log_event_status_or_plain_object(cluster: &Cluster) {
     assert_no_warnings(cluster);
 }
 
-/// Starts `terraform apply`, with its output captured.
-fn spawn_apply(work: &Workdir) -> std::process::Child {
-    work.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start terraform apply")
-}
-
 /// Starts `terraform apply` of a slow run, waits until its Job runs, and stops terraform with
 /// `signal`; returns the output and the Job's name.
 fn interrupted_apply(
@@ -604,31 +594,7 @@ fn interrupted_apply(
     work: &Workdir,
     signal: &str,
 ) -> (crate::support::Run, String) {
-    let child = spawn_apply(work);
-    let job = cluster.eventually("the Job to run", WAIT, || {
-        let name = cluster.jobs().into_iter().next()?;
-        let pods = cluster.kubectl_ok(
-            &[
-                "get",
-                "pods",
-                "-n",
-                &cluster.namespace,
-                "-l",
-                &format!("batch.kubernetes.io/job-name={name}"),
-                "-o",
-                "jsonpath={.items[*].status.phase}",
-            ],
-            "",
-        );
-        pods.contains("Running").then_some(name)
-    });
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let output = child.wait_with_output().expect("terraform output");
-    (crate::support::Run::from(output), job)
+    crate::direct_runs::interrupted(cluster, work, "apply", "create", signal)
 }
 
 /// Ctrl-C (SIGINT) detaches, leaving the Job running and saying how to follow it; the create
@@ -800,7 +766,7 @@ resource "humanitec_container_runner" "platform" {{
 fn a_vanished_job_is_an_error(cluster: &Cluster) {
     let job = "    variables = { RUNNER_SLEEP = \"20\" }";
     let work = Workdir::new(&config(cluster, &runner(cluster, "vanishing", job, "")));
-    let child = spawn_apply(&work);
+    let child = work.spawn("apply");
     let name = cluster.eventually("the Job", WAIT, || cluster.jobs().into_iter().next());
     cluster.kubectl_ok(
         &[

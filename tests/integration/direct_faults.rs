@@ -80,14 +80,6 @@ impl Proxied {
     }
 }
 
-fn spawn(work: &Workdir, command: &str) -> std::process::Child {
-    work.command(&[command, "-auto-approve", "-no-color", "-input=false"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start terraform")
-}
-
 /// Resets on reading the result Secret are retried, on create and on destroy: one run each.
 /// When they outlast the retries, the apply fails without recording anything, and the next
 /// apply re-attaches to the completed run and reads its results instead of running it again.
@@ -139,7 +131,7 @@ fn a_kill_as_the_run_completes_loses_nothing() {
     let cluster = &world.cluster;
     let work = Workdir::new(&world.config("killed-late", 3, 3));
     for (command, action) in [("apply", "create"), ("destroy", "destroy")] {
-        let child = spawn(&work, command);
+        let child = work.spawn(command);
         cluster.eventually("the run to complete", WAIT, || {
             let lives = cluster.job_lives()?;
             lives
@@ -200,7 +192,7 @@ fn the_end_of_a_run_is_noticed_soon_after_an_outage() {
     let world = Proxied::start();
     let cluster = &world.cluster;
     let work = Workdir::new(&world.config("outage", 6, 0));
-    let child = spawn(&work, "apply");
+    let child = work.spawn("apply");
     cluster.eventually("the run to start", WAIT, || {
         cluster
             .job_lives()?
@@ -230,7 +222,7 @@ fn a_failed_clean_up_is_done_by_the_next_operation() {
     let world = Proxied::start();
     let cluster = &world.cluster;
     let work = Workdir::new(&world.config("tidy", 4, 0));
-    let child = spawn(&work, "apply");
+    let child = work.spawn("apply");
     cluster.eventually("the run to start", WAIT, || {
         cluster
             .job_lives()?
@@ -273,7 +265,7 @@ fn two_applies_of_one_configuration_share_one_run() {
     let config = world.config("twins", 3, 1);
     let (left, right) = (Workdir::new(&config), Workdir::new(&config));
     for command in ["apply", "destroy"] {
-        let (a, b) = (spawn(&left, command), spawn(&right, command));
+        let (a, b) = (left.spawn(command), right.spawn(command));
         for child in [a, b] {
             let run = Run::from(child.wait_with_output().expect("terraform output"));
             assert_eq!(run.code, 0, "{command}: {}", run.stderr);

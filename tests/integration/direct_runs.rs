@@ -3,7 +3,6 @@
 //! start. Each scenario drives the real `terraform` and asserts on the test world's history of
 //! every Job version.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -32,24 +31,16 @@ fn scripted(
     cluster.container_runner(name, "", &format!("  files = {{ \"run.sh\" = {script} }}"))
 }
 
-fn spawn(work: &Workdir, command: &str) -> std::process::Child {
-    work.command(&[command, "-auto-approve", "-no-color", "-input=false"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start terraform")
-}
-
 /// Starts `terraform <command>`, waits until a Job of `action` of the resource runs, stops
 /// terraform with `signal`, and returns its output and the Job's name.
-fn interrupted(
+pub(crate) fn interrupted(
     cluster: &Cluster,
     work: &Workdir,
     command: &str,
     action: &str,
     signal: &str,
 ) -> (Run, String) {
-    let child = spawn(work, command);
+    let child = work.spawn(command);
     let job = cluster.eventually("the Job to run", WAIT, || {
         let name = cluster
             .unfinished_jobs()

@@ -307,6 +307,15 @@ impl Workdir {
     }
 
     /// Runs `terraform <args>` here with extra environment variables (e.g. `TF_LOG`).
+    /// Starts `terraform <command> -auto-approve` in the background, its output captured.
+    pub(crate) fn spawn(&self, command: &str) -> Child {
+        self.command(&[command, "-auto-approve", "-no-color", "-input=false"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start terraform")
+    }
+
     pub(crate) fn tf_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = self
             .command(args)
