@@ -317,10 +317,10 @@ fn known(model: &ContainerRunner, private: &Private) -> Known {
             action: Action::Create,
         })
     });
-    let pending = private
-        .get(PENDING_RUN)
-        .and_then(|json| serde_json::from_value(json.clone()).ok());
-    Known { recorded, pending }
+    Known {
+        recorded,
+        pending: pending_run(private),
+    }
 }
 
 /// The pending run recorded in a private state, if any (for the plan).
