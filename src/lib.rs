@@ -19,6 +19,7 @@
 //! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs and
 //!   results; and the helper steps the binary runs inside the Job's pod
 //!   (`terraform-provider-humanitec helper prepare|collect`, [`helper`]). No Terraform types.
+//! - [`text`]: small text helpers for messages (a leaf every layer may use).
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
@@ -29,37 +30,16 @@ pub(crate) mod humanitec;
 pub(crate) mod plugin;
 pub(crate) mod provider;
 pub(crate) mod runner;
+pub(crate) mod text;
 pub(crate) mod value;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-/// The text with its first letter in upper case, for an error message that starts a sentence.
-pub(crate) fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
-}
-
 /// Set (to `1`) in git's environment by `helper prepare`, whose `GIT_ASKPASS` is this binary:
 /// started with it, the binary answers git's credential prompt instead of serving the plugin.
 pub const HELPER_ASKPASS_ENV: &str = "HUMANITEC_HELPER_ASKPASS";
 
-/// An error's message followed by each of its sources, joined with ": ".
-///
-/// Errors in this crate display one level each and chain their causes with `#[source]`; this is
-/// how they become one sentence for a diagnostic or a log line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 use std::sync::Arc;
 
 /// Runs a helper step inside a direct-mode run's pod (the helper image's entry point): `args`

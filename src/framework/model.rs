@@ -331,8 +331,8 @@ pub(crate) fn expectation(error: &ModelError) -> String {
 #[cfg(test)]
 pub(crate) fn assert_model_fits<M: Serialize + DeserializeOwned>(ty: &Type) {
     let full = sample(ty);
-    let model: M = decode(&full).unwrap_or_else(|e| panic!("{}", crate::error_chain(&e)));
-    let back = encode(&model, ty).unwrap_or_else(|e| panic!("{}", crate::error_chain(&e)));
+    let model: M = decode(&full).unwrap_or_else(|e| panic!("{}", crate::text::error_chain(&e)));
+    let back = encode(&model, ty).unwrap_or_else(|e| panic!("{}", crate::text::error_chain(&e)));
     if let (Value::Object(want), Value::Object(got)) = (&full, &back) {
         for (name, value) in want {
             assert_eq!(
@@ -361,11 +361,12 @@ pub(crate) fn round_trip<M: Serialize + DeserializeOwned>(
             expectation(&e)
         )
     })?;
-    let once = encode(&model, ty).map_err(|e| format!("encode: {}", crate::error_chain(&e)))?;
+    let once =
+        encode(&model, ty).map_err(|e| format!("encode: {}", crate::text::error_chain(&e)))?;
     let again: M =
-        decode(&once).map_err(|e| format!("decode again: {}", crate::error_chain(&e)))?;
-    let twice =
-        encode(&again, ty).map_err(|e| format!("encode again: {}", crate::error_chain(&e)))?;
+        decode(&once).map_err(|e| format!("decode again: {}", crate::text::error_chain(&e)))?;
+    let twice = encode(&again, ty)
+        .map_err(|e| format!("encode again: {}", crate::text::error_chain(&e)))?;
     if once != twice {
         return Err("a second trip through the model changed the value".into());
     }

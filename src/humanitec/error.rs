@@ -376,9 +376,9 @@ mod tests {
             "could not understand the Humanitec API's answer (the test body)"
         );
         assert!(
-            crate::error_chain(&err).contains("expected a sequence"),
+            crate::text::error_chain(&err).contains("expected a sequence"),
             "{}",
-            crate::error_chain(&err)
+            crate::text::error_chain(&err)
         );
     }
 
@@ -390,7 +390,7 @@ mod tests {
             last: Box::new(api_error(503, b"")),
         };
         assert_eq!(
-            crate::error_chain(&err),
+            crate::text::error_chain(&err),
             "gave up on the Humanitec API after 3 attempt(s) in 1.5 s: \
              Humanitec API answered 503 Service Unavailable without an explanation"
         );

@@ -431,7 +431,7 @@ async fn gives_up_when_the_budget_is_spent() {
         other => panic!("expected GaveUp, got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_millis(150));
-    let text = crate::error_chain(&err);
+    let text = crate::text::error_chain(&err);
     assert!(
         text.starts_with("gave up on the Humanitec API after"),
         "{text}"
@@ -835,7 +835,7 @@ async fn an_unreachable_server_fails_fast_naming_the_url() {
         panic!("expected Unreachable, got {err:?}");
     };
     assert_eq!(url, &format!("http://{addr}"));
-    let text = crate::error_chain(&err);
+    let text = crate::text::error_chain(&err);
     assert!(text.contains("Connection refused"), "{text}");
     assert!(text.contains("check api_prefix"), "{text}");
     assert!(

@@ -93,7 +93,7 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = crate::error_chain(&e);
+            let message = crate::text::error_chain(&e);
             log::error!("{message}");
             eprintln!("{message}");
             ExitCode::FAILURE

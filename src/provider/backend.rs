@@ -341,7 +341,7 @@ fn unwritable(type_name: &str, error: &ModelError, diags: &mut Diagnostics) {
         format!(
             "{}. The provider's model and schema of {type_name} disagree; please report this \
              with the provider version.",
-            crate::capitalized(&model::expectation(error))
+            crate::text::capitalized(&model::expectation(error))
         ),
     );
 }

@@ -67,7 +67,7 @@ fn report_cluster(error: &ClusterError, diags: &mut Diagnostics) {
                  reads their logs and Events and deletes them afterwards. Grant the provider's \
                  identity this Role (and bind it with a RoleBinding), or set \
                  skip_permission_checks = true on the runner config to skip this check:\n\n{}",
-                crate::capitalized(&error.to_string()),
+                crate::text::capitalized(&error.to_string()),
                 cluster::role_yaml(namespace)
             ),
         ),
@@ -81,7 +81,7 @@ fn report_cluster(error: &ClusterError, diags: &mut Diagnostics) {
                 format!(
                     "{}{cause}. Check the runner config's kubernetes block (or KUBECONFIG when \
                      it is unset).",
-                    crate::capitalized(&other.to_string())
+                    crate::text::capitalized(&other.to_string())
                 ),
             );
         }
@@ -494,7 +494,7 @@ async fn look(
     let looked = async {
         let cluster = cluster::connect(&connection)
             .await
-            .map_err(|e| crate::error_chain(&e))?;
+            .map_err(|e| crate::text::error_chain(&e))?;
         run::look(&cluster, &spec, &known)
             .await
             .map_err(|e| e.to_string())
@@ -510,7 +510,7 @@ async fn look(
                     summary,
                     format!(
                         "{}. The run of Job {}/{} (ACTION={}) is recorded in the state without                          its outcome, which only the cluster knows. Check the runner config's                          kubernetes block.",
-                        crate::capitalized(&problem),
+                        crate::text::capitalized(&problem),
                         pending.namespace,
                         pending.job,
                         pending.action.name()
@@ -522,7 +522,7 @@ async fn look(
                 summary,
                 format!(
                     "{}. The state is kept as it is; runs that finished are cleaned up next time.",
-                    crate::capitalized(&problem)
+                    crate::text::capitalized(&problem)
                 ),
             );
             return Read::Found(current.clone());

@@ -197,7 +197,7 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let line = format!("helper {step}: {}", crate::error_chain(&error));
+            let line = format!("helper {step}: {}", crate::text::error_chain(&error));
             eprintln!("{line}");
             // Best effort: outside a pod there is no termination log, and the line is already
             // in the container log.
@@ -709,7 +709,7 @@ fn askpass(layout: &Layout, prompt: &str) -> ExitCode {
     let answer = match askpass_answer(layout, prompt) {
         Ok(answer) => answer,
         Err(error) => {
-            eprintln!("helper askpass: {}", crate::error_chain(&error));
+            eprintln!("helper askpass: {}", crate::text::error_chain(&error));
             return ExitCode::FAILURE;
         }
     };
@@ -1353,7 +1353,7 @@ mod tests {
         );
 
         let error = prepare_ref(&url, Some("nope"), "infra").expect_err("no such ref");
-        let text = crate::error_chain(&error);
+        let text = crate::text::error_chain(&error);
         assert!(
             text.starts_with("`git fetch --depth 1 origin nope` failed"),
             "{text}"

@@ -291,7 +291,7 @@ async fn step<T>(
 
 /// Adds an error for a failed API call, with the whole error chain.
 fn api_error(diags: &mut Diagnostics, summary: String, error: &humanitec::Error) {
-    diags.error(summary, crate::error_chain(error));
+    diags.error(summary, crate::text::error_chain(error));
 }
 
 /// Reports a failed create. A taken id points at import when the definition there is of this
@@ -539,7 +539,7 @@ async fn delete_definition(
                         "Could not delete {what} {id:?}: still in use after {}",
                         crate::framework::timeouts::format_duration(started.elapsed())
                     ),
-                    format!("{}.\n\n{hint}", crate::error_chain(&e)),
+                    format!("{}.\n\n{hint}", crate::text::error_chain(&e)),
                 );
                 return;
             }

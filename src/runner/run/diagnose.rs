@@ -55,7 +55,7 @@ impl Failure {
     /// The diagnostic's detail; `ran` says whether the run's main container ran (its Job is
     /// kept for inspection) or never started (its Job was deleted).
     pub(super) fn detail(&self, ran: bool) -> String {
-        let mut text = format!("{}.", crate::capitalized(&self.reason));
+        let mut text = format!("{}.", crate::text::capitalized(&self.reason));
         if let Some(error) = &self.error_file {
             text.push_str(&format!("\n\nERROR_FILE:\n{}", error.trim_end()));
         }

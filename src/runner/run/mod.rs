@@ -286,7 +286,7 @@ impl RunError {
 fn kube_text(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
-        other => crate::error_chain(other),
+        other => crate::text::error_chain(other),
     }
 }
 
