@@ -36,9 +36,7 @@ pub(crate) mod value;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-/// Set (to `1`) in git's environment by `helper prepare`, whose `GIT_ASKPASS` is this binary:
-/// started with it, the binary answers git's credential prompt instead of serving the plugin.
-pub const HELPER_ASKPASS_ENV: &str = "HUMANITEC_HELPER_ASKPASS";
+pub use runner::contract::HELPER_ASKPASS_ENV;
 
 use std::sync::Arc;
 

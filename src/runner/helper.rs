@@ -4,7 +4,7 @@
 //! container has ended, writes the result files into the run's result Secret). It also answers
 //! git's credential prompts for `prepare` (git runs this binary as its `GIT_ASKPASS`).
 //!
-//! The contract with the Job ([`super::job`]) is the paths and keys below: the inputs Secret
+//! The contract with the Job ([`super::job`]) is in [`super::contract`]: the inputs Secret
 //! mounted read-only at [`INPUTS_DIRECTORY`] with its `manifest.json`, and the results emptyDir
 //! at [`RESULTS_DIRECTORY`]. Nothing here prints a secret value: not the password, the SSH key,
 //! the secret files or the secret outputs, and no URL user info.
@@ -24,11 +24,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, PostParams};
 
 use super::MANAGER;
-use super::job::{
+use super::contract::{
     COMMIT_FILE_NAME as COMMIT_KEY, ERROR_FILE_LIMIT, ERROR_FILE_NAME as ERROR_KEY,
-    INPUTS_DIRECTORY, JOB_NAME_ENV, JOB_UID_ENV, MANIFEST_KEY, Manifest, ManifestFile,
-    ManifestSource, NAMESPACE_ENV, OMITTED_ANNOTATION, OUTPUTS_FILE_NAME as OUTPUTS_KEY,
-    OUTPUTS_LIMIT, RESULT_SECRET_ENV, RESULTS_DIRECTORY,
+    HELPER_ASKPASS_ENV, HelperStep, INPUTS_DIRECTORY, JOB_NAME_ENV, JOB_UID_ENV, MANIFEST_KEY,
+    Manifest, ManifestFile, ManifestSource, NAMESPACE_ENV, OMITTED_ANNOTATION,
+    OUTPUTS_FILE_NAME as OUTPUTS_KEY, OUTPUTS_LIMIT, RESULT_SECRET_ENV, RESULTS_DIRECTORY,
     SECRET_OUTPUTS_FILE_NAME as SECRET_OUTPUTS_KEY, SECRETS_DIGEST_ENV, SECRETS_DIGEST_KEY,
     TRUNCATED_ANNOTATION,
 };
@@ -177,19 +177,19 @@ impl Layout {
 }
 
 /// Runs a helper step: `args` are the arguments after `helper` (`prepare` or `collect`; or
-/// `askpass` and git's prompt, when [`crate::HELPER_ASKPASS_ENV`] is set).
+/// `askpass` and git's prompt, when [`HELPER_ASKPASS_ENV`] is set).
 pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
-    let step = args.first().and_then(|a| a.to_str()).unwrap_or("");
-    let result = match step {
-        "prepare" => prepare(&Layout::pod()),
-        "collect" => collect(&Layout::pod()),
+    let step = args.first().map(OsString::as_os_str).unwrap_or_default();
+    let result = match HelperStep::named(step) {
+        Some(HelperStep::Prepare) => prepare(&Layout::pod()),
+        Some(HelperStep::Collect) => collect(&Layout::pod()),
         // Why only with the variable: a person running `helper askpass` by hand inside a pod
         // gets nothing printed; only git, started by `prepare`, has it set.
-        "askpass" if std::env::var_os(crate::HELPER_ASKPASS_ENV).is_some() => {
+        None if step == "askpass" && std::env::var_os(HELPER_ASKPASS_ENV).is_some() => {
             let prompt = args.get(1).map(|p| p.to_string_lossy()).unwrap_or_default();
             return askpass(&Layout::pod(), &prompt);
         }
-        _ => {
+        None => {
             eprintln!("usage: terraform-provider-humanitec helper prepare|collect");
             return ExitCode::from(2);
         }
@@ -197,6 +197,7 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            let step = step.to_string_lossy();
             let line = format!("helper {step}: {}", crate::text::error_chain(&error));
             eprintln!("{line}");
             // Best effort: outside a pod there is no termination log, and the line is already
@@ -454,7 +455,7 @@ impl<'a> Git<'a> {
             // process list and in git's messages; git asks this binary for them instead.
             let exe = std::env::current_exe().map_err(HelperError::CurrentExe)?;
             env.push(("GIT_ASKPASS", exe.into()));
-            env.push((crate::HELPER_ASKPASS_ENV, "1".into()));
+            env.push((HELPER_ASKPASS_ENV, "1".into()));
         }
         // Why accept-new without source.known_hosts: no known_hosts can be shipped for every
         // server, so the key is taken on first use (and every pod is a first use). With it, the

@@ -6,7 +6,8 @@
 //! directory from the inputs Secret, mounted at [`INPUTS_DIRECTORY`] and described by its
 //! [`Manifest`]; the `collect` native sidecar copies the result files from [`RESULTS_DIRECTORY`]
 //! into the run's result Secret once `main` has ended; `main` is the user's image. Secret values
-//! travel in the inputs Secret only, never in the Job.
+//! travel in the inputs Secret only, never in the Job. The names, paths and keys the pod shares
+//! with the helper steps are in [`super::contract`].
 
 use std::collections::BTreeMap;
 
@@ -14,104 +15,25 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobSpec as KubeJobSpec};
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::contract::{
+    COLLECT_CONTAINER, ERROR_FILE_NAME, FILE_KEY_PREFIX, HelperStep, INPUTS_DIRECTORY,
+    JOB_NAME_ENV, JOB_UID_ENV, MAIN_CONTAINER, MANIFEST_KEY, Manifest, ManifestFile,
+    ManifestSource, NAMESPACE_ENV, OUTPUTS_FILE_NAME, PREPARE_CONTAINER, RESULT_SECRET_ENV,
+    RESULTS_DIRECTORY, SECRET_FILE_KEY_PREFIX, SECRET_OUTPUTS_FILE_NAME, SECRETS_DIGEST_ENV,
+    SECRETS_DIGEST_KEY, SOURCE_PASSWORD_KEY, SOURCE_SSH_KEY_KEY, VARIABLE_KEY_PREFIX,
+};
 use super::pod_template::{self, MergeError};
 use super::resources::{self, ResourcesError};
 use super::{RunSpec, naming};
-
-/// Where the inputs Secret is mounted in the `prepare` container.
-pub(crate) const INPUTS_DIRECTORY: &str = "/humanitec/inputs";
-
-/// Where the result files are written (`main`) and read (`collect`).
-pub(crate) const RESULTS_DIRECTORY: &str = "/humanitec/results";
-
-/// The file of non-secret outputs in [`RESULTS_DIRECTORY`] (`OUTPUTS_FILE`).
-pub(crate) const OUTPUTS_FILE_NAME: &str = "outputs.json";
-
-/// The file of secret outputs in [`RESULTS_DIRECTORY`] (`SECRET_OUTPUTS_FILE`).
-pub(crate) const SECRET_OUTPUTS_FILE_NAME: &str = "secret-outputs.json";
-
-/// The file of the runner's error message in [`RESULTS_DIRECTORY`] (`ERROR_FILE`).
-pub(crate) const ERROR_FILE_NAME: &str = "error.txt";
-
-/// The file in [`RESULTS_DIRECTORY`] where `prepare` writes the commit it checked out.
-pub(crate) const COMMIT_FILE_NAME: &str = "commit";
-
-/// The inputs Secret's key of the [`Manifest`] (JSON).
-pub(crate) const MANIFEST_KEY: &str = "manifest.json";
-
-/// The inputs Secret's keys of the files are this and an index (`file.0`, …), in path order.
-pub(crate) const FILE_KEY_PREFIX: &str = "file.";
-
-/// The inputs Secret's keys of the secret files are this and an index, in path order.
-pub(crate) const SECRET_FILE_KEY_PREFIX: &str = "secret-file.";
-
-/// The inputs Secret's key of the source's password.
-pub(crate) const SOURCE_PASSWORD_KEY: &str = "source.password";
-
-/// The inputs Secret's key of the source's SSH key.
-pub(crate) const SOURCE_SSH_KEY_KEY: &str = "source.ssh-key";
-
-/// The inputs Secret's keys of the secret variables are this and the variable's name.
-pub(crate) const VARIABLE_KEY_PREFIX: &str = "variable.";
-
-/// The inputs Secret's key of [`naming::secrets_digest`].
-pub(crate) const SECRETS_DIGEST_KEY: &str = "secrets.sha256";
-
-/// The runner's container.
-pub(crate) const MAIN_CONTAINER: &str = "main";
-
-/// The init container that places the source and the files.
-pub(crate) const PREPARE_CONTAINER: &str = "prepare";
-
-/// The sidecar that writes the results into the result Secret.
-pub(crate) const COLLECT_CONTAINER: &str = "collect";
-
-/// The provider's binary in the helper image; `helper prepare` and `helper collect` follow it.
-pub(crate) const HELPER_COMMAND: &str = "terraform-provider-humanitec";
-
-/// `collect`'s variable with the name of the result Secret to write.
-pub(crate) const RESULT_SECRET_ENV: &str = "HUMANITEC_RESULT_SECRET";
-
-/// `collect`'s variable with the Job's name.
-pub(crate) const JOB_NAME_ENV: &str = "HUMANITEC_JOB_NAME";
-
-/// `collect`'s variable with the Job's uid, to own the result Secret.
-pub(crate) const JOB_UID_ENV: &str = "HUMANITEC_JOB_UID";
-
-/// `collect`'s variable with the pod's namespace.
-pub(crate) const NAMESPACE_ENV: &str = "HUMANITEC_NAMESPACE";
-
-/// `collect`'s variable with [`naming::secrets_digest`], which it copies into the result
-/// Secret under [`SECRETS_DIGEST_KEY`].
-pub(crate) const SECRETS_DIGEST_ENV: &str = "HUMANITEC_SECRETS_DIGEST";
-
-/// The most `OUTPUTS_FILE` and `SECRET_OUTPUTS_FILE` may take together (960 KiB). Why: the
-/// result Secret holds them, and Kubernetes limits a Secret's data to 1 MiB; the rest is for
-/// `ERROR_FILE`, the commit and the digest. A file that does not fit is left out and named in
-/// [`OMITTED_ANNOTATION`].
-pub(crate) const OUTPUTS_LIMIT: u64 = 960 * 1024;
-
-/// The most of `ERROR_FILE` the result Secret holds (63 KiB); a longer one is cut and named in
-/// [`TRUNCATED_ANNOTATION`].
-pub(crate) const ERROR_FILE_LIMIT: u64 = 63 * 1024;
-
-/// The result Secret's annotation naming the result files cut to their limit, with their real
-/// sizes (`key=bytes,…`).
-pub(crate) const TRUNCATED_ANNOTATION: &str = "terraform-provider-humanitec/truncated";
-
-/// The result Secret's annotation naming the result files left out because they did not fit,
-/// with their real sizes (`key=bytes,…`).
-pub(crate) const OMITTED_ANNOTATION: &str = "terraform-provider-humanitec/omitted";
 
 /// Where `collect` reads the Job's uid: the Job controller labels its pods with it.
 const JOB_UID_FIELD: &str = "metadata.labels['batch.kubernetes.io/controller-uid']";
 
 /// The proxy variables of `job.variables` and `job.secret_variables` that `prepare` gets too, so
 /// that the checkout goes through the proxy the runner uses (git's libcurl reads them).
-pub(crate) const PROXY_VARIABLES: [&str; 8] = [
+const PROXY_VARIABLES: [&str; 8] = [
     "HTTPS_PROXY",
     "https_proxy",
     "HTTP_PROXY",
@@ -171,60 +93,6 @@ pub(crate) struct Built {
     pub(crate) inputs: KubeSecret,
     /// The Job's name.
     pub(crate) name: String,
-}
-
-/// What `prepare` places, under the inputs Secret's [`MANIFEST_KEY`]. Non-secret: it names the
-/// keys of the secret values, not the values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Manifest {
-    /// Where the shared volume is mounted.
-    pub(crate) shared_directory: String,
-    /// The directory the runner starts in (`SCRIPTS_DIRECTORY`).
-    pub(crate) scripts_directory: String,
-    /// The git source to check out into the shared directory, if any.
-    pub(crate) source: Option<ManifestSource>,
-    /// The files to place, in key order.
-    #[serde(default)]
-    pub(crate) files: Vec<ManifestFile>,
-}
-
-/// The git source in a [`Manifest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ManifestSource {
-    /// The repository URL.
-    pub(crate) url: String,
-    /// The branch, tag, commit or ref; the remote's HEAD when unset.
-    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) reference: Option<String>,
-    /// The scripts directory inside the repository, normalised and relative.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) path: Option<String>,
-    /// The user name for HTTPS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) username: Option<String>,
-    /// The inputs Secret's key of the password ([`SOURCE_PASSWORD_KEY`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) password_key: Option<String>,
-    /// The inputs Secret's key of the SSH key ([`SOURCE_SSH_KEY_KEY`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ssh_key_key: Option<String>,
-    /// CA certificates (PEM) to trust for an `https` server, besides the image's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ca_certificates: Option<String>,
-    /// `known_hosts` lines pinning an `ssh` server's host keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) known_hosts: Option<String>,
-}
-
-/// A file in a [`Manifest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ManifestFile {
-    /// The inputs Secret's key of the content.
-    pub(crate) key: String,
-    /// Where to write it: absolute, normalised, under the shared directory.
-    pub(crate) path: String,
-    /// Whether it came from `secret_files`.
-    pub(crate) secret: bool,
 }
 
 /// A run that cannot be built. Each message says what is wrong and what would be right;
@@ -709,7 +577,6 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
         "runAsNonRoot": true,
         "seccompProfile": {"type": "RuntimeDefault"},
     });
-    let helper = |step: &str| json!([HELPER_COMMAND, "helper", step]);
     let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
     json!({
         "metadata": {
@@ -744,7 +611,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                 {
                     "name": PREPARE_CONTAINER,
                     "image": spec.helper_image,
-                    "command": helper("prepare"),
+                    "command": HelperStep::Prepare.command(),
                     "env": (!proxy_env.is_empty()).then_some(proxy_env),
                     "volumeMounts": [
                         mount(WORKSPACE_VOLUME, shared),
@@ -763,7 +630,7 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
                     // Why a native sidecar: it runs alongside `main` and is stopped after it,
                     // so it can read the result files once `main` has ended.
                     "restartPolicy": "Always",
-                    "command": helper("collect"),
+                    "command": HelperStep::Collect.command(),
                     "env": [
                         {"name": RESULT_SECRET_ENV, "value": naming::result_secret_name(name)},
                         {"name": JOB_NAME_ENV, "value": name},

@@ -7,6 +7,8 @@
 //!
 //! - [`naming`]: the deterministic names and the labels of what a run creates (pure).
 //! - [`job`]: the Job and its inputs Secret, built from a [`RunSpec`] (pure).
+//! - [`contract`]: what the Job builder and the helper steps agree on: the pod's names, paths,
+//!   keys, variables and limits, and the inputs manifest.
 //! - [`pod_template`]: the merge of the user's `job.pod_template` into the Job's pod (pure).
 //! - [`cluster`]: the client from a [`Connection`], the cluster check and the permission check.
 //! - [`run`]: create or re-attach, watch, stream logs, read the results, clean up.
@@ -25,6 +27,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) mod cluster;
+pub(crate) mod contract;
 pub(crate) mod helper;
 pub(crate) mod job;
 pub(crate) mod naming;

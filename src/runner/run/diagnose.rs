@@ -10,7 +10,7 @@ use kube::api::ListParams;
 
 use super::Run;
 use super::logs::TAIL_LINES;
-use crate::runner::job;
+use crate::runner::contract;
 
 /// How long a pod may stay unschedulable, with no cluster autoscaler scaling up for it, before
 /// the run fails. Why not at once: the scheduler's first verdict often comes before a node
@@ -88,7 +88,7 @@ impl Failure {
 /// What a failure of one of the provider's own containers needs said: that it is the provider's
 /// step, from `helper_image`, and, when its image cannot be pulled, how to mirror the image.
 fn helper_hint(container: &str, pull: bool) -> String {
-    if container == job::MAIN_CONTAINER {
+    if container == contract::MAIN_CONTAINER {
         String::new()
     } else if pull {
         format!(
@@ -129,7 +129,9 @@ pub(super) fn stuck(pod: &Pod) -> Option<String> {
             ));
         }
     }
-    let prepare = init.iter().find(|c| c.name == job::PREPARE_CONTAINER)?;
+    let prepare = init
+        .iter()
+        .find(|c| c.name == contract::PREPARE_CONTAINER)?;
     let done = prepare.state.as_ref()?.terminated.as_ref()?;
     (done.exit_code != 0).then(|| {
         let message = done.message.as_deref().unwrap_or("").trim();
@@ -207,7 +209,7 @@ pub(super) fn main_started(pod: &Pod) -> bool {
         .and_then(|s| s.container_statuses.as_ref())
         .into_iter()
         .flatten()
-        .any(|c| c.name == job::MAIN_CONTAINER && has_started(c))
+        .any(|c| c.name == contract::MAIN_CONTAINER && has_started(c))
 }
 
 /// Whether a container started (ran or is running).
@@ -309,7 +311,7 @@ impl Run {
             .await
             .ok()
             .flatten()
-            .and_then(|data| super::results::text_of(&data, job::ERROR_FILE_NAME))
+            .and_then(|data| super::results::text_of(&data, contract::ERROR_FILE_NAME))
             .filter(|text| !text.trim().is_empty())
             .map(|text| self.redactor.redact(&text).into_owned());
         let log_tail = self.logs.tail(TAIL_LINES);
@@ -354,7 +356,7 @@ impl Run {
                 let Some(done) = container.state.and_then(|s| s.terminated) else {
                     continue;
                 };
-                if done.exit_code != 0 && container.name != job::COLLECT_CONTAINER {
+                if done.exit_code != 0 && container.name != contract::COLLECT_CONTAINER {
                     text.push_str(&format!(
                         "; container {} exited with code {}",
                         container.name, done.exit_code
@@ -376,7 +378,7 @@ impl Run {
             let collect = status
                 .init_container_statuses?
                 .into_iter()
-                .find(|c| c.name == job::COLLECT_CONTAINER)?;
+                .find(|c| c.name == contract::COLLECT_CONTAINER)?;
             let done = collect
                 .last_state
                 .and_then(|s| s.terminated)
@@ -458,13 +460,13 @@ mod tests {
         );
         let creating = pod_with(vec![], vec![waiting("main", "ContainerCreating")]);
         assert_eq!(stuck(&creating), None);
-        let checkout = pod_with(vec![terminated(job::PREPARE_CONTAINER, 1)], vec![]);
+        let checkout = pod_with(vec![terminated(contract::PREPARE_CONTAINER, 1)], vec![]);
         assert!(
             stuck(&checkout)
                 .unwrap()
                 .contains("code 1: fetching refs/heads/nope failed")
         );
-        let prepared = pod_with(vec![terminated(job::PREPARE_CONTAINER, 0)], vec![]);
+        let prepared = pod_with(vec![terminated(contract::PREPARE_CONTAINER, 0)], vec![]);
         assert_eq!(stuck(&prepared), None);
 
         let unschedulable = Pod {

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::api::Api;
 
 use super::{Run, RunError, kube_error, retried};
-use crate::runner::job::{
+use crate::runner::contract::{
     COMMIT_FILE_NAME, OMITTED_ANNOTATION, OUTPUTS_FILE_NAME, OUTPUTS_LIMIT,
     SECRET_OUTPUTS_FILE_NAME,
 };

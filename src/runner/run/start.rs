@@ -15,7 +15,8 @@ use super::{
     Interruption, Looked, Run, RunError, annotation, failed, is_status, is_transient, kube_error,
     kube_text, patch_params, record_of, retried, terminal,
 };
-use crate::runner::job::{self, SECRETS_DIGEST_KEY};
+use crate::runner::contract::SECRETS_DIGEST_KEY;
+use crate::runner::job;
 use crate::runner::{MANAGER, naming};
 
 /// How many attempts at one transition the provider makes before it gives up. Why a bound:
