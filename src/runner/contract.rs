@@ -229,6 +229,35 @@ pub(crate) const OMITTED_ANNOTATION: &str = "terraform-provider-humanitec/omitte
 mod tests {
     use super::*;
 
+    fn manifest(json: &str) -> Manifest {
+        serde_json::from_str(json).expect("manifest parses")
+    }
+
+    #[test]
+    fn the_manifest_parses_with_and_without_a_source() {
+        let m = manifest(
+            r#"{"shared_directory": "/w", "scripts_directory": "/w/infra",
+                "source": {"url": "https://example.com/r.git", "ref": "main", "path": "infra",
+                           "username": "me", "password_key": "source.password"},
+                "files": [{"key": "file.0", "path": "/w/infra/a.tf", "secret": false},
+                          {"key": "secret-file.0", "path": "/w/s.json", "secret": true}]}"#,
+        );
+        assert_eq!(m.shared_directory, "/w");
+        assert_eq!(m.scripts_directory, "/w/infra");
+        let source = m.source.expect("a source");
+        assert_eq!(source.reference.as_deref(), Some("main"));
+        assert_eq!(source.path.as_deref(), Some("infra"));
+        assert_eq!(source.password_key.as_deref(), Some("source.password"));
+        assert_eq!(source.ssh_key_key, None);
+        assert_eq!(m.files.len(), 2);
+        assert!(m.files[1].secret && !m.files[0].secret);
+
+        let m =
+            manifest(r#"{"shared_directory": "/w", "scripts_directory": "/w", "source": null}"#);
+        assert!(m.source.is_none() && m.files.is_empty());
+        assert!(serde_json::from_str::<Manifest>(r#"{"source": null}"#).is_err());
+    }
+
     #[test]
     fn helper_steps_are_named_as_the_job_starts_them() {
         for step in [HelperStep::Prepare, HelperStep::Collect] {
