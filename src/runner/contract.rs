@@ -14,7 +14,7 @@
 //!   `prepare` (the commit), copied by `collect` into the run's result Secret under the same
 //!   keys, and read from there by [`super::run`].
 //! - The helper containers' command line and environment: set by the builder, read by the
-//!   binary's command line ([`crate::main`]) and by `collect`.
+//!   binary's command line ([`crate::command_line`]) and by `collect`.
 
 use std::ffi::OsStr;
 

@@ -16,15 +16,13 @@
 //! at [`RESULTS_DIRECTORY`]. Nothing here prints a secret value: not the password, the SSH key,
 //! the secret files or the secret outputs, and no URL user info.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus};
 
-use super::contract::{
-    HELPER_ASKPASS_ENV, HelperStep, INPUTS_DIRECTORY, MANIFEST_KEY, Manifest, RESULTS_DIRECTORY,
-};
+use super::contract::{HelperStep, INPUTS_DIRECTORY, MANIFEST_KEY, Manifest, RESULTS_DIRECTORY};
 
 mod askpass;
 mod collect;
@@ -168,29 +166,22 @@ impl Layout {
     }
 }
 
-/// Runs a helper step: `args` are the arguments after `helper` (`prepare` or `collect`; or
-/// `askpass` and git's prompt, when [`HELPER_ASKPASS_ENV`] is set).
-pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
-    let step = args.first().map(OsString::as_os_str).unwrap_or_default();
-    let result = match HelperStep::named(step) {
-        Some(HelperStep::Prepare) => prepare::run(&Layout::pod()),
-        Some(HelperStep::Collect) => collect::run(&Layout::pod()),
-        // Why only with the variable: a person running `helper askpass` by hand inside a pod
-        // gets nothing printed; only git, started by `prepare`, has it set.
-        None if step == "askpass" && std::env::var_os(HELPER_ASKPASS_ENV).is_some() => {
-            let prompt = args.get(1).map(|p| p.to_string_lossy()).unwrap_or_default();
-            return askpass::answer(&Layout::pod(), &prompt);
-        }
-        None => {
-            eprintln!("usage: terraform-provider-humanitec helper prepare|collect");
-            return ExitCode::from(2);
-        }
+/// Runs a helper step in a run's pod (the binary's command line chose it). A failure is
+/// logged on stderr and left as the container's termination message, which the provider
+/// reports.
+pub(crate) fn run(step: HelperStep) -> ExitCode {
+    let result = match step {
+        HelperStep::Prepare => prepare::run(&Layout::pod()),
+        HelperStep::Collect => collect::run(&Layout::pod()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let step = step.to_string_lossy();
-            let line = format!("helper {step}: {}", crate::text::error_chain(&error));
+            let line = format!(
+                "helper {}: {}",
+                step.name(),
+                crate::text::error_chain(&error)
+            );
             eprintln!("{line}");
             // Best effort: outside a pod there is no termination log, and the line is already
             // in the container log.
@@ -198,6 +189,12 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Answers git's credential prompt on stdout: git runs this binary as `GIT_ASKPASS`, with
+/// [`super::contract::HELPER_ASKPASS_ENV`] set by `prepare` (the binary's command line chose this).
+pub(crate) fn askpass(prompt: &OsStr) -> ExitCode {
+    askpass::answer(&Layout::pod(), &prompt.to_string_lossy())
 }
 
 /// Reads and parses the manifest.
