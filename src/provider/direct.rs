@@ -18,13 +18,13 @@ use super::resources::container_runner::{ContainerRunner, LastRun};
 use super::resources::runner_config::{Kubernetes, RunnerConfig};
 use crate::framework::model::Sensitive;
 use crate::framework::{Cancelled, Diagnostics, Operation, Private};
-use crate::runner::cluster::{self, Cluster, ClusterError};
+use crate::runner::cluster::{self, ClusterClient, ClusterError};
 use crate::runner::job::BuildError;
 use crate::runner::resources::HelperResources;
 use crate::runner::run::{self, Interruption, Known, Looked, RunError, RunRecord};
 use crate::runner::{
     Action, Connection, DEFAULT_HELPER_IMAGE, DEFAULT_NAMESPACE, DEFAULT_SHARED_DIRECTORY,
-    ExecPlugin, GitSource, JobSpec, RunSpec, Secret, WriteOnly, WriteOnlyValues,
+    ExecPlugin, GitSource, JobSpec, RunSpec, SecretValue, WriteOnly, WriteOnlyValues,
 };
 use crate::value::AttributePath;
 
@@ -46,7 +46,7 @@ fn connection(kubernetes: Option<&Kubernetes>) -> Connection {
             .token
             .as_ref()
             .or(k.token_wo.as_ref())
-            .map(|t| Secret(t.0.clone())),
+            .map(|t| SecretValue(t.0.clone())),
         insecure: k.insecure.unwrap_or(false),
         exec: k.exec.as_ref().map(|e| ExecPlugin {
             api_version: e.api_version.clone().unwrap_or_default(),
@@ -95,7 +95,7 @@ async fn checked_cluster(
     namespace: &str,
     skip_permissions: bool,
     diags: &mut Diagnostics,
-) -> Option<Cluster> {
+) -> Option<ClusterClient> {
     let checked = async {
         let cluster = cluster::connect(connection).await?;
         cluster::check(&cluster, namespace, skip_permissions).await?;
@@ -177,7 +177,7 @@ pub(crate) fn refuse_import(type_name: &str, diags: &mut Diagnostics) {
 fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duration) -> RunSpec {
     let job = model.job.clone().unwrap_or_default();
     let link = model.runner_config.clone().unwrap_or_default();
-    let secret = |s: &Sensitive<String>| Secret(s.0.clone());
+    let secret = |s: &Sensitive<String>| SecretValue(s.0.clone());
     let secrets = |map: &Option<BTreeMap<String, Option<Sensitive<String>>>>| {
         map.iter()
             .flatten()
@@ -275,12 +275,12 @@ fn write_only(model: &ContainerRunner) -> WriteOnly {
     let secrets = |map: &Option<BTreeMap<String, Sensitive<String>>>| {
         map.iter()
             .flatten()
-            .map(|(k, v)| (k.clone(), Secret(v.0.clone())))
+            .map(|(k, v)| (k.clone(), SecretValue(v.0.clone())))
             .collect::<BTreeMap<_, _>>()
     };
     let values = WriteOnlyValues {
-        password: source.password_wo.map(|s| Secret(s.0)),
-        ssh_key: source.ssh_key_wo.map(|s| Secret(s.0)),
+        password: source.password_wo.map(|s| SecretValue(s.0)),
+        ssh_key: source.ssh_key_wo.map(|s| SecretValue(s.0)),
         secret_variables: secrets(&job.secret_variables_wo),
         secret_files: secrets(&model.secret_files_wo),
     };
@@ -346,7 +346,7 @@ async fn run_cluster(
     model: &ContainerRunner,
     namespace: &str,
     diags: &mut Diagnostics,
-) -> Option<Cluster> {
+) -> Option<ClusterClient> {
     let link = model.runner_config.clone().unwrap_or_default();
     let connection = connection(link.kubernetes.as_ref());
     let skip = link.skip_permission_checks.unwrap_or(false);
@@ -672,7 +672,7 @@ mod tests {
         assert_eq!(spec.job.shared_directory, DEFAULT_SHARED_DIRECTORY);
         assert_eq!(spec.helper_image, DEFAULT_HELPER_IMAGE);
         assert_eq!(spec.runner_config_id, "config");
-        assert_eq!(spec.job.secret_variables["KEY"], Secret("k3y".into()));
+        assert_eq!(spec.job.secret_variables["KEY"], SecretValue("k3y".into()));
         assert_eq!(spec.action, Action::Destroy);
         assert!(check_run(&runner()).is_ok());
     }

@@ -181,17 +181,17 @@ fn missing_text(namespace: &str, missing: &[Permission]) -> String {
     )
 }
 
-/// A cluster to run on: the client and the API server's URL, for messages.
+/// A client of one cluster: the Kubernetes client and the API server's URL, for messages.
 #[derive(Clone)]
-pub(crate) struct Cluster {
+pub(crate) struct ClusterClient {
     /// The client.
     pub(crate) client: Client,
     /// The API server URL.
     pub(crate) url: String,
 }
 
-/// The cluster of a connection. Nothing is sent yet.
-pub(crate) async fn connect(connection: &Connection) -> Result<Cluster, ClusterError> {
+/// The client of a connection's cluster. Nothing is sent yet.
+pub(crate) async fn connect(connection: &Connection) -> Result<ClusterClient, ClusterError> {
     let mut config = config(connection).await?;
     let url = config.cluster_url.to_string();
     // Why: kube sends no User-Agent of its own, and audit logs should say who made the Jobs.
@@ -201,7 +201,7 @@ pub(crate) async fn connect(connection: &Connection) -> Result<Cluster, ClusterE
         http::HeaderValue::from_static(agent),
     ));
     let client = Client::try_from(config).map_err(ClusterError::Client)?;
-    Ok(Cluster { client, url })
+    Ok(ClusterClient { client, url })
 }
 
 async fn config(connection: &Connection) -> Result<Config, ClusterError> {
@@ -298,7 +298,7 @@ fn expand_home(path: &str) -> PathBuf {
 /// holds every permission of [`RUN_PERMISSIONS`] in `namespace`. All missing permissions are
 /// named in one error.
 pub(crate) async fn check(
-    cluster: &Cluster,
+    cluster: &ClusterClient,
     namespace: &str,
     skip_permissions: bool,
 ) -> Result<(), ClusterError> {
@@ -388,14 +388,14 @@ pub(crate) fn role_yaml(namespace: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{ExecPlugin, Secret};
+    use crate::runner::{ExecPlugin, SecretValue};
 
     #[test]
     fn an_explicit_connection_becomes_one_context() {
         let connection = Connection {
             host: Some("https://127.0.0.1:6443".into()),
             cluster_ca_certificate: Some("-----BEGIN CERTIFICATE-----\n".into()),
-            token: Some(Secret("t0ken".into())),
+            token: Some(SecretValue("t0ken".into())),
             exec: Some(ExecPlugin {
                 api_version: "client.authentication.k8s.io/v1".into(),
                 command: "aws".into(),

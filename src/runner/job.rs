@@ -451,17 +451,18 @@ fn inputs_data(
     }
 
     let source = spec.source.as_ref().map(|source| {
-        let mut secret = |value: Option<&super::Secret>, key: &str, attribute: &'static str| {
-            value.map(|v| {
-                entries.push((
-                    key.into(),
-                    v.0.as_bytes().to_vec(),
-                    attribute.into(),
-                    attribute,
-                ));
-                key.to_string()
-            })
-        };
+        let mut secret =
+            |value: Option<&super::SecretValue>, key: &str, attribute: &'static str| {
+                value.map(|v| {
+                    entries.push((
+                        key.into(),
+                        v.0.as_bytes().to_vec(),
+                        attribute.into(),
+                        attribute,
+                    ));
+                    key.to_string()
+                })
+            };
         ManifestSource {
             url: source.url.clone(),
             reference: source.reference.clone(),
@@ -689,7 +690,7 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
-    use crate::runner::{Action, GitSource, JobSpec, Secret};
+    use crate::runner::{Action, GitSource, JobSpec, SecretValue};
 
     const GOLDEN: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -722,11 +723,11 @@ mod tests {
                 secret_variables: BTreeMap::from([
                     (
                         "TF_VAR_db_password".into(),
-                        Secret("hunter2-db-password".into()),
+                        SecretValue("hunter2-db-password".into()),
                     ),
                     (
                         "AWS_SECRET_ACCESS_KEY".into(),
-                        Secret("aws-secret-value-42".into()),
+                        SecretValue("aws-secret-value-42".into()),
                     ),
                 ]),
             },
@@ -735,7 +736,7 @@ mod tests {
                 reference: Some("refs/tags/v1.2.0".into()),
                 path: Some("./modules/postgres/".into()),
                 username: Some("x-access-token".into()),
-                password: Some(Secret("ghp-password-token-1234".into())),
+                password: Some(SecretValue("ghp-password-token-1234".into())),
                 ssh_key: None,
                 ca_certificates: None,
                 known_hosts: None,
@@ -752,7 +753,7 @@ mod tests {
             ]),
             secret_files: BTreeMap::from([(
                 "../credentials.auto.tfvars".into(),
-                Secret("api_key = \"secret-file-content-77\"\n".into()),
+                SecretValue("api_key = \"secret-file-content-77\"\n".into()),
             )]),
             triggers: BTreeMap::from([("rotation".into(), "2024-06".into())]),
             timeout: Duration::from_secs(1800),
@@ -787,7 +788,8 @@ mod tests {
     #[test]
     fn the_job_has_no_secret_value() {
         let spec = with(|s| {
-            s.source.as_mut().unwrap().ssh_key = Some(Secret("ssh-private-key-material".into()));
+            s.source.as_mut().unwrap().ssh_key =
+                Some(SecretValue("ssh-private-key-material".into()));
         });
         let built = built(&spec);
         let job = serde_json::to_string(&built.job).expect("JSON");
@@ -975,7 +977,7 @@ mod tests {
                     s.job.variables.insert("ERROR_FILE".into(), "x".into());
                     s.job
                         .secret_variables
-                        .insert("OUTPUTS_FILE".into(), Secret("x".into()));
+                        .insert("OUTPUTS_FILE".into(), SecretValue("x".into()));
                 },
                 "job.variables",
                 "job.variables sets ACTION, ERROR_FILE, OUTPUTS_FILE, which",
@@ -984,7 +986,7 @@ mod tests {
                 |s| {
                     s.job
                         .secret_variables
-                        .insert("OUTPUTS_FILE".into(), Secret("x".into()));
+                        .insert("OUTPUTS_FILE".into(), SecretValue("x".into()));
                 },
                 "job.secret_variables",
                 "job.secret_variables sets OUTPUTS_FILE",
@@ -993,7 +995,7 @@ mod tests {
                 |s| {
                     s.job
                         .secret_variables
-                        .insert("A B".into(), Secret("x".into()));
+                        .insert("A B".into(), SecretValue("x".into()));
                 },
                 "job.secret_variables",
                 "\"A B\" cannot reach the container",
@@ -1007,7 +1009,8 @@ mod tests {
             ),
             (
                 |s| {
-                    s.secret_files.insert("/tmp/key".into(), Secret("x".into()));
+                    s.secret_files
+                        .insert("/tmp/key".into(), SecretValue("x".into()));
                 },
                 "secret_files",
                 "secret_files key \"/tmp/key\"",
@@ -1015,7 +1018,7 @@ mod tests {
             (
                 |s| {
                     s.secret_files
-                        .insert("terraform.tfvars".into(), Secret("x".into()));
+                        .insert("terraform.tfvars".into(), SecretValue("x".into()));
                 },
                 "secret_files",
                 "secret_files key \"terraform.tfvars\" and files key \"terraform.tfvars\" both",
@@ -1068,7 +1071,7 @@ mod tests {
         let error = error(&with(|s| {
             s.files.insert("big.tf".into(), "x".repeat(600_000));
             s.secret_files
-                .insert("big.key".into(), Secret("y".repeat(500_000)));
+                .insert("big.key".into(), SecretValue("y".repeat(500_000)));
         }));
         assert_eq!(error.attribute(), "files");
         let text = error.to_string();
@@ -1095,7 +1098,7 @@ mod tests {
         let rotated = with(|s| {
             s.job
                 .secret_variables
-                .insert("TF_VAR_db_password".into(), Secret("new".into()));
+                .insert("TF_VAR_db_password".into(), SecretValue("new".into()));
         });
         let rotated = built(&rotated);
         assert_eq!(rotated.name, a.name);

@@ -56,9 +56,9 @@ pub(crate) const MANAGER: &str = "terraform-provider-humanitec";
 /// A secret value: kept out of `Debug` output, so it cannot reach a log line by accident.
 #[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub(crate) struct Secret(pub(crate) String);
+pub(crate) struct SecretValue(pub(crate) String);
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<secret>")
     }
@@ -119,7 +119,7 @@ pub(crate) struct RunSpec {
     /// directory) → content.
     pub(crate) files: BTreeMap<String, String>,
     /// Secret files, shaped like `files`.
-    pub(crate) secret_files: BTreeMap<String, Secret>,
+    pub(crate) secret_files: BTreeMap<String, SecretValue>,
     /// User values whose change alone makes a new run; only part of the inputs hash.
     pub(crate) triggers: BTreeMap<String, String>,
     /// The time the run may take; the Job's `activeDeadlineSeconds` is derived from it.
@@ -153,16 +153,16 @@ pub(crate) struct WriteOnly {
 pub(crate) struct WriteOnlyValues {
     /// `source.password_wo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) password: Option<Secret>,
+    pub(crate) password: Option<SecretValue>,
     /// `source.ssh_key_wo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ssh_key: Option<Secret>,
+    pub(crate) ssh_key: Option<SecretValue>,
     /// `job.secret_variables_wo`.
     #[serde(default)]
-    pub(crate) secret_variables: BTreeMap<String, Secret>,
+    pub(crate) secret_variables: BTreeMap<String, SecretValue>,
     /// `secret_files_wo`.
     #[serde(default)]
-    pub(crate) secret_files: BTreeMap<String, Secret>,
+    pub(crate) secret_files: BTreeMap<String, SecretValue>,
 }
 
 impl WriteOnlyValues {
@@ -193,7 +193,7 @@ pub(crate) struct JobSpec {
     /// Plain environment variables.
     pub(crate) variables: BTreeMap<String, String>,
     /// Secret environment variables; they reach the container through the inputs Secret.
-    pub(crate) secret_variables: BTreeMap<String, Secret>,
+    pub(crate) secret_variables: BTreeMap<String, SecretValue>,
 }
 
 /// The git source of a run.
@@ -208,9 +208,9 @@ pub(crate) struct GitSource {
     /// The user name for HTTPS.
     pub(crate) username: Option<String>,
     /// The password or token for HTTPS.
-    pub(crate) password: Option<Secret>,
+    pub(crate) password: Option<SecretValue>,
     /// The SSH private key.
-    pub(crate) ssh_key: Option<Secret>,
+    pub(crate) ssh_key: Option<SecretValue>,
     /// CA certificates (PEM) an `https` server's certificate may chain to, besides the helper
     /// image's. Not a run input: it says how the source is reached, not what it is.
     pub(crate) ca_certificates: Option<String>,
@@ -282,7 +282,7 @@ pub(crate) struct Connection {
     /// The API server's CA certificate, PEM.
     pub(crate) cluster_ca_certificate: Option<String>,
     /// A bearer token.
-    pub(crate) token: Option<Secret>,
+    pub(crate) token: Option<SecretValue>,
     /// Skip TLS verification.
     pub(crate) insecure: bool,
     /// A client-go credential plugin.
@@ -316,5 +316,5 @@ pub(crate) struct Finished {
     /// `OUTPUTS_FILE`: name → value (non-string JSON values as JSON text).
     pub(crate) outputs: BTreeMap<String, String>,
     /// `SECRET_OUTPUTS_FILE`, shaped like `outputs`.
-    pub(crate) secret_outputs: BTreeMap<String, Secret>,
+    pub(crate) secret_outputs: BTreeMap<String, SecretValue>,
 }

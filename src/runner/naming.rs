@@ -106,7 +106,7 @@ pub(crate) fn inputs_hash(spec: &RunSpec) -> String {
 /// Lowercase hex SHA-256 of the run's secret values (source password and SSH key, secret files,
 /// secret variables). Stored inside the inputs Secret only.
 pub(crate) fn secrets_digest(spec: &RunSpec) -> String {
-    let secrets = |map: &BTreeMap<String, super::Secret>| -> BTreeMap<String, String> {
+    let secrets = |map: &BTreeMap<String, super::SecretValue>| -> BTreeMap<String, String> {
         map.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
     };
     let source = spec.source.as_ref();
@@ -234,7 +234,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::runner::{Action, GitSource, JobSpec, Secret};
+    use crate::runner::{Action, GitSource, JobSpec, SecretValue};
 
     /// A run with every input set, for tests that change one input at a time.
     fn spec() -> RunSpec {
@@ -253,20 +253,26 @@ mod tests {
                 service_account: Some("runner".into()),
                 pod_template: Some(json!({"spec": {"nodeSelector": {"pool": "runners"}}})),
                 variables: BTreeMap::from([("REGION".into(), "eu-west-1".into())]),
-                secret_variables: BTreeMap::from([("TOKEN".into(), Secret("s3cr3t-token".into()))]),
+                secret_variables: BTreeMap::from([(
+                    "TOKEN".into(),
+                    SecretValue("s3cr3t-token".into()),
+                )]),
             },
             source: Some(GitSource {
                 url: "https://github.com/acme/infra".into(),
                 reference: Some("main".into()),
                 path: Some("modules/db".into()),
                 username: Some("bot".into()),
-                password: Some(Secret("s3cr3t-password".into())),
+                password: Some(SecretValue("s3cr3t-password".into())),
                 ssh_key: None,
                 ca_certificates: None,
                 known_hosts: None,
             }),
             files: BTreeMap::from([("terraform.tfvars".into(), "size = 1\n".into())]),
-            secret_files: BTreeMap::from([("secret.tfvars".into(), Secret("s3cr3t-file".into()))]),
+            secret_files: BTreeMap::from([(
+                "secret.tfvars".into(),
+                SecretValue("s3cr3t-file".into()),
+            )]),
             triggers: BTreeMap::from([("rotate".into(), "1".into())]),
             timeout: Duration::from_secs(600),
             previous_run: None,
@@ -383,7 +389,7 @@ mod tests {
                 s.source.as_mut().unwrap().password = None
             }),
             ("source.ssh_key set", |s| {
-                s.source.as_mut().unwrap().ssh_key = Some(Secret("k".into()));
+                s.source.as_mut().unwrap().ssh_key = Some(SecretValue("k".into()));
             }),
             ("files content", |s| {
                 s.files
@@ -428,16 +434,16 @@ mod tests {
         type Change = fn(&mut RunSpec);
         let changes: Vec<(&str, Change)> = vec![
             ("source.password", |s| {
-                s.source.as_mut().unwrap().password = Some(Secret("other".into()));
+                s.source.as_mut().unwrap().password = Some(SecretValue("other".into()));
             }),
             ("secret_files", |s| {
                 s.secret_files
-                    .insert("secret.tfvars".into(), Secret("other".into()));
+                    .insert("secret.tfvars".into(), SecretValue("other".into()));
             }),
             ("job.secret_variables", |s| {
                 s.job
                     .secret_variables
-                    .insert("TOKEN".into(), Secret("other".into()));
+                    .insert("TOKEN".into(), SecretValue("other".into()));
             }),
         ];
         let base = spec();
@@ -447,8 +453,9 @@ mod tests {
             assert_eq!(annotations(&changed), annotations(&base), "{what}");
             assert_ne!(secrets_digest(&changed), secrets_digest(&base), "{what}");
         }
-        let ssh =
-            |key: &str| with(|s| s.source.as_mut().unwrap().ssh_key = Some(Secret(key.into())));
+        let ssh = |key: &str| {
+            with(|s| s.source.as_mut().unwrap().ssh_key = Some(SecretValue(key.into())))
+        };
         assert_eq!(job_name(&ssh("a")), job_name(&ssh("b")));
         assert_ne!(secrets_digest(&ssh("a")), secrets_digest(&ssh("b")));
     }

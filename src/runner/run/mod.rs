@@ -47,7 +47,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::cluster::Cluster;
+use super::cluster::ClusterClient;
 use super::job::BuildError;
 use super::naming;
 use super::redact::Redactor;
@@ -338,7 +338,7 @@ where
 /// resource, starts this transition's run or re-attaches to it, and waits for its end unless
 /// `interrupted` resolves first. `spec.previous_run` is taken from `known`.
 pub(crate) async fn run(
-    cluster: &Cluster,
+    cluster: &ClusterClient,
     spec: &RunSpec,
     known: &Known,
     interrupted: impl Future<Output = Interruption>,
@@ -404,7 +404,7 @@ pub(crate) async fn run(
 /// Looks at the runs of the resource whose state has the inputs of `spec` (its `ACTION=create`
 /// run) and whose runs `known` records; runs nothing. See the module docs.
 pub(crate) async fn look(
-    cluster: &Cluster,
+    cluster: &ClusterClient,
     spec: &RunSpec,
     known: &Known,
 ) -> Result<Looked, RunError> {
@@ -437,7 +437,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(cluster: &Cluster, spec: RunSpec, known: &Known) -> Self {
+    fn new(cluster: &ClusterClient, spec: RunSpec, known: &Known) -> Self {
         let namespace = spec.job.namespace.clone();
         let client = cluster.client.clone();
         let mut namespaces = BTreeSet::from([namespace.clone()]);

@@ -16,7 +16,7 @@ use crate::runner::contract::{
     COMMIT_FILE_NAME, OMITTED_ANNOTATION, OUTPUTS_FILE_NAME, OUTPUTS_LIMIT,
     SECRET_OUTPUTS_FILE_NAME,
 };
-use crate::runner::{Finished, Secret, naming};
+use crate::runner::{Finished, SecretValue, naming};
 
 /// How many times a read of the result Secret that got no answer is tried.
 const TRIES: u32 = 8;
@@ -38,7 +38,7 @@ pub(super) enum Unread {
 #[derive(Debug, Default, PartialEq)]
 struct Results {
     outputs: BTreeMap<String, String>,
-    secret_outputs: BTreeMap<String, Secret>,
+    secret_outputs: BTreeMap<String, SecretValue>,
     commit: Option<String>,
 }
 
@@ -178,7 +178,7 @@ fn read_results(data: &BTreeMap<String, ByteString>) -> Result<Results, String> 
         outputs: outputs(OUTPUTS_FILE_NAME, "OUTPUTS_FILE")?,
         secret_outputs: outputs(SECRET_OUTPUTS_FILE_NAME, "SECRET_OUTPUTS_FILE")?
             .into_iter()
-            .map(|(k, v)| (k, Secret(v)))
+            .map(|(k, v)| (k, SecretValue(v)))
             .collect(),
         commit: text_of(data, COMMIT_FILE_NAME)
             .map(|c| c.trim().to_string())
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(results.outputs["bucket"], "b-1");
         assert_eq!(results.outputs["count"], "3");
         assert_eq!(results.outputs["tags"], r#"["a"]"#);
-        assert_eq!(results.secret_outputs["key"], Secret("s3cr3t".into()));
+        assert_eq!(results.secret_outputs["key"], SecretValue("s3cr3t".into()));
         assert_eq!(results.commit.as_deref(), Some("abc123"));
 
         assert_eq!(read_results(&data(&[])).unwrap(), Results::default());
