@@ -6,8 +6,8 @@
 //!   shared directory (with [`git`]) and places the files there.
 //! - [`collect`]: `helper collect`, the native sidecar: once the main container has ended,
 //!   writes the result files into the run's result Secret.
-//! - [`askpass`]: answers git's credential prompts for `prepare` (git runs this binary as its
-//!   `GIT_ASKPASS`).
+//! - [`askpass`](mod@askpass): answers git's credential prompts for `prepare` (git runs this
+//!   binary as its `GIT_ASKPASS`).
 //! - Here: what they share: the entry, the error, where the inputs and results are, and the
 //!   reading of the inputs.
 //!
