@@ -26,7 +26,7 @@ use super::contract::{
 };
 use super::pod_template::{self, MergeError};
 use super::resources::{self, ResourcesError};
-use super::{RunSpec, naming};
+use super::{GitSource, RunSpec, SecretValue, naming};
 
 /// Where `collect` reads the Job's uid: the Job controller labels its pods with it.
 const JOB_UID_FIELD: &str = "metadata.labels['batch.kubernetes.io/controller-uid']";
@@ -402,15 +402,77 @@ fn check_variables(spec: &RunSpec) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// The inputs Secret's data: the manifest, the files, the secret values and their digest.
+/// One entry of the inputs Secret's data, and who it is in the user's words (for the size
+/// message).
+struct Entry {
+    /// The Secret key.
+    key: String,
+    /// The value.
+    value: Vec<u8>,
+    /// Who it is: `files["main.tf"]`, `source.password`, …
+    who: String,
+    /// The attribute an error concerns when this entry is the largest.
+    attribute: &'static str,
+}
+
+impl Entry {
+    /// The bytes it takes in the Secret. Why the key too: Kubernetes counts the keys' bytes
+    /// into a Secret's size.
+    fn size(&self) -> usize {
+        self.key.len() + self.value.len()
+    }
+}
+
+/// The inputs Secret's data: the files, the source's credentials, the secret variables, the
+/// manifest and the secrets' digest.
 fn inputs_data(
     spec: &RunSpec,
     shared: &str,
     scripts: &str,
     source_path: Option<String>,
 ) -> Result<BTreeMap<String, ByteString>, BuildError> {
-    // Each entry: key, value, and who it is in the user's words (for the size message).
-    let mut entries: Vec<(String, Vec<u8>, String, &'static str)> = Vec::new();
+    let mut entries = Vec::new();
+    let files = manifest_files(spec, shared, scripts, &mut entries)?;
+    let source = spec
+        .source
+        .as_ref()
+        .map(|source| manifest_source(source, source_path, &mut entries));
+    entries.extend(secret_variable_entries(spec));
+    let manifest = Manifest {
+        shared_directory: shared.into(),
+        scripts_directory: scripts.into(),
+        source,
+        files,
+    };
+    // Why no error path: a struct of strings always serializes to JSON.
+    let manifest = serde_json::to_vec(&manifest).unwrap_or_default();
+    entries.push(Entry {
+        key: MANIFEST_KEY.into(),
+        value: manifest,
+        who: "the file list".into(),
+        attribute: "files",
+    });
+    entries.push(Entry {
+        key: SECRETS_DIGEST_KEY.into(),
+        value: naming::secrets_digest(spec).into_bytes(),
+        who: "the secrets' digest".into(),
+        attribute: "secret_files",
+    });
+    check_size(&entries)?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| (entry.key, ByteString(entry.value)))
+        .collect())
+}
+
+/// Where each of `files` and `secret_files` goes, checked, for the manifest; the contents join
+/// `entries`, under keys numbered per attribute in the keys' order.
+fn manifest_files(
+    spec: &RunSpec,
+    shared: &str,
+    scripts: &str,
+    entries: &mut Vec<Entry>,
+) -> Result<Vec<ManifestFile>, BuildError> {
     let mut files = Vec::new();
     let mut placed: BTreeMap<String, (&'static str, &str)> = BTreeMap::new();
     let plain = spec.files.iter().map(|(k, v)| (k, v.as_str(), false));
@@ -446,96 +508,141 @@ fn inputs_data(
             path,
             secret: is_secret,
         });
-        let who = format!("{attribute}[{key:?}]");
-        entries.push((data_key, content.as_bytes().to_vec(), who, attribute));
-    }
-
-    let source = spec.source.as_ref().map(|source| {
-        let mut secret =
-            |value: Option<&super::SecretValue>, key: &str, attribute: &'static str| {
-                value.map(|v| {
-                    entries.push((
-                        key.into(),
-                        v.0.as_bytes().to_vec(),
-                        attribute.into(),
-                        attribute,
-                    ));
-                    key.to_string()
-                })
-            };
-        ManifestSource {
-            url: source.url.clone(),
-            reference: source.reference.clone(),
-            path: source_path,
-            username: source.username.clone(),
-            password_key: secret(
-                source.password.as_ref(),
-                SOURCE_PASSWORD_KEY,
-                "source.password",
-            ),
-            ssh_key_key: secret(
-                source.ssh_key.as_ref(),
-                SOURCE_SSH_KEY_KEY,
-                "source.ssh_key",
-            ),
-            ca_certificates: source.ca_certificates.clone(),
-            known_hosts: source.known_hosts.clone(),
-        }
-    });
-    for (name, value) in &spec.job.secret_variables {
-        entries.push((
-            format!("{VARIABLE_KEY_PREFIX}{name}"),
-            value.0.as_bytes().to_vec(),
-            format!("job.secret_variables[{name:?}]"),
-            "job.secret_variables",
-        ));
-    }
-    let manifest = Manifest {
-        shared_directory: shared.into(),
-        scripts_directory: scripts.into(),
-        source,
-        files,
-    };
-    // Why no error path: a struct of strings always serializes to JSON.
-    let manifest = serde_json::to_vec(&manifest).unwrap_or_default();
-    entries.push((
-        MANIFEST_KEY.into(),
-        manifest,
-        "the file list".into(),
-        "files",
-    ));
-    entries.push((
-        SECRETS_DIGEST_KEY.into(),
-        naming::secrets_digest(spec).into_bytes(),
-        "the secrets' digest".into(),
-        "secret_files",
-    ));
-
-    // Why keys too: Kubernetes counts the keys' bytes into a Secret's size.
-    let size: usize = entries.iter().map(|(k, v, ..)| k.len() + v.len()).sum();
-    if size > MAX_INPUTS_BYTES {
-        entries.sort_by_key(|(k, v, ..)| std::cmp::Reverse(k.len() + v.len()));
-        let largest = entries
-            .iter()
-            .take(3)
-            .map(|(k, v, who, _)| format!("{who} ({} bytes)", k.len() + v.len()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(BuildError::TooLarge {
-            size,
-            largest,
-            attribute: entries.first().map_or("files", |e| e.3),
+        entries.push(Entry {
+            key: data_key,
+            value: content.as_bytes().to_vec(),
+            who: format!("{attribute}[{key:?}]"),
+            attribute,
         });
     }
-    Ok(entries
-        .into_iter()
-        .map(|(key, value, ..)| (key, ByteString(value)))
-        .collect())
+    Ok(files)
+}
+
+/// The source for the manifest, `path` being `source.path` checked; its credentials join
+/// `entries`, and the manifest names their keys only.
+fn manifest_source(
+    source: &GitSource,
+    path: Option<String>,
+    entries: &mut Vec<Entry>,
+) -> ManifestSource {
+    let mut secret = |value: Option<&SecretValue>, key: &str, attribute: &'static str| {
+        value.map(|v| {
+            entries.push(Entry {
+                key: key.into(),
+                value: v.0.as_bytes().to_vec(),
+                who: attribute.into(),
+                attribute,
+            });
+            key.to_string()
+        })
+    };
+    ManifestSource {
+        url: source.url.clone(),
+        reference: source.reference.clone(),
+        path,
+        username: source.username.clone(),
+        password_key: secret(
+            source.password.as_ref(),
+            SOURCE_PASSWORD_KEY,
+            "source.password",
+        ),
+        ssh_key_key: secret(
+            source.ssh_key.as_ref(),
+            SOURCE_SSH_KEY_KEY,
+            "source.ssh_key",
+        ),
+        ca_certificates: source.ca_certificates.clone(),
+        known_hosts: source.known_hosts.clone(),
+    }
+}
+
+/// The values of `job.secret_variables`, which `main`'s environment refers to.
+fn secret_variable_entries(spec: &RunSpec) -> impl Iterator<Item = Entry> + '_ {
+    spec.job.secret_variables.iter().map(|(name, value)| Entry {
+        key: format!("{VARIABLE_KEY_PREFIX}{name}"),
+        value: value.0.as_bytes().to_vec(),
+        who: format!("job.secret_variables[{name:?}]"),
+        attribute: "job.secret_variables",
+    })
+}
+
+/// Whether the entries fit in a Secret; if not, the error names the three largest (the first
+/// of equal sizes in `entries`' order) and takes the attribute of the largest.
+fn check_size(entries: &[Entry]) -> Result<(), BuildError> {
+    let size: usize = entries.iter().map(Entry::size).sum();
+    if size <= MAX_INPUTS_BYTES {
+        return Ok(());
+    }
+    let mut largest: Vec<&Entry> = entries.iter().collect();
+    largest.sort_by_key(|entry| std::cmp::Reverse(entry.size()));
+    Err(BuildError::TooLarge {
+        size,
+        largest: largest
+            .iter()
+            .take(3)
+            .map(|entry| format!("{} ({} bytes)", entry.who, entry.size()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        attribute: largest.first().map_or("files", |entry| entry.attribute),
+    })
 }
 
 /// The provider's Pod template, as JSON for the merge with the user's.
 fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Value {
     let inputs_secret = naming::inputs_secret_name(name);
+    let main_env = main_env(spec, scripts, &inputs_secret);
+    json!({
+        "metadata": {
+            "labels": naming::labels(spec),
+            "annotations": naming::annotations(spec),
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "serviceAccountName": spec.job.service_account,
+            // Why: the collect sidecar writes the result Secret with the pod's token.
+            "automountServiceAccountToken": true,
+            "enableServiceLinks": false,
+            "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+            "securityContext": pod_security_context(),
+            "volumes": volumes(&inputs_secret),
+            "initContainers": [
+                prepare_container(spec, shared, &main_env),
+                collect_container(spec, name, &inputs_secret),
+            ],
+            "containers": [main_container(spec, shared, main_env)],
+        },
+    })
+}
+
+/// The pod's security context: every container runs as [`RUN_AS`], never as root, and the
+/// volumes' files belong to its group.
+fn pod_security_context() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// The pod's volumes: the workspace, the result files and the inputs Secret.
+fn volumes(inputs_secret: &str) -> Value {
+    json!([
+        {"name": WORKSPACE_VOLUME, "emptyDir": {}},
+        {"name": RESULTS_VOLUME, "emptyDir": {}},
+        // Why 0440: the files are root's with the pod's group (fsGroup), so the pod's user reads
+        // them through its group, and nobody can write them.
+        {
+            "name": INPUTS_VOLUME,
+            "secret": {"secretName": inputs_secret, "defaultMode": 0o440},
+        },
+    ])
+}
+
+/// `main`'s environment: the Container Driver's contract, then `job.variables`, then
+/// `job.secret_variables` as references to the inputs Secret.
+fn main_env(spec: &RunSpec, scripts: &str, inputs_secret: &str) -> Vec<Value> {
     let results_file = |file: &str| format!("{RESULTS_DIRECTORY}/{file}");
     let mut env = vec![
         json!({"name": "ACTION", "value": spec.action.name()}),
@@ -561,8 +668,13 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
             }},
         })
     }));
+    env
+}
+
+/// The `prepare` init container: it places the source and the files in the shared directory.
+fn prepare_container(spec: &RunSpec, shared: &str, main_env: &[Value]) -> Value {
     // Why the same entries: a proxy the runner needs, the checkout needs too.
-    let proxy_env: Vec<Value> = env
+    let proxy_env: Vec<Value> = main_env
         .iter()
         .filter(|e| {
             e["name"]
@@ -571,93 +683,76 @@ fn base_template(spec: &RunSpec, name: &str, shared: &str, scripts: &str) -> Val
         })
         .cloned()
         .collect();
-    let mount = |volume: &str, path: &str| json!({"name": volume, "mountPath": path});
-    let security = json!({
+    json!({
+        "name": PREPARE_CONTAINER,
+        "image": spec.helper_image,
+        "command": HelperStep::Prepare.command(),
+        "env": (!proxy_env.is_empty()).then_some(proxy_env),
+        "volumeMounts": [
+            mount(WORKSPACE_VOLUME, shared),
+            mount(RESULTS_VOLUME, RESULTS_DIRECTORY),
+            {"name": INPUTS_VOLUME, "mountPath": INPUTS_DIRECTORY, "readOnly": true},
+        ],
+        // Why: a failed checkout's message is in the logs; this makes it the container's
+        // termination message, which the provider reports.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": container_security_context(),
+        "resources": spec.helper_resources.prepare.to_json(),
+    })
+}
+
+/// The `collect` sidecar: it copies the result files into the run's result Secret.
+fn collect_container(spec: &RunSpec, name: &str, inputs_secret: &str) -> Value {
+    let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
+    json!({
+        "name": COLLECT_CONTAINER,
+        "image": spec.helper_image,
+        // Why a native sidecar: it runs alongside `main` and is stopped after it, so it can read
+        // the result files once `main` has ended.
+        "restartPolicy": "Always",
+        "command": HelperStep::Collect.command(),
+        "env": [
+            {"name": RESULT_SECRET_ENV, "value": naming::result_secret_name(name)},
+            {"name": JOB_NAME_ENV, "value": name},
+            {"name": JOB_UID_ENV, "valueFrom": field(JOB_UID_FIELD)},
+            {"name": NAMESPACE_ENV, "valueFrom": field("metadata.namespace")},
+            {"name": SECRETS_DIGEST_ENV, "valueFrom": {"secretKeyRef": {
+                "name": inputs_secret, "key": SECRETS_DIGEST_KEY,
+            }}},
+        ],
+        "volumeMounts": [mount(RESULTS_VOLUME, RESULTS_DIRECTORY)],
+        "securityContext": container_security_context(),
+        "resources": spec.helper_resources.collect.to_json(),
+    })
+}
+
+/// The `main` container: the user's image, with the workspace and the result files.
+fn main_container(spec: &RunSpec, shared: &str, env: Vec<Value>) -> Value {
+    json!({
+        "name": MAIN_CONTAINER,
+        "image": spec.job.image,
+        "command": spec.job.command,
+        "env": env,
+        "volumeMounts": [
+            mount(WORKSPACE_VOLUME, shared),
+            mount(RESULTS_VOLUME, RESULTS_DIRECTORY),
+        ],
+        "securityContext": container_security_context(),
+    })
+}
+
+/// A volume mounted at `path`.
+fn mount(volume: &str, path: &str) -> Value {
+    json!({"name": volume, "mountPath": path})
+}
+
+/// Every container's security context: no privilege, no capability.
+fn container_security_context() -> Value {
+    json!({
         "allowPrivilegeEscalation": false,
         "capabilities": {"drop": ["ALL"]},
         "runAsNonRoot": true,
         "seccompProfile": {"type": "RuntimeDefault"},
-    });
-    let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
-    json!({
-        "metadata": {
-            "labels": naming::labels(spec),
-            "annotations": naming::annotations(spec),
-        },
-        "spec": {
-            "restartPolicy": "Never",
-            "serviceAccountName": spec.job.service_account,
-            // Why: the collect sidecar writes the result Secret with the pod's token.
-            "automountServiceAccountToken": true,
-            "enableServiceLinks": false,
-            "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-            "securityContext": {
-                "runAsNonRoot": true,
-                "runAsUser": RUN_AS,
-                "runAsGroup": RUN_AS,
-                "fsGroup": RUN_AS,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "volumes": [
-                {"name": WORKSPACE_VOLUME, "emptyDir": {}},
-                {"name": RESULTS_VOLUME, "emptyDir": {}},
-                // Why 0440: the files are root's with the pod's group (fsGroup), so the pod's
-                // user reads them through its group, and nobody can write them.
-                {
-                    "name": INPUTS_VOLUME,
-                    "secret": {"secretName": inputs_secret, "defaultMode": 0o440},
-                },
-            ],
-            "initContainers": [
-                {
-                    "name": PREPARE_CONTAINER,
-                    "image": spec.helper_image,
-                    "command": HelperStep::Prepare.command(),
-                    "env": (!proxy_env.is_empty()).then_some(proxy_env),
-                    "volumeMounts": [
-                        mount(WORKSPACE_VOLUME, shared),
-                        mount(RESULTS_VOLUME, RESULTS_DIRECTORY),
-                        {"name": INPUTS_VOLUME, "mountPath": INPUTS_DIRECTORY, "readOnly": true},
-                    ],
-                    // Why: a failed checkout's message is in the logs; this makes it the
-                    // container's termination message, which the provider reports.
-                    "terminationMessagePolicy": "FallbackToLogsOnError",
-                    "securityContext": security,
-                    "resources": spec.helper_resources.prepare.to_json(),
-                },
-                {
-                    "name": COLLECT_CONTAINER,
-                    "image": spec.helper_image,
-                    // Why a native sidecar: it runs alongside `main` and is stopped after it,
-                    // so it can read the result files once `main` has ended.
-                    "restartPolicy": "Always",
-                    "command": HelperStep::Collect.command(),
-                    "env": [
-                        {"name": RESULT_SECRET_ENV, "value": naming::result_secret_name(name)},
-                        {"name": JOB_NAME_ENV, "value": name},
-                        {"name": JOB_UID_ENV, "valueFrom": field(JOB_UID_FIELD)},
-                        {"name": NAMESPACE_ENV, "valueFrom": field("metadata.namespace")},
-                        {"name": SECRETS_DIGEST_ENV, "valueFrom": {"secretKeyRef": {
-                            "name": inputs_secret, "key": SECRETS_DIGEST_KEY,
-                        }}},
-                    ],
-                    "volumeMounts": [mount(RESULTS_VOLUME, RESULTS_DIRECTORY)],
-                    "securityContext": security,
-                    "resources": spec.helper_resources.collect.to_json(),
-                },
-            ],
-            "containers": [{
-                "name": MAIN_CONTAINER,
-                "image": spec.job.image,
-                "command": spec.job.command,
-                "env": env,
-                "volumeMounts": [
-                    mount(WORKSPACE_VOLUME, shared),
-                    mount(RESULTS_VOLUME, RESULTS_DIRECTORY),
-                ],
-                "securityContext": security,
-            }],
-        },
     })
 }
 
@@ -808,6 +903,43 @@ mod tests {
             data[SECRETS_DIGEST_KEY].0,
             naming::secrets_digest(&spec).into_bytes()
         );
+    }
+
+    #[test]
+    fn prepare_gets_the_proxy_variables() {
+        let prepare_env = |spec: &RunSpec| {
+            let job = serde_json::to_value(built(spec).job).expect("JSON");
+            let init = job["spec"]["template"]["spec"]["initContainers"].clone();
+            let init = init.as_array().expect("init containers").clone();
+            let prepare = init.iter().find(|c| c["name"] == PREPARE_CONTAINER);
+            (prepare.expect("prepare")["env"].clone(), job)
+        };
+        assert_eq!(prepare_env(&spec()).0, Value::Null);
+        let spec = with(|s| {
+            s.job
+                .variables
+                .insert("HTTPS_PROXY".into(), "http://proxy.internal:3128".into());
+            s.job
+                .variables
+                .insert("no_proxy".into(), "10.0.0.0/8".into());
+            s.job.secret_variables.insert(
+                "ALL_PROXY".into(),
+                SecretValue("http://user:proxy-password-9@proxy:3128".into()),
+            );
+        });
+        let (env, job) = prepare_env(&spec);
+        let inputs = naming::inputs_secret_name(&naming::job_name(&spec));
+        assert_eq!(
+            env,
+            json!([
+                {"name": "HTTPS_PROXY", "value": "http://proxy.internal:3128"},
+                {"name": "no_proxy", "value": "10.0.0.0/8"},
+                {"name": "ALL_PROXY", "valueFrom": {"secretKeyRef": {
+                    "name": inputs, "key": "variable.ALL_PROXY",
+                }}},
+            ])
+        );
+        assert!(!job.to_string().contains("proxy-password-9"), "{job}");
     }
 
     #[test]
