@@ -8,10 +8,10 @@
 //!
 //! Each layer knows only the one below it:
 //!
-//! - [`plugin`]: the protocol. go-plugin handshake, AutoMTLS, the tonic services; each RPC is
-//!   one conversion from protobuf to framework types and back. Nothing else sees protobuf.
-//! - [`framework`]: schemas, diagnostics, plan rules, the `Resource` and `Provider` traits.
-//! - [`value`]: Terraform values, their types, the msgpack/JSON codec and attribute paths.
+//! - the crate `terraform-plugin` (`terraform-plugin/`, a workspace member): the protocol
+//!   (go-plugin handshake, AutoMTLS, tfplugin5), the framework (schemas, diagnostics, plan rules,
+//!   the `Resource` and `Provider` traits) and Terraform values with their codecs. It knows no
+//!   Humanitec name; the compiler keeps it so.
 //! - [`provider`]: the domain. Provider settings, one file per resource type with its typed
 //!   model, and one backend per mode (api, direct) behind one trait.
 //! - [`definition`]: the Humanitec definition payloads built from the models, and read back.
@@ -24,12 +24,9 @@
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
 
 pub(crate) mod definition;
-pub(crate) mod framework;
 pub(crate) mod humanitec;
-pub(crate) mod plugin;
 pub(crate) mod provider;
 pub(crate) mod runner;
-pub(crate) mod value;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -77,5 +74,9 @@ pub fn main() -> ExitCode {
     let debug = std::env::args()
         .skip(1)
         .any(|a| a == "--debug" || a == "-debug");
-    plugin::run(|| Arc::new(provider::HumanitecProvider::new()), debug)
+    terraform_plugin::plugin::run(
+        &provider::IDENTITY,
+        || Arc::new(provider::HumanitecProvider::new()),
+        debug,
+    )
 }

@@ -18,12 +18,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use crate::framework::model::Sensitive;
 use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
     JsonObject,
 };
 use crate::provider::resources::container_runner::{ContainerRunner, Job, SecretRef, Source};
+use terraform_plugin::framework::model::Sensitive;
 
 /// The driver of every container runner definition.
 pub(crate) const CONTAINER_RUNNER_DRIVER: &str = "humanitec/container-runner";

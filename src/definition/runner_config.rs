@@ -403,7 +403,7 @@ pub(crate) fn doc_page_config_payload() -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::model::Sensitive;
+    use terraform_plugin::framework::model::Sensitive;
 
     fn doc_page_runner_config() -> RunnerConfig {
         let set = [

@@ -15,10 +15,10 @@ use serde::de::DeserializeOwned;
 
 use super::Shared;
 use super::config::Mode;
-use crate::framework::model::{self, ModelError};
-use crate::framework::plan::resolve_unknowns;
-use crate::framework::{Diagnostics, Operation, Plan, Private, Schema};
-use crate::value::{AttributePath, Type, Value};
+use terraform_plugin::framework::model::{self, ModelError};
+use terraform_plugin::framework::plan::resolve_unknowns;
+use terraform_plugin::framework::{Diagnostics, Operation, Plan, Private, Schema};
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// What a failed create or update left behind.
 #[derive(Debug, Clone, PartialEq)]
@@ -461,8 +461,8 @@ mod tests {
 
     fn thing_schema() -> Schema {
         Schema::new(
-            crate::framework::Block::new("thing")
-                .attribute(crate::framework::Attribute::string("id").required()),
+            terraform_plugin::framework::Block::new("thing")
+                .attribute(terraform_plugin::framework::Attribute::string("id").required()),
         )
     }
 

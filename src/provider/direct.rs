@@ -16,8 +16,6 @@ use async_trait::async_trait;
 use super::backend::{Backend, Failed, Read, Written};
 use super::resources::container_runner::{ContainerRunner, LastRun};
 use super::resources::runner_config::{Kubernetes, RunnerConfig};
-use crate::framework::model::Sensitive;
-use crate::framework::{Cancelled, Diagnostics, Operation, Private};
 use crate::runner::cluster::{self, Cluster, ClusterError};
 use crate::runner::job::BuildError;
 use crate::runner::resources::HelperResources;
@@ -26,7 +24,9 @@ use crate::runner::{
     Action, Connection, DEFAULT_HELPER_IMAGE, DEFAULT_NAMESPACE, DEFAULT_SHARED_DIRECTORY,
     ExecPlugin, GitSource, JobSpec, RunSpec, Secret, WriteOnly, WriteOnlyValues,
 };
-use crate::value::AttributePath;
+use terraform_plugin::framework::model::Sensitive;
+use terraform_plugin::framework::{Cancelled, Diagnostics, Operation, Private};
+use terraform_plugin::value::AttributePath;
 
 /// The direct backend.
 pub(crate) struct Direct;
@@ -298,7 +298,7 @@ pub(crate) fn check_run(model: &ContainerRunner) -> Result<(), BuildError> {
     let spec = run_spec(
         model,
         Action::Create,
-        crate::framework::timeouts::DEFAULT_WRITE,
+        terraform_plugin::framework::timeouts::DEFAULT_WRITE,
     );
     crate::runner::job::build(&spec).map(drop)
 }

@@ -8,10 +8,10 @@ use super::{
 };
 use crate::definition;
 use crate::definition::container_runner::read_container_runner;
-use crate::framework::{Diagnostics, Operation};
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
 use crate::provider::resources::container_runner::ContainerRunner;
+use terraform_plugin::framework::{Diagnostics, Operation};
 
 /// The container runner a definition answered by the API stands for, read with `known` as the
 /// guide; a definition of another shape gets a warning.

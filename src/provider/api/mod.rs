@@ -15,11 +15,11 @@ use std::time::Duration;
 use super::Shared;
 use super::backend::Read;
 use crate::definition;
-use crate::framework::{Cancelled, Diagnostics, Operation};
 use crate::humanitec::{
     self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate,
 };
-use crate::value::AttributePath;
+use terraform_plugin::framework::{Cancelled, Diagnostics, Operation};
+use terraform_plugin::value::AttributePath;
 
 /// The kind of definition a resource type manages.
 #[derive(Debug)]
@@ -518,7 +518,7 @@ async fn delete_definition(
                         "{what} {id:?} is in use by {} resource(s); waiting for them to move \
                          to another definition, retrying until {} from now (timeouts.delete)",
                         changes.len(),
-                        crate::framework::timeouts::format_duration(op.remaining())
+                        terraform_plugin::framework::timeouts::format_duration(op.remaining())
                     );
                 }
                 log::info!(
@@ -537,7 +537,7 @@ async fn delete_definition(
                 diags.error(
                     format!(
                         "Could not delete {what} {id:?}: still in use after {}",
-                        crate::framework::timeouts::format_duration(started.elapsed())
+                        terraform_plugin::framework::timeouts::format_duration(started.elapsed())
                     ),
                     format!("{}.\n\n{hint}", crate::error_chain(&e)),
                 );
@@ -559,9 +559,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::framework::Private;
     use crate::humanitec::mock::{self, Mock};
     use crate::humanitec::{ClientConfig, RetryPolicy};
+    use terraform_plugin::framework::Private;
 
     async fn setup() -> (Arc<Mock>, Client) {
         let (mock, base) = mock::start().await;

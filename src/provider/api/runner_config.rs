@@ -6,11 +6,11 @@ use super::{
     Api, Created, RUNNER_CONFIG, create, delete_definition, problems_sentence, put, update_criteria,
 };
 use crate::definition::{self, read_runner_config};
-use crate::framework::model::Sensitive;
-use crate::framework::{Diagnostics, Operation};
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
 use crate::provider::resources::runner_config::{AGENT_URL_UNKNOWN, RunnerConfig};
+use terraform_plugin::framework::model::Sensitive;
+use terraform_plugin::framework::{Diagnostics, Operation};
 
 /// The private-state key of the version of the stored `agent_url` secret as this provider last
 /// wrote or saw it.

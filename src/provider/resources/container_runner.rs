@@ -27,19 +27,22 @@ use crate::definition::container_runner::{
     CONTAINER_RUNNER_DRIVER, Secret, is_stored_value_ref, rewrites, secrets_by_path, sort_rules,
     write_only_versions,
 };
-use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
-use crate::framework::plan::with_write_only;
-use crate::framework::timeouts::Timeouts;
-use crate::framework::validate::{env_names, humanitec_id, not_empty, quoted_list, yaml_mapping};
-use crate::framework::{
-    Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
-    timeouts,
-};
 use crate::humanitec::{CriteriaRule, DEFAULT_CLASS};
 use crate::provider::backend::Backends;
 use crate::provider::config::Mode;
+use crate::provider::validate::{humanitec_id, yaml_mapping};
 use crate::provider::{Shared, api, direct};
-use crate::value::{AttributePath, Type, Value};
+use terraform_plugin::framework::model::{
+    Sensitive, list_without_nulls, map_without_nulls, null_as_default,
+};
+use terraform_plugin::framework::plan::with_write_only;
+use terraform_plugin::framework::timeouts::Timeouts;
+use terraform_plugin::framework::validate::{env_names, not_empty, quoted_list};
+use terraform_plugin::framework::{
+    Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
+    timeouts,
+};
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// A container runner: one field per attribute of the schema below. Fields of required
 /// attributes read an unknown as empty, since plans are read into the model too.
@@ -959,7 +962,7 @@ impl Resource for ContainerRunnerResource {
         if self.backends.refuses_import(self.type_name(), diags) {
             return Value::Null;
         }
-        crate::framework::plan::with_id(id, schema)
+        terraform_plugin::framework::plan::with_id(id, schema)
     }
 
     fn schema(&self) -> Schema {
@@ -1175,8 +1178,8 @@ impl Resource for ContainerRunnerResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::plan::null_object;
-    use crate::framework::validate::validate_block;
+    use terraform_plugin::framework::plan::null_object;
+    use terraform_plugin::framework::validate::validate_block;
 
     fn object(block: &Block, pairs: Vec<(&str, Value)>) -> Value {
         let mut value = null_object(block);
@@ -1317,23 +1320,27 @@ mod tests {
     }
 
     fn model(value: &Value) -> ContainerRunner {
-        crate::framework::model::decode(value).unwrap()
+        terraform_plugin::framework::model::decode(value).unwrap()
     }
 
     fn state(runner: &ContainerRunner) -> Value {
-        crate::framework::model::encode(runner, &schema().implied_type()).unwrap()
+        terraform_plugin::framework::model::encode(runner, &schema().implied_type()).unwrap()
     }
 
     #[test]
     fn the_model_fits_the_schema() {
-        crate::framework::model::assert_model_fits::<ContainerRunner>(&schema().implied_type());
+        terraform_plugin::framework::model::assert_model_fits::<ContainerRunner>(
+            &schema().implied_type(),
+        );
     }
 
     /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a prior
     /// state or an import, converts to the model and back.
     #[test]
     fn every_value_the_schema_admits_fits_the_model() {
-        crate::framework::arbitrary::assert_every_value_fits::<ContainerRunner>(&schema());
+        terraform_plugin::framework::arbitrary::assert_every_value_fits::<ContainerRunner>(
+            &schema(),
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 pub(crate) mod container_runner;
 pub(crate) mod runner_config;
 
-use crate::framework::validate::{not_empty, quoted_list};
-use crate::framework::{Attribute, Block, Diagnostics, Plan};
-use crate::value::{AttributePath, Type, Value};
+use terraform_plugin::framework::validate::{not_empty, quoted_list};
+use terraform_plugin::framework::{Attribute, Block, Diagnostics, Plan};
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// Sets one top-level attribute of an object value.
 pub(crate) fn set(state: &mut Value, attribute: &str, value: Value) {

@@ -21,18 +21,21 @@ use super::{
 };
 use crate::definition::runner_config::TEMPLATE_DRIVER;
 use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
-use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
-use crate::framework::timeouts::Timeouts;
-use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
-use crate::framework::{
+use crate::provider::Shared;
+use crate::provider::backend::Backends;
+use crate::provider::validate::humanitec_id;
+use crate::provider::{api, direct};
+use crate::runner::DEFAULT_HELPER_IMAGE;
+use terraform_plugin::framework::model::{
+    Sensitive, list_without_nulls, map_without_nulls, null_as_default,
+};
+use terraform_plugin::framework::timeouts::Timeouts;
+use terraform_plugin::framework::validate::{not_empty, one_of, quoted_list};
+use terraform_plugin::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
-use crate::provider::Shared;
-use crate::provider::backend::Backends;
-use crate::provider::{api, direct};
-use crate::runner::DEFAULT_HELPER_IMAGE;
-use crate::value::{AttributePath, Type, Value};
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// A runner config: one field per attribute of the schema below.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -522,7 +525,7 @@ impl Resource for RunnerConfigResource {
         if self.backends.refuses_import(self.type_name(), diags) {
             return Value::Null;
         }
-        crate::framework::plan::with_id(id, schema)
+        terraform_plugin::framework::plan::with_id(id, schema)
     }
 
     fn schema(&self) -> Schema {
@@ -659,7 +662,7 @@ mod tests {
     use super::*;
 
     fn config_value(cluster: Value) -> Value {
-        let mut value = crate::framework::plan::null_object(&schema().block);
+        let mut value = terraform_plugin::framework::plan::null_object(&schema().block);
         set(&mut value, "id", Value::string("runner"));
         set(&mut value, "cluster", cluster);
         value
@@ -741,7 +744,7 @@ mod tests {
     fn unknown_cluster_type_is_checked_by_the_schema_validator() {
         let mut diags = Diagnostics::new();
         let config = config_value(cluster(&[("cluster_type", "k3s"), ("name", "c")]));
-        crate::framework::validate::validate_block(
+        terraform_plugin::framework::validate::validate_block(
             &schema().block,
             &config,
             &AttributePath::root(),
@@ -764,7 +767,8 @@ mod tests {
         ]));
         set(&mut config, "agent_url", Value::string("https://agent"));
         set(&mut config, "agent_url_wo", Value::string("https://agent"));
-        let mut kubernetes = crate::framework::plan::null_object(&kubernetes_block_with_token_wo());
+        let mut kubernetes =
+            terraform_plugin::framework::plan::null_object(&kubernetes_block_with_token_wo());
         set(&mut kubernetes, "token_wo", Value::Unknown);
         set(&mut config, "kubernetes", kubernetes);
         let resource = RunnerConfigResource::new(Arc::new(Shared::default()));
@@ -787,14 +791,16 @@ mod tests {
 
     #[test]
     fn the_model_fits_the_schema() {
-        crate::framework::model::assert_model_fits::<RunnerConfig>(&schema().implied_type());
+        terraform_plugin::framework::model::assert_model_fits::<RunnerConfig>(
+            &schema().implied_type(),
+        );
     }
 
     /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a prior
     /// state or an import, converts to the model and back.
     #[test]
     fn every_value_the_schema_admits_fits_the_model() {
-        crate::framework::arbitrary::assert_every_value_fits::<RunnerConfig>(&schema());
+        terraform_plugin::framework::arbitrary::assert_every_value_fits::<RunnerConfig>(&schema());
     }
 
     #[test]
@@ -816,7 +822,7 @@ mod tests {
             ])]),
         );
         set(&mut state, "agent_url", Value::string("https://agent"));
-        let m: RunnerConfig = crate::framework::model::decode(&state).unwrap();
+        let m: RunnerConfig = terraform_plugin::framework::model::decode(&state).unwrap();
         assert_eq!(m.name(), "runner", "name defaults to id");
         let cluster = m.cluster.as_ref().unwrap();
         assert_eq!(cluster.account.as_deref(), Some("o/a"));
@@ -826,7 +832,8 @@ mod tests {
             !format!("{m:?}").contains("https://agent"),
             "Debug hides the secret"
         );
-        let back = crate::framework::model::encode(&m, &schema().implied_type()).unwrap();
+        let back =
+            terraform_plugin::framework::model::encode(&m, &schema().implied_type()).unwrap();
         assert_eq!(back, state);
     }
 }

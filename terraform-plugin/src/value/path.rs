@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 
 /// One step of an [`AttributePath`], as in tfplugin5's `AttributePath.Step`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum PathStep {
+pub enum PathStep {
     /// An object attribute or nested block, by name.
     Attribute(String),
     /// A map element (or map-nested block), by key.
@@ -25,43 +25,43 @@ pub(crate) enum PathStep {
 /// assert_eq!(p.to_string(), "criteria[0].env_type");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct AttributePath {
+pub struct AttributePath {
     steps: Vec<PathStep>,
 }
 
 impl AttributePath {
     /// The empty path: the value itself.
-    pub(crate) fn root() -> Self {
+    pub fn root() -> Self {
         Self::default()
     }
 
     /// Builds a path from its steps.
-    pub(crate) fn from_steps(steps: Vec<PathStep>) -> Self {
+    pub fn from_steps(steps: Vec<PathStep>) -> Self {
         Self { steps }
     }
 
     /// A new path one attribute (or nested block) deeper.
-    pub(crate) fn attribute(&self, name: impl Into<String>) -> Self {
+    pub fn attribute(&self, name: impl Into<String>) -> Self {
         self.with(PathStep::Attribute(name.into()))
     }
 
     /// A new path to the map element with this key.
-    pub(crate) fn key(&self, key: impl Into<String>) -> Self {
+    pub fn key(&self, key: impl Into<String>) -> Self {
         self.with(PathStep::ElementKeyString(key.into()))
     }
 
     /// A new path to the list or tuple element at this index.
-    pub(crate) fn index(&self, index: i64) -> Self {
+    pub fn index(&self, index: i64) -> Self {
         self.with(PathStep::ElementKeyInt(index))
     }
 
     /// The steps, outermost first.
-    pub(crate) fn steps(&self) -> &[PathStep] {
+    pub fn steps(&self) -> &[PathStep] {
         &self.steps
     }
 
     /// Whether this is the root path (no steps).
-    pub(crate) fn is_root(&self) -> bool {
+    pub fn is_root(&self) -> bool {
         self.steps.is_empty()
     }
 

@@ -6,31 +6,51 @@
 //! written to stdout. The level comes from `TF_LOG_PROVIDER`, then `TF_LOG` (the same variables
 //! Terraform uses), defaulting to `info`; Terraform filters again on its side.
 //!
-//! Other crates log here too: kube's `tracing` events arrive through tracing's `log` feature
-//! (no tracing subscriber is installed). Kube's events and HTTP spans are kept at DEBUG at most
-//! (a request's method and URL, a watch that ended), the rest of other crates' records (h2,
-//! hyper, tonic, span enter and exit) at TRACE, so that neither floods an INFO log nor takes
-//! the provider's own levels.
+//! Other crates log here too: a client library's `tracing` events (kube's, say) arrive through
+//! tracing's `log` feature (no tracing subscriber is installed). The records of the crates the
+//! provider names as its chatty dependencies ([`ProviderIdentity::dependency_log_targets`]) are
+//! kept at DEBUG at most (a request's method and URL, a watch that ended), the rest of other
+//! crates' records (h2, hyper, tonic, span enter and exit) at TRACE, so that neither floods an
+//! INFO log nor takes the provider's own levels.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
+use super::ProviderIdentity;
+
 /// The stderr logger in hclog's JSON line format.
 struct HclogLogger {
     level: LevelFilter,
+    origins: Origins,
 }
+
+/// Whose records keep which level: by the module path they were made in.
+#[derive(Clone, Copy)]
+struct Origins {
+    /// The provider's own code (and this crate's): logged at the record's level.
+    own: &'static [&'static str],
+    /// Dependencies whose records are kept at DEBUG at most.
+    dependencies: &'static [&'static str],
+}
+
+/// This crate's module path: its records count as the provider's own.
+const FRAMEWORK_TARGET: &str = "terraform_plugin";
 
 /// Installs the hclog logger as the process logger.
 ///
 /// Calling it twice is harmless: the second call keeps the first logger.
-pub(crate) fn init() {
+pub(crate) fn init(identity: &ProviderIdentity) {
     let level = level_from_env(
         std::env::var("TF_LOG_PROVIDER").ok().as_deref(),
         std::env::var("TF_LOG").ok().as_deref(),
     );
-    if log::set_boxed_logger(Box::new(HclogLogger { level })).is_ok() {
+    let origins = Origins {
+        own: identity.log_targets,
+        dependencies: identity.dependency_log_targets,
+    };
+    if log::set_boxed_logger(Box::new(HclogLogger { level, origins })).is_ok() {
         log::set_max_level(level);
     }
 }
@@ -52,19 +72,24 @@ fn level_from_env(provider: Option<&str>, general: Option<&str>) -> LevelFilter 
     }
 }
 
-/// The level a record is logged at: the provider's own as it is; kube's at most DEBUG (the
-/// enter and exit of its spans at TRACE); every other crate's at TRACE. `module` is where the
-/// record was made, which tracing's span records carry (their target is `tracing::span`).
-fn effective_level(level: Level, target: &str, module: Option<&str>) -> Level {
+/// The level a record is logged at: the provider's own as it is; a named dependency's at most
+/// DEBUG (the enter and exit of its spans at TRACE); every other crate's at TRACE. `module` is
+/// where the record was made, which tracing's span records carry (their target is
+/// `tracing::span`).
+fn effective_level(origins: Origins, level: Level, target: &str, module: Option<&str>) -> Level {
     let origin = module.unwrap_or(target);
     let ours = |name: &str| {
-        name.starts_with("humanitec_provider") || name.starts_with("terraform_provider_humanitec")
+        name.starts_with(FRAMEWORK_TARGET) || origins.own.iter().any(|own| name.starts_with(own))
     };
     if ours(target) {
         level
     } else if target == "tracing::span::active" {
         Level::Trace
-    } else if origin.starts_with("kube") {
+    } else if origins
+        .dependencies
+        .iter()
+        .any(|dependency| origin.starts_with(dependency))
+    {
         level.max(Level::Debug)
     } else {
         Level::Trace
@@ -79,13 +104,18 @@ impl Log for HclogLogger {
         let level = if target == "tracing::span" {
             metadata.level().max(Level::Debug)
         } else {
-            effective_level(metadata.level(), target, None)
+            effective_level(self.origins, metadata.level(), target, None)
         };
         level <= self.level
     }
 
     fn log(&self, record: &Record<'_>) {
-        let level = effective_level(record.level(), record.target(), record.module_path());
+        let level = effective_level(
+            self.origins,
+            record.level(),
+            record.target(),
+            record.module_path(),
+        );
         if level > self.level {
             return;
         }
@@ -186,9 +216,14 @@ mod tests {
     #[test]
     fn other_crates_log_at_debug_or_trace() {
         use Level::*;
+        let origins = Origins {
+            own: &["example_provider", "terraform_provider_example"],
+            dependencies: &["kube"],
+        };
         let cases = [
-            (Info, "humanitec_provider::runner::run", None, Info),
-            (Warn, "terraform_provider_humanitec", None, Warn),
+            (Info, "example_provider::runner::run", None, Info),
+            (Warn, "terraform_provider_example", None, Warn),
+            (Debug, "terraform_plugin::framework::server", None, Debug),
             (Error, "kube_client::client::builder", None, Debug),
             (Trace, "kube_runtime::watcher", None, Trace),
             (
@@ -207,18 +242,22 @@ mod tests {
             (Debug, "tracing::span", Some("tonic::transport"), Trace),
         ];
         for (level, target, module, want) in cases {
-            assert_eq!(effective_level(level, target, module), want, "{target}");
+            assert_eq!(
+                effective_level(origins, level, target, module),
+                want,
+                "{target}"
+            );
         }
     }
 
     #[test]
     fn line_is_hclog_json() {
-        let line = format_line(Level::Debug, "humanitec_provider::plugin", "hello \"x\"");
+        let line = format_line(Level::Debug, "terraform_plugin::plugin", "hello \"x\"");
         assert!(line.ends_with('\n'));
         let parsed: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(parsed["@level"], "debug");
         assert_eq!(parsed["@message"], "hello \"x\"");
-        assert_eq!(parsed["@module"], "provider.humanitec_provider.plugin");
+        assert_eq!(parsed["@module"], "provider.terraform_plugin.plugin");
     }
 
     #[test]

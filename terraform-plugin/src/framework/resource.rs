@@ -24,7 +24,7 @@ pub(crate) struct ClientCapabilities {
 
 /// Why an operation was asked to finish early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cancelled {
+pub enum Cancelled {
     /// Terraform sent `Stop` (the user pressed Ctrl-C).
     Stop,
     /// The operation's time limit (its `timeouts` value or the default) passed.
@@ -33,26 +33,26 @@ pub(crate) enum Cancelled {
 
 /// The signal that asks an operation to finish early, with the reason. Clones share one signal.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Cancel {
+pub struct Cancel {
     token: CancellationToken,
     reason: Arc<Mutex<Option<Cancelled>>>,
 }
 
 impl Cancel {
     /// Fires the signal; the first reason given is the one kept.
-    pub(crate) fn fire(&self, reason: Cancelled) {
+    pub fn fire(&self, reason: Cancelled) {
         let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         slot.get_or_insert(reason);
         self.token.cancel();
     }
 
     /// The reason, once the signal has fired.
-    pub(crate) fn reason(&self) -> Option<Cancelled> {
+    pub fn reason(&self) -> Option<Cancelled> {
         *self.reason.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until the signal fires.
-    pub(crate) async fn fired(&self) -> Cancelled {
+    pub async fn fired(&self) -> Cancelled {
         self.token.cancelled().await;
         self.reason().unwrap_or(Cancelled::Stop)
     }
@@ -60,24 +60,24 @@ impl Cancel {
 
 /// What a resource operation may know about the request besides the values.
 #[derive(Debug)]
-pub(crate) struct Operation {
+pub struct Operation {
     /// Private state: read it, change it, and it is stored with the new state.
-    pub(crate) private: Private,
+    pub private: Private,
     /// When the operation must be finished (from the resource's `timeouts` block, or a default).
-    pub(crate) deadline: Instant,
+    pub deadline: Instant,
     /// Fired by `Stop` and by the time limit. Why a signal rather than dropping the future: an
     /// operation that started something long-running (a Job) must get the chance to say what it
     /// left behind, and to keep it in state.
-    pub(crate) cancel: Cancel,
+    pub cancel: Cancel,
     /// The time limit the deadline was set from, for messages.
     budget: Duration,
     /// Whether this read completes an import: the state holds only what the import id gave.
-    pub(crate) importing: bool,
+    pub importing: bool,
 }
 
 impl Operation {
     /// An operation with the given private state and time budget.
-    pub(crate) fn new(private: Private, budget: Duration) -> Self {
+    pub fn new(private: Private, budget: Duration) -> Self {
         Self {
             private,
             deadline: Instant::now() + budget,
@@ -88,26 +88,23 @@ impl Operation {
     }
 
     /// The operation's whole time limit.
-    pub(crate) fn budget(&self) -> Duration {
+    pub fn budget(&self) -> Duration {
         self.budget
     }
 
     /// Time left before the deadline (zero when it has passed).
-    pub(crate) fn remaining(&self) -> Duration {
+    pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
     /// Adds the error that says why the operation `name` (`create`, `read`, …) stopped early.
-    pub(crate) fn report_cancelled(&self, reason: Cancelled, name: &str, diags: &mut Diagnostics) {
+    pub fn report_cancelled(&self, reason: Cancelled, name: &str, diags: &mut Diagnostics) {
         super::server::cancelled_error(diags, name, reason, self.budget);
     }
 
     /// Runs `work` unless the operation is cancelled first; then `work` is dropped and the reason
     /// returned. For steps that are safe to abandon, such as an idempotent HTTP request.
-    pub(crate) async fn unless_cancelled<F: Future>(
-        &self,
-        work: F,
-    ) -> Result<F::Output, Cancelled> {
+    pub async fn unless_cancelled<F: Future>(&self, work: F) -> Result<F::Output, Cancelled> {
         tokio::select! {
             output = work => Ok(output),
             reason = self.cancel.fired() => Err(reason),
@@ -117,23 +114,23 @@ impl Operation {
 
 /// A plan being made: the resource may adjust `planned` and add replacement paths.
 #[derive(Debug)]
-pub(crate) struct Plan<'a> {
+pub struct Plan<'a> {
     /// The state before the change (null on create).
-    pub(crate) prior: &'a Value,
+    pub prior: &'a Value,
     /// The configuration as written (may hold unknowns).
-    pub(crate) config: &'a Value,
+    pub config: &'a Value,
     /// The planned new state, already with defaults and computed values applied.
-    pub(crate) planned: Value,
+    pub planned: Value,
     /// Attributes whose change forces replacement, beyond those the schema marks.
-    pub(crate) requires_replace: Vec<AttributePath>,
+    pub requires_replace: Vec<AttributePath>,
     /// Private state to store with the plan.
-    pub(crate) private: Private,
+    pub private: Private,
 }
 
 /// A managed resource type.
 #[async_trait]
-pub(crate) trait Resource: Send + Sync {
-    /// The resource type name, e.g. `humanitec_runner_config`.
+pub trait Resource: Send + Sync {
+    /// The resource type name, e.g. `example_server` (the provider's name, `_`, a noun).
     fn type_name(&self) -> &'static str;
 
     /// The resource's schema.
@@ -190,7 +187,7 @@ pub(crate) trait Resource: Send + Sync {
 
 /// A provider: its configuration and its resources.
 #[async_trait]
-pub(crate) trait Provider: Send + Sync {
+pub trait Provider: Send + Sync {
     /// The schema of the `provider` block.
     fn schema(&self) -> Schema;
 

@@ -381,18 +381,81 @@ impl go_plugin::grpc_controller_server::GrpcController for Controller {
 
 #[cfg(test)]
 mod tests {
+    use async_trait::async_trait;
     use pb::provider_server::Provider as _;
 
     use super::*;
     use crate::framework::plan::null_object;
+    use crate::framework::{
+        Attribute, Block, NestedBlock, Nesting, Operation, Provider, Resource, Schema,
+    };
     use crate::value::Value;
 
-    /// A container runner configuration with a write-only git password, as Terraform encodes it.
+    /// A resource with a git source whose password may be write-only, as a provider declares it.
+    struct Checkout;
+
+    #[async_trait]
+    impl Resource for Checkout {
+        fn type_name(&self) -> &'static str {
+            "test_checkout"
+        }
+
+        fn schema(&self) -> Schema {
+            let source = Block::new("the repository")
+                .attribute(Attribute::string("url").required())
+                .attribute(Attribute::string("password").sensitive())
+                .attribute(Attribute::string("password_wo").write_only())
+                .attribute(Attribute::string("password_wo_version"));
+            Schema::new(
+                Block::new("test")
+                    .attribute(Attribute::string("id").required())
+                    .block(NestedBlock::new("source", Nesting::Single, source)),
+            )
+        }
+
+        async fn create(&self, _: &mut Operation, planned: &Value, _: &mut Diagnostics) -> Value {
+            planned.clone()
+        }
+
+        async fn read(&self, _: &mut Operation, current: &Value, _: &mut Diagnostics) -> Value {
+            current.clone()
+        }
+
+        async fn update(
+            &self,
+            _: &mut Operation,
+            _: &Value,
+            planned: &Value,
+            _: &mut Diagnostics,
+        ) -> Value {
+            planned.clone()
+        }
+
+        async fn delete(&self, _: &mut Operation, _: &Value, _: &mut Diagnostics) {}
+    }
+
+    /// A provider of the one test resource.
+    struct TestProvider;
+
+    #[async_trait]
+    impl Provider for TestProvider {
+        fn schema(&self) -> Schema {
+            Schema::new(Block::new("test provider"))
+        }
+
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Checkout)]
+        }
+
+        async fn configure(&self, _: &Value, _: &str, _: &mut Diagnostics) {}
+    }
+
+    /// A configuration with a write-only git password, as Terraform encodes it.
     fn config_with_password_wo(server: &Server) -> pb::DynamicValue {
         let (_, schema) = server
             .resource_schemas()
-            .find(|(name, _)| *name == "humanitec_container_runner")
-            .expect("container runner schema");
+            .find(|(name, _)| *name == "test_checkout")
+            .expect("test schema");
         let block = &schema.block;
         let nested = |name: &str| {
             let found = block.blocks.iter().find(|b| b.name == name);
@@ -406,7 +469,6 @@ mod tests {
             }
             value
         };
-        let job = with(nested("job"), &[("image", Value::string("img"))]);
         let source = with(
             nested("source"),
             &[
@@ -417,24 +479,17 @@ mod tests {
         );
         let config = with(
             null_object(block),
-            &[
-                ("id", Value::string("runner")),
-                ("type", Value::string("s3")),
-                ("job", job),
-                ("source", source),
-            ],
+            &[("id", Value::string("checkout")), ("source", source)],
         );
         encode(&config, &schema.implied_type(), "configuration").expect("encodes")
     }
 
     async fn validate(capabilities: Option<pb::ClientCapabilities>) -> Vec<pb::Diagnostic> {
-        let server = Arc::new(Server::new(Arc::new(
-            crate::provider::HumanitecProvider::new(),
-        )));
+        let server = Arc::new(Server::new(Arc::new(TestProvider)));
         let config = config_with_password_wo(&server);
         let service = ProviderService::new(server);
         let request = pb::validate_resource_type_config::Request {
-            type_name: "humanitec_container_runner".into(),
+            type_name: "test_checkout".into(),
             config: Some(config),
             client_capabilities: capabilities,
         };

@@ -1,4 +1,4 @@
-//! Test-only: every value a schema admits, as Terraform sends it, for property tests of the
+//! Test support (the `testing` feature): every value a schema admits, as Terraform sends it, for property tests of the
 //! typed models (`super::model`).
 //!
 //! A resource's model must take any value Terraform may hand the provider for its schema: a
@@ -34,7 +34,7 @@ use crate::value::{Type, Value};
 
 /// Which request the value comes in, which decides where nulls and unknowns may appear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Situation {
+pub enum Situation {
     /// A configuration (validate, and the `config` of plan and apply): unknowns anywhere the
     /// user may write a value, computed-only attributes null.
     Config,
@@ -129,7 +129,7 @@ fn arb_known(ty: &Type, situation: Situation) -> BoxedStrategy<Value> {
     }
 }
 
-/// Strings users write: empty, plain, and with the characters that paths, URLs and Humanitec
+/// Strings users write: empty, plain, and with the characters that paths, URLs and template
 /// placeholders hold.
 fn arb_string() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -151,7 +151,7 @@ fn arb_key() -> impl Strategy<Value = String> {
 
 /// A value of `block`'s object type as Terraform sends it in `situation`: every attribute and
 /// nested block present, each null, unknown or known as the table in the module docs says.
-pub(crate) fn arb_block_value(block: &Block, situation: Situation) -> BoxedStrategy<Value> {
+pub fn arb_block_value(block: &Block, situation: Situation) -> BoxedStrategy<Value> {
     let mut parts: Vec<(Just<String>, BoxedStrategy<Value>)> = block
         .attributes
         .iter()
@@ -184,7 +184,7 @@ pub(crate) fn arb_block_value(block: &Block, situation: Situation) -> BoxedStrat
 
 /// Fails unless every value `schema` admits, in every situation, converts to model `M` and back
 /// (`super::model::round_trip`): the property test each resource runs on its model.
-pub(crate) fn assert_every_value_fits<M>(schema: &super::Schema)
+pub fn assert_every_value_fits<M>(schema: &super::Schema)
 where
     M: serde::Serialize + serde::de::DeserializeOwned,
 {
@@ -204,7 +204,7 @@ where
 }
 
 /// Any of the four situations with a value for it.
-pub(crate) fn arb_any_situation(block: &Block) -> BoxedStrategy<(Situation, Value)> {
+pub fn arb_any_situation(block: &Block) -> BoxedStrategy<(Situation, Value)> {
     let situations = [
         Situation::Config,
         Situation::Plan,

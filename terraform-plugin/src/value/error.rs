@@ -20,23 +20,23 @@ fn location(path: &AttributePath) -> String {
 /// A value could not be decoded from msgpack or JSON.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}{kind}", location(.path))]
-pub(crate) struct DecodeError {
+pub struct DecodeError {
     /// Where in the value the problem is (the enclosing object for unknown attributes).
-    pub(crate) path: AttributePath,
+    pub path: AttributePath,
     /// What the problem is.
-    pub(crate) kind: DecodeErrorKind,
+    pub kind: DecodeErrorKind,
 }
 
 impl DecodeError {
     /// An error of `kind` at `path`.
-    pub(crate) fn new(path: AttributePath, kind: DecodeErrorKind) -> Self {
+    pub fn new(path: AttributePath, kind: DecodeErrorKind) -> Self {
         Self { path, kind }
     }
 }
 
 /// What went wrong while decoding.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum DecodeErrorKind {
+pub enum DecodeErrorKind {
     /// The input ended in the middle of a value.
     #[error("unexpected end of input")]
     UnexpectedEnd,
@@ -97,23 +97,23 @@ pub(crate) enum DecodeErrorKind {
 /// A value could not be encoded as msgpack or JSON for its schema type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}{kind}", location(.path))]
-pub(crate) struct EncodeError {
+pub struct EncodeError {
     /// Where in the value the problem is.
-    pub(crate) path: AttributePath,
+    pub path: AttributePath,
     /// What the problem is.
-    pub(crate) kind: EncodeErrorKind,
+    pub kind: EncodeErrorKind,
 }
 
 impl EncodeError {
     /// An error of `kind` at `path`.
-    pub(crate) fn new(path: AttributePath, kind: EncodeErrorKind) -> Self {
+    pub fn new(path: AttributePath, kind: EncodeErrorKind) -> Self {
         Self { path, kind }
     }
 }
 
 /// What went wrong while encoding.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum EncodeErrorKind {
+pub enum EncodeErrorKind {
     /// The value does not have the shape of the schema type.
     #[error("a {found} value does not conform to type {expected}")]
     TypeMismatch {

@@ -29,7 +29,7 @@ const F64_EXACT_DIGITS: usize = 800;
 /// assert_eq!(Number::parse("1.0")?, Number::from_i64(1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Number(Repr);
+pub struct Number(Repr);
 
 /// The normalized representation behind [`Number`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,7 +56,7 @@ enum Repr {
 
 /// Why a text is not a number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum NumberError {
+pub enum NumberError {
     /// The text is not a decimal number (nor `Inf`/`-Inf`).
     #[error("{0:?} is not a decimal number")]
     Syntax(String),
@@ -78,7 +78,7 @@ impl NumberError {
 
 impl Number {
     /// Zero.
-    pub(crate) fn zero() -> Self {
+    pub fn zero() -> Self {
         Number(Repr::Finite {
             negative: false,
             digits: String::new(),
@@ -87,17 +87,17 @@ impl Number {
     }
 
     /// Positive (`negative == false`) or negative infinity.
-    pub(crate) fn infinity(negative: bool) -> Self {
+    pub fn infinity(negative: bool) -> Self {
         Number(Repr::Infinity { negative })
     }
 
     /// The integer `i`.
-    pub(crate) fn from_i64(i: i64) -> Self {
+    pub fn from_i64(i: i64) -> Self {
         Self::from_integer(i < 0, i.unsigned_abs())
     }
 
     /// The integer `u`.
-    pub(crate) fn from_u64(u: u64) -> Self {
+    pub fn from_u64(u: u64) -> Self {
         Self::from_integer(false, u)
     }
 
@@ -107,7 +107,7 @@ impl Number {
     /// `0.1000000000000000055511151231257827021181583404541015625`, which is what makes
     /// a float decoded from msgpack re-encode to the identical float. For the short decimal a
     /// person would write, use `Number::parse(&f.to_string())`.
-    pub(crate) fn from_f64(f: f64) -> Option<Self> {
+    pub fn from_f64(f: f64) -> Option<Self> {
         if f.is_nan() {
             return None;
         }
@@ -129,7 +129,7 @@ impl Number {
     /// assert!(Number::parse("1e400").is_ok());
     /// assert!(Number::parse("NaN").is_err());
     /// ```
-    pub(crate) fn parse(text: &str) -> Result<Self, NumberError> {
+    pub fn parse(text: &str) -> Result<Self, NumberError> {
         let syntax = || NumberError::quoting(text, NumberError::Syntax);
         let (negative, body) = match text.as_bytes().first() {
             Some(b'-') => (true, text.get(1..).unwrap_or("")),
@@ -177,7 +177,7 @@ impl Number {
     }
 
     /// The value as an `i64`, only if it is exactly an integer in range.
-    pub(crate) fn as_i64(&self) -> Option<i64> {
+    pub fn as_i64(&self) -> Option<i64> {
         let (negative, magnitude) = self.integer_magnitude()?;
         if negative {
             // -(2^63) is the one magnitude that fits only as a negative number.
@@ -188,7 +188,7 @@ impl Number {
     }
 
     /// The value as a `u64`, only if it is exactly a non-negative integer in range.
-    pub(crate) fn as_u64(&self) -> Option<u64> {
+    pub fn as_u64(&self) -> Option<u64> {
         match self.integer_magnitude()? {
             (false, magnitude) => Some(magnitude),
             (true, 0) => Some(0),
@@ -197,7 +197,7 @@ impl Number {
     }
 
     /// The nearest `f64` (±infinity beyond its range, ±0 below it).
-    pub(crate) fn as_f64(&self) -> f64 {
+    pub fn as_f64(&self) -> f64 {
         match &self.0 {
             Repr::Infinity { negative: false } => f64::INFINITY,
             Repr::Infinity { negative: true } => f64::NEG_INFINITY,
@@ -219,7 +219,7 @@ impl Number {
 
     /// The value as an `f64`, only if that `f64` is exactly this number (so it can go on the
     /// wire as a msgpack float without loss). Infinities are exact.
-    pub(crate) fn to_f64_exact(&self) -> Option<f64> {
+    pub fn to_f64_exact(&self) -> Option<f64> {
         if let Repr::Finite { digits, .. } = &self.0 {
             // Cheap rejection before the 800-digit comparison: no f64 has more digits.
             if digits.len() > F64_EXACT_DIGITS {
@@ -230,9 +230,9 @@ impl Number {
         (Self::from_f64(f).as_ref() == Some(self)).then_some(f)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     /// Whether this is +∞ or -∞.
-    pub(crate) fn is_infinite(&self) -> bool {
+    pub fn is_infinite(&self) -> bool {
         matches!(self.0, Repr::Infinity { .. })
     }
 

@@ -15,7 +15,7 @@ use crate::value::{AttributePath, Value};
 
 /// A state of `schema` with `id` set and everything else null: what an import by id starts
 /// from.
-pub(crate) fn with_id(id: &str, schema: &super::Schema) -> Value {
+pub fn with_id(id: &str, schema: &super::Schema) -> Value {
     let mut object = null_object(&schema.block);
     if let Value::Object(fields) = &mut object {
         fields.insert("id".to_string(), Value::string(id));
@@ -24,7 +24,7 @@ pub(crate) fn with_id(id: &str, schema: &super::Schema) -> Value {
 }
 
 /// A value of `block`'s type with every attribute and nested block null.
-pub(crate) fn null_object(block: &Block) -> Value {
+pub fn null_object(block: &Block) -> Value {
     let mut fields = BTreeMap::new();
     for attribute in &block.attributes {
         fields.insert(attribute.name.clone(), Value::Null);
@@ -64,7 +64,7 @@ pub(crate) fn clear_write_only(block: &Block, value: &mut Value) {
 /// `target` (a plan) with each write-only attribute taken from `config`, where Terraform sends
 /// their values: what a create or update is given to work with. Only `Single` nested blocks
 /// are looked into (the schema allows write-only attributes nowhere else).
-pub(crate) fn with_write_only(block: &Block, target: &Value, config: &Value) -> Value {
+pub fn with_write_only(block: &Block, target: &Value, config: &Value) -> Value {
     let (Value::Object(fields), Value::Object(configured)) = (target, config) else {
         return target.clone();
     };
@@ -194,7 +194,7 @@ pub(crate) fn replacement_paths(
 /// Why not `actual` as a whole: Terraform rejects an applied state that differs from a known
 /// planned value, and the server may write a value in another, equivalent form. Differences
 /// the next refresh finds are drift, shown then.
-pub(crate) fn resolve_unknowns(planned: &Value, actual: &Value) -> Value {
+pub fn resolve_unknowns(planned: &Value, actual: &Value) -> Value {
     match (planned, actual) {
         (Value::Unknown, _) => actual.clone(),
         (Value::Object(fields), Value::Object(actual_fields)) => Value::Object(

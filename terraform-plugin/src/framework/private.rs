@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 
 /// A resource's private state.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Private(Map<String, Json>);
+pub struct Private(Map<String, Json>);
 
 impl Private {
     /// Parses the bytes Terraform sent; empty or unreadable bytes give an empty private state.
@@ -35,17 +35,17 @@ impl Private {
     }
 
     /// Takes an entry out.
-    pub(crate) fn remove(&mut self, key: &str) -> Option<Json> {
+    pub fn remove(&mut self, key: &str) -> Option<Json> {
         self.0.remove(key)
     }
 
     /// A stored entry.
-    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
+    pub fn get(&self, key: &str) -> Option<&Json> {
         self.0.get(key)
     }
 
     /// Stores an entry.
-    pub(crate) fn set(&mut self, key: impl Into<String>, value: Json) {
+    pub fn set(&mut self, key: impl Into<String>, value: Json) {
         self.0.insert(key.into(), value);
     }
 }

@@ -19,7 +19,7 @@ const MAX_TYPE_DEPTH: usize = 64;
 /// assert_eq!(ty.to_json(), serde_json::json!(["object", {"name": "string", "ports": ["list", "number"]}]));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Type {
+pub enum Type {
     /// `bool`.
     Bool,
     /// `number` (arbitrary-precision decimal).
@@ -42,7 +42,7 @@ pub(crate) enum Type {
 
 /// Why a JSON document is not a cty type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TypeError {
+pub enum TypeError {
     /// A primitive type name we do not know (cty has only bool, number, string, dynamic).
     #[error("unknown primitive type {0:?}")]
     UnknownPrimitive(String),
@@ -70,23 +70,23 @@ pub(crate) enum TypeError {
 
 impl Type {
     /// `list(element)`.
-    pub(crate) fn list(element: Type) -> Self {
+    pub fn list(element: Type) -> Self {
         Type::List(Box::new(element))
     }
 
     /// `set(element)`.
-    pub(crate) fn set(element: Type) -> Self {
+    pub fn set(element: Type) -> Self {
         Type::Set(Box::new(element))
     }
 
     /// `map(element)`.
-    pub(crate) fn map(element: Type) -> Self {
+    pub fn map(element: Type) -> Self {
         Type::Map(Box::new(element))
     }
 
     /// `object({...})` from `(name, type)` pairs.
-    #[cfg(test)]
-    pub(crate) fn object<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Type)>) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn object<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Type)>) -> Self {
         Type::Object(
             attributes
                 .into_iter()
@@ -96,13 +96,13 @@ impl Type {
     }
 
     /// `tuple([...])`.
-    #[cfg(test)]
-    pub(crate) fn tuple(elements: impl IntoIterator<Item = Type>) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn tuple(elements: impl IntoIterator<Item = Type>) -> Self {
         Type::Tuple(elements.into_iter().collect())
     }
 
     /// cty's compact JSON form: `"string"`, `["list","string"]`, `["object",{"a":"string"}]`.
-    pub(crate) fn to_json(&self) -> Json {
+    pub fn to_json(&self) -> Json {
         match self {
             Type::Bool => Json::from("bool"),
             Type::Number => Json::from("number"),
@@ -126,7 +126,7 @@ impl Type {
     }
 
     /// The JSON form as bytes (for `Schema.Attribute.type` and dynamic values).
-    pub(crate) fn to_json_bytes(&self) -> Vec<u8> {
+    pub fn to_json_bytes(&self) -> Vec<u8> {
         // Serializing a `serde_json::Value` cannot fail (all keys are strings).
         serde_json::to_vec(&self.to_json()).unwrap_or_default()
     }
@@ -136,12 +136,12 @@ impl Type {
     /// An object type may carry a third element listing its optional attributes
     /// (`["object",{...},["a"]]`); it only matters to Terraform's type conversion, so it is
     /// accepted and ignored.
-    pub(crate) fn from_json(json: &Json) -> Result<Type, TypeError> {
+    pub fn from_json(json: &Json) -> Result<Type, TypeError> {
         Self::from_json_at(json, 0)
     }
 
     /// Parses the JSON form from bytes.
-    pub(crate) fn from_json_bytes(bytes: &[u8]) -> Result<Type, TypeError> {
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Type, TypeError> {
         let json: Json =
             serde_json::from_slice(bytes).map_err(|e| TypeError::Json(e.to_string()))?;
         Self::from_json(&json)

@@ -38,7 +38,7 @@ const UNKNOWN: [u8; 3] = [0xd4, 0x00, 0x00];
 /// let v = decode(&[0x81, 0xa1, b'a', 0xd4, 0x00, 0x00], &Type::object([("a", Type::String)]))?;
 /// assert!(v.get("a").is_unknown());
 /// ```
-pub(crate) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
+pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
     let mut reader = Reader { rest: bytes };
     let value = decode_value(&mut reader, ty, &PathTrail::Root, 0)?;
     if !reader.rest.is_empty() {
@@ -56,7 +56,7 @@ pub(crate) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
 /// rejects objects with missing attributes), in sorted attribute-name order as Terraform writes
 /// them. A plain (unwrapped) value under a `dynamic` type is written with its inferred type
 /// (see [`Value::infer_type`]).
-pub(crate) fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, EncodeError> {
+pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     encode_value(&mut out, value, ty, &PathTrail::Root, 0)?;
     Ok(out)

@@ -35,7 +35,7 @@ use super::types::{Type, json_kind};
 /// let v = decode(br#"{"name":"r1","removed_in_v2":true}"#, &ty)?;
 /// assert_eq!(v, Value::object([("name", Value::string("r1"))]));
 /// ```
-pub(crate) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
+pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
     let json: Json = serde_json::from_slice(bytes)
         .map_err(|e| DecodeError::new(Default::default(), DecodeErrorKind::Json(e.to_string())))?;
     decode_json(&json, ty)
@@ -55,7 +55,7 @@ pub(crate) fn decode_json(json: &Json, ty: &Type) -> Result<Value, DecodeError> 
 /// Why test-only: Terraform sends JSON but never asks for it back, so the provider has no use for
 /// an encoder; the decoder's round-trip tests do.
 #[cfg(test)]
-pub(crate) fn encode(value: &Value, ty: &Type) -> Result<Json, EncodeError> {
+pub fn encode(value: &Value, ty: &Type) -> Result<Json, EncodeError> {
     encode_value(value, ty, &PathTrail::Root, 0)
 }
 

@@ -30,8 +30,9 @@ pub(crate) struct PluginSocket {
 }
 
 impl PluginSocket {
-    /// Creates a private directory under the temp dir and binds `plugin.sock` in it.
-    pub(crate) fn bind() -> io::Result<Self> {
+    /// Creates a private directory under the temp dir, its name starting with `name` (the
+    /// provider's), and binds `plugin.sock` in it.
+    pub(crate) fn bind(name: &str) -> io::Result<Self> {
         let base = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
@@ -39,7 +40,7 @@ impl PluginSocket {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let dir = base.join(format!("plugin-humanitec-{}-{nanos}", std::process::id()));
+        let dir = base.join(format!("{name}-{}-{nanos}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         let path = dir.join("plugin.sock");
         let listener = match UnixListener::bind(&path) {

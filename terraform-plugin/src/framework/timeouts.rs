@@ -8,22 +8,22 @@ use crate::value::{AttributePath, Value};
 
 /// The `timeouts` block in a resource's model.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Timeouts {
+pub struct Timeouts {
     /// How long create may take.
-    pub(crate) create: Option<String>,
+    pub create: Option<String>,
     /// How long read may take.
-    pub(crate) read: Option<String>,
+    pub read: Option<String>,
     /// How long update may take.
-    pub(crate) update: Option<String>,
+    pub update: Option<String>,
     /// How long delete may take.
-    pub(crate) delete: Option<String>,
+    pub delete: Option<String>,
 }
 
 /// The operations a `timeouts` block can limit.
 pub(crate) const OPERATIONS: [&str; 4] = ["create", "read", "update", "delete"];
 
 /// The time limit of create, update and delete when the resource's `timeouts` sets none.
-pub(crate) const DEFAULT_WRITE: Duration = Duration::from_secs(20 * 60);
+pub const DEFAULT_WRITE: Duration = Duration::from_secs(20 * 60);
 /// The time limit of read (a refresh) when the resource's `timeouts` sets none.
 pub(crate) const DEFAULT_READ: Duration = Duration::from_secs(5 * 60);
 
@@ -37,7 +37,7 @@ pub(crate) fn default_for(operation: &str) -> Duration {
 }
 
 /// A `timeouts { create = "30m" … }` block with one optional duration per operation.
-pub(crate) fn block() -> NestedBlock {
+pub fn block() -> NestedBlock {
     let mut inner = Block::new(
         "Time limits for each operation, as durations such as `\"30s\"`, `\"10m\"` or `\"1h30m\"`.",
     );
@@ -99,7 +99,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
 }
 
 /// Renders a duration the way users write it ("20m", "1h30m", "45s").
-pub(crate) fn format_duration(duration: Duration) -> String {
+pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     let mut out = String::new();

@@ -21,7 +21,7 @@ static NULL: Value = Value::Null;
 /// assert!(!v.is_wholly_known());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     /// Null (of whatever type the schema says).
     Null,
     /// Not known until apply.
@@ -50,43 +50,41 @@ pub(crate) enum Value {
 
 impl Value {
     /// A string value.
-    pub(crate) fn string(s: impl Into<String>) -> Self {
+    pub fn string(s: impl Into<String>) -> Self {
         Value::String(s.into())
     }
 
     /// A number value.
-    #[cfg(test)]
-    pub(crate) fn number(n: impl Into<Number>) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn number(n: impl Into<Number>) -> Self {
         Value::Number(n.into())
     }
 
     /// An object value from `(attribute, value)` pairs.
-    pub(crate) fn object<K: Into<String>>(
-        attributes: impl IntoIterator<Item = (K, Value)>,
-    ) -> Self {
+    pub fn object<K: Into<String>>(attributes: impl IntoIterator<Item = (K, Value)>) -> Self {
         Value::Object(collect_map(attributes))
     }
 
     /// A map value from `(key, value)` pairs.
-    #[cfg(test)]
-    pub(crate) fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
         Value::Map(collect_map(entries))
     }
 
     /// A list value.
-    #[cfg(test)]
-    pub(crate) fn list(elements: impl IntoIterator<Item = Value>) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn list(elements: impl IntoIterator<Item = Value>) -> Self {
         Value::List(elements.into_iter().collect())
     }
 
     /// A set value.
-    #[cfg(test)]
-    pub(crate) fn set(elements: impl IntoIterator<Item = Value>) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn set(elements: impl IntoIterator<Item = Value>) -> Self {
         Value::Set(elements.into_iter().collect())
     }
 
     /// A dynamic value with an explicit concrete type.
-    pub(crate) fn dynamic(ty: Type, value: Value) -> Self {
+    pub fn dynamic(ty: Type, value: Value) -> Self {
         Value::Dynamic(Box::new(ty), Box::new(value))
     }
 
@@ -94,7 +92,7 @@ impl Value {
     ///
     /// All accessors look through the dynamic wrapper, so provider code reads a dynamic
     /// attribute like any other.
-    pub(crate) fn unwrap_dynamic(&self) -> &Value {
+    pub fn unwrap_dynamic(&self) -> &Value {
         let mut value = self;
         while let Value::Dynamic(_, inner) = value {
             value = inner;
@@ -103,17 +101,17 @@ impl Value {
     }
 
     /// Whether the value is null.
-    pub(crate) fn is_null(&self) -> bool {
+    pub fn is_null(&self) -> bool {
         matches!(self.unwrap_dynamic(), Value::Null)
     }
 
     /// Whether the value itself is unknown (its parts are not inspected).
-    pub(crate) fn is_unknown(&self) -> bool {
+    pub fn is_unknown(&self) -> bool {
         matches!(self.unwrap_dynamic(), Value::Unknown)
     }
 
     /// Whether no unknown appears anywhere in the value.
-    pub(crate) fn is_wholly_known(&self) -> bool {
+    pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
@@ -128,16 +126,16 @@ impl Value {
     }
 
     /// The string, if this is a known string.
-    pub(crate) fn as_str(&self) -> Option<&str> {
+    pub fn as_str(&self) -> Option<&str> {
         match self.unwrap_dynamic() {
             Value::String(s) => Some(s),
             _ => None,
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     /// The bool, if this is a known bool.
-    pub(crate) fn as_bool(&self) -> Option<bool> {
+    pub fn as_bool(&self) -> Option<bool> {
         match self.unwrap_dynamic() {
             Value::Bool(b) => Some(*b),
             _ => None,
@@ -145,17 +143,17 @@ impl Value {
     }
 
     /// The number, if this is a known number.
-    #[cfg(test)]
-    pub(crate) fn as_number(&self) -> Option<&Number> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn as_number(&self) -> Option<&Number> {
         match self.unwrap_dynamic() {
             Value::Number(n) => Some(n),
             _ => None,
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     /// The elements, if this is a known list.
-    pub(crate) fn as_list(&self) -> Option<&[Value]> {
+    pub fn as_list(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::List(items) => Some(items),
             _ => None,
@@ -163,8 +161,8 @@ impl Value {
     }
 
     /// The elements (in no meaningful order), if this is a known set.
-    #[cfg(test)]
-    pub(crate) fn as_set(&self) -> Option<&[Value]> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn as_set(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::Set(items) => Some(items),
             _ => None,
@@ -172,8 +170,8 @@ impl Value {
     }
 
     /// The elements, if this is a known tuple.
-    #[cfg(test)]
-    pub(crate) fn as_tuple(&self) -> Option<&[Value]> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn as_tuple(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::Tuple(items) => Some(items),
             _ => None,
@@ -181,8 +179,8 @@ impl Value {
     }
 
     /// The elements of any known list, set or tuple.
-    #[cfg(test)]
-    pub(crate) fn as_elements(&self) -> Option<&[Value]> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn as_elements(&self) -> Option<&[Value]> {
         match self.unwrap_dynamic() {
             Value::List(items) | Value::Set(items) | Value::Tuple(items) => Some(items),
             _ => None,
@@ -190,7 +188,7 @@ impl Value {
     }
 
     /// The entries, if this is a known map.
-    pub(crate) fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
         match self.unwrap_dynamic() {
             Value::Map(entries) => Some(entries),
             _ => None,
@@ -198,8 +196,8 @@ impl Value {
     }
 
     /// The attributes present, if this is a known object (absent ones are null).
-    #[cfg(test)]
-    pub(crate) fn as_object(&self) -> Option<&BTreeMap<String, Value>> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn as_object(&self) -> Option<&BTreeMap<String, Value>> {
         match self.unwrap_dynamic() {
             Value::Object(attributes) => Some(attributes),
             _ => None,
@@ -211,7 +209,7 @@ impl Value {
     /// ```ignore
     /// let name = config.get("runner").get("name").as_str();
     /// ```
-    pub(crate) fn get(&self, attr: &str) -> &Value {
+    pub fn get(&self, attr: &str) -> &Value {
         match self.unwrap_dynamic() {
             Value::Object(attributes) => attributes.get(attr).unwrap_or(&NULL),
             _ => &NULL,
@@ -219,7 +217,7 @@ impl Value {
     }
 
     /// A short name of the value's kind, for error messages.
-    pub(crate) fn kind_name(&self) -> &'static str {
+    pub fn kind_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Unknown => "unknown",
@@ -241,7 +239,7 @@ impl Value {
     ///
     /// Two unknowns compare equal here: this is structural comparison of plans, not cty's
     /// three-valued `Equals`.
-    pub(crate) fn semantically_equal(&self, other: &Value) -> bool {
+    pub fn semantically_equal(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Dynamic(ta, a), Value::Dynamic(tb, b)) => ta == tb && a.semantically_equal(b),
             (Value::Dynamic(_, a), b) => a.semantically_equal(b),
@@ -277,7 +275,7 @@ impl Value {
     ///
     /// Returns `None` when elements disagree (a list holding a string and a number); such a
     /// value needs an explicit [`Value::Dynamic`] wrapper.
-    pub(crate) fn infer_type(&self) -> Option<Type> {
+    pub fn infer_type(&self) -> Option<Type> {
         match self {
             Value::Null | Value::Unknown => Some(Type::Dynamic),
             Value::Bool(_) => Some(Type::Bool),

@@ -23,13 +23,26 @@ use tokio::sync::Notify;
 
 use crate::framework::{Provider, Server};
 
-/// The provider's addresses, as the keys of `TF_REATTACH_PROVIDERS`: the bare source address
-/// `container-runner/humanitec` means the first to Terraform and the second to OpenTofu, and each
-/// CLI ignores the key it does not use.
-const PROVIDER_ADDRESSES: [&str; 2] = [
-    "registry.terraform.io/container-runner/humanitec",
-    "registry.opentofu.org/container-runner/humanitec",
-];
+/// Who the provider is, for the parts of the protocol and the log that name it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderIdentity {
+    /// The binary's name, e.g. `terraform-provider-example`: the first log line names it, and
+    /// the plugin socket's temporary directory starts with it.
+    pub name: &'static str,
+    /// The provider's version, logged at start-up.
+    pub version: &'static str,
+    /// The provider's addresses, as the keys of `TF_REATTACH_PROVIDERS` in `--debug` mode: a
+    /// bare source address `namespace/name` means `registry.terraform.io/namespace/name` to
+    /// Terraform and `registry.opentofu.org/namespace/name` to OpenTofu, and each CLI ignores
+    /// the key it does not use.
+    pub addresses: &'static [&'static str],
+    /// Module paths (prefixes) of the provider's own code, whose log records keep their level.
+    pub log_targets: &'static [&'static str],
+    /// Module paths (prefixes) of dependencies whose records are worth a DEBUG log (a client
+    /// library's requests, say); other crates' records are logged at TRACE.
+    pub dependency_log_targets: &'static [&'static str],
+}
+
 /// terraform-plugin-go's message size limit, in both directions.
 const MAX_MESSAGE_SIZE: usize = 256 << 20;
 /// How long a graceful shutdown may take before the process exits anyway.
@@ -60,15 +73,20 @@ pub(crate) enum ServeError {
     Grpc(#[source] tonic::transport::Error),
 }
 
-/// Runs the plugin with the process's arguments; the binary's `main` calls only this.
-pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> ExitCode {
-    logging::init();
+/// Runs the plugin: the whole of a provider binary's `main`.
+///
+/// Terraform launches the binary with its handshake environment; `debug` (a person started the
+/// binary with `--debug`) serves in reattach mode instead and prints the `TF_REATTACH_PROVIDERS`
+/// value to use. `provider` is called once the launch is known to be Terraform's.
+pub fn run(
+    identity: &ProviderIdentity,
+    provider: impl FnOnce() -> Arc<dyn Provider>,
+    debug: bool,
+) -> ExitCode {
+    logging::init(identity);
     // Why a log line: tfplugin5 has no field in which a provider reports its own version
     // (`Configure` carries only Terraform's), so the version reaches Terraform's log this way.
-    log::debug!(
-        "terraform-provider-humanitec {} starting",
-        env!("CARGO_PKG_VERSION")
-    );
+    log::debug!("{} {} starting", identity.name, identity.version);
     // Why this early: the later the parent is looked up, the likelier a parent that is already
     // gone (and the provider re-parented) is taken for the one to watch.
     let parent = std::os::unix::process::parent_id();
@@ -89,7 +107,7 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
         .enable_all()
         .build()
         .map_err(ServeError::Runtime);
-    let result = runtime.and_then(|rt| rt.block_on(serve(provider(), launch, parent)));
+    let result = runtime.and_then(|rt| rt.block_on(serve(identity, provider(), launch, parent)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -104,6 +122,7 @@ pub(crate) fn run(provider: impl FnOnce() -> Arc<dyn Provider>, debug: bool) -> 
 /// Serves until shutdown. `launch` is `None` in debug (reattach) mode; `parent` is the pid of the
 /// process that started the provider.
 async fn serve(
+    identity: &ProviderIdentity,
     provider: Arc<dyn Provider>,
     launch: Option<handshake::Launch>,
     parent: u32,
@@ -112,7 +131,7 @@ async fn serve(
         Some(pem) => Some(tls::server_config(pem)?),
         None => None,
     };
-    let mut socket = listener::PluginSocket::bind().map_err(ServeError::Socket)?;
+    let mut socket = listener::PluginSocket::bind(identity.name).map_err(ServeError::Socket)?;
     let shutdown = Arc::new(Notify::new());
 
     // Why not in debug mode: the person who started the provider for a debugger stops it, and
@@ -137,7 +156,7 @@ async fn serve(
     let incoming = socket
         .incoming(tls.as_ref().map(|t| Arc::clone(&t.config)))
         .map_err(ServeError::Socket)?;
-    announce(&socket, tls.as_ref(), launch.is_none())?;
+    announce(identity, &socket, tls.as_ref(), launch.is_none())?;
 
     let stop_signal = {
         let shutdown = Arc::clone(&shutdown);
@@ -212,6 +231,7 @@ async fn watch_parent(parent: u32, shutdown: Arc<Notify>) {
 
 /// Writes the handshake line (or, in debug mode, the reattach instructions) to stdout.
 fn announce(
+    identity: &ProviderIdentity,
     socket: &listener::PluginSocket,
     tls: Option<&tls::PluginTls>,
     debug: bool,
@@ -225,7 +245,8 @@ fn announce(
             "Test": true,
             "Addr": {"Network": "unix", "String": socket.path().display().to_string()},
         });
-        let reattach: serde_json::Map<String, serde_json::Value> = PROVIDER_ADDRESSES
+        let reattach: serde_json::Map<String, serde_json::Value> = identity
+            .addresses
             .iter()
             .map(|address| (address.to_string(), entry.clone()))
             .collect();

@@ -12,7 +12,7 @@
 //!   carry that path.
 //!
 //! ```ignore
-//! use crate::value::{msgpack, Type, Value};
+//! use terraform_plugin::value::{msgpack, Type, Value};
 //! let ty = Type::object([("name", Type::String), ("id", Type::String)]);
 //! let config = msgpack::decode(&request.config.msgpack, &ty)?;
 //! let planned = Value::object([("name", config.get("name").clone()), ("id", Value::Unknown)]);
@@ -20,8 +20,8 @@
 //! ```
 
 mod error;
-pub(crate) mod json;
-pub(crate) mod msgpack;
+pub mod json;
+pub mod msgpack;
 mod number;
 mod path;
 mod tree;
@@ -30,7 +30,8 @@ mod types;
 #[cfg(test)]
 mod testing;
 
-pub(crate) use error::DecodeError;
-pub(crate) use path::{AttributePath, PathStep};
-pub(crate) use tree::Value;
-pub(crate) use types::Type;
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use number::{Number, NumberError};
+pub use path::{AttributePath, PathStep};
+pub use tree::Value;
+pub use types::{Type, TypeError};

@@ -12,43 +12,43 @@ use super::Diagnostics;
 use crate::value::{AttributePath, Type, Value};
 
 /// A check on one attribute's value; called only for known, non-null values.
-pub(crate) type Validator = Arc<dyn Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync>;
+pub type Validator = Arc<dyn Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync>;
 
 /// A versioned schema for a provider configuration or a resource.
 #[derive(Debug, Clone)]
-pub(crate) struct Schema {
+pub struct Schema {
     /// Bumped when the state layout changes; Terraform passes it back in `UpgradeResourceState`.
-    pub(crate) version: i64,
+    pub version: i64,
     /// The top-level block.
-    pub(crate) block: Block,
+    pub block: Block,
 }
 
 impl Schema {
     /// A version-0 schema with the given top-level block.
-    pub(crate) fn new(block: Block) -> Self {
+    pub fn new(block: Block) -> Self {
         Self { version: 0, block }
     }
 
     /// The type of a value conforming to this schema.
-    pub(crate) fn implied_type(&self) -> Type {
+    pub fn implied_type(&self) -> Type {
         self.block.implied_type()
     }
 }
 
 /// A block: attributes and nested blocks.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Block {
+pub struct Block {
     /// The attributes, in documentation order.
-    pub(crate) attributes: Vec<Attribute>,
+    pub attributes: Vec<Attribute>,
     /// The nested blocks, in documentation order.
-    pub(crate) blocks: Vec<NestedBlock>,
+    pub blocks: Vec<NestedBlock>,
     /// Markdown description of the block.
-    pub(crate) description: String,
+    pub description: String,
 }
 
 impl Block {
     /// An empty block with a markdown description.
-    pub(crate) fn new(description: impl Into<String>) -> Self {
+    pub fn new(description: impl Into<String>) -> Self {
         Self {
             description: description.into(),
             ..Self::default()
@@ -56,13 +56,13 @@ impl Block {
     }
 
     /// Adds an attribute.
-    pub(crate) fn attribute(mut self, attribute: Attribute) -> Self {
+    pub fn attribute(mut self, attribute: Attribute) -> Self {
         self.attributes.push(attribute);
         self
     }
 
     /// Adds a nested block.
-    pub(crate) fn block(mut self, block: NestedBlock) -> Self {
+    pub fn block(mut self, block: NestedBlock) -> Self {
         self.blocks.push(block);
         self
     }
@@ -70,14 +70,14 @@ impl Block {
     /// Write-only attributes the framework cannot serve, with the reason: one that is not
     /// optional (Terraform must be able to plan it null), or one inside a `Set` block (its
     /// configuration value could not be matched with the plan's element).
-    #[cfg(test)]
-    pub(crate) fn write_only_problems(&self) -> Vec<String> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn write_only_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         self.collect_write_only_problems("", false, &mut problems);
         problems
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     fn collect_write_only_problems(&self, at: &str, in_set: bool, out: &mut Vec<String>) {
         for attribute in self.attributes.iter().filter(|a| a.write_only) {
             let name = format!("{at}{}", attribute.name);
@@ -98,7 +98,7 @@ impl Block {
     }
 
     /// The object type of a value of this block.
-    pub(crate) fn implied_type(&self) -> Type {
+    pub fn implied_type(&self) -> Type {
         let mut fields = BTreeMap::new();
         for attribute in &self.attributes {
             fields.insert(attribute.name.clone(), attribute.ty.clone());
@@ -112,7 +112,7 @@ impl Block {
 
 /// How Terraform gets an attribute's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     /// The user must set it.
     Required,
     /// The user may set it; null when unset.
@@ -125,25 +125,25 @@ pub(crate) enum Source {
 
 /// One attribute of a block.
 #[derive(Clone)]
-pub(crate) struct Attribute {
+pub struct Attribute {
     /// The attribute's name in HCL.
-    pub(crate) name: String,
+    pub name: String,
     /// Its value type.
-    pub(crate) ty: Type,
+    pub ty: Type,
     /// Markdown description, used by Terraform and by the generated docs.
-    pub(crate) description: String,
+    pub description: String,
     /// Who sets the value.
-    pub(crate) source: Source,
+    pub source: Source,
     /// Hidden in plans and output.
-    pub(crate) sensitive: bool,
+    pub sensitive: bool,
     /// Only in configuration: never in a plan or a state (Terraform ≥ 1.11, OpenTofu ≥ 1.11).
-    pub(crate) write_only: bool,
+    pub write_only: bool,
     /// A change of value replaces the resource.
-    pub(crate) requires_replace: bool,
+    pub requires_replace: bool,
     /// The value planned when the configuration leaves the attribute unset.
-    pub(crate) default: Option<Value>,
+    pub default: Option<Value>,
     /// Checks on known values.
-    pub(crate) validators: Vec<Validator>,
+    pub validators: Vec<Validator>,
 }
 
 impl fmt::Debug for Attribute {
@@ -161,7 +161,7 @@ impl fmt::Debug for Attribute {
 
 impl Attribute {
     /// An optional attribute of any type; refine it with the builder methods.
-    pub(crate) fn new(name: impl Into<String>, ty: Type) -> Self {
+    pub fn new(name: impl Into<String>, ty: Type) -> Self {
         Self {
             name: name.into(),
             ty,
@@ -176,58 +176,58 @@ impl Attribute {
     }
 
     /// An optional string attribute.
-    pub(crate) fn string(name: impl Into<String>) -> Self {
+    pub fn string(name: impl Into<String>) -> Self {
         Self::new(name, Type::String)
     }
 
     /// An optional bool attribute.
-    pub(crate) fn bool(name: impl Into<String>) -> Self {
+    pub fn bool(name: impl Into<String>) -> Self {
         Self::new(name, Type::Bool)
     }
 
     /// An optional list-of-strings attribute.
-    pub(crate) fn string_list(name: impl Into<String>) -> Self {
+    pub fn string_list(name: impl Into<String>) -> Self {
         Self::new(name, Type::List(Box::new(Type::String)))
     }
 
     /// An optional map-of-strings attribute.
-    pub(crate) fn string_map(name: impl Into<String>) -> Self {
+    pub fn string_map(name: impl Into<String>) -> Self {
         Self::new(name, Type::Map(Box::new(Type::String)))
     }
 
     /// Sets the markdown description.
-    pub(crate) fn description(mut self, text: impl Into<String>) -> Self {
+    pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = text.into();
         self
     }
 
     /// The user must set it.
-    pub(crate) fn required(mut self) -> Self {
+    pub fn required(mut self) -> Self {
         self.source = Source::Required;
         self
     }
 
     /// Only the provider sets it.
-    pub(crate) fn computed(mut self) -> Self {
+    pub fn computed(mut self) -> Self {
         self.source = Source::Computed;
         self
     }
 
     /// The user may set it; otherwise `default` is planned.
-    pub(crate) fn default(mut self, value: Value) -> Self {
+    pub fn default(mut self, value: Value) -> Self {
         self.source = Source::OptionalComputed;
         self.default = Some(value);
         self
     }
 
     /// The user may set it; otherwise the provider decides (see `Resource::modify_plan`).
-    pub(crate) fn optional_computed(mut self) -> Self {
+    pub fn optional_computed(mut self) -> Self {
         self.source = Source::OptionalComputed;
         self
     }
 
     /// Hidden in plans and output.
-    pub(crate) fn sensitive(mut self) -> Self {
+    pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
         self
     }
@@ -236,20 +236,20 @@ impl Attribute {
     /// of a plan or a state (the framework keeps it null there). Sensitive too, so that the
     /// configuration display hides it. Only for optional attributes outside `Set` blocks:
     /// Terraform cannot address a set element to match a value with its configuration.
-    pub(crate) fn write_only(mut self) -> Self {
+    pub fn write_only(mut self) -> Self {
         self.write_only = true;
         self.sensitive = true;
         self
     }
 
     /// Changing it replaces the resource.
-    pub(crate) fn requires_replace(mut self) -> Self {
+    pub fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
         self
     }
 
     /// Adds a validator, run on known non-null values only.
-    pub(crate) fn validate(
+    pub fn validate(
         mut self,
         check: impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static,
     ) -> Self {
@@ -258,14 +258,14 @@ impl Attribute {
     }
 
     /// Whether the provider may plan a value for it.
-    pub(crate) fn is_computed(&self) -> bool {
+    pub fn is_computed(&self) -> bool {
         matches!(self.source, Source::Computed | Source::OptionalComputed)
     }
 }
 
 /// How many of a nested block may appear, and how they are collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Nesting {
+pub enum Nesting {
     /// At most one; null when absent.
     Single,
     /// An unordered set.
@@ -274,22 +274,22 @@ pub(crate) enum Nesting {
 
 /// A nested block of a block.
 #[derive(Debug, Clone)]
-pub(crate) struct NestedBlock {
+pub struct NestedBlock {
     /// The block type name in HCL.
-    pub(crate) name: String,
+    pub name: String,
     /// How instances are collected.
-    pub(crate) nesting: Nesting,
+    pub nesting: Nesting,
     /// The contents of one instance.
-    pub(crate) block: Block,
+    pub block: Block,
     /// The fewest instances allowed (0 = no minimum).
-    pub(crate) min_items: i64,
+    pub min_items: i64,
     /// The most instances allowed (0 = no maximum).
-    pub(crate) max_items: i64,
+    pub max_items: i64,
 }
 
 impl NestedBlock {
     /// A nested block of the given nesting.
-    pub(crate) fn new(name: impl Into<String>, nesting: Nesting, block: Block) -> Self {
+    pub fn new(name: impl Into<String>, nesting: Nesting, block: Block) -> Self {
         Self {
             name: name.into(),
             nesting,
@@ -300,14 +300,14 @@ impl NestedBlock {
     }
 
     /// Requires exactly one instance of a `Single` block.
-    pub(crate) fn required(mut self) -> Self {
+    pub fn required(mut self) -> Self {
         self.min_items = 1;
         self.max_items = 1;
         self
     }
 
     /// The type of this nested block's value.
-    pub(crate) fn implied_type(&self) -> Type {
+    pub fn implied_type(&self) -> Type {
         let element = self.block.implied_type();
         match self.nesting {
             Nesting::Single => element,

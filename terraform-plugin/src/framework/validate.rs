@@ -9,7 +9,7 @@ use super::schema::{Block, Nesting};
 use crate::value::{AttributePath, Value};
 
 /// Runs every attribute validator of `block` (recursively) on the known values of `config`.
-pub(crate) fn validate_block(
+pub fn validate_block(
     block: &Block,
     config: &Value,
     path: &AttributePath,
@@ -80,7 +80,7 @@ fn refuse_null_elements(value: &Value, path: &AttributePath, diags: &mut Diagnos
 }
 
 /// A validator accepting only the listed strings.
-pub(crate) fn one_of(
+pub fn one_of(
     allowed: &'static [&'static str],
 ) -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     move |value, path, diags| {
@@ -97,8 +97,7 @@ pub(crate) fn one_of(
 }
 
 /// A validator rejecting the empty string.
-pub(crate) fn not_empty()
--> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+pub fn not_empty() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     |value, path, diags| {
         if value.as_str().is_some_and(|s| s.trim().is_empty()) {
             diags.error_at(
@@ -110,83 +109,8 @@ pub(crate) fn not_empty()
     }
 }
 
-/// A validator for Humanitec definition ids: lowercase letters, digits and dashes, at least 3
-/// characters, starting and ending with a letter or digit (the API's pattern
-/// `^[a-z0-9][a-z0-9-]+[a-z0-9]$`; the spec sets no length limit for definition ids).
-pub(crate) fn humanitec_id()
--> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
-    |value, path, diags| {
-        if let Some(s) = value.as_str()
-            && !is_humanitec_id(s)
-        {
-            diags.error_at(
-                path.clone(),
-                format!("{path} is not a valid Humanitec id"),
-                format!(
-                    "{s:?} is not a valid Humanitec id: use at least 3 lowercase letters, digits \
-                     and dashes, starting and ending with a letter or digit."
-                ),
-            );
-        }
-    }
-}
-
-/// Whether `s` matches `^[a-z0-9][a-z0-9-]+[a-z0-9]$`.
-pub(crate) fn is_humanitec_id(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    bytes.len() >= 3
-        && bytes.first().is_some_and(edge)
-        && bytes.last().is_some_and(edge)
-        && bytes.iter().all(|b| edge(b) || *b == b'-')
-}
-
-/// A validator for YAML documents that must be a mapping (such as a partial Pod template). A
-/// syntax error names its line.
-pub(crate) fn yaml_mapping(
-    example: &'static str,
-) -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
-    move |value, path, diags| {
-        let Some(text) = value.as_str() else {
-            return;
-        };
-        match serde_yaml::from_str::<serde_yaml::Value>(text) {
-            Ok(serde_yaml::Value::Mapping(_)) => {}
-            Ok(other) => {
-                let kind = match other {
-                    serde_yaml::Value::Null => "empty",
-                    serde_yaml::Value::Sequence(_) => "a list",
-                    _ => "a single value",
-                };
-                diags.error_at(
-                    path.clone(),
-                    format!("{path} is not a YAML mapping"),
-                    format!(
-                        "{path} must be a YAML mapping such as\n\n{example}\nbut it is {kind}."
-                    ),
-                );
-            }
-            Err(e) => {
-                let line = e
-                    .location()
-                    .map(|at| format!(" on line {}", at.line()))
-                    .unwrap_or_default();
-                // Why cut: the parser's message ends with its own "at line N column M".
-                let message = e.to_string();
-                let message = message.split(" at line ").next().unwrap_or_default();
-                diags.error_at(
-                    path.clone(),
-                    format!("{path} is not valid YAML"),
-                    format!("{path} is not valid YAML{line}: {message}. It must be a YAML mapping such as\n\n{example}"),
-                );
-            }
-        }
-    }
-}
-
 /// A validator for maps whose keys are environment variable names (`[A-Za-z_][A-Za-z0-9_]*`).
-pub(crate) fn env_names()
--> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
+pub fn env_names() -> impl Fn(&Value, &AttributePath, &mut Diagnostics) + Send + Sync + 'static {
     |value, path, diags| {
         let Some(map) = value.as_map() else {
             return;
@@ -212,7 +136,7 @@ pub(crate) fn env_names()
 }
 
 /// `"a", "b" or "c"` (with `conjunction` "or"), `"a", "b" and "c"` (with "and").
-pub(crate) fn quoted_list(items: &[&str], conjunction: &str) -> String {
+pub fn quoted_list(items: &[&str], conjunction: &str) -> String {
     let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => {
@@ -316,23 +240,5 @@ mod tests {
             .map(|d| d.attribute.as_ref().unwrap().to_string())
             .collect();
         assert_eq!(paths, ["command[1]", "variables[\"A\"]"]);
-    }
-
-    #[test]
-    fn humanitec_ids() {
-        // The spec limits the pattern, not the length, of definition ids.
-        let long = "a".repeat(51);
-        for ok in [
-            "abc",
-            "config-container-runner",
-            "a1-b2",
-            "123",
-            long.as_str(),
-        ] {
-            assert!(is_humanitec_id(ok), "{ok}");
-        }
-        for bad in ["", "ab", "-abc", "abc-", "Abc", "a_b_c", "a.bc"] {
-            assert!(!is_humanitec_id(bad), "{bad}");
-        }
     }
 }

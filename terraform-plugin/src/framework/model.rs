@@ -20,7 +20,7 @@ use crate::value::{AttributePath, DecodeError, Type, Value, json};
 /// `Debug`, so that logging a model never logs a secret.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub(crate) struct Sensitive<T>(pub(crate) T);
+pub struct Sensitive<T>(pub T);
 
 impl<T> std::fmt::Debug for Sensitive<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,7 +38,7 @@ impl<T> std::fmt::Debug for Sensitive<T> {
 ///     id: String,
 /// }
 /// ```
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -49,7 +49,7 @@ where
 /// Reads a map whose entries may be null (or unknown), leaving those entries out: for the maps
 /// of plain values, where a null entry means nothing (validation refuses one in a
 /// configuration, see `crate::framework::validate`), and a plan may not know an entry yet.
-pub(crate) fn map_without_nulls<'de, D, T>(
+pub fn map_without_nulls<'de, D, T>(
     deserializer: D,
 ) -> Result<Option<std::collections::BTreeMap<String, T>>, D::Error>
 where
@@ -67,7 +67,7 @@ where
 
 /// Reads a list whose elements may be null (or unknown), leaving those out, as
 /// [`map_without_nulls`] does for maps.
-pub(crate) fn list_without_nulls<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+pub fn list_without_nulls<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -79,7 +79,7 @@ where
 /// Why a value and a model did not convert. Either way it is a bug in the provider: the schema
 /// and the model describe the same attributes, so a value of the schema's type always fits.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ModelError {
+pub enum ModelError {
     /// The value did not deserialize into the model.
     #[error("the value does not fit the model")]
     Decode(#[source] serde_json::Error),
@@ -103,13 +103,13 @@ pub(crate) enum ModelError {
 /// let named: Named = decode(&Value::object([("id", Value::string("a")), ("name", Value::Unknown)]))?;
 /// assert_eq!(named.name, None);
 /// ```
-pub(crate) fn decode<M: DeserializeOwned>(value: &Value) -> Result<M, ModelError> {
+pub fn decode<M: DeserializeOwned>(value: &Value) -> Result<M, ModelError> {
     serde_json::from_value(known_json(value)).map_err(ModelError::Decode)
 }
 
 /// Writes a model as a value of type `ty`. A `None` field becomes null; a field the type does not
 /// have is an error rather than being dropped.
-pub(crate) fn encode<M: Serialize>(model: &M, ty: &Type) -> Result<Value, ModelError> {
+pub fn encode<M: Serialize>(model: &M, ty: &Type) -> Result<Value, ModelError> {
     let json = serde_json::to_value(model).map_err(ModelError::Serialize)?;
     check_fields(&json, ty, &AttributePath::root())?;
     json::decode_json(&json, ty).map_err(ModelError::Encode)
@@ -187,7 +187,7 @@ fn sample(ty: &Type) -> Value {
 /// Why this way: serde's errors say what was expected but not where, and the diagnostic must
 /// name the attribute. This runs only after a failure, so its cost (one decode per part
 /// tried) never touches a working plan.
-pub(crate) fn failing_path<M: DeserializeOwned>(value: &Value, ty: &Type) -> Option<AttributePath> {
+pub fn failing_path<M: DeserializeOwned>(value: &Value, ty: &Type) -> Option<AttributePath> {
     if decode::<M>(value).is_ok() {
         return None;
     }
@@ -292,7 +292,7 @@ fn to_attribute_path(steps: &[Step]) -> AttributePath {
 }
 
 /// The part of `value` at `path` (null where the path leads nowhere).
-pub(crate) fn value_at<'a>(value: &'a Value, path: &AttributePath) -> &'a Value {
+pub fn value_at<'a>(value: &'a Value, path: &AttributePath) -> &'a Value {
     use crate::value::PathStep;
     let mut current = value;
     for step in path.steps() {
@@ -313,7 +313,7 @@ pub(crate) fn value_at<'a>(value: &'a Value, path: &AttributePath) -> &'a Value 
 
 /// What serde expected, from its message, without the value it found (which may be a secret):
 /// `expected struct SecretRef`, `missing field `store``.
-pub(crate) fn expectation(error: &ModelError) -> String {
+pub fn expectation(error: &ModelError) -> String {
     let text = match error {
         ModelError::Decode(e) | ModelError::Serialize(e) => e.to_string(),
         other => return other.to_string(),
@@ -328,8 +328,8 @@ pub(crate) fn expectation(error: &ModelError) -> String {
 
 /// Fails unless model `M` holds every attribute of `ty`, and nothing else: a value with every
 /// attribute set must come back unchanged through the model.
-#[cfg(test)]
-pub(crate) fn assert_model_fits<M: Serialize + DeserializeOwned>(ty: &Type) {
+#[cfg(any(test, feature = "testing"))]
+pub fn assert_model_fits<M: Serialize + DeserializeOwned>(ty: &Type) {
     let full = sample(ty);
     let model: M = decode(&full).unwrap_or_else(|e| panic!("{}", crate::error_chain(&e)));
     let back = encode(&model, ty).unwrap_or_else(|e| panic!("{}", crate::error_chain(&e)));
@@ -348,7 +348,7 @@ pub(crate) fn assert_model_fits<M: Serialize + DeserializeOwned>(ty: &Type) {
 /// Fails (with the reason, never the value) unless `value` converts to model `M` and back to a
 /// value of `ty`, and a second trip changes nothing: the property every value the schema admits
 /// must have (see `super::arbitrary`).
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn round_trip<M: Serialize + DeserializeOwned>(
     value: &Value,
     ty: &Type,

@@ -10,7 +10,7 @@ use crate::value::AttributePath;
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Severity {
+pub enum Severity {
     /// The operation failed.
     Error,
     /// The operation went through, but the user should know something.
@@ -19,15 +19,15 @@ pub(crate) enum Severity {
 
 /// One error or warning for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Diagnostic {
+pub struct Diagnostic {
     /// Error or warning.
-    pub(crate) severity: Severity,
+    pub severity: Severity,
     /// A short sentence saying what went wrong.
-    pub(crate) summary: String,
+    pub summary: String,
     /// What happened in detail and what would be right.
-    pub(crate) detail: String,
+    pub detail: String,
     /// The attribute the diagnostic is about, if any.
-    pub(crate) attribute: Option<AttributePath>,
+    pub attribute: Option<AttributePath>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -43,21 +43,21 @@ impl fmt::Display for Diagnostic {
 
 /// An ordered collection of diagnostics gathered during one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Diagnostics(Vec<Diagnostic>);
+pub struct Diagnostics(Vec<Diagnostic>);
 
 impl Diagnostics {
     /// An empty collection.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds an error that concerns the whole resource or provider.
-    pub(crate) fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Error, summary.into(), detail.into(), None);
     }
 
     /// Adds an error about one attribute.
-    pub(crate) fn error_at(
+    pub fn error_at(
         &mut self,
         path: AttributePath,
         summary: impl Into<String>,
@@ -67,12 +67,12 @@ impl Diagnostics {
     }
 
     /// Adds a warning that concerns the whole resource or provider.
-    pub(crate) fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary.into(), detail.into(), None);
     }
 
     /// Adds a warning about one attribute.
-    pub(crate) fn warning_at(
+    pub fn warning_at(
         &mut self,
         path: AttributePath,
         summary: impl Into<String>,
@@ -97,24 +97,24 @@ impl Diagnostics {
     }
 
     /// Appends all diagnostics of `other`.
-    pub(crate) fn extend(&mut self, other: Diagnostics) {
+    pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }
 
     /// Whether any diagnostic is an error.
-    pub(crate) fn has_errors(&self) -> bool {
+    pub fn has_errors(&self) -> bool {
         self.0.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// Whether there is no diagnostic at all.
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The diagnostics in the order they were added.
-    #[cfg(test)]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
 }
