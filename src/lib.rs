@@ -14,7 +14,6 @@
 //!   Humanitec name; the compiler keeps it so.
 //! - [`provider`]: the domain. Provider settings, one file per resource type with its typed
 //!   model, and one backend per mode (api, direct) behind one trait.
-//! - [`definition`]: the Humanitec definition payloads built from the models, and read back.
 //! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
 //! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs and
 //!   results; and the helper steps the binary runs inside the Job's pod
@@ -23,7 +22,6 @@
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
 
-pub(crate) mod definition;
 pub(crate) mod humanitec;
 pub(crate) mod provider;
 pub(crate) mod runner;

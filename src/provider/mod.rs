@@ -1,7 +1,7 @@
 //! The Humanitec provider: its configuration and its resources.
 //!
 //! This is the domain layer. It turns resource values into Humanitec definitions (through
-//! `crate::definition`) and talks to the API through `crate::humanitec`; the framework below it
+//! `api::definition`) and talks to the API through `crate::humanitec`; the framework below it
 //! handles everything Terraform-specific.
 
 pub(crate) mod api;

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 
+use super::definition;
+use super::definition::container_runner::read_container_runner;
 use super::{
     Api, CONTAINER_RUNNER, Created, create, delete_definition, problems_sentence, put,
     update_criteria,
 };
-use crate::definition;
-use crate::definition::container_runner::read_container_runner;
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
 use crate::provider::resources::container_runner::ContainerRunner;

@@ -1,5 +1,5 @@
 //! The api backend: each object is a Humanitec Resource Definition, created, read, updated and
-//! deleted through the Humanitec API (`crate::humanitec`), with payloads from `crate::definition`.
+//! deleted through the Humanitec API (`crate::humanitec`), with payloads from `crate::provider::api::definition`.
 //!
 //! One file per resource type (`runner_config.rs`, `container_runner.rs`), and here the steps
 //! they share: getting the client, keeping to one organization, looking a definition up, keeping
@@ -7,6 +7,7 @@
 //! resource's [`Kind`], which names it in messages and says which definitions are its own.
 
 mod container_runner;
+pub(crate) mod definition;
 mod runner_config;
 
 use std::future::Future;
@@ -14,7 +15,6 @@ use std::time::Duration;
 
 use super::Shared;
 use super::backend::Read;
-use crate::definition;
 use crate::humanitec::{
     self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate,
 };

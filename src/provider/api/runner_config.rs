@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
+use super::definition::{self, read_runner_config};
 use super::{
     Api, Created, RUNNER_CONFIG, create, delete_definition, problems_sentence, put, update_criteria,
 };
-use crate::definition::{self, read_runner_config};
 use crate::humanitec::Definition;
 use crate::provider::backend::{Backend, Failed, Read, Written};
 use crate::provider::resources::runner_config::{AGENT_URL_UNKNOWN, RunnerConfig};

@@ -23,11 +23,11 @@ use super::{
     check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
     set, write_only_pair,
 };
-use crate::definition::container_runner::{
+use crate::humanitec::{CriteriaRule, DEFAULT_CLASS};
+use crate::provider::api::definition::container_runner::{
     CONTAINER_RUNNER_DRIVER, Secret, is_stored_value_ref, rewrites, secrets_by_path, sort_rules,
     write_only_versions,
 };
-use crate::humanitec::{CriteriaRule, DEFAULT_CLASS};
 use crate::provider::backend::Backends;
 use crate::provider::config::Mode;
 use crate::provider::validate::{humanitec_id, yaml_mapping};
@@ -1607,15 +1607,15 @@ mod tests {
 
     #[test]
     fn nothing_sends_a_cluster_input() {
-        let payload = serde_json::to_value(crate::definition::container_runner::to_create(&model(
-            &everything(),
-        )))
+        let payload = serde_json::to_value(
+            crate::provider::api::definition::container_runner::to_create(&model(&everything())),
+        )
         .unwrap();
         let text = payload.to_string();
         assert!(!text.contains("\"cluster\""), "{text}");
         assert_eq!(
             payload["driver_type"],
-            crate::definition::container_runner::CONTAINER_RUNNER_DRIVER
+            crate::provider::api::definition::container_runner::CONTAINER_RUNNER_DRIVER
         );
     }
 }

@@ -19,9 +19,9 @@ use super::{
     check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
     set, set_items, write_only_pair,
 };
-use crate::definition::runner_config::TEMPLATE_DRIVER;
-use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
 use crate::provider::Shared;
+use crate::provider::api::definition::runner_config::TEMPLATE_DRIVER;
+use crate::provider::api::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
 use crate::provider::backend::Backends;
 use crate::provider::validate::humanitec_id;
 use crate::provider::{api, direct};
@@ -501,7 +501,7 @@ impl RunnerConfigResource {
         ) else {
             return;
         };
-        if crate::definition::runner_config::rewrites(&before, &after) {
+        if crate::provider::api::definition::runner_config::rewrites(&before, &after) {
             diags.warning(
                 "The definition's agent_url is not in the configuration",
                 "Humanitec holds an agent_url for this runner config, but neither the state nor \
