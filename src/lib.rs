@@ -23,6 +23,7 @@
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
 
 pub(crate) mod humanitec;
+pub(crate) mod model;
 pub(crate) mod provider;
 pub(crate) mod runner;
 

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::backend::{Backend, Failed, Read, Written};
-use super::resources::container_runner::{ContainerRunner, LastRun};
-use super::resources::runner_config::{Kubernetes, RunnerConfig};
+use crate::model::container_runner::{ContainerRunner, LastRun};
+use crate::model::runner_config::{Kubernetes, RunnerConfig};
 use crate::runner::cluster::{self, Cluster, ClusterError};
 use crate::runner::job::BuildError;
 use crate::runner::resources::HelperResources;
@@ -237,9 +237,7 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
 
 /// The helper containers' resources: the defaults, with each map the runner config sets
 /// replacing the default one.
-fn helper_resources(
-    set: Option<&super::resources::runner_config::HelperResources>,
-) -> HelperResources {
+fn helper_resources(set: Option<&crate::model::runner_config::HelperResources>) -> HelperResources {
     let mut resources = HelperResources::default();
     let Some(set) = set else {
         return resources;
@@ -639,7 +637,7 @@ impl Backend<ContainerRunner> for Direct {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::resources::container_runner::{Job, RunnerConfigLink};
+    use crate::model::container_runner::{Job, RunnerConfigLink};
 
     fn runner() -> ContainerRunner {
         ContainerRunner {

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 
 use super::definition;
-use super::definition::container_runner::read_container_runner;
+use super::definition::container_runner::{criteria_rules, read_container_runner};
 use super::{
     Api, CONTAINER_RUNNER, Created, create, delete_definition, problems_sentence, put,
     update_criteria,
 };
 use crate::humanitec::Definition;
+use crate::model::container_runner::ContainerRunner;
 use crate::provider::backend::{Backend, Failed, Read, Written};
-use crate::provider::resources::container_runner::ContainerRunner;
 use terraform_plugin::framework::{Diagnostics, Operation};
 
 /// The container runner a definition answered by the API stands for, read with `known` as the
@@ -106,8 +106,8 @@ impl Backend<ContainerRunner> for Api {
                 ..after.clone()
             }
         };
-        let wanted = after.criteria_rules();
-        if wanted == before.criteria_rules() {
+        let wanted = criteria_rules(after);
+        if wanted == criteria_rules(before) {
             return Ok(now);
         }
         match update_criteria(&client, &CONTAINER_RUNNER, id, written, &wanted, diags).await {

@@ -7,8 +7,9 @@ use super::{
     Api, Created, RUNNER_CONFIG, create, delete_definition, problems_sentence, put, update_criteria,
 };
 use crate::humanitec::Definition;
+use crate::model::runner_config::RunnerConfig;
 use crate::provider::backend::{Backend, Failed, Read, Written};
-use crate::provider::resources::runner_config::{AGENT_URL_UNKNOWN, RunnerConfig};
+use crate::provider::resources::runner_config::AGENT_URL_UNKNOWN;
 use terraform_plugin::framework::model::Sensitive;
 use terraform_plugin::framework::{Diagnostics, Operation};
 

@@ -13,152 +13,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::{
     check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
     set, set_items, write_only_pair,
 };
+use crate::model::runner_config::{CLUSTER_FIELDS, ClusterType, RunnerConfig};
 use crate::provider::Shared;
 use crate::provider::api::definition::runner_config::TEMPLATE_DRIVER;
-use crate::provider::api::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
 use crate::provider::backend::Backends;
 use crate::provider::validate::humanitec_id;
 use crate::provider::{api, direct};
 use crate::runner::DEFAULT_HELPER_IMAGE;
-use terraform_plugin::framework::model::{
-    Sensitive, list_without_nulls, map_without_nulls, null_as_default,
-};
-use terraform_plugin::framework::timeouts::Timeouts;
 use terraform_plugin::framework::validate::{not_empty, one_of, quoted_list};
 use terraform_plugin::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
 use terraform_plugin::value::{AttributePath, Type, Value};
-
-/// A runner config: one field per attribute of the schema below.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct RunnerConfig {
-    /// The definition id (empty while a plan does not know it).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub(crate) id: String,
-    /// The display name (see [`RunnerConfig::name`]).
-    pub(crate) name: Option<String>,
-    /// Matching criteria; res_id and class are implied.
-    pub(crate) criteria: Option<Vec<Criterion>>,
-    /// The cluster container runner Jobs run on.
-    pub(crate) cluster: Option<Cluster>,
-    /// Whether the Container Driver skips its permission pre-checks.
-    pub(crate) skip_permission_checks: Option<bool>,
-    /// The Humanitec Agent URL, or empty.
-    pub(crate) agent_url: Option<Sensitive<String>>,
-    /// The write-only Agent URL: set only while a create or update runs (never in state).
-    pub(crate) agent_url_wo: Option<Sensitive<String>>,
-    /// The version of `agent_url_wo`.
-    pub(crate) agent_url_wo_version: Option<String>,
-    /// How direct mode reaches the cluster.
-    pub(crate) kubernetes: Option<Kubernetes>,
-    /// Direct mode: the image of the provider's own steps in a Job's pod.
-    pub(crate) helper_image: Option<String>,
-    /// Direct mode: the resources of the provider's own containers in a Job's pod.
-    pub(crate) helper_resources: Option<HelperResources>,
-    /// The definition's driver as Humanitec reports it.
-    pub(crate) driver_type: Option<String>,
-    /// Driver inputs the definition has that this resource does not manage.
-    #[serde(default, deserialize_with = "list_without_nulls")]
-    pub(crate) unmanaged_inputs: Option<Vec<String>>,
-    /// Time limits.
-    pub(crate) timeouts: Option<Timeouts>,
-}
-
-impl RunnerConfig {
-    /// The display name: `name`, or the id when it is unset.
-    pub(crate) fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.id)
-    }
-
-    /// The criteria blocks (none when unset).
-    pub(crate) fn criteria(&self) -> &[Criterion] {
-        self.criteria.as_deref().unwrap_or_default()
-    }
-
-    /// `skip_permission_checks`, false when unset.
-    pub(crate) fn skip_permission_checks(&self) -> bool {
-        self.skip_permission_checks.unwrap_or(false)
-    }
-
-    /// The Agent URL to send: the write-only one while a create or update has it, else
-    /// `agent_url`, else empty.
-    pub(crate) fn agent_url(&self) -> &str {
-        self.agent_url_wo
-            .as_ref()
-            .or(self.agent_url.as_ref())
-            .map_or("", |url| url.0.as_str())
-    }
-}
-
-/// The `helper_resources` block: the requests and limits of the provider's own containers.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct HelperResources {
-    /// The `prepare` init container's.
-    pub(crate) prepare: Option<StepResources>,
-    /// The `collect` sidecar's.
-    pub(crate) collect: Option<StepResources>,
-}
-
-/// A `helper_resources.prepare` or `.collect` block.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct StepResources {
-    /// Resource name → quantity; replaces the default requests when set.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) requests: Option<BTreeMap<String, String>>,
-    /// Resource name → quantity; replaces the default limits when set.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) limits: Option<BTreeMap<String, String>>,
-}
-
-/// The `kubernetes` block: how direct mode reaches the cluster.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct Kubernetes {
-    /// A kubeconfig file.
-    pub(crate) config_path: Option<String>,
-    /// The kubeconfig context.
-    pub(crate) config_context: Option<String>,
-    /// The API server URL.
-    pub(crate) host: Option<String>,
-    /// The API server's CA certificate (PEM).
-    pub(crate) cluster_ca_certificate: Option<String>,
-    /// A bearer token.
-    pub(crate) token: Option<Sensitive<String>>,
-    /// A write-only bearer token: set only while a create or update of the runner config runs.
-    /// Left out when unset: a container runner's `runner_config` has no such attribute, since
-    /// Terraform keeps no copy it could pass on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) token_wo: Option<Sensitive<String>>,
-    /// The version of `token_wo` (left out when unset, like `token_wo`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) token_wo_version: Option<String>,
-    /// Skip TLS verification.
-    pub(crate) insecure: Option<bool>,
-    /// A credential plugin.
-    pub(crate) exec: Option<Exec>,
-}
-
-/// The `kubernetes.exec` block: a client-go credential plugin.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct Exec {
-    /// The `client.authentication.k8s.io` version the plugin speaks.
-    pub(crate) api_version: Option<String>,
-    /// The plugin command.
-    pub(crate) command: Option<String>,
-    /// Its arguments.
-    #[serde(default, deserialize_with = "list_without_nulls")]
-    pub(crate) args: Option<Vec<String>>,
-    /// Extra environment variables.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) env: Option<BTreeMap<String, String>>,
-}
 
 /// The `humanitec_runner_config` resource type.
 pub(crate) struct RunnerConfigResource {

@@ -22,7 +22,7 @@ use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
     JsonObject,
 };
-use crate::provider::resources::container_runner::{ContainerRunner, Job, SecretRef, Source};
+use crate::model::container_runner::{ContainerRunner, Job, MatchingCriterion, SecretRef, Source};
 use terraform_plugin::framework::model::Sensitive;
 
 /// The driver of every container runner definition.
@@ -241,7 +241,7 @@ pub(crate) fn to_create(runner: &ContainerRunner) -> DefinitionCreate {
         driver_account: runner.driver_account.clone(),
         driver_inputs: Some(driver_inputs(runner)),
         provision: None,
-        criteria: Some(runner.criteria_rules()),
+        criteria: Some(criteria_rules(runner)),
     }
 }
 
@@ -469,7 +469,7 @@ pub(crate) fn read_container_runner(
         name: Some(definition.name.clone()),
         type_: definition.type_.clone(),
         driver_account: definition.driver_account.clone(),
-        criteria: Some(criteria_rules(&definition.criteria)),
+        criteria: Some(criteria_read(&definition.criteria)),
         job,
         source,
         files,
@@ -633,39 +633,49 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
     }
 }
 
-/// The definition's criteria as rules, each with its class, sorted and without duplicates.
-fn criteria_rules(criteria: &[crate::humanitec::Criteria]) -> Vec<CriteriaRule> {
-    let mut rules: Vec<CriteriaRule> = criteria
-        .iter()
-        .map(|c| CriteriaRule {
-            app_id: c.app_id.clone(),
-            env_id: c.env_id.clone(),
-            env_type: c.env_type.clone(),
-            res_id: c.res_id.clone(),
-            class: Some(if c.class.is_empty() {
-                DEFAULT_CLASS.to_string()
-            } else {
-                c.class.clone()
-            }),
+/// Criteria as a definition holds them: each with its class, sorted, without duplicates.
+///
+/// Why one normalization for what is sent and what is read back: the two are compared to decide
+/// whether the criteria changed.
+pub(crate) fn normalized_criteria(
+    criteria: impl IntoIterator<Item = MatchingCriterion>,
+) -> Vec<MatchingCriterion> {
+    let mut criteria: Vec<MatchingCriterion> = criteria
+        .into_iter()
+        .map(|criterion| MatchingCriterion {
+            class: Some(criterion.class.unwrap_or_else(|| DEFAULT_CLASS.into())),
+            ..criterion
         })
         .collect();
-    sort_rules(&mut rules);
-    rules
+    criteria.sort();
+    criteria.dedup();
+    criteria
 }
 
-/// Sorts rules into a stable order and drops duplicates.
-pub(crate) fn sort_rules(rules: &mut Vec<CriteriaRule>) {
-    let key = |r: &CriteriaRule| {
-        (
-            r.app_id.clone(),
-            r.env_id.clone(),
-            r.env_type.clone(),
-            r.res_id.clone(),
-            r.class.clone(),
-        )
-    };
-    rules.sort_by_key(key);
-    rules.dedup();
+/// The criteria rules to send for a container runner's criteria.
+pub(crate) fn criteria_rules(runner: &ContainerRunner) -> Vec<CriteriaRule> {
+    normalized_criteria(runner.criteria.iter().flatten().cloned())
+        .into_iter()
+        .map(|criterion| CriteriaRule {
+            app_id: criterion.app_id,
+            env_id: criterion.env_id,
+            env_type: criterion.env_type,
+            res_id: criterion.res_id,
+            class: criterion.class,
+        })
+        .collect()
+}
+
+/// A definition's criteria, read back as the model's.
+fn criteria_read(criteria: &[crate::humanitec::Criteria]) -> Vec<MatchingCriterion> {
+    normalized_criteria(criteria.iter().map(|c| MatchingCriterion {
+        app_id: c.app_id.clone(),
+        env_id: c.env_id.clone(),
+        env_type: c.env_type.clone(),
+        res_id: c.res_id.clone(),
+        // An empty class is the default one.
+        class: Some(c.class.clone()).filter(|class| !class.is_empty()),
+    }))
 }
 
 /// The doc page's S3 container runner definition, for golden tests.
@@ -694,7 +704,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::provider::resources::container_runner::CredentialsConfig;
+    use crate::model::container_runner::CredentialsConfig;
 
     fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -713,10 +723,10 @@ mod tests {
             id: "my-s3-bucket".into(),
             name: Some("S3 Bucket".into()),
             type_: "s3".into(),
-            criteria: Some(vec![CriteriaRule {
+            criteria: Some(vec![MatchingCriterion {
                 env_type: Some("development".into()),
                 class: Some("default".into()),
-                ..CriteriaRule::default()
+                ..MatchingCriterion::default()
             }]),
             job: Some(Job {
                 image: "ghcr.io/my-org/my-image:1.1.0".into(),
@@ -789,7 +799,7 @@ mod tests {
         runner
             .criteria
             .get_or_insert_with(Vec::new)
-            .push(CriteriaRule {
+            .push(MatchingCriterion {
                 app_id: Some("app".into()),
                 env_id: Some("dev".into()),
                 env_type: Some("development".into()),
@@ -890,7 +900,7 @@ mod tests {
             "org_id": "o", "id": runner.id, "name": runner.name(), "type": runner.type_,
             "driver_type": CONTAINER_RUNNER_DRIVER, "driver_account": runner.driver_account,
             "driver_inputs": {"values": inputs.values, "secret_refs": refs},
-            "criteria": runner.criteria_rules().iter().enumerate().map(|(i, c)| {
+            "criteria": criteria_rules(&runner).iter().enumerate().map(|(i, c)| {
                 let mut c = serde_json::to_value(c).unwrap();
                 c["id"] = json!(format!("c{i}"));
                 c
@@ -915,7 +925,9 @@ mod tests {
             version: Some("1".into()),
         });
         prior.secret_refs = Some(refs);
-        prior.criteria = Some(prior.criteria_rules());
+        prior.criteria = Some(normalized_criteria(
+            prior.criteria.clone().into_iter().flatten(),
+        ));
         prior.force_delete = Some(false);
         prior.driver_type = Some(CONTAINER_RUNNER_DRIVER.into());
         prior.unmanaged_inputs = Some(Vec::new());

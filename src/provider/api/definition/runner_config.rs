@@ -3,9 +3,6 @@
 //! driver secret (see `upstream-docs/container-runner-driver.txt`). Reading a definition back
 //! parses that YAML again, so a change made outside Terraform shows up as drift.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use serde_json::json;
 use serde_json::{Map, Value as Json};
@@ -13,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
 };
-use crate::provider::resources::runner_config::RunnerConfig;
+use crate::model::runner_config::{CLUSTER_FIELDS, Cluster, Criterion, RunnerConfig};
 
 /// The resource id every runner config matches (with class `default`).
 pub(crate) const RUNNER_RES_ID: &str = "container-runner";
@@ -23,110 +20,6 @@ pub(crate) const CONFIG_TYPE: &str = "config";
 pub(crate) const TEMPLATE_DRIVER: &str = "humanitec/template";
 /// The template of the secret `agent_url` output.
 pub(crate) const AGENT_URL_TEMPLATE: &str = "agent_url: {{ .driver.secrets.agent_url }}\n";
-
-/// The cluster types the Container Runner supports, and the fields each needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ClusterType {
-    /// Google Kubernetes Engine.
-    Gke,
-    /// Amazon Elastic Kubernetes Service.
-    Eks,
-    /// Azure Kubernetes Service.
-    Aks,
-}
-
-/// Every type-specific cluster field, in documentation order.
-pub(crate) const CLUSTER_FIELDS: [&str; 9] = [
-    "name",
-    "loadbalancer",
-    "project_id",
-    "zone",
-    "region",
-    "loadbalancer_hosted_zone",
-    "resource_group",
-    "subscription_id",
-    "server_app_id",
-];
-
-impl ClusterType {
-    /// All supported types, as users write them.
-    pub(crate) const NAMES: [&'static str; 3] = ["gke", "eks", "aks"];
-
-    /// Parses `gke`, `eks` or `aks`.
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        match name {
-            "gke" => Some(Self::Gke),
-            "eks" => Some(Self::Eks),
-            "aks" => Some(Self::Aks),
-            _ => None,
-        }
-    }
-
-    /// The name users write.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Gke => "gke",
-            Self::Eks => "eks",
-            Self::Aks => "aks",
-        }
-    }
-
-    /// Fields a cluster of this type must have.
-    pub(crate) fn required_fields(self) -> &'static [&'static str] {
-        match self {
-            Self::Gke => &["name", "project_id", "zone"],
-            Self::Eks => &["name", "region"],
-            Self::Aks => &["name", "resource_group", "subscription_id"],
-        }
-    }
-
-    /// Fields a cluster of this type may have.
-    pub(crate) fn allowed_fields(self) -> &'static [&'static str] {
-        match self {
-            Self::Gke => &["name", "loadbalancer", "project_id", "zone"],
-            Self::Eks => &["name", "loadbalancer", "region", "loadbalancer_hosted_zone"],
-            Self::Aks => &[
-                "name",
-                "loadbalancer",
-                "resource_group",
-                "subscription_id",
-                "server_app_id",
-            ],
-        }
-    }
-}
-
-/// The cluster a runner config points at: the `cluster` block.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub(crate) struct Cluster {
-    /// `gke`, `eks` or `aks` (kept as text so drift to an unsupported type still shows).
-    pub(crate) cluster_type: Option<String>,
-    /// The Humanitec cloud account used to reach the cluster, `<org>/<account>`.
-    pub(crate) account: Option<String>,
-    /// The type-specific fields, by the names in [`CLUSTER_FIELDS`] (the one list of them).
-    #[serde(flatten)]
-    pub(crate) fields: BTreeMap<String, Option<String>>,
-}
-
-impl Cluster {
-    /// The type-specific fields that are set.
-    pub(crate) fn set_fields(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
-    }
-}
-
-/// One matching criterion of a runner config (res_id and class are implied).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
-pub(crate) struct Criterion {
-    /// Application id.
-    pub(crate) app_id: Option<String>,
-    /// Environment id.
-    pub(crate) env_id: Option<String>,
-    /// Environment type.
-    pub(crate) env_type: Option<String>,
-}
 
 /// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
 ///
