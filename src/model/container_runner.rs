@@ -217,3 +217,104 @@ pub(crate) struct MatchingCriterion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) class: Option<String>,
 }
+
+/// A secret of a container runner: the attributes of each of its forms, and where it travels.
+///
+/// Why one table: the schema's checks, the api plan, the definition payload and the reading back
+/// of write-only secrets all walk the same secrets; a secret added here is seen by each.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecretAttribute {
+    /// The nested block it is in (none: the top level).
+    pub(crate) block: Option<&'static str>,
+    /// The plain, sensitive attribute (kept in the state), e.g. `password`.
+    pub(crate) name: &'static str,
+    /// The write-only attribute, `<name>_wo` (never kept in a plan or the state).
+    pub(crate) write_only: &'static str,
+    /// The write-only attribute's version, `<name>_wo_version`.
+    pub(crate) write_only_version: &'static str,
+    /// The block of a reference to a secret store, when the secret may be one.
+    pub(crate) reference: Option<&'static str>,
+    /// Where the secret is a definition's secret input, as `secret_refs` keys name it: the path
+    /// itself, or for a map of secrets the prefix of one path per key (`job.variables.<key>`).
+    pub(crate) input: &'static str,
+    /// Whether the attribute is a map of secrets by key.
+    pub(crate) by_key: bool,
+}
+
+impl SecretAttribute {
+    /// How messages prefix its attributes: `source.`, or nothing at the top level.
+    pub(crate) fn prefix(&self) -> &'static str {
+        match self.block {
+            Some("source") => "source.",
+            Some("job") => "job.",
+            _ => "",
+        }
+    }
+
+    /// Every attribute of the secret, in each form: what a definition's plain `values` leave out.
+    pub(crate) fn attributes(&self) -> impl Iterator<Item = &'static str> {
+        [self.name, self.write_only, self.write_only_version]
+            .into_iter()
+            .chain(self.reference)
+    }
+
+    /// The forms a write-only value conflicts with: the plain one and the reference.
+    pub(crate) fn conflicts(&self) -> Vec<&'static str> {
+        std::iter::once(self.name).chain(self.reference).collect()
+    }
+
+    /// Whether the dotted secret input path `path` (`job.variables.TOKEN`) is this secret's.
+    pub(crate) fn holds_input(&self, path: &str) -> bool {
+        if self.by_key {
+            path.strip_prefix(self.input)
+                .is_some_and(|rest| rest.starts_with('.'))
+        } else {
+            path == self.input
+        }
+    }
+}
+
+/// The secrets of a container runner.
+pub(crate) const SECRETS: [SecretAttribute; 4] = [
+    SecretAttribute {
+        block: Some("source"),
+        name: "password",
+        write_only: "password_wo",
+        write_only_version: "password_wo_version",
+        reference: Some("password_ref"),
+        input: "source.password",
+        by_key: false,
+    },
+    SecretAttribute {
+        block: Some("source"),
+        name: "ssh_key",
+        write_only: "ssh_key_wo",
+        write_only_version: "ssh_key_wo_version",
+        reference: Some("ssh_key_ref"),
+        input: "source.ssh_key",
+        by_key: false,
+    },
+    SecretAttribute {
+        block: Some("job"),
+        name: "secret_variables",
+        write_only: "secret_variables_wo",
+        write_only_version: "secret_variables_wo_version",
+        reference: None,
+        input: "job.variables",
+        by_key: true,
+    },
+    SecretAttribute {
+        block: None,
+        name: "secret_files",
+        write_only: "secret_files_wo",
+        write_only_version: "secret_files_wo_version",
+        reference: None,
+        input: "files",
+        by_key: true,
+    },
+];
+
+/// The secrets of a block (`source`, `job`; none: the top level).
+pub(crate) fn secrets_in(block: Option<&str>) -> impl Iterator<Item = &'static SecretAttribute> {
+    SECRETS.iter().filter(move |secret| secret.block == block)
+}

@@ -6,7 +6,7 @@
 //! its criteria in sync, and deleting a definition that may still be in use. Each step takes the
 //! resource's [`Kind`], which names it in messages and says which definitions are its own.
 
-mod container_runner;
+pub(crate) mod container_runner;
 pub(crate) mod definition;
 mod runner_config;
 
@@ -14,12 +14,23 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::Shared;
-use super::backend::Read;
+use super::backend::{Read, set};
 use crate::humanitec::{
     self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate,
 };
-use terraform_plugin::framework::{Cancelled, Diagnostics, Operation};
-use terraform_plugin::value::AttributePath;
+use terraform_plugin::framework::{Cancelled, Diagnostics, Operation, Plan};
+use terraform_plugin::value::{AttributePath, Value};
+
+/// Plans the attributes of the resources' `definition_shape`: the driver this provider writes and no
+/// unmanaged inputs.
+pub(crate) fn plan_definition_shape(plan: &mut Plan<'_>, driver: &str) {
+    set(&mut plan.planned, "driver_type", Value::string(driver));
+    set(
+        &mut plan.planned,
+        "unmanaged_inputs",
+        Value::List(Vec::new()),
+    );
+}
 
 /// The kind of definition a resource type manages.
 #[derive(Debug)]

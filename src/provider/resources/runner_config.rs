@@ -1,8 +1,9 @@
 //! `humanitec_runner_config`: the `config` definition that tells the Container Runner which
 //! cluster to run its Jobs on.
 //!
-//! This file holds the resource's typed model, schema, checks and plan; creating, reading,
-//! updating and deleting go through the backend of the mode the object was created in.
+//! This file holds the resource's schema, checks and plan (its typed model is
+//! `crate::model::runner_config`); creating, reading, updating and deleting go through the
+//! backend of the mode the object was created in.
 //!
 //! In api mode the resource is a Humanitec definition (type `config`, driver `humanitec/template`,
 //! matching `res_id = container-runner`, `class = default`). In direct mode there is no platform:
@@ -15,13 +16,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
-    set, set_items, write_only_pair,
+    check_write_only, criteria_block, default_name_to_id, definition_shape, set_items,
+    write_only_pair,
 };
 use crate::model::runner_config::{CLUSTER_FIELDS, ClusterType, RunnerConfig};
 use crate::provider::Shared;
 use crate::provider::api::definition::runner_config::TEMPLATE_DRIVER;
+use crate::provider::api::plan_definition_shape;
 use crate::provider::backend::Backends;
+use crate::provider::backend::set;
 use crate::provider::validate::humanitec_id;
 use crate::provider::{api, direct};
 use crate::runner::DEFAULT_HELPER_IMAGE;

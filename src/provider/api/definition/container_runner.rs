@@ -22,7 +22,9 @@ use crate::humanitec::{
     CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
     JsonObject,
 };
-use crate::model::container_runner::{ContainerRunner, Job, MatchingCriterion, SecretRef, Source};
+use crate::model::container_runner::{
+    ContainerRunner, Job, MatchingCriterion, SecretAttribute, SecretRef, Source, secrets_in,
+};
 use terraform_plugin::framework::model::Sensitive;
 
 /// The driver of every container runner definition.
@@ -30,24 +32,6 @@ pub(crate) const CONTAINER_RUNNER_DRIVER: &str = "humanitec/container-runner";
 
 /// The `values` keys a container runner definition may have.
 const VALUE_KEYS: [&str; 4] = ["job", "source", "files", "credentials_config"];
-
-/// The attributes of `job` and `source` that are secrets: they travel as secret inputs, never
-/// in `values`.
-const JOB_SECRETS: [&str; 3] = [
-    "secret_variables",
-    "secret_variables_wo",
-    "secret_variables_wo_version",
-];
-const SOURCE_SECRETS: [&str; 8] = [
-    "password",
-    "ssh_key",
-    "password_ref",
-    "ssh_key_ref",
-    "password_wo",
-    "password_wo_version",
-    "ssh_key_wo",
-    "ssh_key_wo_version",
-];
 
 /// One secret input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +156,14 @@ pub(crate) fn secrets_by_path(runner: &ContainerRunner) -> BTreeMap<String, Secr
         .collect()
 }
 
+/// The attributes of a block that are secrets, in every form: they travel as secret inputs,
+/// never in `values`.
+fn secret_attributes(block: &str) -> Vec<&'static str> {
+    secrets_in(Some(block))
+        .flat_map(SecretAttribute::attributes)
+        .collect()
+}
+
 /// A model part's serde form without its null attributes and without `left_out`.
 fn plain_json<T: Serialize>(part: &T, left_out: &[&str]) -> Json {
     let mut json = serde_json::to_value(part).unwrap_or(Json::Null);
@@ -185,10 +177,13 @@ fn plain_json<T: Serialize>(part: &T, left_out: &[&str]) -> Json {
 fn values(runner: &ContainerRunner) -> JsonObject {
     let mut values = Map::new();
     if let Some(job) = &runner.job {
-        values.insert("job".into(), plain_json(job, &JOB_SECRETS));
+        values.insert("job".into(), plain_json(job, &secret_attributes("job")));
     }
     if let Some(source) = &runner.source {
-        values.insert("source".into(), plain_json(source, &SOURCE_SECRETS));
+        values.insert(
+            "source".into(),
+            plain_json(source, &secret_attributes("source")),
+        );
     }
     if let Some(files) = &runner.files {
         values.insert("files".into(), plain_json(files, &[]));
@@ -900,7 +895,7 @@ mod tests {
             "org_id": "o", "id": runner.id, "name": runner.name(), "type": runner.type_,
             "driver_type": CONTAINER_RUNNER_DRIVER, "driver_account": runner.driver_account,
             "driver_inputs": {"values": inputs.values, "secret_refs": refs},
-            "criteria": criteria_rules(&runner).iter().enumerate().map(|(i, c)| {
+            "criteria": criteria_rules(runner).iter().enumerate().map(|(i, c)| {
                 let mut c = serde_json::to_value(c).unwrap();
                 c["id"] = json!(format!("c{i}"));
                 c
