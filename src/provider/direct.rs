@@ -118,6 +118,29 @@ async fn checked_cluster(
 
 #[async_trait]
 impl Backend<RunnerConfig> for Direct {
+    fn plan(&self, _: &Backends<RunnerConfig>, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        // Why the prior value: these describe a Humanitec definition, which direct mode does
+        // not make; null for a new runner config, and a state written before keeps its value
+        // rather than show a change in every plan.
+        for computed in ["driver_type", "unmanaged_inputs"] {
+            let kept = plan.prior.get(computed).clone();
+            set(&mut plan.planned, computed, kept);
+        }
+        // Said when the token is sent (a create, or a new version), not on every plan.
+        let version = |value: &Value| value.get("kubernetes").get("token_wo_version").clone();
+        let token_sent = !plan.config.get("kubernetes").get("token_wo").is_null()
+            && (plan.prior.is_null() || version(plan.prior) != version(&plan.planned));
+        if token_sent {
+            diags.warning(
+                "kubernetes.token_wo reaches this runner config only",
+                "The write-only token is used for this runner config's own checks of the \
+                 cluster. Terraform keeps no copy of it, so container runners that run with \
+                 this runner config cannot get it: give them the cluster through \
+                 kubernetes.token, kubernetes.exec or a kubeconfig.",
+            );
+        }
+    }
+
     async fn create(
         &self,
         op: &mut Operation,

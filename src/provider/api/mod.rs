@@ -23,7 +23,7 @@ use terraform_plugin::value::{AttributePath, Value};
 
 /// Plans the attributes of the resources' `definition_shape`: the driver this provider writes and no
 /// unmanaged inputs.
-pub(crate) fn plan_definition_shape(plan: &mut Plan<'_>, driver: &str) {
+fn plan_definition_shape(plan: &mut Plan<'_>, driver: &str) {
     set(&mut plan.planned, "driver_type", Value::string(driver));
     set(
         &mut plan.planned,

@@ -22,7 +22,6 @@ use super::{
 use crate::model::runner_config::{CLUSTER_FIELDS, ClusterType, RunnerConfig};
 use crate::provider::Shared;
 use crate::provider::api::definition::runner_config::TEMPLATE_DRIVER;
-use crate::provider::api::plan_definition_shape;
 use crate::provider::backend::Backends;
 use crate::provider::backend::set;
 use crate::provider::validate::humanitec_id;
@@ -352,44 +351,6 @@ fn check_helper_resources(config: &Value, diags: &mut Diagnostics) {
     }
 }
 
-/// The private-state key that marks an imported definition whose stored `agent_url` Terraform
-/// does not know (the API never returns it): set by the read that completes an import, cleared
-/// by the next write.
-pub(crate) const AGENT_URL_UNKNOWN: &str = "agent_url_unknown";
-
-impl RunnerConfigResource {
-    /// After an import, the stored `agent_url` is not known here. A configuration that leaves
-    /// `agent_url` out then leaves it alone, rather than planning the default `""` over it, so
-    /// that applying a generated configuration changes nothing. When the plan writes the
-    /// definition anyway, the write replaces it with `""`, and a warning says so.
-    fn plan_unknown_agent_url(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        let unknown = plan.private.get(AGENT_URL_UNKNOWN).is_some()
-            && !plan.prior.is_null()
-            && plan.prior.get("agent_url").is_null()
-            && plan.config.get("agent_url").is_null();
-        if !unknown {
-            return;
-        }
-        let (Some(before), Some(after)) = (
-            self.backends.model(plan.prior, diags),
-            self.backends.model(&plan.planned, diags),
-        ) else {
-            return;
-        };
-        if crate::provider::api::definition::runner_config::rewrites(&before, &after) {
-            diags.warning(
-                "The definition's agent_url is not in the configuration",
-                "Humanitec holds an agent_url for this runner config, but neither the state nor \
-                 the configuration has its value (secrets cannot be read back after an import). \
-                 This update writes the whole definition and so sets agent_url to \"\"; set \
-                 agent_url in the configuration to keep it.",
-            );
-        } else {
-            set(&mut plan.planned, "agent_url", Value::Null);
-        }
-    }
-}
-
 #[async_trait]
 impl Resource for RunnerConfigResource {
     fn type_name(&self) -> &'static str {
@@ -475,38 +436,14 @@ impl Resource for RunnerConfigResource {
 
     fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
         default_name_to_id(plan);
-        plan_definition_shape(plan, TEMPLATE_DRIVER);
         self.backends.check_plan(plan, self.type_name(), diags);
-        let direct = self.backends.planned_mode(plan) == crate::provider::config::Mode::Direct;
-        if direct {
-            // Why the prior value: these describe a Humanitec definition, which direct mode does
-            // not make; null for a new runner config, and a state written before keeps its
-            // value rather than show a change in every plan.
-            for computed in ["driver_type", "unmanaged_inputs"] {
-                let kept = plan.prior.get(computed).clone();
-                set(&mut plan.planned, computed, kept);
-            }
-        }
         // With the write-only form in use, agent_url stays null: "" would say that the Agent
         // URL is empty.
         if !plan.config.get("agent_url_wo").is_null() {
             set(&mut plan.planned, "agent_url", Value::Null);
-        } else {
-            self.plan_unknown_agent_url(plan, diags);
         }
-        // Said when the token is sent (a create, or a new version), not on every plan.
-        let version = |value: &Value| value.get("kubernetes").get("token_wo_version").clone();
-        let token_sent = !plan.config.get("kubernetes").get("token_wo").is_null()
-            && (plan.prior.is_null() || version(plan.prior) != version(&plan.planned));
-        if token_sent && direct {
-            diags.warning(
-                "kubernetes.token_wo reaches this runner config only",
-                "The write-only token is used for this runner config's own checks of the \
-                 cluster. Terraform keeps no copy of it, so container runners that run with \
-                 this runner config cannot get it: give them the cluster through \
-                 kubernetes.token, kubernetes.exec or a kubeconfig.",
-            );
-        }
+        // Why the backend: what is planned beyond the schema's rules depends on the mode.
+        self.backends.plan(plan, diags);
     }
 
     async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
