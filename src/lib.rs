@@ -6,23 +6,34 @@
 //!
 //! # Layout
 //!
-//! Each layer knows only the one below it:
+//! Each layer knows only the ones below it, from the top:
 //!
-//! - the crate `terraform-plugin` (`terraform-plugin/`, a workspace member): the protocol
-//!   (go-plugin handshake, AutoMTLS, tfplugin5), the framework (schemas, diagnostics, plan rules,
-//!   the `Resource` and `Provider` traits) and Terraform values with their codecs. It knows no
-//!   Humanitec name; the compiler keeps it so.
-//! - [`provider`]: the domain. Provider settings, one file per resource type with its typed
-//!   model, and one backend per mode (api, direct) behind one trait.
-//! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
+//! - [`provider`]: the domain. Provider settings; `resources`, one file per resource type with
+//!   its schema, its checks and the plan both modes share; `backend`, the trait each mode
+//!   implements and the one place a mode is chosen; the two backends, `api` (with
+//!   `api::definition`, the Humanitec definition payloads built from the models and read back)
+//!   and `direct`, each planning what only its mode decides. The backends never name the
+//!   resources.
+//! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types, no models.
 //! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs and
 //!   results; and the helper steps the binary runs inside the Job's pod
 //!   (`terraform-provider-humanitec helper prepare|collect`, [`helper`]). No Terraform types.
+//! - [`model`]: the typed models of the two resources, one field per attribute, and the table
+//!   of a container runner's secrets. A leaf: it names nothing of the crate above it.
+//! - the crate `terraform-plugin` (`terraform-plugin/`, a workspace member): the protocol
+//!   (go-plugin handshake, AutoMTLS, tfplugin5), the framework (schemas, diagnostics, plan rules,
+//!   the `Resource` and `Provider` traits, typed models of values) and Terraform values with their
+//!   codecs. It knows no Humanitec name.
+//!
+//! The crate boundary keeps the framework out of the domain; inside this crate the test module
+//! `layering` reads the sources and fails on a `crate::`/`super::` path that points up.
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
 //! Resource Definitions API for tests and offline use, lives in `src/bin`.
 
 pub(crate) mod humanitec;
+#[cfg(test)]
+mod layering;
 pub(crate) mod model;
 pub(crate) mod provider;
 pub(crate) mod runner;
