@@ -193,6 +193,11 @@ impl ContainerRunner {
     pub(crate) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
     }
+
+    /// The criteria blocks (none when unset).
+    pub(crate) fn criteria(&self) -> &[MatchingCriterion] {
+        self.criteria.as_deref().unwrap_or_default()
+    }
 }
 
 /// A `criteria` block: which resources of the organization the definition provisions. Every part

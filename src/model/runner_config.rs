@@ -20,7 +20,7 @@ pub(crate) struct RunnerConfig {
     /// Matching criteria; res_id and class are implied.
     pub(crate) criteria: Option<Vec<Criterion>>,
     /// The cluster container runner Jobs run on.
-    pub(crate) cluster: Option<Cluster>,
+    pub(crate) cluster: Option<ClusterSpec>,
     /// Whether the Container Driver skips its permission pre-checks.
     pub(crate) skip_permission_checks: Option<bool>,
     /// The Humanitec Agent URL, or empty.
@@ -206,7 +206,7 @@ impl ClusterType {
 
 /// The cluster a runner config points at: the `cluster` block.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub(crate) struct Cluster {
+pub(crate) struct ClusterSpec {
     /// `gke`, `eks` or `aks` (kept as text so drift to an unsupported type still shows).
     pub(crate) cluster_type: Option<String>,
     /// The Humanitec cloud account used to reach the cluster, `<org>/<account>`.
@@ -216,7 +216,7 @@ pub(crate) struct Cluster {
     pub(crate) fields: BTreeMap<String, Option<String>>,
 }
 
-impl Cluster {
+impl ClusterSpec {
     /// The type-specific fields that are set.
     pub(crate) fn set_fields(&self) -> impl Iterator<Item = (&str, &str)> {
         self.fields

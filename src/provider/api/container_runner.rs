@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::definition;
 use super::definition::container_runner::{
-    CONTAINER_RUNNER_DRIVER, Secret, criteria_rules, is_stored_value_ref, read_container_runner,
-    rewrites, secrets_by_path, write_only_versions,
+    CONTAINER_RUNNER_DRIVER, SecretInput, is_stored_value_ref, read_container_runner, rewrites,
+    secrets_by_path, write_only_versions,
 };
+use super::definition::{self, criteria_rules};
 use super::{
     Api, CONTAINER_RUNNER, Created, create, delete_definition, plan_definition_shape,
     problems_sentence, put, update_criteria,
@@ -205,8 +205,8 @@ impl Backend<ContainerRunner> for Api {
                 ..after.clone()
             }
         };
-        let wanted = criteria_rules(after);
-        if wanted == criteria_rules(before) {
+        let wanted = criteria_rules(after.criteria().iter().cloned());
+        if wanted == criteria_rules(before.criteria().iter().cloned()) {
             return Ok(now);
         }
         match update_criteria(&client, &CONTAINER_RUNNER, id, written, &wanted, diags).await {
@@ -307,7 +307,7 @@ fn planned_secret_refs(prior: &Value, after: &ContainerRunner) -> Value {
             .as_str()
             .is_some_and(|key| is_stored_value_ref(key, &after.id));
         let entry = match secret {
-            Secret::Ref(r) => Value::object([
+            SecretInput::Ref(r) => Value::object([
                 ("store", Value::string(r.store.clone())),
                 ("ref", Value::string(r.reference.clone())),
                 (
@@ -329,9 +329,9 @@ fn planned_secret_refs(prior: &Value, after: &ContainerRunner) -> Value {
 }
 
 /// The secrets an update can send: those with a value or a reference.
-fn sendable(runner: &ContainerRunner) -> BTreeMap<String, Secret> {
+fn sendable(runner: &ContainerRunner) -> BTreeMap<String, SecretInput> {
     let mut secrets = secrets_by_path(runner);
-    secrets.retain(|_, secret| !matches!(secret, Secret::Hidden));
+    secrets.retain(|_, secret| !matches!(secret, SecretInput::Hidden));
     secrets
 }
 

@@ -167,8 +167,10 @@ impl Backend<RunnerConfig> for Api {
             record_agent_url_version(op, &definition);
             written = Some(definition);
         }
-        let wanted = definition::runner_config::criteria_rules(planned);
-        if wanted == definition::runner_config::criteria_rules(prior) {
+        let wanted =
+            definition::criteria_rules(definition::runner_config::matching_criteria(planned));
+        if wanted == definition::criteria_rules(definition::runner_config::matching_criteria(prior))
+        {
             return Ok(planned.clone());
         }
         match update_criteria(&client, &RUNNER_CONFIG, id, written, &wanted, diags).await {

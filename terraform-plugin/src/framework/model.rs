@@ -16,15 +16,19 @@ use serde_json::Value as Json;
 
 use crate::value::{AttributePath, DecodeError, Type, Value, json};
 
-/// A sensitive value in a model: serialized as the value itself, shown as `<sensitive>` by
-/// `Debug`, so that logging a model never logs a secret.
+/// How a secret is shown wherever its value must not be (a `Debug` form, a log line, an error):
+/// the words Terraform's own plans use, so that a user meets one mask.
+pub const MASK: &str = "(sensitive value)";
+
+/// A sensitive value in a model: serialized as the value itself, shown as [`MASK`] by `Debug`,
+/// so that logging a model never logs a secret.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Sensitive<T>(pub T);
 
 impl<T> std::fmt::Debug for Sensitive<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<sensitive>")
+        f.write_str(MASK)
     }
 }
 
@@ -377,6 +381,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn a_sensitive_value_debugs_as_the_mask() {
+        let secret = Sensitive("hunter2".to_string());
+        assert_eq!(format!("{secret:?}"), "(sensitive value)");
+        assert_eq!(
+            format!("{:?}", Some(Sensitive(1))),
+            "Some((sensitive value))"
+        );
+    }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Inner {

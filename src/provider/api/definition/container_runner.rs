@@ -10,7 +10,7 @@
 //!
 //! The API never returns a secret, only a reference to where it is stored. Reading a definition
 //! back therefore takes the prior model as a guide: a secret the prior model knew keeps its value
-//! while the API still holds it at the same version, and becomes [`Secret::Hidden`] otherwise.
+//! while the API still holds it at the same version, and becomes [`SecretInput::Hidden`] otherwise.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use crate::humanitec::{
-    CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
-    JsonObject,
-};
+use super::{criteria_rules, normalized_criteria};
+use crate::humanitec::{Definition, DefinitionCreate, DefinitionUpdate, DriverInputs, JsonObject};
 use crate::model::container_runner::{
     ContainerRunner, Job, MatchingCriterion, SecretAttribute, SecretRef, Source, secrets_in,
 };
@@ -35,10 +33,10 @@ const VALUE_KEYS: [&str; 4] = ["job", "source", "files", "credentials_config"];
 
 /// One secret input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Secret {
+pub(crate) enum SecretInput {
     /// A value for Humanitec to keep in the organization's primary secret store.
     Value(Sensitive<String>),
-    /// A write-only value, sent like [`Secret::Value`] but never read back into the model:
+    /// A write-only value, sent like [`SecretInput::Value`] but never read back into the model:
     /// Terraform keeps no trace of it but its version.
     WriteOnly(Sensitive<String>),
     /// A reference to a secret in a registered store.
@@ -61,12 +59,14 @@ fn path(parts: &[&str]) -> SecretPath {
 }
 
 /// A secret map entry: a known value, or one this provider cannot know (null).
-fn map_secret(value: &Option<Sensitive<String>>) -> Secret {
-    value.clone().map_or(Secret::Hidden, Secret::Value)
+fn map_secret(value: &Option<Sensitive<String>>) -> SecretInput {
+    value
+        .clone()
+        .map_or(SecretInput::Hidden, SecretInput::Value)
 }
 
 /// Every secret input of a container runner, with its path in `driver_inputs`.
-pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, Secret)> {
+pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, SecretInput)> {
     let mut out = Vec::new();
     if let Some(source) = &runner.source {
         let forms = [
@@ -85,9 +85,9 @@ pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, Secret)> {
         ];
         for (name, value, write_only, reference) in forms {
             let secret = match (value, write_only, reference) {
-                (Some(value), _, _) => Secret::Value(value.clone()),
-                (None, Some(value), _) => Secret::WriteOnly(value.clone()),
-                (None, None, Some(reference)) => Secret::Ref(reference.clone()),
+                (Some(value), _, _) => SecretInput::Value(value.clone()),
+                (None, Some(value), _) => SecretInput::WriteOnly(value.clone()),
+                (None, None, Some(reference)) => SecretInput::Ref(reference.clone()),
                 (None, None, None) => continue,
             };
             out.push((path(&["source", name]), secret));
@@ -97,7 +97,7 @@ pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, Secret)> {
         values
             .iter()
             .flatten()
-            .map(|(key, value)| (key.clone(), Secret::WriteOnly(value.clone())))
+            .map(|(key, value)| (key.clone(), SecretInput::WriteOnly(value.clone())))
             .collect::<Vec<_>>()
     };
     if let Some(job) = &runner.job {
@@ -149,7 +149,7 @@ pub(crate) fn without_write_only(runner: &ContainerRunner) -> ContainerRunner {
 
 /// Every secret input by dotted path (`source.password`, `job.variables.X`, …), as the keys of
 /// `secret_refs` name them.
-pub(crate) fn secrets_by_path(runner: &ContainerRunner) -> BTreeMap<String, Secret> {
+pub(crate) fn secrets_by_path(runner: &ContainerRunner) -> BTreeMap<String, SecretInput> {
     secrets(runner)
         .into_iter()
         .map(|(at, secret)| (dotted(&at), secret))
@@ -197,26 +197,28 @@ fn values(runner: &ContainerRunner) -> JsonObject {
 /// The driver inputs: values, and the secrets split into plain values and store references.
 pub(crate) fn driver_inputs(runner: &ContainerRunner) -> DriverInputs {
     let secrets = secrets(runner);
-    let has_refs = secrets.iter().any(|(_, s)| matches!(s, Secret::Ref(_)));
+    let has_refs = secrets
+        .iter()
+        .any(|(_, s)| matches!(s, SecretInput::Ref(_)));
     let mut plain = Map::new();
     let mut refs = Map::new();
     for (at, secret) in secrets {
         match secret {
             // Why: the spec says `secrets` "can't be used together with `secret_refs`", so when
             // a definition has store references its plain secrets travel as `{value}` leaves.
-            Secret::Value(value) | Secret::WriteOnly(value) if has_refs => {
+            SecretInput::Value(value) | SecretInput::WriteOnly(value) if has_refs => {
                 let mut leaf = Map::new();
                 leaf.insert("value".into(), Json::String(value.0));
                 insert_at(&mut refs, &at, Json::Object(leaf));
             }
-            Secret::Value(value) | Secret::WriteOnly(value) => {
+            SecretInput::Value(value) | SecretInput::WriteOnly(value) => {
                 insert_at(&mut plain, &at, Json::String(value.0));
             }
-            Secret::Ref(reference) => {
+            SecretInput::Ref(reference) => {
                 insert_at(&mut refs, &at, plain_json(&reference, &[]));
             }
             // A value nobody here knows cannot be sent; the plan warned about it.
-            Secret::Hidden => {}
+            SecretInput::Hidden => {}
         }
     }
     DriverInputs {
@@ -236,7 +238,7 @@ pub(crate) fn to_create(runner: &ContainerRunner) -> DefinitionCreate {
         driver_account: runner.driver_account.clone(),
         driver_inputs: Some(driver_inputs(runner)),
         provision: None,
-        criteria: Some(criteria_rules(runner)),
+        criteria: Some(criteria_rules(runner.criteria().iter().cloned())),
     }
 }
 
@@ -501,15 +503,15 @@ pub(crate) fn read_container_runner(
                 .get(&key)
                 .is_none_or(|seen| seen.version == reference.version);
             match prior_secrets.get(&key) {
-                Some(Secret::Value(value)) if unchanged => Secret::Value(value.clone()),
-                _ => Secret::Hidden,
+                Some(SecretInput::Value(value)) if unchanged => SecretInput::Value(value.clone()),
+                _ => SecretInput::Hidden,
             }
         } else {
-            Secret::Ref(reference.clone())
+            SecretInput::Ref(reference.clone())
         };
         // Why skip: an unknown secret where the state had none (after an import) would differ
         // from a configuration that leaves it out; `secret_refs` still lists it.
-        if secret != Secret::Hidden || holds_secrets_at(prior, &at) {
+        if secret != SecretInput::Hidden || holds_secrets_at(prior, &at) {
             place_secret(&mut runner, &at, secret);
         }
         refs.insert(key, reference);
@@ -591,12 +593,12 @@ fn holds_secrets_at(runner: &ContainerRunner, at: &[String]) -> bool {
 
 /// Puts a secret read back from the API where its path says; paths this resource does not
 /// manage are only listed in `secret_refs`.
-fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
+fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: SecretInput) {
     // In a map, a secret whose value is not known here (or a reference, which a map cannot
     // hold) is a null entry.
-    let entry = |secret: Secret| match secret {
-        Secret::Value(value) => Some(value),
-        Secret::Ref(_) | Secret::Hidden | Secret::WriteOnly(_) => None,
+    let entry = |secret: SecretInput| match secret {
+        SecretInput::Value(value) => Some(value),
+        SecretInput::Ref(_) | SecretInput::Hidden | SecretInput::WriteOnly(_) => None,
     };
     match at {
         [group, name] if group == "source" && (name == "password" || name == "ssh_key") => {
@@ -607,9 +609,9 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
                 (&mut source.ssh_key, &mut source.ssh_key_ref)
             };
             match secret {
-                Secret::Value(known) => *value = Some(known),
-                Secret::Ref(found) => *reference = Some(found),
-                Secret::Hidden | Secret::WriteOnly(_) => {}
+                SecretInput::Value(known) => *value = Some(known),
+                SecretInput::Ref(found) => *reference = Some(found),
+                SecretInput::Hidden | SecretInput::WriteOnly(_) => {}
             }
         }
         [group, variables, name] if group == "job" && variables == "variables" => {
@@ -626,39 +628,6 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: Secret) {
         }
         _ => {}
     }
-}
-
-/// Criteria as a definition holds them: each with its class, sorted, without duplicates.
-///
-/// Why one normalization for what is sent and what is read back: the two are compared to decide
-/// whether the criteria changed.
-pub(crate) fn normalized_criteria(
-    criteria: impl IntoIterator<Item = MatchingCriterion>,
-) -> Vec<MatchingCriterion> {
-    let mut criteria: Vec<MatchingCriterion> = criteria
-        .into_iter()
-        .map(|criterion| MatchingCriterion {
-            class: Some(criterion.class.unwrap_or_else(|| DEFAULT_CLASS.into())),
-            ..criterion
-        })
-        .collect();
-    criteria.sort();
-    criteria.dedup();
-    criteria
-}
-
-/// The criteria rules to send for a container runner's criteria.
-pub(crate) fn criteria_rules(runner: &ContainerRunner) -> Vec<CriteriaRule> {
-    normalized_criteria(runner.criteria.iter().flatten().cloned())
-        .into_iter()
-        .map(|criterion| CriteriaRule {
-            app_id: criterion.app_id,
-            env_id: criterion.env_id,
-            env_type: criterion.env_type,
-            res_id: criterion.res_id,
-            class: criterion.class,
-        })
-        .collect()
 }
 
 /// A definition's criteria, read back as the model's.
@@ -882,7 +851,7 @@ mod tests {
         let mut refs = Map::new();
         for (at, secret) in secrets(runner) {
             let leaf = match secret {
-                Secret::Ref(r) => {
+                SecretInput::Ref(r) => {
                     json!({"store": r.store, "ref": r.reference, "version": r.version.clone().unwrap_or("1".into())})
                 }
                 _ => {
@@ -895,7 +864,7 @@ mod tests {
             "org_id": "o", "id": runner.id, "name": runner.name(), "type": runner.type_,
             "driver_type": CONTAINER_RUNNER_DRIVER, "driver_account": runner.driver_account,
             "driver_inputs": {"values": inputs.values, "secret_refs": refs},
-            "criteria": criteria_rules(runner).iter().enumerate().map(|(i, c)| {
+            "criteria": criteria_rules(runner.criteria().iter().cloned()).iter().enumerate().map(|(i, c)| {
                 let mut c = serde_json::to_value(c).unwrap();
                 c["id"] = json!(format!("c{i}"));
                 c

@@ -7,10 +7,12 @@
 use serde_json::json;
 use serde_json::{Map, Value as Json};
 
+use super::criteria_rules;
 use crate::humanitec::{
-    CriteriaRule, DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
+    DEFAULT_CLASS, Definition, DefinitionCreate, DefinitionUpdate, DriverInputs,
 };
-use crate::model::runner_config::{CLUSTER_FIELDS, Cluster, Criterion, RunnerConfig};
+use crate::model::container_runner::MatchingCriterion;
+use crate::model::runner_config::{CLUSTER_FIELDS, ClusterSpec, Criterion, RunnerConfig};
 
 /// The resource id every runner config matches (with class `default`).
 pub(crate) const RUNNER_RES_ID: &str = "container-runner";
@@ -74,14 +76,15 @@ fn driver_inputs(config: &RunnerConfig) -> DriverInputs {
     }
 }
 
-/// The criteria rules to send: the user's, each narrowed to the runner's res_id and class.
-pub(crate) fn criteria_rules(config: &RunnerConfig) -> Vec<CriteriaRule> {
+/// The criteria to send: the user's (or one matching every application and environment), each
+/// narrowed to the runner's res_id and class.
+pub(crate) fn matching_criteria(config: &RunnerConfig) -> Vec<MatchingCriterion> {
     let base = match config.criteria() {
         [] => vec![Criterion::default()],
         some => some.to_vec(),
     };
     base.into_iter()
-        .map(|c| CriteriaRule {
+        .map(|c| MatchingCriterion {
             app_id: c.app_id,
             env_id: c.env_id,
             env_type: c.env_type,
@@ -101,7 +104,7 @@ pub(crate) fn to_create(config: &RunnerConfig) -> DefinitionCreate {
         driver_account: None,
         driver_inputs: Some(driver_inputs(config)),
         provision: None,
-        criteria: Some(criteria_rules(config)),
+        criteria: Some(criteria_rules(matching_criteria(config))),
     }
 }
 
@@ -148,7 +151,7 @@ pub(crate) struct RunnerConfigRead {
     /// Display name.
     pub(crate) name: String,
     /// The cluster, when the outputs template could be read.
-    pub(crate) cluster: Option<Cluster>,
+    pub(crate) cluster: Option<ClusterSpec>,
     /// `skip_permission_checks`, when the outputs template could be read.
     pub(crate) skip_permission_checks: Option<bool>,
     /// The criteria, reduced to what a runner config manages.
@@ -256,7 +259,7 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
     read
 }
 
-fn cluster_from_json(cluster: &Json) -> Cluster {
+fn cluster_from_json(cluster: &Json) -> ClusterSpec {
     let text = |v: Option<&Json>| match v {
         Some(Json::String(s)) => Some(s.clone()),
         Some(Json::Number(n)) => Some(n.to_string()),
@@ -268,7 +271,7 @@ fn cluster_from_json(cluster: &Json) -> Cluster {
         .iter()
         .map(|field| (field.to_string(), text(inner.and_then(|i| i.get(*field)))))
         .collect();
-    Cluster {
+    ClusterSpec {
         cluster_type: text(inner.and_then(|i| i.get("cluster_type"))),
         account: text(cluster.get("account")),
         fields,
@@ -319,7 +322,7 @@ mod tests {
                 env_type: Some("development".into()),
                 ..Criterion::default()
             }]),
-            cluster: Some(Cluster {
+            cluster: Some(ClusterSpec {
                 cluster_type: Some("gke".into()),
                 account: Some("myOrg/myAccount".into()),
                 fields,
@@ -388,7 +391,7 @@ mod tests {
     fn no_criteria_means_one_catch_all_runner_criterion() {
         let mut config = doc_page_runner_config();
         config.criteria = None;
-        let rules = serde_json::to_value(criteria_rules(&config)).unwrap();
+        let rules = serde_json::to_value(criteria_rules(matching_criteria(&config))).unwrap();
         assert_eq!(
             rules,
             json!([{"res_id": "container-runner", "class": "default"}])
