@@ -596,23 +596,7 @@ impl Backend<ContainerRunner> for Direct {
         plan: &mut Plan<'_>,
         diags: &mut Diagnostics,
     ) {
-        for (path, name, instead) in PLATFORM_ONLY {
-            let value = path.iter().fold(plan.config, |v, key| v.get(key));
-            if !value.is_null() {
-                let at = path
-                    .iter()
-                    .fold(AttributePath::root(), |p, key| p.attribute(*key));
-                diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
-            }
-        }
-        if plan.config.get("runner_config").is_null() {
-            diags.error_at(
-                AttributePath::root().attribute("runner_config"),
-                "Direct mode needs runner_config",
-                "In direct mode the Job runs on the cluster of the runner config: set \
-                 runner_config = humanitec_runner_config.<name>.",
-            );
-        }
+        refuse_platform_only(plan.config, diags);
         // Why null: these describe a Humanitec definition, which direct mode does not make.
         for computed in ["driver_type", "unmanaged_inputs", "secret_refs"] {
             set(&mut plan.planned, computed, Value::Null);
@@ -784,6 +768,28 @@ const PLATFORM_ONLY: [(&[&str], &str, &str); 4] = [
 /// `helper_image`. The rest (names, timeouts, criteria, the credentials to reach the cluster) is
 /// recorded without running anything.
 const RUN_INPUTS: [&str; 6] = ["type", "job", "source", "files", "secret_files", "triggers"];
+
+/// Refuses what only the Humanitec platform gives, and a container runner without the runner
+/// config whose cluster it runs on.
+fn refuse_platform_only(config: &Value, diags: &mut Diagnostics) {
+    for (path, name, instead) in PLATFORM_ONLY {
+        let value = path.iter().fold(config, |v, key| v.get(key));
+        if !value.is_null() {
+            let at = path
+                .iter()
+                .fold(AttributePath::root(), |p, key| p.attribute(*key));
+            diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
+        }
+    }
+    if config.get("runner_config").is_null() {
+        diags.error_at(
+            AttributePath::root().attribute("runner_config"),
+            "Direct mode needs runner_config",
+            "In direct mode the Job runs on the cluster of the runner config: set \
+             runner_config = humanitec_runner_config.<name>.",
+        );
+    }
+}
 
 /// Warns when inputs hold Humanitec placeholders (`${context.app.id}`), which only the
 /// platform resolves: in direct mode they reach the container as written.

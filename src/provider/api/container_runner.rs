@@ -54,29 +54,7 @@ impl Backend<ContainerRunner> for Api {
         plan: &mut Plan<'_>,
         diags: &mut Diagnostics,
     ) {
-        for direct_only in ["ca_certificates", "known_hosts"] {
-            if !plan.config.get("source").get(direct_only).is_null() {
-                diags.error_at(
-                    AttributePath::root()
-                        .attribute("source")
-                        .attribute(direct_only),
-                    format!("source.{direct_only} applies to direct mode only"),
-                    format!(
-                        "Humanitec's Container Driver has no such input, so in api mode the \
-                         checkout would not use it; remove source.{direct_only}, or use a \
-                         provider with mode = \"direct\"."
-                    ),
-                );
-            }
-        }
-        if !plan.config.get("triggers").is_null() {
-            diags.error_at(
-                AttributePath::root().attribute("triggers"),
-                "triggers applies to direct mode only",
-                "In api mode Humanitec runs the container when a resource is deployed, so there is \
-                 nothing to re-run; remove triggers, or use a provider with mode = \"direct\".",
-            );
-        }
+        refuse_direct_only(plan.config, diags);
         for computed in ["outputs", "secret_outputs", "last_run"] {
             set(&mut plan.planned, computed, Value::Null);
         }
@@ -364,5 +342,33 @@ pub(crate) fn warn_of_dropped_secrets(
                 ),
             );
         }
+    }
+}
+
+/// Refuses the settings only direct mode has a use for: the checkout's TLS and SSH pins, and
+/// `triggers`.
+fn refuse_direct_only(config: &Value, diags: &mut Diagnostics) {
+    for direct_only in ["ca_certificates", "known_hosts"] {
+        if !config.get("source").get(direct_only).is_null() {
+            diags.error_at(
+                AttributePath::root()
+                    .attribute("source")
+                    .attribute(direct_only),
+                format!("source.{direct_only} applies to direct mode only"),
+                format!(
+                    "Humanitec's Container Driver has no such input, so in api mode the \
+                     checkout would not use it; remove source.{direct_only}, or use a \
+                     provider with mode = \"direct\"."
+                ),
+            );
+        }
+    }
+    if !config.get("triggers").is_null() {
+        diags.error_at(
+            AttributePath::root().attribute("triggers"),
+            "triggers applies to direct mode only",
+            "In api mode Humanitec runs the container when a resource is deployed, so there is \
+             nothing to re-run; remove triggers, or use a provider with mode = \"direct\".",
+        );
     }
 }

@@ -401,6 +401,55 @@ fn schema() -> Schema {
     ))
 }
 
+/// Refuses an entry that is both plain and secret: an environment variable in `job.variables`
+/// and `job.secret_variables` (or its write-only form), a file in `files` and `secret_files`.
+fn refuse_plain_and_secret_at_once(config: &Value, diags: &mut Diagnostics) {
+    let root = AttributePath::root();
+    let job = config.get("job");
+    let pairs = [
+        (
+            job.get("variables"),
+            job.get("secret_variables"),
+            "job.variables",
+            "job.secret_variables",
+            root.attribute("job").attribute("secret_variables"),
+        ),
+        (
+            job.get("variables"),
+            job.get("secret_variables_wo"),
+            "job.variables",
+            "job.secret_variables_wo",
+            root.attribute("job").attribute("secret_variables_wo"),
+        ),
+        (
+            config.get("files"),
+            config.get("secret_files"),
+            "files",
+            "secret_files",
+            root.attribute("secret_files"),
+        ),
+        (
+            config.get("files"),
+            config.get("secret_files_wo"),
+            "files",
+            "secret_files_wo",
+            root.attribute("secret_files_wo"),
+        ),
+    ];
+    for (plain, secret, plain_name, secret_name, path) in pairs {
+        let (Some(plain), Some(secret)) = (plain.as_map(), secret.as_map()) else {
+            continue;
+        };
+        for key in secret.keys().filter(|k| plain.contains_key(*k)) {
+            diags.error_at(
+                path.key(key.clone()),
+                format!("{key:?} is in both {plain_name} and {secret_name}"),
+                format!("Each entry is either plain ({plain_name}) or secret ({secret_name}); remove it from one of them."),
+            );
+        }
+    }
+}
+
 #[async_trait]
 impl Resource for ContainerRunnerResource {
     fn type_name(&self) -> &'static str {
@@ -436,7 +485,6 @@ impl Resource for ContainerRunnerResource {
                 );
             }
         }
-        let job = config.get("job");
         for secret in &SECRETS {
             let value = secret.block.map_or(config, |b| config.get(b));
             let path = secret
@@ -451,48 +499,7 @@ impl Resource for ContainerRunnerResource {
                 diags,
             );
         }
-        let pairs = [
-            (
-                job.get("variables"),
-                job.get("secret_variables"),
-                "job.variables",
-                "job.secret_variables",
-                root.attribute("job").attribute("secret_variables"),
-            ),
-            (
-                job.get("variables"),
-                job.get("secret_variables_wo"),
-                "job.variables",
-                "job.secret_variables_wo",
-                root.attribute("job").attribute("secret_variables_wo"),
-            ),
-            (
-                config.get("files"),
-                config.get("secret_files"),
-                "files",
-                "secret_files",
-                root.attribute("secret_files"),
-            ),
-            (
-                config.get("files"),
-                config.get("secret_files_wo"),
-                "files",
-                "secret_files_wo",
-                root.attribute("secret_files_wo"),
-            ),
-        ];
-        for (plain, secret, plain_name, secret_name, path) in pairs {
-            let (Some(plain), Some(secret)) = (plain.as_map(), secret.as_map()) else {
-                continue;
-            };
-            for key in secret.keys().filter(|k| plain.contains_key(*k)) {
-                diags.error_at(
-                    path.key(key.clone()),
-                    format!("{key:?} is in both {plain_name} and {secret_name}"),
-                    format!("Each entry is either plain ({plain_name}) or secret ({secret_name}); remove it from one of them."),
-                );
-            }
-        }
+        refuse_plain_and_secret_at_once(config, diags);
         for (name, files) in [
             ("files", config.get("files")),
             ("secret_files", config.get("secret_files")),
