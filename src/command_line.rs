@@ -88,7 +88,8 @@ pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let askpass_env = std::env::var_os(HELPER_ASKPASS_ENV).is_some();
     match Program::chosen(&args, askpass_env) {
-        Program::Plugin { debug } => crate::plugin::run(
+        Program::Plugin { debug } => terraform_plugin::plugin::run(
+            &crate::provider::IDENTITY,
             || Arc::new(crate::provider::HumanitecProvider::new()),
             debug,
         ),

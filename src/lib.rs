@@ -6,20 +6,28 @@
 //!
 //! # Layout
 //!
-//! Each layer knows only the one below it:
+//! Each layer knows only the ones below it, from the top:
 //!
-//! - [`plugin`]: the protocol. go-plugin handshake, AutoMTLS, the tonic services; each RPC is
-//!   one conversion from protobuf to framework types and back. Nothing else sees protobuf.
-//! - [`framework`]: schemas, diagnostics, plan rules, the `Resource` and `Provider` traits.
-//! - [`value`]: Terraform values, their types, the msgpack/JSON codec and attribute paths.
-//! - [`provider`]: the domain. Provider settings, one file per resource type with its typed
-//!   model, and one backend per mode (api, direct) behind one trait.
-//! - [`definition`]: the Humanitec definition payloads built from the models, and read back.
-//! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types.
+//! - [`provider`]: the domain. Provider settings; `resources`, one file per resource type with
+//!   its schema, its checks and the plan both modes share; `backend`, the trait each mode
+//!   implements and the one place a mode is chosen; the two backends, `api` (with
+//!   `api::definition`, the Humanitec definition payloads built from the models and read back)
+//!   and `direct`, each planning what only its mode decides. The backends never name the
+//!   resources.
+//! - [`humanitec`]: the REST client (retries, typed errors); no Terraform types, no models.
 //! - [`runner`]: direct mode on a cluster (kube): the pure Job builder, runs, watches, logs and
 //!   results; and the helper steps the binary runs inside the Job's pod
 //!   (`terraform-provider-humanitec helper prepare|collect`). No Terraform types.
+//! - [`model`]: the typed models of the two resources, one field per attribute, and the table
+//!   of a container runner's secrets. A leaf: it names nothing of the crate above it.
 //! - [`text`]: small text helpers for messages (a leaf every layer may use).
+//! - the crate `terraform-plugin` (`terraform-plugin/`, a workspace member): the protocol
+//!   (go-plugin handshake, AutoMTLS, tfplugin5), the framework (schemas, diagnostics, plan rules,
+//!   the `Resource` and `Provider` traits, typed models of values) and Terraform values with their
+//!   codecs. It knows no Humanitec name.
+//!
+//! The crate boundary keeps the framework out of the domain; inside this crate the test module
+//! `layering` reads the sources and fails on a `crate::`/`super::` path that points up.
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`], which chooses in one place
 //! ([`command_line`]) what a start runs: the plugin, the version line, a helper step or git's
@@ -27,14 +35,13 @@
 //! lives in `src/bin`.
 
 pub(crate) mod command_line;
-pub(crate) mod definition;
-pub(crate) mod framework;
 pub(crate) mod humanitec;
-pub(crate) mod plugin;
+#[cfg(test)]
+mod layering;
+pub(crate) mod model;
 pub(crate) mod provider;
 pub(crate) mod runner;
 pub(crate) mod text;
-pub(crate) mod value;
 
 pub use command_line::main;
 pub use runner::contract::HELPER_ASKPASS_ENV;

@@ -15,10 +15,10 @@ use serde::de::DeserializeOwned;
 
 use super::Shared;
 use super::config::Mode;
-use crate::framework::model::{self, ModelError};
-use crate::framework::plan::resolve_unknowns;
-use crate::framework::{Diagnostics, Operation, Plan, Private, Schema};
-use crate::value::{AttributePath, Type, Value};
+use terraform_plugin::framework::model::{self, ModelError};
+use terraform_plugin::framework::plan::resolve_unknowns;
+use terraform_plugin::framework::{Diagnostics, Operation, Plan, Private, Schema};
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// What a failed create or update left behind.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +64,18 @@ pub(crate) trait Backend<M>: Send + Sync {
 
     /// Deletes the object; an error in `diags` keeps it in state.
     async fn delete(&self, op: &mut Operation, prior: &M, diags: &mut Diagnostics);
+
+    /// Completes the plan of an object of this mode with what only this mode decides: the
+    /// attributes it computes and the settings it has no use for. `backends` reads values into
+    /// models. The default leaves the plan as the resource made it.
+    fn plan(&self, _backends: &Backends<M>, _plan: &mut Plan<'_>, _diags: &mut Diagnostics) {}
+}
+
+/// Sets one top-level attribute of an object value.
+pub(crate) fn set(state: &mut Value, attribute: &str, value: Value) {
+    if let Value::Object(fields) = state {
+        fields.insert(attribute.to_string(), value);
+    }
 }
 
 /// The private-state key of the mode an object was created in.
@@ -143,6 +155,17 @@ where
         } else {
             self.mode_of(&plan.private, plan.prior)
         }
+    }
+
+    /// Completes a plan with the backend of its mode ([`Backend::plan`]).
+    pub(crate) fn plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        self.backend(self.planned_mode(plan))
+            .plan(self, plan, diags);
+    }
+
+    /// The resource's schema.
+    pub(crate) fn schema(&self) -> Schema {
+        (self.schema)()
     }
 
     /// The type of the resource's values.
@@ -461,8 +484,8 @@ mod tests {
 
     fn thing_schema() -> Schema {
         Schema::new(
-            crate::framework::Block::new("thing")
-                .attribute(crate::framework::Attribute::string("id").required()),
+            terraform_plugin::framework::Block::new("thing")
+                .attribute(terraform_plugin::framework::Attribute::string("id").required()),
         )
     }
 

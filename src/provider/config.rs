@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::framework::Diagnostics;
 use crate::humanitec::{Client, ClientConfig, DEFAULT_API_PREFIX};
-use crate::value::{AttributePath, Value};
+use terraform_plugin::framework::Diagnostics;
+use terraform_plugin::value::{AttributePath, Value};
 
 /// How the provider realises resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,18 +6,17 @@
 //! update run `ACTION=create` when a run input changed, delete runs `ACTION=destroy` with the
 //! inputs of the last apply, and read runs nothing.
 //!
-//! This file converts between the resource models and the runner's plain types, and turns the
-//! runner's errors into diagnostics.
+//! This file plans a container runner in direct mode (what only the platform gives is refused,
+//! the run's results are planned unknown when a run will happen), converts between the resource
+//! models and the runner's plain types, and turns the runner's errors into diagnostics.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::backend::{Backend, Failed, Read, Written};
-use super::resources::container_runner::{ContainerRunner, LastRun};
-use super::resources::runner_config::{Kubernetes, RunnerConfig};
-use crate::framework::model::Sensitive;
-use crate::framework::{Cancelled, Diagnostics, Operation, Private};
+use super::backend::{Backend, Backends, Failed, Read, Written, set};
+use crate::model::container_runner::{ContainerRunner, LastRun};
+use crate::model::runner_config::{Kubernetes, RunnerConfig};
 use crate::runner::cluster::{self, ClusterClient, ClusterError};
 use crate::runner::job::BuildError;
 use crate::runner::resources::HelperResources;
@@ -26,7 +25,10 @@ use crate::runner::{
     Action, Connection, DEFAULT_HELPER_IMAGE, DEFAULT_NAMESPACE, DEFAULT_SHARED_DIRECTORY,
     ExecPlugin, GitSource, JobSpec, RunSpec, SecretValue, WriteOnly, WriteOnlyValues,
 };
-use crate::value::AttributePath;
+use terraform_plugin::framework::model::Sensitive;
+use terraform_plugin::framework::validate::quoted_list;
+use terraform_plugin::framework::{Cancelled, Diagnostics, Operation, Plan, Private};
+use terraform_plugin::value::{AttributePath, Value};
 
 /// The direct backend.
 pub(crate) struct Direct;
@@ -116,6 +118,29 @@ async fn checked_cluster(
 
 #[async_trait]
 impl Backend<RunnerConfig> for Direct {
+    fn plan(&self, _: &Backends<RunnerConfig>, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        // Why the prior value: these describe a Humanitec definition, which direct mode does
+        // not make; null for a new runner config, and a state written before keeps its value
+        // rather than show a change in every plan.
+        for computed in ["driver_type", "unmanaged_inputs"] {
+            let kept = plan.prior.get(computed).clone();
+            set(&mut plan.planned, computed, kept);
+        }
+        // Said when the token is sent (a create, or a new version), not on every plan.
+        let version = |value: &Value| value.get("kubernetes").get("token_wo_version").clone();
+        let token_sent = !plan.config.get("kubernetes").get("token_wo").is_null()
+            && (plan.prior.is_null() || version(plan.prior) != version(&plan.planned));
+        if token_sent {
+            diags.warning(
+                "kubernetes.token_wo reaches this runner config only",
+                "The write-only token is used for this runner config's own checks of the \
+                 cluster. Terraform keeps no copy of it, so container runners that run with \
+                 this runner config cannot get it: give them the cluster through \
+                 kubernetes.token, kubernetes.exec or a kubeconfig.",
+            );
+        }
+    }
+
     async fn create(
         &self,
         op: &mut Operation,
@@ -237,9 +262,7 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
 
 /// The helper containers' resources: the defaults, with each map the runner config sets
 /// replacing the default one.
-fn helper_resources(
-    set: Option<&super::resources::runner_config::HelperResources>,
-) -> HelperResources {
+fn helper_resources(set: Option<&crate::model::runner_config::HelperResources>) -> HelperResources {
     let mut resources = HelperResources::default();
     let Some(set) = set else {
         return resources;
@@ -298,7 +321,7 @@ pub(crate) fn check_run(model: &ContainerRunner) -> Result<(), BuildError> {
     let spec = run_spec(
         model,
         Action::Create,
-        crate::framework::timeouts::DEFAULT_WRITE,
+        terraform_plugin::framework::timeouts::DEFAULT_WRITE,
     );
     crate::runner::job::build(&spec).map(drop)
 }
@@ -564,6 +587,81 @@ async fn look(
 
 #[async_trait]
 impl Backend<ContainerRunner> for Direct {
+    /// The plan of a container runner in direct mode: refuses what only the platform gives,
+    /// checks that the inputs make a Job, and plans the run's results as unknown when a run
+    /// will happen.
+    fn plan(
+        &self,
+        backends: &Backends<ContainerRunner>,
+        plan: &mut Plan<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        refuse_platform_only(plan.config, diags);
+        // Why null: these describe a Humanitec definition, which direct mode does not make.
+        for computed in ["driver_type", "unmanaged_inputs", "secret_refs"] {
+            set(&mut plan.planned, computed, Value::Null);
+        }
+        // Why the prior value when there is one: a state written before kept the default, and
+        // dropping it now would be a change in every plan.
+        if plan.config.get("force_delete").is_null() {
+            let kept = plan.prior.get("force_delete").clone();
+            set(&mut plan.planned, "force_delete", kept);
+        }
+        warn_of_placeholders(plan.config, diags);
+        let known = RUN_INPUTS
+            .iter()
+            .all(|name| plan.planned.get(name).is_wholly_known());
+        if known
+            && let Some(model) = backends.model(&plan.planned, diags)
+            && let Err(error) = check_run(&model)
+        {
+            diags.error_at(
+                attribute_path(error.attribute()),
+                "The inputs do not make a Job",
+                format!("{error}."),
+            );
+        }
+        let config = plan.planned.get("runner_config");
+        let known = known
+            && config.get("id").is_wholly_known()
+            && config.get("helper_image").is_wholly_known();
+        // Why through the models: the backend decides on the runs they describe, with the
+        // defaults applied, and the plan must agree with it.
+        let pending = pending_run(&plan.private);
+        if let (false, Some(run)) = (plan.prior.is_null(), &pending) {
+            diags.warning(
+                "An earlier run of this container runner has no recorded outcome",
+                format!(
+                    "Job {}/{} (ACTION={}) was started by an earlier operation that did not \
+                     record how it ended (it was interrupted, failed, or is still running), so \
+                     what it made may differ from the state. This apply runs ACTION=create \
+                     again, after that run has ended.",
+                    run.namespace,
+                    run.job,
+                    run.action.name()
+                ),
+            );
+        }
+        let runs = plan.prior.is_null()
+            || pending.is_some()
+            || !known
+            || match (
+                backends.model(plan.prior, diags),
+                backends.model(&plan.planned, diags),
+            ) {
+                (Some(before), Some(after)) => runs_again(&before, &after),
+                _ => true,
+            };
+        for computed in ["outputs", "secret_outputs", "last_run"] {
+            let value = if runs {
+                Value::Unknown
+            } else {
+                plan.prior.get(computed).clone()
+            };
+            set(&mut plan.planned, computed, value);
+        }
+    }
+
     async fn create(
         &self,
         op: &mut Operation,
@@ -636,10 +734,113 @@ impl Backend<ContainerRunner> for Direct {
     }
 }
 
+/// What only the Humanitec platform gives, with what to use in direct mode instead: (attribute
+/// path, name, what to do).
+const PLATFORM_ONLY: [(&[&str], &str, &str); 4] = [
+    (
+        &["driver_account"],
+        "driver_account",
+        "Direct mode has no Humanitec cloud accounts. Give the container its cloud credentials \
+         as job.secret_variables (e.g. AWS_ACCESS_KEY_ID), or through the identity of \
+         job.service_account (workload identity).",
+    ),
+    (
+        &["credentials_config"],
+        "credentials_config",
+        "Direct mode has no Humanitec cloud accounts whose credentials could be mapped. Set the \
+         variables directly in job.secret_variables, or use the identity of job.service_account.",
+    ),
+    (
+        &["source", "password_ref"],
+        "source.password_ref",
+        "Direct mode has no Humanitec secret stores. Set source.password (sensitive) instead, \
+         e.g. from a variable or a data source of your secret manager.",
+    ),
+    (
+        &["source", "ssh_key_ref"],
+        "source.ssh_key_ref",
+        "Direct mode has no Humanitec secret stores. Set source.ssh_key (sensitive) instead, \
+         e.g. from a variable or a data source of your secret manager.",
+    ),
+];
+
+/// The attributes a direct-mode run is made from, besides the runner config's `id` and
+/// `helper_image`. The rest (names, timeouts, criteria, the credentials to reach the cluster) is
+/// recorded without running anything.
+const RUN_INPUTS: [&str; 6] = ["type", "job", "source", "files", "secret_files", "triggers"];
+
+/// Refuses what only the Humanitec platform gives, and a container runner without the runner
+/// config whose cluster it runs on.
+fn refuse_platform_only(config: &Value, diags: &mut Diagnostics) {
+    for (path, name, instead) in PLATFORM_ONLY {
+        let value = path.iter().fold(config, |v, key| v.get(key));
+        if !value.is_null() {
+            let at = path
+                .iter()
+                .fold(AttributePath::root(), |p, key| p.attribute(*key));
+            diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
+        }
+    }
+    if config.get("runner_config").is_null() {
+        diags.error_at(
+            AttributePath::root().attribute("runner_config"),
+            "Direct mode needs runner_config",
+            "In direct mode the Job runs on the cluster of the runner config: set \
+             runner_config = humanitec_runner_config.<name>.",
+        );
+    }
+}
+
+/// Warns when inputs hold Humanitec placeholders (`${context.app.id}`), which only the
+/// platform resolves: in direct mode they reach the container as written.
+fn warn_of_placeholders(config: &Value, diags: &mut Diagnostics) {
+    let places = [
+        ("files", config.get("files")),
+        ("job.variables", config.get("job").get("variables")),
+        ("job.pod_template", config.get("job").get("pod_template")),
+        ("source.url", config.get("source").get("url")),
+        ("source.ref", config.get("source").get("ref")),
+    ];
+    let has_placeholder = |v: &Value| {
+        let texts: Vec<&str> = match v.as_map() {
+            Some(map) => map.values().filter_map(Value::as_str).collect(),
+            None => v.as_str().into_iter().collect(),
+        };
+        texts.iter().any(|t| {
+            ["${context.", "${resources.", "${values.", "${shared."]
+                .iter()
+                .any(|p| t.contains(p))
+        })
+    };
+    let found: Vec<&str> = places
+        .iter()
+        .filter(|(_, v)| has_placeholder(v))
+        .map(|(name, _)| *name)
+        .collect();
+    if !found.is_empty() {
+        diags.warning(
+            "Humanitec placeholders are not resolved in direct mode",
+            format!(
+                "{} hold placeholders such as ${{context.app.id}}. Only the Humanitec \
+                 platform resolves them; in direct mode they reach the container as written. \
+                 Use Terraform values instead.",
+                quoted_list(&found, "and")
+            ),
+        );
+    }
+}
+
+/// The path of an attribute named in words (`job.pod_template`).
+fn attribute_path(words: &str) -> AttributePath {
+    words
+        .split('.')
+        .fold(AttributePath::root(), |p, part| p.attribute(part))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::resources::container_runner::{Job, RunnerConfigLink};
+    use crate::model::container_runner::{Job, RunnerConfigLink};
 
     fn runner() -> ContainerRunner {
         ContainerRunner {

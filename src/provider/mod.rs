@@ -1,7 +1,7 @@
 //! The Humanitec provider: its configuration and its resources.
 //!
 //! This is the domain layer. It turns resource values into Humanitec definitions (through
-//! `crate::definition`) and talks to the API through `crate::humanitec`; the framework below it
+//! `api::definition`) and talks to the API through `crate::humanitec`; the framework below it
 //! handles everything Terraform-specific.
 
 pub(crate) mod api;
@@ -9,16 +9,34 @@ pub(crate) mod backend;
 pub(crate) mod config;
 pub(crate) mod direct;
 pub(crate) mod resources;
+pub(crate) mod validate;
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use terraform_plugin::plugin::ProviderIdentity;
 
-use crate::framework::validate::one_of;
-use crate::framework::{Attribute, Block, Diagnostics, Provider, Resource, Schema};
 use crate::humanitec::Client;
-use crate::value::Value;
 use config::{Mode, Settings};
+use terraform_plugin::framework::validate::one_of;
+use terraform_plugin::framework::{Attribute, Block, Diagnostics, Provider, Resource, Schema};
+use terraform_plugin::value::Value;
+
+/// The provider's name, version, registry addresses and log targets, for the plugin protocol.
+pub(crate) const IDENTITY: ProviderIdentity = ProviderIdentity {
+    name: "terraform-provider-humanitec",
+    version: env!("CARGO_PKG_VERSION"),
+    // Why both: the bare source address `container-runner/humanitec` means the first to
+    // Terraform and the second to OpenTofu.
+    addresses: &[
+        "registry.terraform.io/container-runner/humanitec",
+        "registry.opentofu.org/container-runner/humanitec",
+    ],
+    log_targets: &["humanitec_provider", "terraform_provider_humanitec"],
+    // Why kube: its events and HTTP spans (a request's method and URL, a watch that ended) are
+    // what a direct-mode problem is found with.
+    dependency_log_targets: &["kube"],
+};
 
 /// What resources share: the provider's resolved settings, once `Configure` has run.
 #[derive(Debug, Default)]

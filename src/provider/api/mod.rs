@@ -1,25 +1,36 @@
 //! The api backend: each object is a Humanitec Resource Definition, created, read, updated and
-//! deleted through the Humanitec API (`crate::humanitec`), with payloads from `crate::definition`.
+//! deleted through the Humanitec API (`crate::humanitec`), with payloads from `crate::provider::api::definition`.
 //!
 //! One file per resource type (`runner_config.rs`, `container_runner.rs`), and here the steps
 //! they share: getting the client, keeping to one organization, looking a definition up, keeping
 //! its criteria in sync, and deleting a definition that may still be in use. Each step takes the
 //! resource's [`Kind`], which names it in messages and says which definitions are its own.
 
-mod container_runner;
+pub(crate) mod container_runner;
+pub(crate) mod definition;
 mod runner_config;
 
 use std::future::Future;
 use std::time::Duration;
 
 use super::Shared;
-use super::backend::Read;
-use crate::definition;
-use crate::framework::{Cancelled, Diagnostics, Operation};
+use super::backend::{Read, set};
 use crate::humanitec::{
     self, Client, Criteria, CriteriaRule, Definition, DefinitionCreate, DefinitionUpdate,
 };
-use crate::value::AttributePath;
+use terraform_plugin::framework::{Cancelled, Diagnostics, Operation, Plan};
+use terraform_plugin::value::{AttributePath, Value};
+
+/// Plans the attributes of the resources' `definition_shape`: the driver this provider writes and no
+/// unmanaged inputs.
+fn plan_definition_shape(plan: &mut Plan<'_>, driver: &str) {
+    set(&mut plan.planned, "driver_type", Value::string(driver));
+    set(
+        &mut plan.planned,
+        "unmanaged_inputs",
+        Value::List(Vec::new()),
+    );
+}
 
 /// The kind of definition a resource type manages.
 #[derive(Debug)]
@@ -518,7 +529,7 @@ async fn delete_definition(
                         "{what} {id:?} is in use by {} resource(s); waiting for them to move \
                          to another definition, retrying until {} from now (timeouts.delete)",
                         changes.len(),
-                        crate::framework::timeouts::format_duration(op.remaining())
+                        terraform_plugin::framework::timeouts::format_duration(op.remaining())
                     );
                 }
                 log::info!(
@@ -537,7 +548,7 @@ async fn delete_definition(
                 diags.error(
                     format!(
                         "Could not delete {what} {id:?}: still in use after {}",
-                        crate::framework::timeouts::format_duration(started.elapsed())
+                        terraform_plugin::framework::timeouts::format_duration(started.elapsed())
                     ),
                     format!("{}.\n\n{hint}", crate::text::error_chain(&e)),
                 );
@@ -559,9 +570,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::framework::Private;
     use crate::humanitec::mock::{self, Mock};
     use crate::humanitec::{ClientConfig, RetryPolicy};
+    use terraform_plugin::framework::Private;
 
     async fn setup() -> (Arc<Mock>, Client) {
         let (mock, base) = mock::start().await;

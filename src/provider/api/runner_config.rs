@@ -2,15 +2,22 @@
 
 use async_trait::async_trait;
 
+use super::definition::{self, read_runner_config};
 use super::{
-    Api, Created, RUNNER_CONFIG, create, delete_definition, problems_sentence, put, update_criteria,
+    Api, Created, RUNNER_CONFIG, create, delete_definition, plan_definition_shape,
+    problems_sentence, put, update_criteria,
 };
-use crate::definition::{self, read_runner_config};
-use crate::framework::model::Sensitive;
-use crate::framework::{Diagnostics, Operation};
 use crate::humanitec::Definition;
-use crate::provider::backend::{Backend, Failed, Read, Written};
-use crate::provider::resources::runner_config::{AGENT_URL_UNKNOWN, RunnerConfig};
+use crate::model::runner_config::RunnerConfig;
+use crate::provider::backend::{Backend, Backends, Failed, Read, Written, set};
+use terraform_plugin::framework::model::Sensitive;
+use terraform_plugin::framework::{Diagnostics, Operation, Plan};
+use terraform_plugin::value::Value;
+
+/// The private-state key that marks an imported definition whose stored `agent_url` Terraform
+/// does not know (the API never returns it): set by the read that completes an import, cleared
+/// by the next write.
+pub(crate) const AGENT_URL_UNKNOWN: &str = "agent_url_unknown";
 
 /// The private-state key of the version of the stored `agent_url` secret as this provider last
 /// wrote or saw it.
@@ -26,6 +33,18 @@ fn record_agent_url_version(op: &mut Operation, definition: &Definition) {
 
 #[async_trait]
 impl Backend<RunnerConfig> for Api {
+    fn plan(
+        &self,
+        backends: &Backends<RunnerConfig>,
+        plan: &mut Plan<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        plan_definition_shape(plan, definition::runner_config::TEMPLATE_DRIVER);
+        if plan.config.get("agent_url_wo").is_null() {
+            plan_unknown_agent_url(backends, plan, diags);
+        }
+    }
+
     async fn create(
         &self,
         op: &mut Operation,
@@ -148,8 +167,10 @@ impl Backend<RunnerConfig> for Api {
             record_agent_url_version(op, &definition);
             written = Some(definition);
         }
-        let wanted = definition::runner_config::criteria_rules(planned);
-        if wanted == definition::runner_config::criteria_rules(prior) {
+        let wanted =
+            definition::criteria_rules(definition::runner_config::matching_criteria(planned));
+        if wanted == definition::criteria_rules(definition::runner_config::matching_criteria(prior))
+        {
             return Ok(planned.clone());
         }
         match update_criteria(&client, &RUNNER_CONFIG, id, written, &wanted, diags).await {
@@ -170,5 +191,40 @@ impl Backend<RunnerConfig> for Api {
             return;
         };
         delete_definition(&client, op, &RUNNER_CONFIG, &prior.id, false, diags).await;
+    }
+}
+
+/// After an import, the stored `agent_url` is not known here. A configuration that leaves
+/// `agent_url` out then leaves it alone, rather than planning the default `""` over it, so
+/// that applying a generated configuration changes nothing. When the plan writes the
+/// definition anyway, the write replaces it with `""`, and a warning says so.
+fn plan_unknown_agent_url(
+    backends: &Backends<RunnerConfig>,
+    plan: &mut Plan<'_>,
+    diags: &mut Diagnostics,
+) {
+    let unknown = plan.private.get(AGENT_URL_UNKNOWN).is_some()
+        && !plan.prior.is_null()
+        && plan.prior.get("agent_url").is_null()
+        && plan.config.get("agent_url").is_null();
+    if !unknown {
+        return;
+    }
+    let (Some(before), Some(after)) = (
+        backends.model(plan.prior, diags),
+        backends.model(&plan.planned, diags),
+    ) else {
+        return;
+    };
+    if definition::runner_config::rewrites(&before, &after) {
+        diags.warning(
+            "The definition's agent_url is not in the configuration",
+            "Humanitec holds an agent_url for this runner config, but neither the state nor \
+             the configuration has its value (secrets cannot be read back after an import). \
+             This update writes the whole definition and so sets agent_url to \"\"; set \
+             agent_url in the configuration to keep it.",
+        );
+    } else {
+        set(&mut plan.planned, "agent_url", Value::Null);
     }
 }

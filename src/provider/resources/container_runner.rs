@@ -1,9 +1,11 @@
 //! `humanitec_container_runner`: a definition of any resource type whose resources a container
 //! (usually an IaC tool) provisions, run as a Kubernetes Job by the Container Runner Driver.
 //!
-//! This file holds what the resource is in the user's words: its typed model (one field per
-//! attribute), its schema, its checks and its plan. Creating, reading, updating and deleting go
-//! through the backend of the mode the object was created in (`crate::provider::backend`).
+//! This file holds the resource's schema, its checks and the plan both modes share; its typed
+//! model is `crate::model::container_runner`. What a plan holds beyond that, and creating,
+//! reading, updating and deleting, is up to the backend of the mode the object was created in
+//! (`crate::provider::backend`): api-mode planning in `crate::provider::api::container_runner`,
+//! direct-mode planning in `crate::provider::direct`.
 //!
 //! In api mode the resource is a Humanitec definition with driver `humanitec/container-runner`.
 //! Its secrets are sent but never read back; state keeps the configured values, and the refs the
@@ -16,229 +18,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use super::runner_config::{Kubernetes, kubernetes_block};
+use super::runner_config::kubernetes_block;
 use super::{
-    check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
-    set, write_only_pair,
+    check_write_only, criteria_block, default_name_to_id, definition_shape, write_only_pair,
 };
-use crate::definition::container_runner::{
-    CONTAINER_RUNNER_DRIVER, Secret, is_stored_value_ref, rewrites, secrets_by_path, sort_rules,
-    write_only_versions,
-};
-use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
-use crate::framework::plan::with_write_only;
-use crate::framework::timeouts::Timeouts;
-use crate::framework::validate::{env_names, humanitec_id, not_empty, quoted_list, yaml_mapping};
-use crate::framework::{
+use crate::humanitec::DEFAULT_CLASS;
+use crate::model::container_runner::{ContainerRunner, SECRETS, secrets_in};
+use crate::provider::api::definition::container_runner::CONTAINER_RUNNER_DRIVER;
+use crate::provider::backend::Backends;
+use crate::provider::config::Mode;
+use crate::provider::validate::{humanitec_id, yaml_mapping};
+use crate::provider::{Shared, api, direct};
+use terraform_plugin::framework::validate::{env_names, not_empty};
+use terraform_plugin::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
-use crate::humanitec::{CriteriaRule, DEFAULT_CLASS};
-use crate::provider::backend::Backends;
-use crate::provider::config::Mode;
-use crate::provider::{Shared, api, direct};
-use crate::value::{AttributePath, Type, Value};
-
-/// A container runner: one field per attribute of the schema below. Fields of required
-/// attributes read an unknown as empty, since plans are read into the model too.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct ContainerRunner {
-    /// The definition id.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub(crate) id: String,
-    /// The display name (see [`ContainerRunner::name`]).
-    pub(crate) name: Option<String>,
-    /// The resource type the definition provisions.
-    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
-    pub(crate) type_: String,
-    /// The cloud account whose credentials the runner gets.
-    pub(crate) driver_account: Option<String>,
-    /// Matching criteria.
-    pub(crate) criteria: Option<Vec<CriteriaRule>>,
-    /// The Job.
-    pub(crate) job: Option<Job>,
-    /// The git source.
-    pub(crate) source: Option<Source>,
-    /// Inline files, path → content.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) files: Option<BTreeMap<String, String>>,
-    /// Secret inline files; a null content is a secret whose value is not known here.
-    pub(crate) secret_files: Option<BTreeMap<String, Option<Sensitive<String>>>>,
-    /// Write-only secret files: set only while a create or update runs (never in state).
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) secret_files_wo: Option<BTreeMap<String, Sensitive<String>>>,
-    /// The version of `secret_files_wo`.
-    pub(crate) secret_files_wo_version: Option<String>,
-    /// Cloud credentials for the runner.
-    pub(crate) credentials_config: Option<CredentialsConfig>,
-    /// The runner config it runs with.
-    pub(crate) runner_config: Option<RunnerConfigLink>,
-    /// Delete even while in use.
-    pub(crate) force_delete: Option<bool>,
-    /// Where Humanitec keeps each secret input, by dotted input path; read from the API only.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) secret_refs: Option<BTreeMap<String, SecretRef>>,
-    /// The definition's driver as Humanitec reports it.
-    pub(crate) driver_type: Option<String>,
-    /// Driver inputs the definition has that this resource does not manage.
-    #[serde(default, deserialize_with = "list_without_nulls")]
-    pub(crate) unmanaged_inputs: Option<Vec<String>>,
-    /// Time limits.
-    pub(crate) timeouts: Option<Timeouts>,
-    /// Direct mode: values whose change re-runs `create`.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) triggers: Option<BTreeMap<String, String>>,
-    /// Direct mode: what the last run wrote to `OUTPUTS_FILE`.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) outputs: Option<BTreeMap<String, String>>,
-    /// Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) secret_outputs: Option<BTreeMap<String, Sensitive<String>>>,
-    /// Direct mode: the last run.
-    pub(crate) last_run: Option<LastRun>,
-}
-
-/// The computed `last_run` attribute: the run whose results the state holds.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct LastRun {
-    /// The Job's name.
-    pub(crate) job_name: Option<String>,
-    /// The Job's namespace.
-    pub(crate) namespace: Option<String>,
-    /// When the Job started (RFC 3339).
-    pub(crate) started_at: Option<String>,
-    /// When it completed (RFC 3339).
-    pub(crate) finished_at: Option<String>,
-    /// The commit checked out, when there was a source.
-    pub(crate) commit: Option<String>,
-}
-
-/// The `job` block.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct Job {
-    /// The runner image.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub(crate) image: String,
-    /// Overrides the image's entrypoint.
-    #[serde(default, deserialize_with = "list_without_nulls")]
-    pub(crate) command: Option<Vec<String>>,
-    /// Where the shared volume is mounted.
-    pub(crate) shared_directory: Option<String>,
-    /// The Job's namespace.
-    pub(crate) namespace: Option<String>,
-    /// The Job pod's service account.
-    pub(crate) service_account: Option<String>,
-    /// A partial Pod template (YAML) merged into the Job's pod.
-    pub(crate) pod_template: Option<String>,
-    /// Environment variables.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) variables: Option<BTreeMap<String, String>>,
-    /// Secret environment variables; a null value is a secret not known here.
-    pub(crate) secret_variables: Option<BTreeMap<String, Option<Sensitive<String>>>>,
-    /// Write-only secret environment variables: set only while a create or update runs.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) secret_variables_wo: Option<BTreeMap<String, Sensitive<String>>>,
-    /// The version of `secret_variables_wo`.
-    pub(crate) secret_variables_wo_version: Option<String>,
-}
-
-/// The `source` block.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct Source {
-    /// Repository URL.
-    pub(crate) url: Option<String>,
-    /// Git ref, e.g. `refs/heads/main`.
-    #[serde(rename = "ref")]
-    pub(crate) reference: Option<String>,
-    /// Sub-directory of the repository.
-    pub(crate) path: Option<String>,
-    /// User name for HTTPS authentication.
-    pub(crate) username: Option<String>,
-    /// Password or token for HTTPS authentication.
-    pub(crate) password: Option<Sensitive<String>>,
-    /// SSH private key, for `git@…` URLs.
-    pub(crate) ssh_key: Option<Sensitive<String>>,
-    /// The password as a secret store reference.
-    pub(crate) password_ref: Option<SecretRef>,
-    /// The SSH key as a secret store reference.
-    pub(crate) ssh_key_ref: Option<SecretRef>,
-    /// Write-only password: set only while a create or update runs (never in state).
-    pub(crate) password_wo: Option<Sensitive<String>>,
-    /// The version of `password_wo`.
-    pub(crate) password_wo_version: Option<String>,
-    /// Write-only SSH key: set only while a create or update runs.
-    pub(crate) ssh_key_wo: Option<Sensitive<String>>,
-    /// The version of `ssh_key_wo`.
-    pub(crate) ssh_key_wo_version: Option<String>,
-    /// Direct mode: CA certificates (PEM) the `https` server's certificate may chain to.
-    pub(crate) ca_certificates: Option<String>,
-    /// Direct mode: `known_hosts` lines pinning the `ssh` server's host keys.
-    pub(crate) known_hosts: Option<String>,
-}
-
-/// A reference to a secret in a secret store registered with the organization: a
-/// `password_ref` / `ssh_key_ref` block, or an entry of `secret_refs`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub(crate) struct SecretRef {
-    /// The secret store id.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub(crate) store: String,
-    /// The secret's key, in the store's format.
-    #[serde(rename = "ref", default, deserialize_with = "null_as_default")]
-    pub(crate) reference: String,
-    /// The secret's version in the store; the latest when unset.
-    pub(crate) version: Option<String>,
-}
-
-/// The `credentials_config` block.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct CredentialsConfig {
-    /// Environment variable name → credential key.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) environment: Option<BTreeMap<String, String>>,
-    /// A file to write the credentials to.
-    pub(crate) file: Option<String>,
-}
-
-/// The `runner_config` attribute: the parts of a runner config that travel with a container
-/// runner.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct RunnerConfigLink {
-    /// The runner config's id.
-    pub(crate) id: Option<String>,
-    /// Its `skip_permission_checks`.
-    pub(crate) skip_permission_checks: Option<bool>,
-    /// How direct mode reaches its cluster.
-    pub(crate) kubernetes: Option<Kubernetes>,
-    /// The image of the provider's own steps in a direct-mode Job's pod.
-    pub(crate) helper_image: Option<String>,
-    /// The resources of the provider's own containers in a direct-mode Job's pod.
-    pub(crate) helper_resources: Option<super::runner_config::HelperResources>,
-}
-
-impl ContainerRunner {
-    /// The display name: `name`, or the id when it is unset.
-    pub(crate) fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.id)
-    }
-
-    /// The criteria as rules to send, each with its class, sorted and without duplicates.
-    pub(crate) fn criteria_rules(&self) -> Vec<CriteriaRule> {
-        let mut rules: Vec<CriteriaRule> = self
-            .criteria
-            .iter()
-            .flatten()
-            .map(|rule| CriteriaRule {
-                class: Some(rule.class.clone().unwrap_or_else(|| DEFAULT_CLASS.into())),
-                ..rule.clone()
-            })
-            .collect();
-        sort_rules(&mut rules);
-        rules
-    }
-}
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// The `humanitec_container_runner` resource type.
 pub(crate) struct ContainerRunnerResource {
@@ -604,349 +401,53 @@ fn schema() -> Schema {
     ))
 }
 
-/// The private-state key that carries, from the plan of an existing object to the plan of its
-/// replacement, the id that a force delete would leave taken.
-const FORCE_DELETES_ID: &str = "force_deletes_id";
-
-/// Refuses a replacement that deletes with `force_delete = true` and creates the same id.
-///
-/// Why: a force-deleted definition that resources still use is only marked deleted, and its id
-/// stays taken until Humanitec has moved them (the API does not say how long), so the create of
-/// the replacement would fail after the old definition was already gone. Terraform plans a
-/// replacement with a second request whose prior state is null and whose private state is the
-/// first request's, so the first one leaves the id there for the second to find.
-fn refuse_force_deleting_replacement(plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-    if !plan.prior.is_null() {
-        if plan.prior.get("force_delete") == &Value::Bool(true)
-            && let Some(id) = plan.prior.get("id").as_str()
-        {
-            plan.private.set(FORCE_DELETES_ID, id.into());
-        } else {
-            plan.private.remove(FORCE_DELETES_ID);
-        }
-        return;
-    }
-    let taken = plan.private.remove(FORCE_DELETES_ID);
-    let id = plan.planned.get("id").as_str();
-    if let (Some(taken), Some(id)) = (taken, id)
-        && taken.as_str() == Some(id)
-    {
-        diags.error_at(
-            AttributePath::root().attribute("force_delete"),
-            "A replacement cannot force-delete the definition it recreates",
-            format!(
-                "Replacing this container runner deletes definition {id:?} with force_delete = \
-                 true and then creates it again with the same id. If resources still use it, \
-                 Humanitec only marks the definition deleted and keeps its id taken until it has \
-                 moved them, so the create would fail with the old definition already gone. \
-                 Apply force_delete = false first (the delete then waits until nothing uses it), \
-                 or give the replacement another id."
-            ),
-        );
-    }
-}
-
-/// The attributes a definition's payload is made of: when one is not known, neither is whether
-/// an update writes the definition.
-const PAYLOAD: [&str; 8] = [
-    "name",
-    "driver_account",
-    "job",
-    "source",
-    "files",
-    "secret_files",
-    "secret_files_wo",
-    "credentials_config",
-];
-
-/// The `secret_refs` an update will answer with. Every secret is written again, so versions move;
-/// when the same paths are sent, each entry is planned from what is sent, otherwise the whole map
-/// is unknown.
-fn planned_secret_refs(prior: &Value, after: &ContainerRunner) -> Value {
-    let sent = sendable(after);
-    let Some(refs) = prior.as_map() else {
-        return Value::Unknown;
-    };
-    if refs.len() != sent.len() || !sent.keys().all(|p| refs.contains_key(p)) {
-        return Value::Unknown;
-    }
-    let entries = sent.iter().map(|(path, secret)| {
-        let stored_here = refs[path]
-            .get("ref")
-            .as_str()
-            .is_some_and(|key| is_stored_value_ref(key, &after.id));
-        let entry = match secret {
-            Secret::Ref(r) => Value::object([
-                ("store", Value::string(r.store.clone())),
-                ("ref", Value::string(r.reference.clone())),
-                (
-                    "version",
-                    r.version.clone().map_or(Value::Unknown, Value::string),
-                ),
-            ]),
-            // A value stored before stays at the same primary-store key, in a new version.
-            _ if stored_here => {
-                let mut entry = refs[path].clone();
-                set(&mut entry, "version", Value::Unknown);
-                entry
-            }
-            _ => Value::Unknown,
-        };
-        (path.clone(), entry)
-    });
-    Value::Map(entries.collect())
-}
-
-/// The secrets an update can send: those with a value or a reference.
-fn sendable(runner: &ContainerRunner) -> BTreeMap<String, Secret> {
-    let mut secrets = secrets_by_path(runner);
-    secrets.retain(|_, secret| !matches!(secret, Secret::Hidden));
-    secrets
-}
-
-/// Warns of each secret Humanitec holds that an update would drop because neither the state nor
-/// the configuration has its value (secrets cannot be read back, for example after an import).
-fn warn_of_dropped_secrets(
-    before: &ContainerRunner,
-    after: &ContainerRunner,
-    diags: &mut Diagnostics,
-) {
-    let (known, sent) = (sendable(before), sendable(after));
-    // A secret the state holds in write-only form is known to have been configured: leaving
-    // it out now is a choice, not an oversight.
-    let [password, ssh_key, variables, files] = write_only_versions(before).map(|v| v.is_some());
-    let write_only = |path: &str| {
-        (password && path == "source.password")
-            || (ssh_key && path == "source.ssh_key")
-            || (variables && path.starts_with("job.variables."))
-            || (files && path.starts_with("files."))
-    };
-    for path in before.secret_refs.iter().flat_map(BTreeMap::keys) {
-        if !sent.contains_key(path) && !known.contains_key(path) && !write_only(path) {
-            diags.warning(
-                format!("The definition's secret {path} is not in the configuration"),
-                format!(
-                    "Humanitec holds a secret input at {path}, but neither the state nor the \
-                     configuration has its value (secrets cannot be read back, for example after \
-                     an import). This update replaces the whole definition and so removes it; set \
-                     it in the configuration to keep it."
-                ),
-            );
-        }
-    }
-}
-
-/// A secret with a write-only form.
-struct WriteOnlySecret {
-    /// The nested block it is in (none: the top level).
-    block: Option<&'static str>,
-    /// How messages prefix its attributes (`source.`).
-    prefix: &'static str,
-    /// Its name: the plain form's, which `_wo` and `_wo_version` extend.
-    name: &'static str,
-    /// Its other forms.
-    conflicts: &'static [&'static str],
-}
-
-/// The secrets with a write-only form.
-const WRITE_ONLY: [WriteOnlySecret; 4] = [
-    WriteOnlySecret {
-        block: Some("source"),
-        prefix: "source.",
-        name: "password",
-        conflicts: &["password", "password_ref"],
-    },
-    WriteOnlySecret {
-        block: Some("source"),
-        prefix: "source.",
-        name: "ssh_key",
-        conflicts: &["ssh_key", "ssh_key_ref"],
-    },
-    WriteOnlySecret {
-        block: Some("job"),
-        prefix: "job.",
-        name: "secret_variables",
-        conflicts: &["secret_variables"],
-    },
-    WriteOnlySecret {
-        block: None,
-        prefix: "",
-        name: "secret_files",
-        conflicts: &["secret_files"],
-    },
-];
-
-/// Paths of the source secrets: (value attribute, reference block).
-const SOURCE_SECRETS: [(&str, &str); 2] =
-    [("password", "password_ref"), ("ssh_key", "ssh_key_ref")];
-
-/// What only the Humanitec platform gives, with what to use in direct mode instead: (attribute
-/// path, name, what to do).
-const PLATFORM_ONLY: [(&[&str], &str, &str); 4] = [
-    (
-        &["driver_account"],
-        "driver_account",
-        "Direct mode has no Humanitec cloud accounts. Give the container its cloud credentials \
-         as job.secret_variables (e.g. AWS_ACCESS_KEY_ID), or through the identity of \
-         job.service_account (workload identity).",
-    ),
-    (
-        &["credentials_config"],
-        "credentials_config",
-        "Direct mode has no Humanitec cloud accounts whose credentials could be mapped. Set the \
-         variables directly in job.secret_variables, or use the identity of job.service_account.",
-    ),
-    (
-        &["source", "password_ref"],
-        "source.password_ref",
-        "Direct mode has no Humanitec secret stores. Set source.password (sensitive) instead, \
-         e.g. from a variable or a data source of your secret manager.",
-    ),
-    (
-        &["source", "ssh_key_ref"],
-        "source.ssh_key_ref",
-        "Direct mode has no Humanitec secret stores. Set source.ssh_key (sensitive) instead, \
-         e.g. from a variable or a data source of your secret manager.",
-    ),
-];
-
-/// The attributes a direct-mode run is made from, besides the runner config's `id` and
-/// `helper_image`. The rest (names, timeouts, criteria, the credentials to reach the cluster) is
-/// recorded without running anything.
-const RUN_INPUTS: [&str; 6] = ["type", "job", "source", "files", "secret_files", "triggers"];
-
-impl ContainerRunnerResource {
-    /// The plan of a container runner in direct mode: refuses what only the platform gives,
-    /// checks that the inputs make a Job, and plans the run's results as unknown when a run
-    /// will happen.
-    fn plan_direct(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        for (path, name, instead) in PLATFORM_ONLY {
-            let value = path.iter().fold(plan.config, |v, key| v.get(key));
-            if !value.is_null() {
-                let at = path
-                    .iter()
-                    .fold(AttributePath::root(), |p, key| p.attribute(*key));
-                diags.error_at(at, format!("{name} has no meaning in direct mode"), instead);
-            }
-        }
-        if plan.config.get("runner_config").is_null() {
-            diags.error_at(
-                AttributePath::root().attribute("runner_config"),
-                "Direct mode needs runner_config",
-                "In direct mode the Job runs on the cluster of the runner config: set \
-                 runner_config = humanitec_runner_config.<name>.",
-            );
-        }
-        // Why null: these describe a Humanitec definition, which direct mode does not make.
-        for computed in ["driver_type", "unmanaged_inputs", "secret_refs"] {
-            set(&mut plan.planned, computed, Value::Null);
-        }
-        // Why the prior value when there is one: a state written before kept the default, and
-        // dropping it now would be a change in every plan.
-        if plan.config.get("force_delete").is_null() {
-            let kept = plan.prior.get("force_delete").clone();
-            set(&mut plan.planned, "force_delete", kept);
-        }
-        warn_of_placeholders(plan.config, diags);
-        let known = RUN_INPUTS
-            .iter()
-            .all(|name| plan.planned.get(name).is_wholly_known());
-        if known
-            && let Some(model) = self.backends.model(&plan.planned, diags)
-            && let Err(error) = direct::check_run(&model)
-        {
-            diags.error_at(
-                attribute_path(error.attribute()),
-                "The inputs do not make a Job",
-                format!("{error}."),
-            );
-        }
-        let config = plan.planned.get("runner_config");
-        let known = known
-            && config.get("id").is_wholly_known()
-            && config.get("helper_image").is_wholly_known();
-        // Why through the models: the backend decides on the runs they describe, with the
-        // defaults applied, and the plan must agree with it.
-        let pending = direct::pending_run(&plan.private);
-        if let (false, Some(run)) = (plan.prior.is_null(), &pending) {
-            diags.warning(
-                "An earlier run of this container runner has no recorded outcome",
-                format!(
-                    "Job {}/{} (ACTION={}) was started by an earlier operation that did not \
-                     record how it ended (it was interrupted, failed, or is still running), so \
-                     what it made may differ from the state. This apply runs ACTION=create \
-                     again, after that run has ended.",
-                    run.namespace,
-                    run.job,
-                    run.action.name()
-                ),
-            );
-        }
-        let runs = plan.prior.is_null()
-            || pending.is_some()
-            || !known
-            || match (
-                self.backends.model(plan.prior, diags),
-                self.backends.model(&plan.planned, diags),
-            ) {
-                (Some(before), Some(after)) => direct::runs_again(&before, &after),
-                _ => true,
-            };
-        for computed in ["outputs", "secret_outputs", "last_run"] {
-            let value = if runs {
-                Value::Unknown
-            } else {
-                plan.prior.get(computed).clone()
-            };
-            set(&mut plan.planned, computed, value);
-        }
-    }
-}
-
-/// Warns when inputs hold Humanitec placeholders (`${context.app.id}`), which only the
-/// platform resolves: in direct mode they reach the container as written.
-fn warn_of_placeholders(config: &Value, diags: &mut Diagnostics) {
-    let places = [
-        ("files", config.get("files")),
-        ("job.variables", config.get("job").get("variables")),
-        ("job.pod_template", config.get("job").get("pod_template")),
-        ("source.url", config.get("source").get("url")),
-        ("source.ref", config.get("source").get("ref")),
+/// Refuses an entry that is both plain and secret: an environment variable in `job.variables`
+/// and `job.secret_variables` (or its write-only form), a file in `files` and `secret_files`.
+fn refuse_plain_and_secret_at_once(config: &Value, diags: &mut Diagnostics) {
+    let root = AttributePath::root();
+    let job = config.get("job");
+    let pairs = [
+        (
+            job.get("variables"),
+            job.get("secret_variables"),
+            "job.variables",
+            "job.secret_variables",
+            root.attribute("job").attribute("secret_variables"),
+        ),
+        (
+            job.get("variables"),
+            job.get("secret_variables_wo"),
+            "job.variables",
+            "job.secret_variables_wo",
+            root.attribute("job").attribute("secret_variables_wo"),
+        ),
+        (
+            config.get("files"),
+            config.get("secret_files"),
+            "files",
+            "secret_files",
+            root.attribute("secret_files"),
+        ),
+        (
+            config.get("files"),
+            config.get("secret_files_wo"),
+            "files",
+            "secret_files_wo",
+            root.attribute("secret_files_wo"),
+        ),
     ];
-    let has_placeholder = |v: &Value| {
-        let texts: Vec<&str> = match v.as_map() {
-            Some(map) => map.values().filter_map(Value::as_str).collect(),
-            None => v.as_str().into_iter().collect(),
+    for (plain, secret, plain_name, secret_name, path) in pairs {
+        let (Some(plain), Some(secret)) = (plain.as_map(), secret.as_map()) else {
+            continue;
         };
-        texts.iter().any(|t| {
-            ["${context.", "${resources.", "${values.", "${shared."]
-                .iter()
-                .any(|p| t.contains(p))
-        })
-    };
-    let found: Vec<&str> = places
-        .iter()
-        .filter(|(_, v)| has_placeholder(v))
-        .map(|(name, _)| *name)
-        .collect();
-    if !found.is_empty() {
-        diags.warning(
-            "Humanitec placeholders are not resolved in direct mode",
-            format!(
-                "{} hold placeholders such as ${{context.app.id}}. Only the Humanitec \
-                 platform resolves them; in direct mode they reach the container as written. \
-                 Use Terraform values instead.",
-                quoted_list(&found, "and")
-            ),
-        );
+        for key in secret.keys().filter(|k| plain.contains_key(*k)) {
+            diags.error_at(
+                path.key(key.clone()),
+                format!("{key:?} is in both {plain_name} and {secret_name}"),
+                format!("Each entry is either plain ({plain_name}) or secret ({secret_name}); remove it from one of them."),
+            );
+        }
     }
-}
-
-/// The path of an attribute named in words (`job.pod_template`).
-fn attribute_path(words: &str) -> AttributePath {
-    words
-        .split('.')
-        .fold(AttributePath::root(), |p, part| p.attribute(part))
 }
 
 #[async_trait]
@@ -959,7 +460,7 @@ impl Resource for ContainerRunnerResource {
         if self.backends.refuses_import(self.type_name(), diags) {
             return Value::Null;
         }
-        crate::framework::plan::with_id(id, schema)
+        terraform_plugin::framework::plan::with_id(id, schema)
     }
 
     fn schema(&self) -> Schema {
@@ -969,7 +470,10 @@ impl Resource for ContainerRunnerResource {
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         let root = AttributePath::root();
         let source = config.get("source");
-        for (value, reference) in SOURCE_SECRETS {
+        for secret in secrets_in(Some("source")) {
+            let (value, Some(reference)) = (secret.name, secret.reference) else {
+                continue;
+            };
             if !source.get(value).is_null() && !source.get(reference).is_null() {
                 diags.error_at(
                     root.attribute("source").attribute(reference),
@@ -981,8 +485,7 @@ impl Resource for ContainerRunnerResource {
                 );
             }
         }
-        let job = config.get("job");
-        for secret in &WRITE_ONLY {
+        for secret in &SECRETS {
             let value = secret.block.map_or(config, |b| config.get(b));
             let path = secret
                 .block
@@ -990,54 +493,13 @@ impl Resource for ContainerRunnerResource {
             check_write_only(
                 value,
                 &path,
-                secret.prefix,
+                secret.prefix(),
                 secret.name,
-                secret.conflicts,
+                &secret.conflicts(),
                 diags,
             );
         }
-        let pairs = [
-            (
-                job.get("variables"),
-                job.get("secret_variables"),
-                "job.variables",
-                "job.secret_variables",
-                root.attribute("job").attribute("secret_variables"),
-            ),
-            (
-                job.get("variables"),
-                job.get("secret_variables_wo"),
-                "job.variables",
-                "job.secret_variables_wo",
-                root.attribute("job").attribute("secret_variables_wo"),
-            ),
-            (
-                config.get("files"),
-                config.get("secret_files"),
-                "files",
-                "secret_files",
-                root.attribute("secret_files"),
-            ),
-            (
-                config.get("files"),
-                config.get("secret_files_wo"),
-                "files",
-                "secret_files_wo",
-                root.attribute("secret_files_wo"),
-            ),
-        ];
-        for (plain, secret, plain_name, secret_name, path) in pairs {
-            let (Some(plain), Some(secret)) = (plain.as_map(), secret.as_map()) else {
-                continue;
-            };
-            for key in secret.keys().filter(|k| plain.contains_key(*k)) {
-                diags.error_at(
-                    path.key(key.clone()),
-                    format!("{key:?} is in both {plain_name} and {secret_name}"),
-                    format!("Each entry is either plain ({plain_name}) or secret ({secret_name}); remove it from one of them."),
-                );
-            }
-        }
+        refuse_plain_and_secret_at_once(config, diags);
         for (name, files) in [
             ("files", config.get("files")),
             ("secret_files", config.get("secret_files")),
@@ -1062,91 +524,9 @@ impl Resource for ContainerRunnerResource {
         }
         self.backends.check_plan(plan, self.type_name(), diags);
         default_name_to_id(plan);
-        if self.backends.planned_mode(plan) == Mode::Direct {
-            self.plan_direct(plan, diags);
-            return;
-        }
-        for direct_only in ["ca_certificates", "known_hosts"] {
-            if !plan.config.get("source").get(direct_only).is_null() {
-                diags.error_at(
-                    AttributePath::root()
-                        .attribute("source")
-                        .attribute(direct_only),
-                    format!("source.{direct_only} applies to direct mode only"),
-                    format!(
-                        "Humanitec's Container Driver has no such input, so in api mode the \
-                         checkout would not use it; remove source.{direct_only}, or use a \
-                         provider with mode = \"direct\"."
-                    ),
-                );
-            }
-        }
-        if !plan.config.get("triggers").is_null() {
-            diags.error_at(
-                AttributePath::root().attribute("triggers"),
-                "triggers applies to direct mode only",
-                "In api mode Humanitec runs the container when a resource is deployed, so there is \
-                 nothing to re-run; remove triggers, or use a provider with mode = \"direct\".",
-            );
-        }
-        for computed in ["outputs", "secret_outputs", "last_run"] {
-            set(&mut plan.planned, computed, Value::Null);
-        }
-        plan_definition_shape(plan, CONTAINER_RUNNER_DRIVER);
-        refuse_force_deleting_replacement(plan, diags);
-        // Why keep the prior runner_config in api mode: there it only orders the resources, so a
-        // change inside the same runner config (rotated credentials, a new name) must not ripple
-        // into every container runner's plan. Terraform accepts a planned value equal to the prior
-        // one.
-        let same_config = plan.prior.get("runner_config").get("id")
-            == plan.planned.get("runner_config").get("id");
-        if !plan.prior.is_null() && same_config {
-            let prior = plan.prior.get("runner_config").clone();
-            set(&mut plan.planned, "runner_config", prior);
-        }
-        if plan.prior.is_null() {
-            return;
-        }
-        // A reference moved to another secret: its recorded version no longer applies.
-        for (_, reference) in SOURCE_SECRETS {
-            let configured = plan.config.get("source").get(reference);
-            let before = plan.prior.get("source").get(reference);
-            let moved = ["store", "ref"]
-                .iter()
-                .any(|k| configured.get(k) != before.get(k));
-            if !configured.is_null()
-                && configured.get("version").is_null()
-                && moved
-                && let Value::Object(source) = &mut plan.planned
-                && let Some(Value::Object(source)) = source.get_mut("source")
-                && let Some(Value::Object(block)) = source.get_mut(reference)
-            {
-                block.insert("version".into(), Value::Unknown);
-            }
-        }
-        // What the update will send: the plan with the configuration's write-only values.
-        let given = with_write_only(&schema().block, &plan.planned, plan.config);
-        let (Some(before), Some(after)) = (
-            self.backends.model(plan.prior, diags),
-            self.backends.model(&given, diags),
-        ) else {
-            return;
-        };
-        // Why unknown when an input is: the model reads an unknown as empty, so whether the
-        // definition is written, and the refs it then answers with, are known only at apply; a
-        // planned ref built from the model could differ from what apply finds ("inconsistent
-        // final plan", or versions that moved unseen).
-        let known = PAYLOAD.iter().all(|name| given.get(name).is_wholly_known());
-        if known && !rewrites(&before, &after) {
-            return;
-        }
-        let refs = if known {
-            planned_secret_refs(plan.prior.get("secret_refs"), &after)
-        } else {
-            Value::Unknown
-        };
-        set(&mut plan.planned, "secret_refs", refs);
-        warn_of_dropped_secrets(&before, &after, diags);
+        // Why the backend: what is planned beyond the schema's rules depends on the mode (api
+        // mode plans a definition, direct mode a run).
+        self.backends.plan(plan, diags);
     }
 
     async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
@@ -1175,8 +555,11 @@ impl Resource for ContainerRunnerResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::plan::null_object;
-    use crate::framework::validate::validate_block;
+    use crate::model::container_runner::SecretRef;
+    use crate::provider::api::container_runner::warn_of_dropped_secrets;
+    use crate::provider::backend::set;
+    use terraform_plugin::framework::plan::null_object;
+    use terraform_plugin::framework::validate::validate_block;
 
     fn object(block: &Block, pairs: Vec<(&str, Value)>) -> Value {
         let mut value = null_object(block);
@@ -1317,23 +700,27 @@ mod tests {
     }
 
     fn model(value: &Value) -> ContainerRunner {
-        crate::framework::model::decode(value).unwrap()
+        terraform_plugin::framework::model::decode(value).unwrap()
     }
 
     fn state(runner: &ContainerRunner) -> Value {
-        crate::framework::model::encode(runner, &schema().implied_type()).unwrap()
+        terraform_plugin::framework::model::encode(runner, &schema().implied_type()).unwrap()
     }
 
     #[test]
     fn the_model_fits_the_schema() {
-        crate::framework::model::assert_model_fits::<ContainerRunner>(&schema().implied_type());
+        terraform_plugin::framework::model::assert_model_fits::<ContainerRunner>(
+            &schema().implied_type(),
+        );
     }
 
     /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a prior
     /// state or an import, converts to the model and back.
     #[test]
     fn every_value_the_schema_admits_fits_the_model() {
-        crate::framework::arbitrary::assert_every_value_fits::<ContainerRunner>(&schema());
+        terraform_plugin::framework::arbitrary::assert_every_value_fits::<ContainerRunner>(
+            &schema(),
+        );
     }
 
     #[test]
@@ -1544,9 +931,9 @@ mod tests {
     #[test]
     fn every_write_only_attribute_is_one_the_framework_serves() {
         assert_eq!(schema().block.write_only_problems(), Vec::<String>::new());
-        let names: Vec<String> = WRITE_ONLY
+        let names: Vec<String> = SECRETS
             .iter()
-            .map(|secret| format!("{}{}_wo", secret.prefix, secret.name))
+            .map(|secret| format!("{}{}", secret.prefix(), secret.write_only))
             .collect();
         assert_eq!(
             names,
@@ -1600,15 +987,15 @@ mod tests {
 
     #[test]
     fn nothing_sends_a_cluster_input() {
-        let payload = serde_json::to_value(crate::definition::container_runner::to_create(&model(
-            &everything(),
-        )))
+        let payload = serde_json::to_value(
+            crate::provider::api::definition::container_runner::to_create(&model(&everything())),
+        )
         .unwrap();
         let text = payload.to_string();
         assert!(!text.contains("\"cluster\""), "{text}");
         assert_eq!(
             payload["driver_type"],
-            crate::definition::container_runner::CONTAINER_RUNNER_DRIVER
+            crate::provider::api::definition::container_runner::CONTAINER_RUNNER_DRIVER
         );
     }
 }

@@ -3,16 +3,10 @@
 pub(crate) mod container_runner;
 pub(crate) mod runner_config;
 
-use crate::framework::validate::{not_empty, quoted_list};
-use crate::framework::{Attribute, Block, Diagnostics, Plan};
-use crate::value::{AttributePath, Type, Value};
-
-/// Sets one top-level attribute of an object value.
-pub(crate) fn set(state: &mut Value, attribute: &str, value: Value) {
-    if let Value::Object(fields) = state {
-        fields.insert(attribute.to_string(), value);
-    }
-}
+use crate::provider::backend::set;
+use terraform_plugin::framework::validate::{not_empty, quoted_list};
+use terraform_plugin::framework::{Attribute, Block, Diagnostics, Plan};
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// The elements of a set or list value (none for anything else).
 pub(crate) fn set_items(value: &Value) -> &[Value] {
@@ -45,7 +39,7 @@ pub(crate) fn criteria_block(description: &str) -> Block {
 
 /// The computed attributes that show a definition's shape as Humanitec reports it, so that a
 /// change made outside Terraform is a planned change, not just a warning: `driver_type` and
-/// `unmanaged_inputs`. [`plan_definition_shape`] plans them as this provider writes them.
+/// `unmanaged_inputs`. `api::plan_definition_shape` plans them as this provider writes them.
 pub(crate) fn definition_shape(block: Block, driver: &str) -> Block {
     block
         .attribute(Attribute::string("driver_type").computed().description(format!(
@@ -62,17 +56,6 @@ pub(crate) fn definition_shape(block: Block, driver: &str) -> Block {
                      the plan removes any it finds.",
                 ),
         )
-}
-
-/// Plans the attributes of [`definition_shape`]: the driver this provider writes and no
-/// unmanaged inputs.
-pub(crate) fn plan_definition_shape(plan: &mut Plan<'_>, driver: &str) {
-    set(&mut plan.planned, "driver_type", Value::string(driver));
-    set(
-        &mut plan.planned,
-        "unmanaged_inputs",
-        Value::List(Vec::new()),
-    );
 }
 
 /// Plans `name` as `id` whenever the configuration leaves it out.

@@ -1,8 +1,9 @@
 //! `humanitec_runner_config`: the `config` definition that tells the Container Runner which
 //! cluster to run its Jobs on.
 //!
-//! This file holds the resource's typed model, schema, checks and plan; creating, reading,
-//! updating and deleting go through the backend of the mode the object was created in.
+//! This file holds the resource's schema, checks and plan (its typed model is
+//! `crate::model::runner_config`); creating, reading, updating and deleting go through the
+//! backend of the mode the object was created in.
 //!
 //! In api mode the resource is a Humanitec definition (type `config`, driver `humanitec/template`,
 //! matching `res_id = container-runner`, `class = default`). In direct mode there is no platform:
@@ -13,149 +14,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::{
-    check_write_only, criteria_block, default_name_to_id, definition_shape, plan_definition_shape,
-    set, set_items, write_only_pair,
+    check_write_only, criteria_block, default_name_to_id, definition_shape, set_items,
+    write_only_pair,
 };
-use crate::definition::runner_config::TEMPLATE_DRIVER;
-use crate::definition::{CLUSTER_FIELDS, Cluster, ClusterType, Criterion};
-use crate::framework::model::{Sensitive, list_without_nulls, map_without_nulls, null_as_default};
-use crate::framework::timeouts::Timeouts;
-use crate::framework::validate::{humanitec_id, not_empty, one_of, quoted_list};
-use crate::framework::{
+use crate::model::runner_config::{CLUSTER_FIELDS, ClusterType, RunnerConfig};
+use crate::provider::Shared;
+use crate::provider::api::definition::runner_config::TEMPLATE_DRIVER;
+use crate::provider::backend::Backends;
+use crate::provider::backend::set;
+use crate::provider::validate::humanitec_id;
+use crate::provider::{api, direct};
+use crate::runner::DEFAULT_HELPER_IMAGE;
+use terraform_plugin::framework::validate::{not_empty, one_of, quoted_list};
+use terraform_plugin::framework::{
     Attribute, Block, Diagnostics, NestedBlock, Nesting, Operation, Plan, Resource, Schema,
     timeouts,
 };
-use crate::provider::Shared;
-use crate::provider::backend::Backends;
-use crate::provider::{api, direct};
-use crate::runner::DEFAULT_HELPER_IMAGE;
-use crate::value::{AttributePath, Type, Value};
-
-/// A runner config: one field per attribute of the schema below.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct RunnerConfig {
-    /// The definition id (empty while a plan does not know it).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub(crate) id: String,
-    /// The display name (see [`RunnerConfig::name`]).
-    pub(crate) name: Option<String>,
-    /// Matching criteria; res_id and class are implied.
-    pub(crate) criteria: Option<Vec<Criterion>>,
-    /// The cluster container runner Jobs run on.
-    pub(crate) cluster: Option<Cluster>,
-    /// Whether the Container Driver skips its permission pre-checks.
-    pub(crate) skip_permission_checks: Option<bool>,
-    /// The Humanitec Agent URL, or empty.
-    pub(crate) agent_url: Option<Sensitive<String>>,
-    /// The write-only Agent URL: set only while a create or update runs (never in state).
-    pub(crate) agent_url_wo: Option<Sensitive<String>>,
-    /// The version of `agent_url_wo`.
-    pub(crate) agent_url_wo_version: Option<String>,
-    /// How direct mode reaches the cluster.
-    pub(crate) kubernetes: Option<Kubernetes>,
-    /// Direct mode: the image of the provider's own steps in a Job's pod.
-    pub(crate) helper_image: Option<String>,
-    /// Direct mode: the resources of the provider's own containers in a Job's pod.
-    pub(crate) helper_resources: Option<HelperResources>,
-    /// The definition's driver as Humanitec reports it.
-    pub(crate) driver_type: Option<String>,
-    /// Driver inputs the definition has that this resource does not manage.
-    #[serde(default, deserialize_with = "list_without_nulls")]
-    pub(crate) unmanaged_inputs: Option<Vec<String>>,
-    /// Time limits.
-    pub(crate) timeouts: Option<Timeouts>,
-}
-
-impl RunnerConfig {
-    /// The display name: `name`, or the id when it is unset.
-    pub(crate) fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.id)
-    }
-
-    /// The criteria blocks (none when unset).
-    pub(crate) fn criteria(&self) -> &[Criterion] {
-        self.criteria.as_deref().unwrap_or_default()
-    }
-
-    /// `skip_permission_checks`, false when unset.
-    pub(crate) fn skip_permission_checks(&self) -> bool {
-        self.skip_permission_checks.unwrap_or(false)
-    }
-
-    /// The Agent URL to send: the write-only one while a create or update has it, else
-    /// `agent_url`, else empty.
-    pub(crate) fn agent_url(&self) -> &str {
-        self.agent_url_wo
-            .as_ref()
-            .or(self.agent_url.as_ref())
-            .map_or("", |url| url.0.as_str())
-    }
-}
-
-/// The `helper_resources` block: the requests and limits of the provider's own containers.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct HelperResources {
-    /// The `prepare` init container's.
-    pub(crate) prepare: Option<StepResources>,
-    /// The `collect` sidecar's.
-    pub(crate) collect: Option<StepResources>,
-}
-
-/// A `helper_resources.prepare` or `.collect` block.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct StepResources {
-    /// Resource name → quantity; replaces the default requests when set.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) requests: Option<BTreeMap<String, String>>,
-    /// Resource name → quantity; replaces the default limits when set.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) limits: Option<BTreeMap<String, String>>,
-}
-
-/// The `kubernetes` block: how direct mode reaches the cluster.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct Kubernetes {
-    /// A kubeconfig file.
-    pub(crate) config_path: Option<String>,
-    /// The kubeconfig context.
-    pub(crate) config_context: Option<String>,
-    /// The API server URL.
-    pub(crate) host: Option<String>,
-    /// The API server's CA certificate (PEM).
-    pub(crate) cluster_ca_certificate: Option<String>,
-    /// A bearer token.
-    pub(crate) token: Option<Sensitive<String>>,
-    /// A write-only bearer token: set only while a create or update of the runner config runs.
-    /// Left out when unset: a container runner's `runner_config` has no such attribute, since
-    /// Terraform keeps no copy it could pass on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) token_wo: Option<Sensitive<String>>,
-    /// The version of `token_wo` (left out when unset, like `token_wo`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) token_wo_version: Option<String>,
-    /// Skip TLS verification.
-    pub(crate) insecure: Option<bool>,
-    /// A credential plugin.
-    pub(crate) exec: Option<Exec>,
-}
-
-/// The `kubernetes.exec` block: a client-go credential plugin.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct Exec {
-    /// The `client.authentication.k8s.io` version the plugin speaks.
-    pub(crate) api_version: Option<String>,
-    /// The plugin command.
-    pub(crate) command: Option<String>,
-    /// Its arguments.
-    #[serde(default, deserialize_with = "list_without_nulls")]
-    pub(crate) args: Option<Vec<String>>,
-    /// Extra environment variables.
-    #[serde(default, deserialize_with = "map_without_nulls")]
-    pub(crate) env: Option<BTreeMap<String, String>>,
-}
+use terraform_plugin::value::{AttributePath, Type, Value};
 
 /// The `humanitec_runner_config` resource type.
 pub(crate) struct RunnerConfigResource {
@@ -474,44 +351,6 @@ fn check_helper_resources(config: &Value, diags: &mut Diagnostics) {
     }
 }
 
-/// The private-state key that marks an imported definition whose stored `agent_url` Terraform
-/// does not know (the API never returns it): set by the read that completes an import, cleared
-/// by the next write.
-pub(crate) const AGENT_URL_UNKNOWN: &str = "agent_url_unknown";
-
-impl RunnerConfigResource {
-    /// After an import, the stored `agent_url` is not known here. A configuration that leaves
-    /// `agent_url` out then leaves it alone, rather than planning the default `""` over it, so
-    /// that applying a generated configuration changes nothing. When the plan writes the
-    /// definition anyway, the write replaces it with `""`, and a warning says so.
-    fn plan_unknown_agent_url(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        let unknown = plan.private.get(AGENT_URL_UNKNOWN).is_some()
-            && !plan.prior.is_null()
-            && plan.prior.get("agent_url").is_null()
-            && plan.config.get("agent_url").is_null();
-        if !unknown {
-            return;
-        }
-        let (Some(before), Some(after)) = (
-            self.backends.model(plan.prior, diags),
-            self.backends.model(&plan.planned, diags),
-        ) else {
-            return;
-        };
-        if crate::definition::runner_config::rewrites(&before, &after) {
-            diags.warning(
-                "The definition's agent_url is not in the configuration",
-                "Humanitec holds an agent_url for this runner config, but neither the state nor \
-                 the configuration has its value (secrets cannot be read back after an import). \
-                 This update writes the whole definition and so sets agent_url to \"\"; set \
-                 agent_url in the configuration to keep it.",
-            );
-        } else {
-            set(&mut plan.planned, "agent_url", Value::Null);
-        }
-    }
-}
-
 #[async_trait]
 impl Resource for RunnerConfigResource {
     fn type_name(&self) -> &'static str {
@@ -522,7 +361,7 @@ impl Resource for RunnerConfigResource {
         if self.backends.refuses_import(self.type_name(), diags) {
             return Value::Null;
         }
-        crate::framework::plan::with_id(id, schema)
+        terraform_plugin::framework::plan::with_id(id, schema)
     }
 
     fn schema(&self) -> Schema {
@@ -597,38 +436,14 @@ impl Resource for RunnerConfigResource {
 
     fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
         default_name_to_id(plan);
-        plan_definition_shape(plan, TEMPLATE_DRIVER);
         self.backends.check_plan(plan, self.type_name(), diags);
-        let direct = self.backends.planned_mode(plan) == crate::provider::config::Mode::Direct;
-        if direct {
-            // Why the prior value: these describe a Humanitec definition, which direct mode does
-            // not make; null for a new runner config, and a state written before keeps its
-            // value rather than show a change in every plan.
-            for computed in ["driver_type", "unmanaged_inputs"] {
-                let kept = plan.prior.get(computed).clone();
-                set(&mut plan.planned, computed, kept);
-            }
-        }
         // With the write-only form in use, agent_url stays null: "" would say that the Agent
         // URL is empty.
         if !plan.config.get("agent_url_wo").is_null() {
             set(&mut plan.planned, "agent_url", Value::Null);
-        } else {
-            self.plan_unknown_agent_url(plan, diags);
         }
-        // Said when the token is sent (a create, or a new version), not on every plan.
-        let version = |value: &Value| value.get("kubernetes").get("token_wo_version").clone();
-        let token_sent = !plan.config.get("kubernetes").get("token_wo").is_null()
-            && (plan.prior.is_null() || version(plan.prior) != version(&plan.planned));
-        if token_sent && direct {
-            diags.warning(
-                "kubernetes.token_wo reaches this runner config only",
-                "The write-only token is used for this runner config's own checks of the \
-                 cluster. Terraform keeps no copy of it, so container runners that run with \
-                 this runner config cannot get it: give them the cluster through \
-                 kubernetes.token, kubernetes.exec or a kubeconfig.",
-            );
-        }
+        // Why the backend: what is planned beyond the schema's rules depends on the mode.
+        self.backends.plan(plan, diags);
     }
 
     async fn create(&self, op: &mut Operation, planned: &Value, diags: &mut Diagnostics) -> Value {
@@ -659,7 +474,7 @@ mod tests {
     use super::*;
 
     fn config_value(cluster: Value) -> Value {
-        let mut value = crate::framework::plan::null_object(&schema().block);
+        let mut value = terraform_plugin::framework::plan::null_object(&schema().block);
         set(&mut value, "id", Value::string("runner"));
         set(&mut value, "cluster", cluster);
         value
@@ -741,7 +556,7 @@ mod tests {
     fn unknown_cluster_type_is_checked_by_the_schema_validator() {
         let mut diags = Diagnostics::new();
         let config = config_value(cluster(&[("cluster_type", "k3s"), ("name", "c")]));
-        crate::framework::validate::validate_block(
+        terraform_plugin::framework::validate::validate_block(
             &schema().block,
             &config,
             &AttributePath::root(),
@@ -764,7 +579,8 @@ mod tests {
         ]));
         set(&mut config, "agent_url", Value::string("https://agent"));
         set(&mut config, "agent_url_wo", Value::string("https://agent"));
-        let mut kubernetes = crate::framework::plan::null_object(&kubernetes_block_with_token_wo());
+        let mut kubernetes =
+            terraform_plugin::framework::plan::null_object(&kubernetes_block_with_token_wo());
         set(&mut kubernetes, "token_wo", Value::Unknown);
         set(&mut config, "kubernetes", kubernetes);
         let resource = RunnerConfigResource::new(Arc::new(Shared::default()));
@@ -787,14 +603,16 @@ mod tests {
 
     #[test]
     fn the_model_fits_the_schema() {
-        crate::framework::model::assert_model_fits::<RunnerConfig>(&schema().implied_type());
+        terraform_plugin::framework::model::assert_model_fits::<RunnerConfig>(
+            &schema().implied_type(),
+        );
     }
 
     /// Any value the schema admits, as Terraform sends it in a configuration, a plan, a prior
     /// state or an import, converts to the model and back.
     #[test]
     fn every_value_the_schema_admits_fits_the_model() {
-        crate::framework::arbitrary::assert_every_value_fits::<RunnerConfig>(&schema());
+        terraform_plugin::framework::arbitrary::assert_every_value_fits::<RunnerConfig>(&schema());
     }
 
     #[test]
@@ -816,7 +634,7 @@ mod tests {
             ])]),
         );
         set(&mut state, "agent_url", Value::string("https://agent"));
-        let m: RunnerConfig = crate::framework::model::decode(&state).unwrap();
+        let m: RunnerConfig = terraform_plugin::framework::model::decode(&state).unwrap();
         assert_eq!(m.name(), "runner", "name defaults to id");
         let cluster = m.cluster.as_ref().unwrap();
         assert_eq!(cluster.account.as_deref(), Some("o/a"));
@@ -826,7 +644,8 @@ mod tests {
             !format!("{m:?}").contains("https://agent"),
             "Debug hides the secret"
         );
-        let back = crate::framework::model::encode(&m, &schema().implied_type()).unwrap();
+        let back =
+            terraform_plugin::framework::model::encode(&m, &schema().implied_type()).unwrap();
         assert_eq!(back, state);
     }
 }

@@ -1,0 +1,325 @@
+//! The container runner's model: one field per attribute of `humanitec_container_runner`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use terraform_plugin::framework::model::{
+    Sensitive, list_without_nulls, map_without_nulls, null_as_default,
+};
+use terraform_plugin::framework::timeouts::Timeouts;
+
+use super::runner_config::{HelperResources, Kubernetes};
+
+/// A container runner: one field per attribute of its schema (`crate::provider::resources`).
+/// Fields of required attributes read an unknown as empty, since plans are read into the model
+/// too.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct ContainerRunner {
+    /// The definition id.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub(crate) id: String,
+    /// The display name (see [`ContainerRunner::name`]).
+    pub(crate) name: Option<String>,
+    /// The resource type the definition provisions.
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
+    pub(crate) type_: String,
+    /// The cloud account whose credentials the runner gets.
+    pub(crate) driver_account: Option<String>,
+    /// Matching criteria.
+    pub(crate) criteria: Option<Vec<MatchingCriterion>>,
+    /// The Job.
+    pub(crate) job: Option<Job>,
+    /// The git source.
+    pub(crate) source: Option<Source>,
+    /// Inline files, path → content.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) files: Option<BTreeMap<String, String>>,
+    /// Secret inline files; a null content is a secret whose value is not known here.
+    pub(crate) secret_files: Option<BTreeMap<String, Option<Sensitive<String>>>>,
+    /// Write-only secret files: set only while a create or update runs (never in state).
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) secret_files_wo: Option<BTreeMap<String, Sensitive<String>>>,
+    /// The version of `secret_files_wo`.
+    pub(crate) secret_files_wo_version: Option<String>,
+    /// Cloud credentials for the runner.
+    pub(crate) credentials_config: Option<CredentialsConfig>,
+    /// The runner config it runs with.
+    pub(crate) runner_config: Option<RunnerConfigLink>,
+    /// Delete even while in use.
+    pub(crate) force_delete: Option<bool>,
+    /// Where Humanitec keeps each secret input, by dotted input path; read from the API only.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) secret_refs: Option<BTreeMap<String, SecretRef>>,
+    /// The definition's driver as Humanitec reports it.
+    pub(crate) driver_type: Option<String>,
+    /// Driver inputs the definition has that this resource does not manage.
+    #[serde(default, deserialize_with = "list_without_nulls")]
+    pub(crate) unmanaged_inputs: Option<Vec<String>>,
+    /// Time limits.
+    pub(crate) timeouts: Option<Timeouts>,
+    /// Direct mode: values whose change re-runs `create`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) triggers: Option<BTreeMap<String, String>>,
+    /// Direct mode: what the last run wrote to `OUTPUTS_FILE`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) outputs: Option<BTreeMap<String, String>>,
+    /// Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) secret_outputs: Option<BTreeMap<String, Sensitive<String>>>,
+    /// Direct mode: the last run.
+    pub(crate) last_run: Option<LastRun>,
+}
+
+/// The computed `last_run` attribute: the run whose results the state holds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct LastRun {
+    /// The Job's name.
+    pub(crate) job_name: Option<String>,
+    /// The Job's namespace.
+    pub(crate) namespace: Option<String>,
+    /// When the Job started (RFC 3339).
+    pub(crate) started_at: Option<String>,
+    /// When it completed (RFC 3339).
+    pub(crate) finished_at: Option<String>,
+    /// The commit checked out, when there was a source.
+    pub(crate) commit: Option<String>,
+}
+
+/// The `job` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Job {
+    /// The runner image.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub(crate) image: String,
+    /// Overrides the image's entrypoint.
+    #[serde(default, deserialize_with = "list_without_nulls")]
+    pub(crate) command: Option<Vec<String>>,
+    /// Where the shared volume is mounted.
+    pub(crate) shared_directory: Option<String>,
+    /// The Job's namespace.
+    pub(crate) namespace: Option<String>,
+    /// The Job pod's service account.
+    pub(crate) service_account: Option<String>,
+    /// A partial Pod template (YAML) merged into the Job's pod.
+    pub(crate) pod_template: Option<String>,
+    /// Environment variables.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) variables: Option<BTreeMap<String, String>>,
+    /// Secret environment variables; a null value is a secret not known here.
+    pub(crate) secret_variables: Option<BTreeMap<String, Option<Sensitive<String>>>>,
+    /// Write-only secret environment variables: set only while a create or update runs.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) secret_variables_wo: Option<BTreeMap<String, Sensitive<String>>>,
+    /// The version of `secret_variables_wo`.
+    pub(crate) secret_variables_wo_version: Option<String>,
+}
+
+/// The `source` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Source {
+    /// Repository URL.
+    pub(crate) url: Option<String>,
+    /// Git ref, e.g. `refs/heads/main`.
+    #[serde(rename = "ref")]
+    pub(crate) reference: Option<String>,
+    /// Sub-directory of the repository.
+    pub(crate) path: Option<String>,
+    /// User name for HTTPS authentication.
+    pub(crate) username: Option<String>,
+    /// Password or token for HTTPS authentication.
+    pub(crate) password: Option<Sensitive<String>>,
+    /// SSH private key, for `git@…` URLs.
+    pub(crate) ssh_key: Option<Sensitive<String>>,
+    /// The password as a secret store reference.
+    pub(crate) password_ref: Option<SecretRef>,
+    /// The SSH key as a secret store reference.
+    pub(crate) ssh_key_ref: Option<SecretRef>,
+    /// Write-only password: set only while a create or update runs (never in state).
+    pub(crate) password_wo: Option<Sensitive<String>>,
+    /// The version of `password_wo`.
+    pub(crate) password_wo_version: Option<String>,
+    /// Write-only SSH key: set only while a create or update runs.
+    pub(crate) ssh_key_wo: Option<Sensitive<String>>,
+    /// The version of `ssh_key_wo`.
+    pub(crate) ssh_key_wo_version: Option<String>,
+    /// Direct mode: CA certificates (PEM) the `https` server's certificate may chain to.
+    pub(crate) ca_certificates: Option<String>,
+    /// Direct mode: `known_hosts` lines pinning the `ssh` server's host keys.
+    pub(crate) known_hosts: Option<String>,
+}
+
+/// A reference to a secret in a secret store registered with the organization: a
+/// `password_ref` / `ssh_key_ref` block, or an entry of `secret_refs`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub(crate) struct SecretRef {
+    /// The secret store id.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub(crate) store: String,
+    /// The secret's key, in the store's format.
+    #[serde(rename = "ref", default, deserialize_with = "null_as_default")]
+    pub(crate) reference: String,
+    /// The secret's version in the store; the latest when unset.
+    pub(crate) version: Option<String>,
+}
+
+/// The `credentials_config` block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct CredentialsConfig {
+    /// Environment variable name → credential key.
+    #[serde(default, deserialize_with = "map_without_nulls")]
+    pub(crate) environment: Option<BTreeMap<String, String>>,
+    /// A file to write the credentials to.
+    pub(crate) file: Option<String>,
+}
+
+/// The `runner_config` attribute: the parts of a runner config that travel with a container
+/// runner.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct RunnerConfigLink {
+    /// The runner config's id.
+    pub(crate) id: Option<String>,
+    /// Its `skip_permission_checks`.
+    pub(crate) skip_permission_checks: Option<bool>,
+    /// How direct mode reaches its cluster.
+    pub(crate) kubernetes: Option<Kubernetes>,
+    /// The image of the provider's own steps in a direct-mode Job's pod.
+    pub(crate) helper_image: Option<String>,
+    /// The resources of the provider's own containers in a direct-mode Job's pod.
+    pub(crate) helper_resources: Option<HelperResources>,
+}
+
+impl ContainerRunner {
+    /// The display name: `name`, or the id when it is unset.
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The criteria blocks (none when unset).
+    pub(crate) fn criteria(&self) -> &[MatchingCriterion] {
+        self.criteria.as_deref().unwrap_or_default()
+    }
+}
+
+/// A `criteria` block: which resources of the organization the definition provisions. Every part
+/// that is unset matches any.
+///
+/// Why this field order: the derived order sorts criteria as the API's read-back is compared.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub(crate) struct MatchingCriterion {
+    /// Application id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) app_id: Option<String>,
+    /// Environment id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) env_id: Option<String>,
+    /// Environment type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) env_type: Option<String>,
+    /// Resource id in the deployment set, e.g. `modules.my-module.externals.db`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) res_id: Option<String>,
+    /// Resource class; `default` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) class: Option<String>,
+}
+
+/// A secret of a container runner: the attributes of each of its forms, and where it travels.
+///
+/// Why one table: the schema's checks, the api plan, the definition payload and the reading back
+/// of write-only secrets all walk the same secrets; a secret added here is seen by each.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecretAttribute {
+    /// The nested block it is in (none: the top level).
+    pub(crate) block: Option<&'static str>,
+    /// The plain, sensitive attribute (kept in the state), e.g. `password`.
+    pub(crate) name: &'static str,
+    /// The write-only attribute, `<name>_wo` (never kept in a plan or the state).
+    pub(crate) write_only: &'static str,
+    /// The write-only attribute's version, `<name>_wo_version`.
+    pub(crate) write_only_version: &'static str,
+    /// The block of a reference to a secret store, when the secret may be one.
+    pub(crate) reference: Option<&'static str>,
+    /// Where the secret is a definition's secret input, as `secret_refs` keys name it: the path
+    /// itself, or for a map of secrets the prefix of one path per key (`job.variables.<key>`).
+    pub(crate) input: &'static str,
+    /// Whether the attribute is a map of secrets by key.
+    pub(crate) by_key: bool,
+}
+
+impl SecretAttribute {
+    /// How messages prefix its attributes: `source.`, or nothing at the top level.
+    pub(crate) fn prefix(&self) -> &'static str {
+        match self.block {
+            Some("source") => "source.",
+            Some("job") => "job.",
+            _ => "",
+        }
+    }
+
+    /// Every attribute of the secret, in each form: what a definition's plain `values` leave out.
+    pub(crate) fn attributes(&self) -> impl Iterator<Item = &'static str> {
+        [self.name, self.write_only, self.write_only_version]
+            .into_iter()
+            .chain(self.reference)
+    }
+
+    /// The forms a write-only value conflicts with: the plain one and the reference.
+    pub(crate) fn conflicts(&self) -> Vec<&'static str> {
+        std::iter::once(self.name).chain(self.reference).collect()
+    }
+
+    /// Whether the dotted secret input path `path` (`job.variables.TOKEN`) is this secret's.
+    pub(crate) fn holds_input(&self, path: &str) -> bool {
+        if self.by_key {
+            path.strip_prefix(self.input)
+                .is_some_and(|rest| rest.starts_with('.'))
+        } else {
+            path == self.input
+        }
+    }
+}
+
+/// The secrets of a container runner.
+pub(crate) const SECRETS: [SecretAttribute; 4] = [
+    SecretAttribute {
+        block: Some("source"),
+        name: "password",
+        write_only: "password_wo",
+        write_only_version: "password_wo_version",
+        reference: Some("password_ref"),
+        input: "source.password",
+        by_key: false,
+    },
+    SecretAttribute {
+        block: Some("source"),
+        name: "ssh_key",
+        write_only: "ssh_key_wo",
+        write_only_version: "ssh_key_wo_version",
+        reference: Some("ssh_key_ref"),
+        input: "source.ssh_key",
+        by_key: false,
+    },
+    SecretAttribute {
+        block: Some("job"),
+        name: "secret_variables",
+        write_only: "secret_variables_wo",
+        write_only_version: "secret_variables_wo_version",
+        reference: None,
+        input: "job.variables",
+        by_key: true,
+    },
+    SecretAttribute {
+        block: None,
+        name: "secret_files",
+        write_only: "secret_files_wo",
+        write_only_version: "secret_files_wo_version",
+        reference: None,
+        input: "files",
+        by_key: true,
+    },
+];
+
+/// The secrets of a block (`source`, `job`; none: the top level).
+pub(crate) fn secrets_in(block: Option<&str>) -> impl Iterator<Item = &'static SecretAttribute> {
+    SECRETS.iter().filter(move |secret| secret.block == block)
+}
