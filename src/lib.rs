@@ -21,7 +21,8 @@
 //!   (`terraform-provider-humanitec helper prepare|collect`, [`helper`]). No Terraform types.
 //!
 //! The binary `terraform-provider-humanitec` calls [`main`]; `humanitec-sandbox`, a local
-//! Resource Definitions API for tests and offline use, lives in `src/bin`.
+//! Resource Definitions API for tests and offline use, is a crate of its own in the workspace
+//! (`humanitec-sandbox/`), a dev-dependency only.
 
 pub(crate) mod definition;
 pub(crate) mod framework;
@@ -30,6 +31,7 @@ pub(crate) mod plugin;
 pub(crate) mod provider;
 pub(crate) mod runner;
 pub(crate) mod value;
+pub(crate) mod yaml;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::Config;
+use crate::Options;
 use crate::test_support::{TestServer, config, scratch_dir};
 
 /// The defs collection path of the test org.
@@ -211,7 +211,7 @@ async fn auth_and_org_checks() {
     server.stop().await;
 
     // Without --token any bearer token works, but one is still required.
-    let open = TestServer::start(Config {
+    let open = TestServer::start(Options {
         token: None,
         ..config()
     })
@@ -828,7 +828,7 @@ async fn list_filters_may_match() {
 async fn persistence_round_trip() {
     let dir = scratch_dir("persist");
     let file = dir.join("state.json");
-    let with_data = Config {
+    let with_data = Options {
         data: Some(file.clone()),
         ..config()
     };
@@ -887,7 +887,7 @@ async fn persistence_round_trip() {
 
     // A file that is not a data file stops the start.
     std::fs::write(&file, "not json").unwrap_or_default();
-    let broken = crate::server::App::new(&Config {
+    let broken = crate::server::App::new(&Options {
         data: Some(file.clone()),
         ..config()
     })
@@ -898,7 +898,7 @@ async fn persistence_round_trip() {
 
 #[tokio::test]
 async fn fault_injection_kinds_and_rates() {
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         fault_rate: 1.0,
         ..config()
     })
@@ -989,7 +989,7 @@ async fn fault_injection_kinds_and_rates() {
 
 #[tokio::test]
 async fn latency_delays_org_requests() {
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         latency_ms: 150,
         ..config()
     })
@@ -1015,7 +1015,7 @@ async fn set_faults(server: &TestServer, settings: Value) -> (u16, Value) {
 async fn dropped_answers_leave_the_change_applied() {
     // Every create is applied and its connection closed without an answer; other methods are
     // not touched.
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         after: crate::faults::AfterFaults {
             rate: 1.0,
             kinds: vec![crate::faults::FaultKind::Dropped],
@@ -1210,7 +1210,7 @@ async fn stale_temp_files_are_removed_on_start() {
     }
     let live = dir.join("state.json.tmp-1");
     std::fs::write(&live, "x").expect("write live");
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         data: Some(file.clone()),
         ..config()
     })

@@ -369,20 +369,19 @@ pub(crate) fn role_yaml(namespace: &str) -> String {
             None => rules.push((p.group, p.resource, vec![p.verb])),
         }
     }
-    let mut yaml = format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {MANAGER}\n  namespace: {namespace}\nrules:\n"
-    );
-    for (group, resource, verbs) in rules {
-        yaml.push_str(&format!(
-            "  - apiGroups: [\"{group}\"]\n    resources: [\"{resource}\"]\n    verbs: [{}]\n",
-            verbs
-                .iter()
-                .map(|v| format!("\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    yaml
+    let rules: Vec<serde_json::Value> = rules
+        .into_iter()
+        .map(|(group, resource, verbs)| {
+            json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+        })
+        .collect();
+    // Why through `crate::yaml`: a namespace may be named `yes`, `no`, `null` or `0777`.
+    crate::yaml::to_string(&json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": MANAGER, "namespace": namespace},
+        "rules": rules,
+    }))
 }
 
 #[cfg(test)]
@@ -434,7 +433,7 @@ mod tests {
             assert!(role.contains(&format!("\"{}\"", p.resource)), "{role}");
             assert!(role.contains(&format!("\"{}\"", p.verb)), "{role}");
         }
-        let parsed: serde_yaml::Value = serde_yaml::from_str(&role).unwrap();
-        assert_eq!(parsed["rules"].as_sequence().unwrap().len(), 5);
+        let parsed: serde_json::Value = crate::yaml::from_str(&role).unwrap();
+        assert_eq!(parsed["rules"].as_array().unwrap().len(), 5);
     }
 }
