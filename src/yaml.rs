@@ -29,9 +29,20 @@ impl YamlError {
     }
 }
 
-/// Reads a YAML document (YAML 1.2: `yes` is a string) into `T`.
+/// Reads a YAML document into `T`, typing plain scalars as YAML 1.2's core schema does: `yes`,
+/// `on`, `0777` and `1_000` stay strings.
+///
+/// Why those options: the library's defaults read `yes` as `true` and `0777` as a number, as
+/// YAML 1.1 did; the provider has always read YAML 1.2's way (as `serde_yaml` did), and a
+/// change would alter what a pod template or a read-back outputs template means.
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str(text).map_err(|error| {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|error| {
         // Why without the snippet: the library's rendering quotes the document's lines, and a
         // humctl configuration holds a token; the plain message names only the place.
         let message = error.without_snippet().to_string();
@@ -191,9 +202,15 @@ pub(crate) mod tests {
 
     #[test]
     fn yaml_1_2_reading_keeps_yes_a_string_and_empty_a_null() {
-        let read: Value = from_str("a: yes\nb: 0777\nc: ~\n").expect("valid");
+        let read: Value =
+            from_str("a: yes\nb: 0777\nc: ~\nd: on\ne: 1_000\nf: true\ng: 12\n").expect("valid");
         assert_eq!(read["a"], "yes");
+        assert_eq!(read["b"], "0777");
         assert_eq!(read["c"], Value::Null);
+        assert_eq!(read["d"], "on");
+        assert_eq!(read["e"], "1_000");
+        assert_eq!(read["f"], true);
+        assert_eq!(read["g"], 12);
         assert_eq!(from_str::<Value>("").expect("empty"), Value::Null);
     }
 }

@@ -453,6 +453,26 @@ mod tests {
     }
 
     #[test]
+    fn a_yaml_1_1_reader_reads_back_every_string_configured_in_the_outputs_template() {
+        for tricky in crate::yaml::tests::RETYPED_BY_YAML_1_1 {
+            let mut config = doc_page_runner_config();
+            if let Some(cluster) = config.cluster.as_mut() {
+                cluster.account = Some((*tricky).into());
+                for field in ["name", "zone", "project_id", "loadbalancer"] {
+                    cluster.fields.insert(field.into(), Some((*tricky).into()));
+                }
+            }
+            let yaml = outputs_yaml(&config);
+            let read = crate::yaml::tests::read_by_pyyaml(&yaml);
+            assert_eq!(read["cluster"]["account"], *tricky, "{yaml}");
+            for field in ["name", "zone", "project_id", "loadbalancer"] {
+                assert_eq!(read["cluster"]["cluster"][field], *tricky, "{yaml}");
+            }
+            assert_eq!(read["skip_permission_checks"], false, "{yaml}");
+        }
+    }
+
+    #[test]
     fn every_yaml_reader_reads_back_the_strings_configured() {
         let mut config = doc_page_runner_config();
         let tricky = [

@@ -453,12 +453,18 @@ async fn transient_errors_are_retried_until_success() {
 #[tokio::test]
 async fn every_retryable_status_is_retried() {
     let (sandbox, client) = setup().await;
-    seed(&sandbox, "x1", "s3", "humanitec/echo");
+    seed(&sandbox, "def-x1", "s3", "humanitec/echo");
     for status in [429, 500, 502, 503, 504] {
-        fault(&sandbox, Method::GET, "/x1", error_answer(status));
+        fault(&sandbox, Method::GET, "/def-x1", error_answer(status));
     }
-    assert!(client.get_definition("x1").await.expect("get").is_some());
-    assert_eq!(sandbox.count("GET", "/x1"), 6);
+    assert!(
+        client
+            .get_definition("def-x1")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(sandbox.count("GET", "/def-x1"), 6);
 }
 
 #[tokio::test]
@@ -734,25 +740,25 @@ async fn delete_after_rate_limit_still_reports_not_found() {
 #[tokio::test]
 async fn lost_criteria_answer_is_found_not_resent() {
     let (sandbox, client) = setup().await;
-    seed(&sandbox, "d1", "config", "humanitec/template");
+    seed(&sandbox, "def-1", "config", "humanitec/template");
     fault(&sandbox, Method::POST, "/criteria", lose(504));
     let rule = CriteriaRule {
         env_type: Some("development".into()),
         res_id: Some("container-runner".into()),
         ..CriteriaRule::default()
     };
-    let added = client.add_criteria("d1", &rule).await.expect("add");
+    let added = client.add_criteria("def-1", &rule).await.expect("add");
     assert_eq!(added.env_type.as_deref(), Some("development"));
     assert_eq!(added.class, "default");
     assert_eq!(sandbox.count("POST", "/criteria"), 1);
-    let stored = &sandbox.definitions(ORG)["d1"]["criteria"];
+    let stored = &sandbox.definitions(ORG)["def-1"]["criteria"];
     assert_eq!(stored.as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]
 async fn criteria_lifecycle() {
     let (sandbox, client) = setup().await;
-    seed(&sandbox, "d2", "config", "humanitec/template");
+    seed(&sandbox, "def-2", "config", "humanitec/template");
     let rules = [
         CriteriaRule {
             env_type: Some("development".into()),
@@ -766,7 +772,7 @@ async fn criteria_lifecycle() {
     ];
     let mut added = Vec::new();
     for rule in &rules {
-        added.push(client.add_criteria("d2", rule).await.expect("add"));
+        added.push(client.add_criteria("def-2", rule).await.expect("add"));
     }
     assert_eq!(added[0].class, "default");
     assert_eq!(added[1].class, "large");
@@ -777,17 +783,17 @@ async fn criteria_lifecycle() {
 
     // A duplicate on the first attempt is the server's verdict, not resolved away.
     let err = client
-        .add_criteria("d2", &rules[0])
+        .add_criteria("def-2", &rules[0])
         .await
         .expect_err("duplicate");
     assert!(matches!(err, Error::Api { status: 409, .. }), "{err:?}");
 
     client
-        .delete_criteria("d2", &added[0].id, false)
+        .delete_criteria("def-2", &added[0].id, false)
         .await
         .expect("delete criteria");
     let err = client
-        .delete_criteria("d2", &added[0].id, false)
+        .delete_criteria("def-2", &added[0].id, false)
         .await
         .expect_err("already deleted");
     assert!(
@@ -805,7 +811,14 @@ async fn criteria_lifecycle() {
 async fn update_of_a_missing_definition_is_not_found() {
     let (_mock, client) = setup().await;
     let err = client
-        .update_definition("missing", &DefinitionUpdate::default())
+        .update_definition(
+            "missing",
+            &DefinitionUpdate {
+                name: "Missing".into(),
+                driver_type: "humanitec/echo".into(),
+                ..DefinitionUpdate::default()
+            },
+        )
         .await
         .expect_err("missing");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
@@ -915,18 +928,23 @@ async fn the_token_never_leaks() {
     fault(&sandbox, Method::GET, "/a", error_answer(401));
     errors.push(client.get_definition("a").await.expect_err("401"));
     errors.push(client.delete_definition("b", false).await.expect_err("404"));
-    seed(&sandbox, "c", "s3", "humanitec/echo");
+    seed(&sandbox, "def-c", "s3", "humanitec/echo");
     set_in_use(
         &sandbox,
-        "c",
+        "def-c",
         json!([{"app_id": "a", "env_id": "e", "res_id": "r"}]),
     );
-    errors.push(client.delete_definition("c", false).await.expect_err("409"));
+    errors.push(
+        client
+            .delete_definition("def-c", false)
+            .await
+            .expect_err("409"),
+    );
     errors.push(
         client
             .create_definition(&DefinitionCreate {
-                id: "c".into(),
-                name: "c".into(),
+                id: "def-c".into(),
+                name: "def-c".into(),
                 type_: "s3".into(),
                 driver_type: "humanitec/echo".into(),
                 ..DefinitionCreate::default()

@@ -604,12 +604,17 @@ mod tests {
     #[tokio::test]
     async fn criteria_are_added_before_stale_ones_are_removed() {
         let (sandbox, client) = setup().await;
-        seed(&sandbox, "d", "s3", CONTAINER_RUNNER.driver);
-        client.add_criteria("d", &rule("old")).await.unwrap();
-        let current = client.get_definition("d").await.unwrap().unwrap().criteria;
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
+        client.add_criteria("def", &rule("old")).await.unwrap();
+        let current = client
+            .get_definition("def")
+            .await
+            .unwrap()
+            .unwrap()
+            .criteria;
         // Replacing a criterion: the new one is added before the old one goes, so the
         // definition never stops matching in between.
-        sync_criteria(&client, "d", &[rule("new")], &current)
+        sync_criteria(&client, "def", &[rule("new")], &current)
             .await
             .unwrap();
         let methods: Vec<String> = sandbox
@@ -619,7 +624,12 @@ mod tests {
             .map(|r| r.method)
             .collect();
         assert_eq!(methods, ["POST", "POST", "DELETE"]);
-        let left = client.get_definition("d").await.unwrap().unwrap().criteria;
+        let left = client
+            .get_definition("def")
+            .await
+            .unwrap()
+            .unwrap()
+            .criteria;
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0].env_type.as_deref(), Some("new"));
     }
@@ -627,10 +637,10 @@ mod tests {
     #[tokio::test]
     async fn look_up_tells_found_gone_and_failed_apart() {
         let (sandbox, client) = setup().await;
-        seed(&sandbox, "d", "s3", CONTAINER_RUNNER.driver);
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
         let mut diags = Diagnostics::new();
         assert!(matches!(
-            look_up(&client, &CONTAINER_RUNNER, "d", &mut diags).await,
+            look_up(&client, &CONTAINER_RUNNER, "def", &mut diags).await,
             Lookup::Found(_)
         ));
         assert!(matches!(
@@ -642,25 +652,25 @@ mod tests {
             Answer::error(500, "API-500", "scripted failure"),
         )));
         assert!(matches!(
-            look_up(&client, &CONTAINER_RUNNER, "d", &mut diags).await,
+            look_up(&client, &CONTAINER_RUNNER, "def", &mut diags).await,
             Lookup::Failed
         ));
         let summaries: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
-        assert_eq!(summaries, ["Could not read container runner \"d\""]);
+        assert_eq!(summaries, ["Could not read container runner \"def\""]);
     }
 
     #[tokio::test]
     async fn an_in_use_delete_waits_until_the_deadline_then_says_what_to_do() {
         let (sandbox, client) = setup().await;
-        seed(&sandbox, "d", "s3", CONTAINER_RUNNER.driver);
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
         set_in_use(
             &sandbox,
-            "d",
+            "def",
             json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
         );
         let op = Operation::new(Private::default(), Duration::from_millis(1300));
         let mut diags = Diagnostics::new();
-        delete_definition(&client, &op, &RUNNER_CONFIG, "d", false, &mut diags).await;
+        delete_definition(&client, &op, &RUNNER_CONFIG, "def", false, &mut diags).await;
         let errors: Vec<_> = diags
             .iter()
             .map(|d| (d.summary.clone(), d.detail.clone()))
@@ -670,17 +680,17 @@ mod tests {
         // A runner config has no force_delete, so the hint does not offer one.
         assert!(errors[0].1.contains("Raise timeouts.delete"), "{errors:?}");
         assert!(!errors[0].1.contains("force_delete"), "{errors:?}");
-        assert!(sandbox.count("DELETE", "/defs/d") >= 1);
-        assert!(sandbox.definitions(ORG).contains_key("d"));
+        assert!(sandbox.count("DELETE", "/defs/def") >= 1);
+        assert!(sandbox.definitions(ORG).contains_key("def"));
     }
 
     #[tokio::test]
     async fn a_cancelled_delete_stops_waiting_and_says_why() {
         let (sandbox, client) = setup().await;
-        seed(&sandbox, "d", "s3", CONTAINER_RUNNER.driver);
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
         set_in_use(
             &sandbox,
-            "d",
+            "def",
             json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
         );
         let op = Operation::new(Private::default(), Duration::from_secs(600));
@@ -691,7 +701,7 @@ mod tests {
         });
         let mut diags = Diagnostics::new();
         let started = std::time::Instant::now();
-        delete_definition(&client, &op, &CONTAINER_RUNNER, "d", false, &mut diags).await;
+        delete_definition(&client, &op, &CONTAINER_RUNNER, "def", false, &mut diags).await;
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "it did not wait out the 2 s pause"
