@@ -1236,3 +1236,134 @@ async fn stale_temp_files_are_removed_on_start() {
     assert!(!own.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_in_process_handle_scripts_faults_records_requests_and_reads_the_store() {
+    use std::time::{Duration, Instant};
+
+    use crate::{Answer, Sandbox, ScriptedAction, ScriptedFault};
+
+    let sandbox = Sandbox::start(Options {
+        record_requests: true,
+        log_requests: false,
+        ..config()
+    })
+    .expect("starts");
+    assert!(
+        sandbox.url().starts_with("http://127.0.0.1:"),
+        "{}",
+        sandbox.url()
+    );
+    assert_eq!(sandbox.token(), Some(crate::test_support::TOKEN));
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{}", sandbox.url(), path.trim_start_matches('/'));
+    let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, url(path))
+            .bearer_auth(crate::test_support::TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+
+    // A definition made through the handle is the API's, and is not a request.
+    let made = sandbox
+        .create_definition("test-org", &minimal("seeded"))
+        .expect("valid");
+    assert_eq!(made["id"], "seeded");
+    let refused = sandbox
+        .create_definition("test-org", &json!({"id": "x"}))
+        .expect_err("invalid");
+    assert_eq!(refused.0, 400);
+    assert!(sandbox.requests().is_empty());
+
+    // An answer, twice, then the real one; the store untouched.
+    sandbox.script(
+        ScriptedFault::next(
+            "GET",
+            "/seeded",
+            ScriptedAction::Answer(Answer::error(429, "API-007", "slow down").retry_after("3")),
+        )
+        .times(2),
+    );
+    for _ in 0..2 {
+        let response = send(reqwest::Method::GET, &format!("{DEFS}/seeded"), None)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "3");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body, json!({"error": "API-007", "message": "slow down"}));
+    }
+    let response = send(reqwest::Method::GET, &format!("{DEFS}/seeded"), None)
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+
+    // Applied, then the answer replaced: the change is in the store.
+    sandbox.script(ScriptedFault::next(
+        "POST",
+        "/defs",
+        ScriptedAction::ApplyThenAnswer(Answer::empty(502)),
+    ));
+    let response = send(reqwest::Method::POST, DEFS, Some(minimal("lost-one")))
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 502);
+    assert!(sandbox.definitions("test-org").contains_key("lost-one"));
+
+    // Applied, then the connection closed without an answer.
+    sandbox.script(ScriptedFault::next(
+        "POST",
+        "/defs",
+        ScriptedAction::ApplyThenDrop,
+    ));
+    send(reqwest::Method::POST, DEFS, Some(minimal("dropped-one")))
+        .await
+        .expect_err("no answer");
+    assert!(sandbox.definitions("test-org").contains_key("dropped-one"));
+
+    // A stall before processing, and one after.
+    for action in [
+        ScriptedAction::Stall(Duration::from_millis(300)),
+        ScriptedAction::ApplyThenStall(Duration::from_millis(300)),
+    ] {
+        sandbox.script(ScriptedFault::next("GET", "/seeded", action));
+        let started = Instant::now();
+        let response = send(reqwest::Method::GET, &format!("{DEFS}/seeded"), None)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+
+    // Every request, until the sandbox stops.
+    sandbox.script(ScriptedFault::every_request(ScriptedAction::Answer(
+        Answer::empty(503),
+    )));
+    for path in [DEFS.to_owned(), format!("{DEFS}/seeded")] {
+        let response = send(reqwest::Method::GET, &path, None)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 503);
+    }
+
+    // Every request was recorded as sent, raw path, query and body included.
+    let requests = sandbox.requests();
+    assert_eq!(requests.len(), 9);
+    assert_eq!(sandbox.count("GET", "/seeded"), 6);
+    assert_eq!(sandbox.count("POST", "/defs"), 2);
+    let post = &requests[3];
+    assert_eq!((post.method.as_str(), post.path.as_str()), ("POST", DEFS));
+    assert_eq!(post.json()["id"], "lost-one");
+    assert_eq!(
+        post.header("Authorization"),
+        Some(format!("Bearer {}", crate::test_support::TOKEN))
+    );
+    assert_eq!(
+        post.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    sandbox.stop().expect("stops cleanly");
+}

@@ -140,7 +140,8 @@ resource "humanitec_container_runner" "template" {
     pod_template = "spec:\n  containers: [unclosed\n"
   }
 }"#,
-            "job.pod_template is not valid YAML on line 3:",
+            // The line of the bracket that is never closed.
+            "job.pod_template is not valid YAML on line 2:",
         ),
     ];
     for (config, expected) in cases {
