@@ -92,7 +92,8 @@ resource "humanitec_container_runner" "bench" {
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins"], cwd=REPO, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins",
+                    "-p", "terraform-provider-humanitec", "-p", "humanitec-sandbox"], cwd=REPO, check=True)
     meta = json.loads(subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=REPO))
     return os.path.join(meta["target_directory"], "release")
 

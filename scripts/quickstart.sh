@@ -25,7 +25,7 @@ case "${1:-}" in
   --tofu) setup=$(scripts/setup.sh quickstart --tofu); cli=$(echo "$setup" | sed -n 's/^TOFU=//p') ;;
   *) echo "usage: scripts/quickstart.sh [--tofu | --direct]" >&2; exit 2 ;;
 esac
-cargo build --quiet --bins
+cargo build --quiet --bins -p terraform-provider-humanitec -p humanitec-sandbox
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 bin_dir="$target_dir/debug"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test, on a fresh machine too: first scripts/setup.sh installs what is missing (or
 # says exactly what it cannot install), then
-#   1. every test of the workspace (unit tests: codec, framework, payloads, API client, sandbox
-#      against the OpenAPI spec; the Kubernetes test world's tests; the end-to-end tests) with
+#   1. every test of the workspace (unit tests: codec, framework, payloads, API client; the
+#      sandbox's, against the OpenAPI spec; the Kubernetes test world's tests; the end-to-end
+#      tests) with
 #      the end-to-end tests driving the real `terraform` on PATH against the sandbox;
 #   2. the end-to-end tests again, driving OpenTofu's `tofu`, built from its Go module by
 #      scripts/tools.sh (never skipped).
@@ -35,7 +36,7 @@ section() {
 # the other one too.
 section "every test; end-to-end with $(TF_CLI_CONFIG_FILE=/dev/null "$terraform" version | head -n1)" \
   env TF_ACC_TERRAFORM_PATH="$terraform" HUMANITEC_TEST_OTHER_CLI="$tofu" \
-  cargo test --all-targets --no-fail-fast "$@"
+  cargo test --workspace --all-targets --no-fail-fast "$@"
 section "end-to-end tests with $(TF_CLI_CONFIG_FILE=/dev/null "$tofu" version | head -n1)" \
   env TF_ACC_TERRAFORM_PATH="$tofu" HUMANITEC_TEST_OTHER_CLI="$terraform" \
   cargo test --test integration --no-fail-fast "$@"

@@ -32,7 +32,7 @@
 //! The binary `terraform-provider-humanitec` calls [`main`], which chooses in one place
 //! ([`command_line`]) what a start runs: the plugin, the version line, a helper step or git's
 //! askpass. `humanitec-sandbox`, a local Resource Definitions API for tests and offline use,
-//! lives in `src/bin`.
+//! is a crate of its own in the workspace (`humanitec-sandbox/`), a dev-dependency only.
 
 pub(crate) mod command_line;
 pub(crate) mod humanitec;
@@ -42,6 +42,7 @@ pub(crate) mod model;
 pub(crate) mod provider;
 pub(crate) mod runner;
 pub(crate) mod text;
+pub(crate) mod yaml;
 
 pub use command_line::main;
 pub use runner::contract::HELPER_ASKPASS_ENV;

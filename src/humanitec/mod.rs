@@ -22,8 +22,6 @@ mod retry;
 mod transport;
 
 #[cfg(test)]
-pub(crate) mod mock;
-#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -1,16 +1,18 @@
-//! Tests of the client against the in-process mock API: headers and body shapes, retries and the
-//! time budget, lost answers on writes, delete conflicts, lenient parsing, and that the token
-//! never leaks into messages, `Debug` output or logs.
+//! Tests of the client against the sandbox API, in-process, with scripted faults: headers and
+//! body shapes, retries and the time budget, lost answers on writes, delete conflicts, lenient
+//! parsing, and that the token never leaks into messages, `Debug` output or logs.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use humanitec_sandbox::{Answer, Options, Sandbox, ScriptedAction, ScriptedFault};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::mock::{self, Fault, Mock};
 use super::transport::testlog;
 use super::*;
+
+/// The organization every test client addresses.
+const ORG: &str = "my-org";
 
 /// The token every test client uses; it must never show up anywhere but the request header.
 const TOKEN: &str = "hum-TOKEN-7f3c9e1d-never-print-me";
@@ -34,12 +36,66 @@ fn config(base: &str) -> ClientConfig {
     config
 }
 
-/// Starts a mock and a client for it.
-async fn setup() -> (Arc<Mock>, Client) {
+/// Starts a sandbox that records the requests it receives.
+fn start_sandbox() -> Sandbox {
+    Sandbox::start(Options {
+        seed: Some(7),
+        log_requests: false,
+        record_requests: true,
+        ..Options::default()
+    })
+    .expect("the sandbox starts")
+}
+
+/// Starts a sandbox and a client for it.
+async fn setup() -> (Sandbox, Client) {
     testlog::install();
-    let (mock, base) = mock::start().await;
-    let client = Client::new(config(&base)).expect("valid config");
-    (mock, client)
+    let sandbox = start_sandbox();
+    let client = Client::new(config(sandbox.url())).expect("valid config");
+    (sandbox, client)
+}
+
+/// Stores a definition directly (as if created earlier), without a request.
+fn seed(sandbox: &Sandbox, id: &str, type_: &str, driver_type: &str) {
+    let body = json!({"id": id, "name": id, "type": type_, "driver_type": driver_type});
+    sandbox
+        .create_definition(ORG, &body)
+        .expect("the seed definition is valid");
+}
+
+/// Marks a definition as used by Active Resources (`[{app_id, env_id, res_id}, …]`).
+fn set_in_use(sandbox: &Sandbox, id: &str, resources: Value) {
+    sandbox
+        .set_active_resources(ORG, id, &resources)
+        .expect("the Active Resources are valid");
+}
+
+/// Scripts `action` for the next `method` request whose path ends with `path_suffix`.
+fn fault(sandbox: &Sandbox, method: Method, path_suffix: &str, action: ScriptedAction) {
+    sandbox.script(ScriptedFault::next(method.as_str(), path_suffix, action));
+}
+
+/// An answer with `status` and a Humanitec error body, the store untouched.
+fn error_answer(status: u16) -> ScriptedAction {
+    ScriptedAction::Answer(Answer::error(
+        status,
+        &format!("API-{status}"),
+        "scripted failure",
+    ))
+}
+
+/// An answer with this status, body and optional `Retry-After`, the store untouched.
+fn reply(status: u16, body: &str, retry_after: Option<&str>) -> ScriptedAction {
+    ScriptedAction::Answer(Answer {
+        status,
+        body: body.to_owned(),
+        retry_after: retry_after.map(str::to_owned),
+    })
+}
+
+/// The request applied, then answered with `status` and no body: the client loses the answer.
+fn lose(status: u16) -> ScriptedAction {
+    ScriptedAction::ApplyThenAnswer(Answer::empty(status))
 }
 
 /// The create body of the runner `config` Definition from the notes (§1.5), abridged.
@@ -83,7 +139,7 @@ fn keys(value: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn headers_and_body_shapes_follow_the_spec() {
-    let (mock, client) = setup().await;
+    let (sandbox, client) = setup().await;
     let created = client
         .create_definition(&runner_config())
         .await
@@ -120,7 +176,7 @@ async fn headers_and_body_shapes_follow_the_spec() {
     assert_eq!(added.class, "default");
     assert_eq!(added.app_id.as_deref(), Some("my-app"));
 
-    let requests = mock.requests();
+    let requests = sandbox.requests();
     assert_eq!(requests.len(), 3);
     let sdk = format!("sdk humanitec-provider-rust/{}", env!("CARGO_PKG_VERSION"));
     for request in &requests {
@@ -147,7 +203,7 @@ async fn headers_and_body_shapes_follow_the_spec() {
         );
     }
     let create = requests[0].json();
-    assert_eq!(requests[0].method, Method::POST);
+    assert_eq!(requests[0].method, "POST");
     assert_eq!(requests[0].path, "/orgs/my-org/resources/defs");
     assert_eq!(
         keys(&create),
@@ -166,7 +222,7 @@ async fn headers_and_body_shapes_follow_the_spec() {
         create["criteria"],
         json!([{"env_type": "development", "res_id": "container-runner", "class": "default"}])
     );
-    assert_eq!(requests[1].method, Method::PUT);
+    assert_eq!(requests[1].method, "PUT");
     assert_eq!(
         requests[1].json(),
         json!({"name": "Renamed", "driver_type": "humanitec/template",
@@ -181,11 +237,11 @@ async fn headers_and_body_shapes_follow_the_spec() {
 
 #[tokio::test]
 async fn get_sends_no_content_type() {
-    let (mock, client) = setup().await;
-    mock.seed("a-def", "config", "humanitec/echo");
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "a-def", "config", "humanitec/echo");
     let got = client.get_definition("a-def").await.expect("get");
     assert!(got.is_some());
-    let requests = mock.requests();
+    let requests = sandbox.requests();
     assert_eq!(requests[0].query, "");
     assert_eq!(requests[0].header("content-type"), None);
     assert_eq!(
@@ -196,14 +252,14 @@ async fn get_sends_no_content_type() {
 
 #[tokio::test]
 async fn path_segments_are_percent_encoded() {
-    let (mock, client) = setup().await;
+    let (sandbox, client) = setup().await;
     let got = client.get_definition("a/b c?#%").await.expect("get");
     assert!(got.is_none());
     client
         .delete_criteria("d/1", "c 2", true)
         .await
         .expect_err("nothing to delete");
-    let requests = mock.requests();
+    let requests = sandbox.requests();
     assert_eq!(
         requests[0].path,
         "/orgs/my-org/resources/defs/a%2Fb%20c%3F%23%25"
@@ -230,7 +286,7 @@ async fn path_segments_are_percent_encoded() {
             .expect_err("bad id");
         assert!(matches!(err, Error::Config { .. }), "{err:?}");
     }
-    assert_eq!(mock.requests().len(), 3);
+    assert_eq!(sandbox.requests().len(), 3);
 }
 
 #[test]
@@ -349,71 +405,74 @@ fn bad_configuration_is_rejected_without_echoing_the_token() {
 
 #[tokio::test]
 async fn retry_after_on_429_is_honoured() {
-    let (mock, client) = setup().await;
-    mock.seed("limited", "s3", "humanitec/echo");
-    mock.fault(
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "limited", "s3", "humanitec/echo");
+    fault(
+        &sandbox,
         Method::GET,
         "/limited",
-        Fault::Reply {
-            status: 429,
-            body: r#"{"error":"API-429","message":"rate limit"}"#.into(),
-            retry_after: Some("1".into()),
-        },
+        reply(
+            429,
+            r#"{"error":"API-429","message":"rate limit"}"#,
+            Some("1"),
+        ),
     );
     let started = Instant::now();
     let got = client.get_definition("limited").await.expect("get");
     assert!(got.is_some());
     assert!(started.elapsed() >= Duration::from_millis(900));
-    assert_eq!(mock.count(&Method::GET, "/limited"), 2);
+    assert_eq!(sandbox.count("GET", "/limited"), 2);
 }
 
 #[tokio::test]
 async fn retry_after_as_http_date_is_honoured() {
-    let (mock, client) = setup().await;
-    mock.seed("dated", "s3", "humanitec/echo");
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "dated", "s3", "humanitec/echo");
     // A date in the past: retry at once (no backoff growth, no error).
-    mock.fault(
+    fault(
+        &sandbox,
         Method::GET,
         "/dated",
-        Fault::Reply {
-            status: 503,
-            body: String::new(),
-            retry_after: Some("Thu, 01 Jan 1970 00:00:00 GMT".into()),
-        },
+        reply(503, "", Some("Thu, 01 Jan 1970 00:00:00 GMT")),
     );
     assert!(client.get_definition("dated").await.expect("get").is_some());
-    assert_eq!(mock.count(&Method::GET, "/dated"), 2);
+    assert_eq!(sandbox.count("GET", "/dated"), 2);
 }
 
 #[tokio::test]
 async fn transient_errors_are_retried_until_success() {
-    let (mock, client) = setup().await;
-    mock.seed("flaky", "s3", "humanitec/echo");
-    mock.fault(Method::GET, "/flaky", Fault::status(503));
-    mock.fault(Method::GET, "/flaky", Fault::status(503));
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "flaky", "s3", "humanitec/echo");
+    fault(&sandbox, Method::GET, "/flaky", error_answer(503));
+    fault(&sandbox, Method::GET, "/flaky", error_answer(503));
     let got = client.get_definition("flaky").await.expect("get");
     assert!(got.is_some());
-    assert_eq!(mock.count(&Method::GET, "/flaky"), 3);
+    assert_eq!(sandbox.count("GET", "/flaky"), 3);
 }
 
 #[tokio::test]
 async fn every_retryable_status_is_retried() {
-    let (mock, client) = setup().await;
-    mock.seed("x1", "s3", "humanitec/echo");
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "def-x1", "s3", "humanitec/echo");
     for status in [429, 500, 502, 503, 504] {
-        mock.fault(Method::GET, "/x1", Fault::status(status));
+        fault(&sandbox, Method::GET, "/def-x1", error_answer(status));
     }
-    assert!(client.get_definition("x1").await.expect("get").is_some());
-    assert_eq!(mock.count(&Method::GET, "/x1"), 6);
+    assert!(
+        client
+            .get_definition("def-x1")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(sandbox.count("GET", "/def-x1"), 6);
 }
 
 #[tokio::test]
 async fn gives_up_when_the_budget_is_spent() {
-    let (mock, base) = {
-        testlog::install();
-        mock::start().await
-    };
-    mock.fail_always(500);
+    testlog::install();
+    let sandbox = start_sandbox();
+    let base = sandbox.url().to_owned();
+    sandbox.script(ScriptedFault::every_request(error_answer(500)));
     let mut config = config(&base);
     config.retry.max_elapsed = Duration::from_millis(150);
     let client = Client::new(config).expect("client");
@@ -425,7 +484,7 @@ async fn gives_up_when_the_budget_is_spent() {
     match &err {
         Error::GaveUp { attempts, last, .. } => {
             assert!(*attempts >= 2, "attempts {attempts}");
-            assert_eq!(*attempts as usize, mock.requests().len());
+            assert_eq!(*attempts as usize, sandbox.requests().len());
             assert!(matches!(**last, Error::Api { status: 500, .. }), "{last:?}");
         }
         other => panic!("expected GaveUp, got {other:?}"),
@@ -446,16 +505,16 @@ async fn gives_up_when_the_budget_is_spent() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
-    let (mock, client) = setup().await;
-    mock.fault(
+    let (sandbox, client) = setup().await;
+    fault(
+        &sandbox,
         Method::POST,
         "/defs",
-        Fault::Reply {
-            status: 400,
-            body: r#"{"error":"API-400","message":"Invalid driver type.","details":{"field":"driver_type"}}"#
-                .into(),
-            retry_after: None,
-        },
+        reply(
+            400,
+            r#"{"error":"API-400","message":"Invalid driver type.","details":{"field":"driver_type"}}"#,
+            None,
+        ),
     );
     let err = client
         .create_definition(&runner_config())
@@ -466,80 +525,90 @@ async fn client_errors_are_not_retried() {
         "Humanitec API answered 400 Bad Request (API-400): Invalid driver type."
     );
     assert!(matches!(err, Error::Api { status: 400, ref details, .. } if details.is_some()));
-    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(sandbox.requests().len(), 1);
 }
 
 #[tokio::test]
 async fn lost_create_answer_is_found_not_resent() {
-    let (mock, client) = setup().await;
-    mock.fault(Method::POST, "/defs", Fault::Lose { status: 502 });
+    let (sandbox, client) = setup().await;
+    fault(&sandbox, Method::POST, "/defs", lose(502));
     let created = client
         .create_definition(&runner_config())
         .await
         .expect("create survives a lost answer");
     assert_eq!(created.id, "config-container-runner");
-    assert_eq!(mock.definitions().len(), 1);
-    assert_eq!(mock.count(&Method::POST, "/defs"), 1);
-    assert_eq!(mock.count(&Method::GET, "/config-container-runner"), 1);
+    assert_eq!(sandbox.definitions(ORG).len(), 1);
+    assert_eq!(sandbox.count("POST", "/defs"), 1);
+    assert_eq!(sandbox.count("GET", "/config-container-runner"), 1);
 }
 
 #[tokio::test]
 async fn timed_out_create_is_found_not_resent() {
-    let (mock, base) = {
-        testlog::install();
-        mock::start().await
-    };
+    testlog::install();
+    let sandbox = start_sandbox();
+    let base = sandbox.url().to_owned();
     let mut config = config(&base);
     config.request_timeout = Duration::from_millis(300);
     let client = Client::new(config).expect("client");
-    mock.fault(
+    fault(
+        &sandbox,
         Method::POST,
         "/defs",
-        Fault::ApplyThenStall(Duration::from_secs(3)),
+        ScriptedAction::ApplyThenStall(Duration::from_secs(3)),
     );
     let created = client
         .create_definition(&runner_config())
         .await
         .expect("create survives a timeout");
     assert_eq!(created.id, "config-container-runner");
-    assert_eq!(mock.definitions().len(), 1);
-    assert_eq!(mock.count(&Method::POST, "/defs"), 1);
+    assert_eq!(sandbox.definitions(ORG).len(), 1);
+    assert_eq!(sandbox.count("POST", "/defs"), 1);
 }
 
 #[tokio::test]
 async fn create_failed_before_applying_is_resent() {
-    let (mock, client) = setup().await;
-    mock.fault(Method::POST, "/defs", Fault::status(502));
+    let (sandbox, client) = setup().await;
+    fault(&sandbox, Method::POST, "/defs", error_answer(502));
     client
         .create_definition(&runner_config())
         .await
         .expect("create");
-    assert_eq!(mock.definitions().len(), 1);
-    assert_eq!(mock.count(&Method::POST, "/defs"), 2);
-    assert_eq!(mock.count(&Method::GET, "/config-container-runner"), 1);
+    assert_eq!(sandbox.definitions(ORG).len(), 1);
+    assert_eq!(sandbox.count("POST", "/defs"), 2);
+    assert_eq!(sandbox.count("GET", "/config-container-runner"), 1);
 }
 
 #[tokio::test]
 async fn conflict_on_a_resent_create_resolves_to_the_definition() {
-    let (mock, client) = setup().await;
+    let (sandbox, client) = setup().await;
     // The first POST is applied but its answer lost; the check GET races it and misses; the
     // re-sent POST then meets the definition the first one made.
-    mock.fault(Method::POST, "/defs", Fault::Lose { status: 500 });
-    mock.fault(Method::GET, "/config-container-runner", Fault::status(404));
+    fault(&sandbox, Method::POST, "/defs", lose(500));
+    fault(
+        &sandbox,
+        Method::GET,
+        "/config-container-runner",
+        error_answer(404),
+    );
     let created = client
         .create_definition(&runner_config())
         .await
         .expect("create");
     assert_eq!(created.type_, "config");
-    assert_eq!(mock.definitions().len(), 1);
-    assert_eq!(mock.count(&Method::POST, "/defs"), 2);
-    assert_eq!(mock.count(&Method::GET, "/config-container-runner"), 2);
+    assert_eq!(sandbox.definitions(ORG).len(), 1);
+    assert_eq!(sandbox.count("POST", "/defs"), 2);
+    assert_eq!(sandbox.count("GET", "/config-container-runner"), 2);
 }
 
 #[tokio::test]
 async fn conflict_on_the_first_create_is_already_exists() {
-    let (mock, client) = setup().await;
-    mock.seed("config-container-runner", "config", "humanitec/template");
+    let (sandbox, client) = setup().await;
+    seed(
+        &sandbox,
+        "config-container-runner",
+        "config",
+        "humanitec/template",
+    );
     let err = client
         .create_definition(&runner_config())
         .await
@@ -550,26 +619,26 @@ async fn conflict_on_the_first_create_is_already_exists() {
     );
     assert!(err.to_string().contains("already exists"));
     // The POST, then the look-up that tells a taken id from a taken criterion.
-    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(sandbox.requests().len(), 2);
 }
 
 #[tokio::test]
 async fn conflict_over_a_criterion_is_not_already_exists() {
-    let (mock, client) = setup().await;
-    mock.fault(Method::POST, "/defs", Fault::status(409));
+    let (sandbox, client) = setup().await;
+    fault(&sandbox, Method::POST, "/defs", error_answer(409));
     let err = client
         .create_definition(&runner_config())
         .await
         .expect_err("criterion taken");
     assert!(matches!(err, Error::Api { status: 409, .. }), "{err:?}");
-    assert_eq!(mock.count(&Method::GET, "/config-container-runner"), 1);
+    assert_eq!(sandbox.count("GET", "/config-container-runner"), 1);
 }
 
 #[tokio::test]
 async fn someone_elses_definition_is_not_taken_for_ours() {
-    let (mock, client) = setup().await;
-    mock.seed("config-container-runner", "s3", "humanitec/echo");
-    mock.fault(Method::POST, "/defs", Fault::status(503));
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "config-container-runner", "s3", "humanitec/echo");
+    fault(&sandbox, Method::POST, "/defs", error_answer(503));
     let err = client
         .create_definition(&runner_config())
         .await
@@ -579,11 +648,20 @@ async fn someone_elses_definition_is_not_taken_for_ours() {
 
 #[tokio::test]
 async fn delete_in_use_lists_the_resources() {
-    let (mock, client) = setup().await;
-    mock.seed("my-s3", "s3", "humanitec/container-runner");
-    mock.set_in_use(
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "my-s3", "s3", "humanitec/container-runner");
+    // The definition the resource would move to once `my-s3` is gone.
+    sandbox
+        .create_definition(
+            ORG,
+            &json!({"id": "default-s3", "name": "default-s3", "type": "s3",
+                    "driver_type": "humanitec/echo", "criteria": [{"app_id": "app1"}]}),
+        )
+        .expect("valid definition");
+    set_in_use(
+        &sandbox,
         "my-s3",
-        json!([{"app_id":"app1","env_id":"dev","res_id":"modules.w.externals.s3","from_def":"my-s3","to_def":"default-s3"}]),
+        json!([{"app_id": "app1", "env_id": "dev", "res_id": "modules.w.externals.s3"}]),
     );
     let err = client
         .delete_definition("my-s3", false)
@@ -603,20 +681,21 @@ async fn delete_in_use_lists_the_resources() {
         }]
     );
     assert!(err.to_string().contains("app1/dev/modules.w.externals.s3"));
-    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(sandbox.requests().len(), 1);
 
     client
         .delete_definition("my-s3", true)
         .await
         .expect("forced delete");
-    assert!(mock.definitions().is_empty());
-    assert_eq!(mock.requests()[1].query, "force=true");
+    let left: Vec<String> = sandbox.definitions(ORG).into_keys().collect();
+    assert_eq!(left, ["default-s3"]);
+    assert_eq!(sandbox.requests()[1].query, "force=true");
 }
 
 #[tokio::test]
 async fn conflict_without_a_list_is_an_api_error() {
-    let (mock, client) = setup().await;
-    mock.fault(Method::DELETE, "/busy", Fault::status(409));
+    let (sandbox, client) = setup().await;
+    fault(&sandbox, Method::DELETE, "/busy", error_answer(409));
     let err = client
         .delete_definition("busy", false)
         .await
@@ -626,15 +705,15 @@ async fn conflict_without_a_list_is_an_api_error() {
 
 #[tokio::test]
 async fn delete_after_a_lost_answer_accepts_not_found() {
-    let (mock, client) = setup().await;
-    mock.seed("gone", "s3", "humanitec/echo");
-    mock.fault(Method::DELETE, "/gone", Fault::Lose { status: 502 });
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "gone", "s3", "humanitec/echo");
+    fault(&sandbox, Method::DELETE, "/gone", lose(502));
     client
         .delete_definition("gone", false)
         .await
         .expect("the first attempt deleted it");
-    assert_eq!(mock.count(&Method::DELETE, "/gone"), 2);
-    assert!(mock.definitions().is_empty());
+    assert_eq!(sandbox.count("DELETE", "/gone"), 2);
+    assert!(sandbox.definitions(ORG).is_empty());
 
     // Without a lost answer, a missing definition is the caller's to judge.
     let err = client
@@ -649,8 +728,8 @@ async fn delete_after_a_lost_answer_accepts_not_found() {
 
 #[tokio::test]
 async fn delete_after_rate_limit_still_reports_not_found() {
-    let (mock, client) = setup().await;
-    mock.fault(Method::DELETE, "/never", Fault::status(429));
+    let (sandbox, client) = setup().await;
+    fault(&sandbox, Method::DELETE, "/never", error_answer(429));
     let err = client
         .delete_definition("never", false)
         .await
@@ -660,26 +739,26 @@ async fn delete_after_rate_limit_still_reports_not_found() {
 
 #[tokio::test]
 async fn lost_criteria_answer_is_found_not_resent() {
-    let (mock, client) = setup().await;
-    mock.seed("d1", "config", "humanitec/template");
-    mock.fault(Method::POST, "/criteria", Fault::Lose { status: 504 });
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "def-1", "config", "humanitec/template");
+    fault(&sandbox, Method::POST, "/criteria", lose(504));
     let rule = CriteriaRule {
         env_type: Some("development".into()),
         res_id: Some("container-runner".into()),
         ..CriteriaRule::default()
     };
-    let added = client.add_criteria("d1", &rule).await.expect("add");
+    let added = client.add_criteria("def-1", &rule).await.expect("add");
     assert_eq!(added.env_type.as_deref(), Some("development"));
     assert_eq!(added.class, "default");
-    assert_eq!(mock.count(&Method::POST, "/criteria"), 1);
-    let stored = &mock.definitions()["d1"]["criteria"];
+    assert_eq!(sandbox.count("POST", "/criteria"), 1);
+    let stored = &sandbox.definitions(ORG)["def-1"]["criteria"];
     assert_eq!(stored.as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]
 async fn criteria_lifecycle() {
-    let (mock, client) = setup().await;
-    mock.seed("d2", "config", "humanitec/template");
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "def-2", "config", "humanitec/template");
     let rules = [
         CriteriaRule {
             env_type: Some("development".into()),
@@ -693,28 +772,28 @@ async fn criteria_lifecycle() {
     ];
     let mut added = Vec::new();
     for rule in &rules {
-        added.push(client.add_criteria("d2", rule).await.expect("add"));
+        added.push(client.add_criteria("def-2", rule).await.expect("add"));
     }
     assert_eq!(added[0].class, "default");
     assert_eq!(added[1].class, "large");
     assert_eq!(
-        mock.requests()[1].json(),
+        sandbox.requests()[1].json(),
         json!({"env_id": "prod", "class": "large"})
     );
 
     // A duplicate on the first attempt is the server's verdict, not resolved away.
     let err = client
-        .add_criteria("d2", &rules[0])
+        .add_criteria("def-2", &rules[0])
         .await
         .expect_err("duplicate");
     assert!(matches!(err, Error::Api { status: 409, .. }), "{err:?}");
 
     client
-        .delete_criteria("d2", &added[0].id, false)
+        .delete_criteria("def-2", &added[0].id, false)
         .await
         .expect("delete criteria");
     let err = client
-        .delete_criteria("d2", &added[0].id, false)
+        .delete_criteria("def-2", &added[0].id, false)
         .await
         .expect_err("already deleted");
     assert!(
@@ -732,7 +811,14 @@ async fn criteria_lifecycle() {
 async fn update_of_a_missing_definition_is_not_found() {
     let (_mock, client) = setup().await;
     let err = client
-        .update_definition("missing", &DefinitionUpdate::default())
+        .update_definition(
+            "missing",
+            &DefinitionUpdate {
+                name: "Missing".into(),
+                driver_type: "humanitec/echo".into(),
+                ..DefinitionUpdate::default()
+            },
+        )
         .await
         .expect_err("missing");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
@@ -740,20 +826,21 @@ async fn update_of_a_missing_definition_is_not_found() {
 
 #[tokio::test]
 async fn lenient_responses_parse_and_garbage_is_a_decode_error() {
-    let (mock, client) = setup().await;
-    mock.fault(
+    let (sandbox, client) = setup().await;
+    fault(
+        &sandbox,
         Method::GET,
         "/odd",
-        Fault::Reply {
-            status: 200,
-            body: json!({
+        reply(
+            200,
+            &json!({
                 "id": "odd", "type": "s3", "driver_type": "humanitec/echo",
                 "criteria": null, "driver_inputs": {"values": null, "extra": 1},
                 "brand_new_field": [1, 2, 3], "is_deleted": true
             })
             .to_string(),
-            retry_after: None,
-        },
+            None,
+        ),
     );
     let odd = client
         .get_definition("odd")
@@ -764,14 +851,11 @@ async fn lenient_responses_parse_and_garbage_is_a_decode_error() {
     assert!(odd.criteria.is_empty());
     assert_eq!(odd.org_id, "");
 
-    mock.fault(
+    fault(
+        &sandbox,
         Method::GET,
         "/garbage",
-        Fault::Reply {
-            status: 200,
-            body: "<html>not json</html>".into(),
-            retry_after: None,
-        },
+        reply(200, "<html>not json</html>", None),
     );
     let err = client.get_definition("garbage").await.expect_err("garbage");
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
@@ -780,42 +864,34 @@ async fn lenient_responses_parse_and_garbage_is_a_decode_error() {
 
 #[tokio::test]
 async fn timeouts_are_retried() {
-    let (mock, base) = {
-        testlog::install();
-        mock::start().await
-    };
-    mock.seed("slow", "s3", "humanitec/echo");
-    mock.fault(Method::GET, "/slow", Fault::Stall(Duration::from_secs(3)));
+    testlog::install();
+    let sandbox = start_sandbox();
+    let base = sandbox.url().to_owned();
+    seed(&sandbox, "slow", "s3", "humanitec/echo");
+    fault(
+        &sandbox,
+        Method::GET,
+        "/slow",
+        ScriptedAction::Stall(Duration::from_secs(3)),
+    );
     let mut config = config(&base);
     config.request_timeout = Duration::from_millis(300);
     let client = Client::new(config).expect("client");
     let got = client.get_definition("slow").await.expect("get");
     assert!(got.is_some());
-    assert_eq!(mock.count(&Method::GET, "/slow"), 2);
+    assert_eq!(sandbox.count("GET", "/slow"), 2);
 }
 
 #[tokio::test]
 async fn dropping_a_call_leaves_nothing_running() {
-    let (mock, client) = setup().await;
-    mock.fault(
-        Method::GET,
-        "/later",
-        Fault::Reply {
-            status: 503,
-            body: String::new(),
-            retry_after: Some("1".into()),
-        },
-    );
+    let (sandbox, client) = setup().await;
+    fault(&sandbox, Method::GET, "/later", reply(503, "", Some("1")));
     // Cancel while the client waits for Retry-After.
     let cancelled =
         tokio::time::timeout(Duration::from_millis(300), client.get_definition("later")).await;
     assert!(cancelled.is_err());
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(
-        mock.count(&Method::GET, "/later"),
-        1,
-        "no retry after the drop"
-    );
+    assert_eq!(sandbox.count("GET", "/later"), 1, "no retry after the drop");
     // The client is still usable.
     assert!(client.get_definition("later").await.expect("get").is_none());
 }
@@ -846,40 +922,41 @@ async fn an_unreachable_server_fails_fast_naming_the_url() {
 
 #[tokio::test]
 async fn the_token_never_leaks() {
-    let (mock, client) = setup().await;
+    let (sandbox, client) = setup().await;
     let mut errors: Vec<Error> = Vec::new();
 
-    mock.fault(Method::GET, "/a", Fault::status(401));
+    fault(&sandbox, Method::GET, "/a", error_answer(401));
     errors.push(client.get_definition("a").await.expect_err("401"));
     errors.push(client.delete_definition("b", false).await.expect_err("404"));
-    mock.seed("c", "s3", "humanitec/echo");
-    mock.set_in_use(
-        "c",
-        json!([{"app_id":"a","env_id":"e","res_id":"r","from_def":"c","to_def":""}]),
+    seed(&sandbox, "def-c", "s3", "humanitec/echo");
+    set_in_use(
+        &sandbox,
+        "def-c",
+        json!([{"app_id": "a", "env_id": "e", "res_id": "r"}]),
     );
-    errors.push(client.delete_definition("c", false).await.expect_err("409"));
+    errors.push(
+        client
+            .delete_definition("def-c", false)
+            .await
+            .expect_err("409"),
+    );
     errors.push(
         client
             .create_definition(&DefinitionCreate {
-                id: "c".into(),
+                id: "def-c".into(),
+                name: "def-c".into(),
+                type_: "s3".into(),
+                driver_type: "humanitec/echo".into(),
                 ..DefinitionCreate::default()
             })
             .await
             .expect_err("exists"),
     );
-    mock.fault(
-        Method::GET,
-        "/d",
-        Fault::Reply {
-            status: 200,
-            body: "[".into(),
-            retry_after: None,
-        },
-    );
+    fault(&sandbox, Method::GET, "/d", reply(200, "[", None));
     errors.push(client.get_definition("d").await.expect_err("decode"));
     // A 404 for the definition and for the list: the endpoint is wrong.
-    mock.fault(Method::GET, "/w", Fault::status(404));
-    mock.fault(Method::GET, "/defs", Fault::status(404));
+    fault(&sandbox, Method::GET, "/w", error_answer(404));
+    fault(&sandbox, Method::GET, "/defs", error_answer(404));
     errors.push(
         client
             .get_definition("w")
@@ -899,7 +976,12 @@ async fn the_token_never_leaks() {
     short.request_timeout = Duration::from_millis(200);
     short.retry.max_elapsed = Duration::from_millis(100);
     let short = Client::new(short).expect("client");
-    mock.fault(Method::GET, "/f", Fault::Stall(Duration::from_secs(2)));
+    fault(
+        &sandbox,
+        Method::GET,
+        "/f",
+        ScriptedAction::Stall(Duration::from_secs(2)),
+    );
     errors.push(short.get_definition("f").await.expect_err("timeout"));
 
     let kinds: Vec<&str> = errors
@@ -965,18 +1047,14 @@ async fn the_token_never_leaks() {
 
 #[tokio::test]
 async fn a_404_means_gone_only_when_the_organizations_list_answers() {
-    let (mock, client) = setup().await;
-    mock.seed("other", "s3", "humanitec/echo");
+    let (sandbox, client) = setup().await;
+    seed(&sandbox, "other", "s3", "humanitec/echo");
     assert!(client.get_definition("gone").await.unwrap().is_none());
 
     // A proxy's HTML 404 for the definition and for the list alike.
-    let html = Fault::Reply {
-        status: 404,
-        body: "<html>Not Found</html>".into(),
-        retry_after: None,
-    };
-    mock.fault(Method::GET, "/gone", html.clone());
-    mock.fault(Method::GET, "/defs", html);
+    let html = reply(404, "<html>Not Found</html>", None);
+    fault(&sandbox, Method::GET, "/gone", html.clone());
+    fault(&sandbox, Method::GET, "/defs", html);
     let err = client.get_definition("gone").await.expect_err("not proof");
     let text = err.to_string();
     assert!(matches!(err, Error::WrongEndpoint { .. }), "{err:?}");

@@ -156,7 +156,7 @@ fn read_humctl(path: &Path, is_default: bool, diags: &mut Diagnostics) -> Humctl
             return HumctlFile::default();
         }
     };
-    serde_yaml::from_str(&text).unwrap_or_else(|e| {
+    crate::yaml::from_str(&text).unwrap_or_else(|e| {
         diags.warning_at(
             AttributePath::root().attribute("config"),
             "Could not parse the humctl configuration",

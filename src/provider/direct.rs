@@ -236,7 +236,7 @@ fn run_spec(model: &ContainerRunner, action: Action, timeout: std::time::Duratio
             pod_template: job
                 .pod_template
                 .as_deref()
-                .and_then(|text| serde_yaml::from_str(text).ok()),
+                .and_then(|text| crate::yaml::from_str(text).ok()),
             variables: job.variables.clone().unwrap_or_default(),
             secret_variables: secrets(&job.secret_variables),
         },

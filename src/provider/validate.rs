@@ -46,12 +46,12 @@ pub(crate) fn yaml_mapping(
         let Some(text) = value.as_str() else {
             return;
         };
-        match serde_yaml::from_str::<serde_yaml::Value>(text) {
-            Ok(serde_yaml::Value::Mapping(_)) => {}
+        match crate::yaml::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(_)) => {}
             Ok(other) => {
                 let kind = match other {
-                    serde_yaml::Value::Null => "empty",
-                    serde_yaml::Value::Sequence(_) => "a list",
+                    serde_json::Value::Null => "empty",
+                    serde_json::Value::Array(_) => "a list",
                     _ => "a single value",
                 };
                 diags.error_at(
@@ -64,8 +64,8 @@ pub(crate) fn yaml_mapping(
             }
             Err(e) => {
                 let line = e
-                    .location()
-                    .map(|at| format!(" on line {}", at.line()))
+                    .line()
+                    .map(|line| format!(" on line {line}"))
                     .unwrap_or_default();
                 // Why cut: the parser's message ends with its own "at line N column M".
                 let message = e.to_string();

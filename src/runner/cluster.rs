@@ -369,20 +369,19 @@ pub(crate) fn role_yaml(namespace: &str) -> String {
             None => rules.push((p.group, p.resource, vec![p.verb])),
         }
     }
-    let mut yaml = format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {MANAGER}\n  namespace: {namespace}\nrules:\n"
-    );
-    for (group, resource, verbs) in rules {
-        yaml.push_str(&format!(
-            "  - apiGroups: [\"{group}\"]\n    resources: [\"{resource}\"]\n    verbs: [{}]\n",
-            verbs
-                .iter()
-                .map(|v| format!("\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    yaml
+    let rules: Vec<serde_json::Value> = rules
+        .into_iter()
+        .map(|(group, resource, verbs)| {
+            json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+        })
+        .collect();
+    // Why through `crate::yaml`: a namespace may be named `yes`, `no`, `null` or `0777`.
+    crate::yaml::to_string(&json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": MANAGER, "namespace": namespace},
+        "rules": rules,
+    }))
 }
 
 #[cfg(test)]
@@ -430,11 +429,34 @@ mod tests {
             "the provider's identity may not create jobs.batch, get pods/log in namespace \"runs\""
         );
         let role = role_yaml("runs");
+        let parsed: serde_json::Value = crate::yaml::from_str(&role).unwrap();
+        let rules = parsed["rules"].as_array().unwrap();
+        // Every permission is granted by a rule naming its group, resource and verb.
+        let has = |list: &serde_json::Value, item: &str| {
+            list.as_array()
+                .is_some_and(|items| items.iter().any(|i| i == item))
+        };
         for p in RUN_PERMISSIONS {
-            assert!(role.contains(&format!("\"{}\"", p.resource)), "{role}");
-            assert!(role.contains(&format!("\"{}\"", p.verb)), "{role}");
+            assert!(
+                rules.iter().any(|rule| has(&rule["apiGroups"], p.group)
+                    && has(&rule["resources"], p.resource)
+                    && has(&rule["verbs"], p.verb)),
+                "{role}"
+            );
         }
-        let parsed: serde_yaml::Value = serde_yaml::from_str(&role).unwrap();
-        assert_eq!(parsed["rules"].as_sequence().unwrap().len(), 5);
+        assert_eq!(rules.len(), 5);
+    }
+
+    #[test]
+    fn the_role_names_its_namespace_as_a_string_for_yaml_1_1_readers() {
+        // Namespace names (DNS labels) that a YAML 1.1 reader would retype when written plain.
+        for namespace in [
+            "yes", "no", "on", "off", "y", "n", "null", "true", "0777", "1e3", "123",
+        ] {
+            let role = role_yaml(namespace);
+            let read = crate::yaml::tests::read_by_pyyaml(&role);
+            assert_eq!(read["metadata"]["namespace"], namespace, "{role}");
+            assert_eq!(read["kind"], "Role", "{role}");
+        }
     }
 }

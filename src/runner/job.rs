@@ -810,7 +810,7 @@ mod tests {
                 shared_directory: "/home/runneruser/workspace".into(),
                 namespace: "humanitec-runner".into(),
                 service_account: Some("runner".into()),
-                pod_template: Some(serde_yaml::from_str(pod_template).expect("test YAML")),
+                pod_template: Some(crate::yaml::from_str(pod_template).expect("test YAML")),
                 variables: BTreeMap::from([
                     ("TF_IN_AUTOMATION".into(), "1".into()),
                     ("AWS_REGION".into(), "eu-west-1".into()),

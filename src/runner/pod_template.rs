@@ -698,7 +698,7 @@ mod tests {
     }
 
     fn yaml(text: &str) -> Value {
-        serde_yaml::from_str(text).expect("test YAML")
+        crate::yaml::from_str(text).expect("test YAML")
     }
 
     fn merged(text: &str) -> Value {

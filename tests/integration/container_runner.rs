@@ -27,7 +27,7 @@ fn hcl_str(s: &str) -> String {
 
 /// A YAML document, parsed for comparing by meaning.
 fn yaml(text: &str) -> Json {
-    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}): {text:?}"))
+    serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}): {text:?}"))
 }
 
 /// A definition's criteria as sorted `key=value,…` strings (ids left out).
@@ -242,7 +242,7 @@ resource "humanitec_container_runner" "s3" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle_create_update_each_field_import_destroy() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let mut config = Lifecycle::first();
     let work = Workdir::new(&config.hcl(&provider));
@@ -536,7 +536,7 @@ async fn lifecycle_create_update_each_field_import_destroy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_block_generates_config_that_plans_clean() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let source = Workdir::new(&format!(
         r#"{provider}
@@ -621,7 +621,7 @@ resource "humanitec_container_runner" "db" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_outside_terraform_is_planned_and_repaired() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!(
         r#"{provider}
@@ -741,7 +741,7 @@ resource "humanitec_container_runner" "drift" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_definition_in_use_needs_force_delete() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let runner = |force: bool| {
         format!(
@@ -812,7 +812,7 @@ resource "humanitec_container_runner" "busy" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_names_the_attribute() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let runner = |id: &str, job: &str, source: &str| {
         format!(
@@ -914,7 +914,7 @@ fn mentions_template_line(stderr: &str, lines: &[u32]) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_never_show_in_output_state_display_or_logs() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let runner = |password: &str, variable: &str, file: &str| {
         format!(
@@ -1045,7 +1045,7 @@ resource "humanitec_container_runner" "secret" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_do_not_duplicate_or_lose_definitions() {
-    let sandbox = Sandbox::start(&["--fault-rate", "0.3"]);
+    let sandbox = Sandbox::start_with_fault_rate(0.3);
     let provider = sandbox.provider_block();
     let count = 12;
     let main_tf = format!(
@@ -1095,7 +1095,7 @@ resource "humanitec_container_runner" "many" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_doc_page_example_applies_as_documented() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!(
         r#"{provider}
@@ -1244,7 +1244,7 @@ resource "humanitec_container_runner" "s3" {{
 async fn secrets_and_text_changed_outside_terraform() {
     const CONFIGURED: &str = "configured-7d41e0";
     const BY_HAND: &str = "by-hand-2c9b55";
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!(
         r#"{provider}
@@ -1313,7 +1313,7 @@ resource "humanitec_container_runner" "secret" {{
 /// instead, and so is a container runner with no runner config to run on; nothing is created.
 #[tokio::test(flavor = "multi_thread")]
 async fn direct_mode_refuses_what_only_the_platform_gives_at_plan_time() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox
         .provider_block()
         .replace("api_prefix =", "mode       = \"direct\"\n  api_prefix =");
@@ -1388,7 +1388,7 @@ resource "humanitec_container_runner" "direct" {{
 /// leaves `version` out (the new version is recorded), and is drift when it pins one.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_moved_reference_version_is_drift_only_when_pinned() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let config = |pin: &str| {
         format!(
@@ -1465,7 +1465,7 @@ resource "humanitec_container_runner" "ref" {{
 /// only the criteria still to change.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_half_done_update_records_what_was_written() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let config = |image: &str, criterion: &str| {
         format!(
@@ -1542,7 +1542,7 @@ resource "humanitec_container_runner" "second" {{
 /// update that would drop a secret the definition holds warns, naming it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_that_would_drop_an_imported_secret_warns() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let body = json!({
         "id": "imported-secret", "name": "imported-secret", "type": "s3",

@@ -693,7 +693,7 @@ fn two_container_runners_run_in_parallel(cluster: &Cluster) {
 /// One configuration with both modes through provider aliases: definitions in the sandbox for
 /// the api-mode provider, a run in the cluster for the direct-mode one.
 fn api_mode_and_direct_mode_in_one_configuration(cluster: &Cluster) {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let platform = sandbox.provider_block().replace(
         "provider \"humanitec\" {",

@@ -547,7 +547,7 @@ fn an_unpullable_helper_image_says_how_to_mirror_it(cluster: &Cluster) {
 /// would be right; in api mode, where the Container Driver has no such inputs, both are refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn git_trust_settings_are_checked_at_plan() {
-    let sandbox = crate::support::Sandbox::start(&[]);
+    let sandbox = crate::support::Sandbox::start();
     let provider = format!(
         "terraform {{\n  required_providers {{\n    humanitec = {{ source = \"container-runner/humanitec\" }}\n  }}\n}}\n\nprovider \"humanitec\" {{\n  org_id = \"{}\"\n  token = \"{}\"\n  api_prefix = \"{}\"\n}}\n",
         crate::support::ORG,

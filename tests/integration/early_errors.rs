@@ -34,7 +34,7 @@ fn provider(settings: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_provider_settings_fail_the_plan() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let url = &sandbox.url;
     let cases = [
         (
@@ -67,7 +67,7 @@ async fn bad_provider_settings_fail_the_plan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_values_fail_the_plan() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let cases = [
         (
             r#"
@@ -140,7 +140,8 @@ resource "humanitec_container_runner" "template" {
     pod_template = "spec:\n  containers: [unclosed\n"
   }
 }"#,
-            "job.pod_template is not valid YAML on line 3:",
+            // The line of the bracket that is never closed.
+            "job.pod_template is not valid YAML on line 2:",
         ),
     ];
     for (config, expected) in cases {
@@ -185,7 +186,7 @@ async fn an_unreachable_api_fails_fast_naming_the_url() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_inside_the_runner_config_does_not_ripple() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let with_token = |token: &str| {
         RESOURCES.replace(
@@ -229,7 +230,7 @@ async fn a_change_inside_the_runner_config_does_not_ripple() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_that_waits_says_why_as_it_starts() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let config = r#"
 resource "humanitec_container_runner" "used" {
   id   = "used-runner"

@@ -344,7 +344,7 @@ fn release_files_follow_the_registry_protocol() {
 /// without warnings → `init -upgrade` moves to the newer version in the mirror.
 #[tokio::test(flavor = "multi_thread")]
 async fn filesystem_mirror_init_apply_lock_and_upgrade() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let mirror = tempfile::tempdir().unwrap();
     install(VERSION, &[], mirror.path());
     assert!(
@@ -806,7 +806,7 @@ async fn state_moves_between_terraform_and_opentofu() {
         return;
     };
     let this = terraform_bin();
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let tmp = tempfile::tempdir().unwrap();
     let mirror = tmp.path().join("mirror");
     let releases = releases().to_str().unwrap();

@@ -32,7 +32,7 @@ resource "humanitec_container_runner" "s3" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_kind_is_neither_imported_nor_offered_for_import() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let configs = Workdir::new(&format!("{provider}{RUNNER_CONFIG}"));
     configs.apply();
@@ -88,7 +88,7 @@ async fn another_kind_is_neither_imported_nor_offered_for_import() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_definition_id_follows_the_specs_pattern_at_any_length() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let id = format!("runner-{}", "x".repeat(60));
     let work = Workdir::new(&format!(
         "{}{}",

@@ -52,7 +52,7 @@ async fn nothing_lost(sandbox: &Sandbox, work: &Workdir, expected: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_past_its_time_limit_is_found_and_kept() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     // Every create is applied at once, and its answer held for 4 s.
     sandbox
         .set_after_faults(1.0, &["delay"], &["POST"], 4000)
@@ -73,7 +73,7 @@ async fn a_create_past_its_time_limit_is_found_and_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_apply_keeps_what_it_created() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     sandbox
         .set_after_faults(1.0, &["delay"], &["POST"], 3000)
         .await;

@@ -28,7 +28,7 @@ resource "humanitec_container_runner" "s3" {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_created_in_api_mode_are_planned_and_destroyed_in_api_mode_after_a_switch() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let api = sandbox.provider_block();
     let work = Workdir::new(&format!("{api}{}", resources()));
     work.apply();

@@ -25,7 +25,7 @@ resource "humanitec_container_runner" "s3" {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_endpoint_or_organization_is_an_error_not_a_deletion() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!("{provider}{RESOURCES}"));
     work.apply();

@@ -248,7 +248,7 @@ async fn debug_mode_reattaches_the_cli() {
         assert_eq!(json[address]["Pid"], child.id(), "{reattach}");
     }
 
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let work = Workdir::new(&format!(
         "{}\nresource \"humanitec_runner_config\" \"dev\" {{\n  id = \"reattached\"\n  cluster {{\n    cluster_type = \"eks\"\n    name         = \"c\"\n    region       = \"eu-west-1\"\n  }}\n}}\n",
         sandbox.provider_block()

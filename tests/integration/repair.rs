@@ -55,7 +55,7 @@ async fn rewrite(sandbox: &Sandbox, id: &str, change: impl FnOnce(&mut serde_jso
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_of_driver_inputs_and_secrets_is_planned_and_repaired() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!("{provider}{}", resources("")));
     work.apply();

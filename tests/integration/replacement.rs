@@ -20,7 +20,7 @@ resource "humanitec_container_runner" "s3" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_force_deleting_replacement_of_the_same_id_is_refused_at_plan() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!("{provider}{}", runner(true, "s3")));
     work.apply();

@@ -27,7 +27,7 @@ resource "humanitec_runner_config" "dev" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle_create_update_import_destroy() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let secret = r#"  agent_url = "$${resources.agent.outputs.url}""#;
     let work = Workdir::new(&format!(
@@ -114,7 +114,7 @@ async fn lifecycle_create_update_import_destroy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_block_generates_config_that_plans_clean() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let source = Workdir::new(&format!(
         "{provider}{}",
@@ -142,7 +142,7 @@ async fn import_block_generates_config_that_plans_clean() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_outside_terraform_is_planned_and_repaired() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&format!(
         "{provider}{}",
@@ -195,7 +195,7 @@ async fn drift_outside_terraform_is_planned_and_repaired() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_names_the_attribute() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let cases = [
         (
@@ -233,7 +233,7 @@ async fn bad_input_names_the_attribute() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_do_not_duplicate_or_lose_definitions() {
-    let sandbox = Sandbox::start(&["--fault-rate", "0.3"]);
+    let sandbox = Sandbox::start_with_fault_rate(0.3);
     let provider = sandbox.provider_block();
     let count = 12;
     let main_tf = format!(

@@ -319,7 +319,7 @@ async fn walk(sandbox: &Sandbox, work: &Workdir, provider: &str, step: &Step, wh
 /// reference back to a plain value used to break every later plan.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_form_of_every_secret_in_one_state() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&Step::none().hcl(&provider));
     let steps: Vec<(&str, Step, bool)> = vec![
@@ -687,7 +687,7 @@ fn plan_saved_and_apply(work: &Workdir, values: &Values, summary: &str, what: &s
 /// changed outside Terraform is sent again.
 #[tokio::test(flavor = "multi_thread")]
 async fn write_only_secrets_reach_the_api_and_no_state_or_saved_plan() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&write_only_hcl(&provider));
     let held = |values: &Values, name: &str| Held::Stored(values.secret(name));

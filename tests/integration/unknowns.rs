@@ -30,7 +30,7 @@ resource "humanitec_container_runner" "git" {{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_reference_unknown_at_plan_time_applies_in_one_go() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let provider = sandbox.provider_block();
     let work = Workdir::new(&config(&provider, "path/to/git/password-v1"));
     work.apply();

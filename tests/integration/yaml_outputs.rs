@@ -50,7 +50,7 @@ fn pyyaml(document: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_values_read_back_as_the_strings_configured() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start();
     let work = Workdir::new(&format!("{}{CONFIG}", sandbox.provider_block()));
     work.apply();
     work.assert_plan_empty("after create");

@@ -564,25 +564,44 @@ async fn delete_definition(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use axum::http::Method;
-    use serde_json::json;
+    use humanitec_sandbox::{Answer, Options, Sandbox, ScriptedAction, ScriptedFault};
+    use serde_json::{Value, json};
 
     use super::*;
-    use crate::humanitec::mock::{self, Mock};
     use crate::humanitec::{ClientConfig, RetryPolicy};
     use terraform_plugin::framework::Private;
 
-    async fn setup() -> (Arc<Mock>, Client) {
-        let (mock, base) = mock::start().await;
-        let mut config = ClientConfig::new(&base, "my-org", "t0ken", "test");
+    const ORG: &str = "my-org";
+
+    async fn setup() -> (Sandbox, Client) {
+        let sandbox = Sandbox::start(Options {
+            log_requests: false,
+            record_requests: true,
+            ..Options::default()
+        })
+        .expect("the sandbox starts");
+        let mut config = ClientConfig::new(sandbox.url(), ORG, "t0ken", "test");
         config.retry = RetryPolicy {
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
             max_elapsed: Duration::from_secs(2),
         };
-        (mock, Client::new(config).expect("valid config"))
+        (sandbox, Client::new(config).expect("valid config"))
+    }
+
+    /// Stores a definition directly (as if created earlier), without a request.
+    fn seed(sandbox: &Sandbox, id: &str, type_: &str, driver_type: &str) {
+        let body = json!({"id": id, "name": id, "type": type_, "driver_type": driver_type});
+        sandbox
+            .create_definition(ORG, &body)
+            .expect("valid definition");
+    }
+
+    /// Marks a definition as used by Active Resources.
+    fn set_in_use(sandbox: &Sandbox, id: &str, resources: Value) {
+        sandbox
+            .set_active_resources(ORG, id, &resources)
+            .expect("valid Active Resources");
     }
 
     fn rule(env_type: &str) -> CriteriaRule {
@@ -595,34 +614,44 @@ mod tests {
 
     #[tokio::test]
     async fn criteria_are_added_before_stale_ones_are_removed() {
-        let (mock, client) = setup().await;
-        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
-        client.add_criteria("d", &rule("old")).await.unwrap();
-        let current = client.get_definition("d").await.unwrap().unwrap().criteria;
+        let (sandbox, client) = setup().await;
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
+        client.add_criteria("def", &rule("old")).await.unwrap();
+        let current = client
+            .get_definition("def")
+            .await
+            .unwrap()
+            .unwrap()
+            .criteria;
         // Replacing a criterion: the new one is added before the old one goes, so the
         // definition never stops matching in between.
-        sync_criteria(&client, "d", &[rule("new")], &current)
+        sync_criteria(&client, "def", &[rule("new")], &current)
             .await
             .unwrap();
-        let methods: Vec<Method> = mock
+        let methods: Vec<String> = sandbox
             .requests()
             .into_iter()
             .filter(|r| r.path.contains("/criteria"))
             .map(|r| r.method)
             .collect();
-        assert_eq!(methods, [Method::POST, Method::POST, Method::DELETE]);
-        let left = client.get_definition("d").await.unwrap().unwrap().criteria;
+        assert_eq!(methods, ["POST", "POST", "DELETE"]);
+        let left = client
+            .get_definition("def")
+            .await
+            .unwrap()
+            .unwrap()
+            .criteria;
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0].env_type.as_deref(), Some("new"));
     }
 
     #[tokio::test]
     async fn look_up_tells_found_gone_and_failed_apart() {
-        let (mock, client) = setup().await;
-        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
+        let (sandbox, client) = setup().await;
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
         let mut diags = Diagnostics::new();
         assert!(matches!(
-            look_up(&client, &CONTAINER_RUNNER, "d", &mut diags).await,
+            look_up(&client, &CONTAINER_RUNNER, "def", &mut diags).await,
             Lookup::Found(_)
         ));
         assert!(matches!(
@@ -630,26 +659,29 @@ mod tests {
             Lookup::Gone
         ));
         assert!(diags.is_empty());
-        mock.fail_always(500);
+        sandbox.script(ScriptedFault::every_request(ScriptedAction::Answer(
+            Answer::error(500, "API-500", "scripted failure"),
+        )));
         assert!(matches!(
-            look_up(&client, &CONTAINER_RUNNER, "d", &mut diags).await,
+            look_up(&client, &CONTAINER_RUNNER, "def", &mut diags).await,
             Lookup::Failed
         ));
         let summaries: Vec<_> = diags.iter().map(|d| d.summary.clone()).collect();
-        assert_eq!(summaries, ["Could not read container runner \"d\""]);
+        assert_eq!(summaries, ["Could not read container runner \"def\""]);
     }
 
     #[tokio::test]
     async fn an_in_use_delete_waits_until_the_deadline_then_says_what_to_do() {
-        let (mock, client) = setup().await;
-        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
-        mock.set_in_use(
-            "d",
+        let (sandbox, client) = setup().await;
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
+        set_in_use(
+            &sandbox,
+            "def",
             json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
         );
         let op = Operation::new(Private::default(), Duration::from_millis(1300));
         let mut diags = Diagnostics::new();
-        delete_definition(&client, &op, &RUNNER_CONFIG, "d", false, &mut diags).await;
+        delete_definition(&client, &op, &RUNNER_CONFIG, "def", false, &mut diags).await;
         let errors: Vec<_> = diags
             .iter()
             .map(|d| (d.summary.clone(), d.detail.clone()))
@@ -659,16 +691,17 @@ mod tests {
         // A runner config has no force_delete, so the hint does not offer one.
         assert!(errors[0].1.contains("Raise timeouts.delete"), "{errors:?}");
         assert!(!errors[0].1.contains("force_delete"), "{errors:?}");
-        assert!(mock.count(&Method::DELETE, "/defs/d") >= 1);
-        assert!(mock.definitions().contains_key("d"));
+        assert!(sandbox.count("DELETE", "/defs/def") >= 1);
+        assert!(sandbox.definitions(ORG).contains_key("def"));
     }
 
     #[tokio::test]
     async fn a_cancelled_delete_stops_waiting_and_says_why() {
-        let (mock, client) = setup().await;
-        mock.seed("d", "s3", CONTAINER_RUNNER.driver);
-        mock.set_in_use(
-            "d",
+        let (sandbox, client) = setup().await;
+        seed(&sandbox, "def", "s3", CONTAINER_RUNNER.driver);
+        set_in_use(
+            &sandbox,
+            "def",
             json!([{"app_id": "app", "env_id": "dev", "res_id": "bucket"}]),
         );
         let op = Operation::new(Private::default(), Duration::from_secs(600));
@@ -679,7 +712,7 @@ mod tests {
         });
         let mut diags = Diagnostics::new();
         let started = std::time::Instant::now();
-        delete_definition(&client, &op, &CONTAINER_RUNNER, "d", false, &mut diags).await;
+        delete_definition(&client, &op, &CONTAINER_RUNNER, "def", false, &mut diags).await;
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "it did not wait out the 2 s pause"
@@ -690,9 +723,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_taken_id_points_at_import_only_for_its_own_kind() {
-        let (mock, client) = setup().await;
-        mock.seed("mine", "s3", CONTAINER_RUNNER.driver);
-        mock.seed("config", "config", RUNNER_CONFIG.driver);
+        let (sandbox, client) = setup().await;
+        seed(&sandbox, "mine", "s3", CONTAINER_RUNNER.driver);
+        seed(&sandbox, "config", "config", RUNNER_CONFIG.driver);
         let taken = |id: &str| humanitec::Error::AlreadyExists { id: id.into() };
         let mut diags = Diagnostics::new();
         create_failed(

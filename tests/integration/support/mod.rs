@@ -1,4 +1,4 @@
-//! Test harnesses: the sandbox API as a child process, Terraform working directories that
+//! Test harnesses: the sandbox API in-process, Terraform working directories that
 //! use the freshly built provider through `dev_overrides` (no `terraform init`), and a git
 //! server with basic auth (`git_server`).
 
@@ -11,7 +11,6 @@ pub(crate) mod git_server;
 pub(crate) mod ssh_server;
 pub(crate) mod test_cluster;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -25,46 +24,40 @@ pub(crate) fn provider_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-humanitec"))
 }
 
-/// The sandbox binary cargo built for this test run.
-pub(crate) fn sandbox_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_humanitec-sandbox"))
-}
-
 /// The Terraform CLI to drive: `TF_ACC_TERRAFORM_PATH`, else `terraform` on PATH.
 pub(crate) fn terraform_bin() -> String {
     std::env::var("TF_ACC_TERRAFORM_PATH").unwrap_or_else(|_| "terraform".to_string())
 }
 
-/// A running `humanitec-sandbox`, stopped on drop.
+/// A running `humanitec-sandbox`, in-process on its own thread, stopped on drop. The helpers
+/// below go through its HTTP API, as a change made outside Terraform would.
 pub(crate) struct Sandbox {
-    child: Child,
+    /// The sandbox itself, held so that dropping the wrapper stops it.
+    server: humanitec_sandbox::Sandbox,
     /// Base URL, e.g. `http://127.0.0.1:41234/`.
     pub(crate) url: String,
     http: reqwest::Client,
 }
 
 impl Sandbox {
-    /// Starts a sandbox with extra flags (e.g. `--fault-rate 0.3`).
-    pub(crate) fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(sandbox_bin())
-            .args(["--token", TOKEN, "--seed", "7"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start humanitec-sandbox");
-        let stdout = child.stdout.take().expect("sandbox stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read sandbox address");
-        let url = line.trim().to_string();
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "sandbox printed {url:?}"
-        );
+    /// Starts a sandbox without faults.
+    pub(crate) fn start() -> Self {
+        Self::start_with_fault_rate(0.0)
+    }
+
+    /// Starts a sandbox that answers a share `rate` of the API requests with an injected fault.
+    pub(crate) fn start_with_fault_rate(rate: f64) -> Self {
+        let server = humanitec_sandbox::Sandbox::start(humanitec_sandbox::Options {
+            token: Some(TOKEN.to_string()),
+            seed: Some(7),
+            fault_rate: rate,
+            log_requests: false,
+            ..humanitec_sandbox::Options::default()
+        })
+        .expect("start humanitec-sandbox");
+        let url = server.url().to_string();
         Self {
-            child,
+            server,
             url,
             http: reqwest::Client::new(),
         }
@@ -204,13 +197,6 @@ impl Sandbox {
              provider \"humanitec\" {{\n  org_id     = \"{ORG}\"\n  token      = \"{TOKEN}\"\n  api_prefix = \"{}\"\n}}\n",
             self.url
         )
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

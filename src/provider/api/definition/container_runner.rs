@@ -310,10 +310,10 @@ pub(crate) fn same_document(a: &str, b: &str) -> bool {
         return x == y;
     }
     match (
-        serde_yaml::from_str::<serde_yaml::Value>(a),
-        serde_yaml::from_str::<serde_yaml::Value>(b),
+        crate::yaml::from_str::<Json>(a),
+        crate::yaml::from_str::<Json>(b),
     ) {
-        (Ok(x), Ok(y)) if x.is_mapping() || x.is_sequence() => x == y,
+        (Ok(x), Ok(y)) if x.is_object() || x.is_array() => x == y,
         _ => false,
     }
 }
@@ -728,7 +728,7 @@ mod tests {
     fn by_meaning(mut payload: Json) -> Json {
         if let Some(Json::String(text)) = payload.pointer("/driver_inputs/values/job/pod_template")
         {
-            let parsed: Json = serde_yaml::from_str(text).unwrap();
+            let parsed: Json = crate::yaml::from_str(text).unwrap();
             payload["driver_inputs"]["values"]["job"]["pod_template"] = parsed;
         }
         if let Some(Json::Object(files)) = payload.pointer_mut("/driver_inputs/values/files") {

@@ -3,9 +3,7 @@
 //! driver secret (see `upstream-docs/container-runner-driver.txt`). Reading a definition back
 //! parses that YAML again, so a change made outside Terraform shows up as drift.
 
-#[cfg(test)]
-use serde_json::json;
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
 use super::criteria_rules;
 use crate::humanitec::{
@@ -25,36 +23,37 @@ pub(crate) const AGENT_URL_TEMPLATE: &str = "agent_url: {{ .driver.secrets.agent
 
 /// The `templates.outputs` YAML: `skip_permission_checks` and `cluster`.
 ///
-/// Why written by hand, every string double-quoted: YAML 1.1 readers (Go's yaml.v2, PyYAML)
-/// read plain scalars such as `yes`, `on`, `0123` or `1e3` as bools and numbers, so a cluster
-/// named `yes` would reach the driver as `true`. A JSON string is a double-quoted YAML scalar
-/// that every reader reads back as exactly that string.
+/// Why through [`crate::yaml`]: YAML 1.1 readers (Go's yaml.v2, PyYAML) read plain scalars such
+/// as `yes`, `on` or `1e3` as bools and numbers, so a cluster named `yes` would reach the driver
+/// as `true`; the writer quotes every such string.
 ///
 /// ```ignore
-/// skip_permission_checks: false
 /// cluster:
-///   account: "myOrg/myAccount"
+///   account: myOrg/myAccount
 ///   cluster:
-///     cluster_type: "gke"
+///     cluster_type: gke
 ///     name: "yes"
+/// skip_permission_checks: false
 /// ```
 pub(crate) fn outputs_yaml(config: &RunnerConfig) -> String {
-    let quoted = |text: &str| Json::String(text.to_string()).to_string();
     let cluster = config.cluster.clone().unwrap_or_default();
-    let mut yaml = format!(
-        "skip_permission_checks: {}\ncluster:\n",
-        config.skip_permission_checks()
+    let mut fields = Map::new();
+    fields.insert(
+        "cluster_type".into(),
+        Json::String(cluster.cluster_type.clone().unwrap_or_default()),
     );
-    if let Some(account) = &cluster.account {
-        yaml.push_str(&format!("  account: {}\n", quoted(account)));
-    }
-    yaml.push_str("  cluster:\n");
-    let cluster_type = cluster.cluster_type.clone().unwrap_or_default();
-    yaml.push_str(&format!("    cluster_type: {}\n", quoted(&cluster_type)));
     for (field, value) in cluster.set_fields() {
-        yaml.push_str(&format!("    {field}: {}\n", quoted(value)));
+        fields.insert(field.into(), Json::String(value.into()));
     }
-    yaml
+    let mut outer = Map::new();
+    if let Some(account) = &cluster.account {
+        outer.insert("account".into(), Json::String(account.clone()));
+    }
+    outer.insert("cluster".into(), Json::Object(fields));
+    crate::yaml::to_string(&json!({
+        "skip_permission_checks": config.skip_permission_checks(),
+        "cluster": outer,
+    }))
 }
 
 /// The driver inputs: the two templates and the `agent_url` secret.
@@ -195,7 +194,7 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
     // Why accept both forms: the doc page itself sends the outputs template as a YAML string in
     // one example and as a map in the other.
     let outputs: Option<Json> = match outputs {
-        Some(Json::String(text)) => match serde_yaml::from_str::<Json>(text) {
+        Some(Json::String(text)) => match crate::yaml::from_str::<Json>(text) {
             Ok(parsed) => Some(parsed),
             Err(e) => {
                 read.problems
@@ -338,7 +337,7 @@ mod tests {
         if let Some(outputs) = payload.pointer_mut("/driver_inputs/values/templates/outputs")
             && let Json::String(text) = outputs
         {
-            *outputs = serde_yaml::from_str(text).unwrap();
+            *outputs = crate::yaml::from_str(text).unwrap();
         }
         payload
     }
@@ -347,6 +346,26 @@ mod tests {
     fn golden_doc_page_config_payload() {
         let ours = serde_json::to_value(to_create(&doc_page_runner_config())).unwrap();
         assert_eq!(by_meaning(ours), by_meaning(doc_page_config_payload()));
+    }
+
+    #[test]
+    fn a_yaml_1_1_reader_reads_back_every_string_configured_in_the_outputs_template() {
+        for tricky in crate::yaml::tests::RETYPED_BY_YAML_1_1 {
+            let mut config = doc_page_runner_config();
+            if let Some(cluster) = config.cluster.as_mut() {
+                cluster.account = Some((*tricky).into());
+                for field in ["name", "zone", "project_id", "loadbalancer"] {
+                    cluster.fields.insert(field.into(), Some((*tricky).into()));
+                }
+            }
+            let yaml = outputs_yaml(&config);
+            let read = crate::yaml::tests::read_by_pyyaml(&yaml);
+            assert_eq!(read["cluster"]["account"], *tricky, "{yaml}");
+            for field in ["name", "zone", "project_id", "loadbalancer"] {
+                assert_eq!(read["cluster"]["cluster"][field], *tricky, "{yaml}");
+            }
+            assert_eq!(read["skip_permission_checks"], false, "{yaml}");
+        }
     }
 
     #[test]
@@ -374,7 +393,7 @@ mod tests {
             cluster.account = Some(tricky[4].into());
         }
         let yaml = outputs_yaml(&config);
-        let parsed: Json = serde_yaml::from_str(&yaml).unwrap();
+        let parsed: Json = crate::yaml::from_str(&yaml).unwrap();
         assert_eq!(parsed["cluster"]["cluster"]["name"], "yes", "{yaml}");
         assert_eq!(parsed["cluster"]["cluster"]["loadbalancer"], "on", "{yaml}");
         assert_eq!(parsed["cluster"]["cluster"]["project_id"], "0123", "{yaml}");

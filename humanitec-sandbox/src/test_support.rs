@@ -8,18 +8,18 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::cli::Config;
+use crate::Options;
 use crate::server;
 
 /// The token test servers accept.
 pub(crate) const TOKEN: &str = "test-token";
 
 /// A test configuration: fixed token and seed, no faults.
-pub(crate) fn config() -> Config {
-    Config {
+pub(crate) fn config() -> Options {
+    Options {
         token: Some(TOKEN.to_owned()),
         seed: Some(42),
-        ..Config::default()
+        ..Options::default()
     }
 }
 
@@ -65,7 +65,7 @@ impl Resp {
 
 impl TestServer {
     /// Starts a sandbox with `config` (its `listen` is ignored: always 127.0.0.1:0).
-    pub(crate) async fn start(config: Config) -> TestServer {
+    pub(crate) async fn start(config: Options) -> TestServer {
         let app = server::App::new(&config).await.expect("app starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -22,7 +22,7 @@ const FORMAT: u32 = 1;
 
 /// Why loading or saving failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum PersistError {
+pub enum PersistError {
     /// Reading, writing or renaming failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -1,6 +1,7 @@
-//! The HTTP side of the sandbox: routing, bearer-token auth, org id checks, fault injection (before
-//! and after processing, see `faults`) and latency, per-request logging to stderr, the `/_sandbox/`
-//! admin endpoints, and saving `--data` after every change.
+//! The HTTP side of the sandbox: routing, bearer-token auth, org id checks, fault injection (scripted,
+//! and random before and after processing, see `faults`) and latency, recording requests,
+//! per-request logging to stderr, the `/_sandbox/` admin endpoints, and saving `--data` after every
+//! change.
 //!
 //! Why one fallback handler with hand-written routing instead of axum routes: every answer, including
 //! unknown paths, wrong methods and undecodable paths, must be a `HumanitecErrorResponse` JSON body,
@@ -22,12 +23,15 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
+use crate::Options;
 use crate::api::{self, Ctx, Reply};
-use crate::cli::Config;
 use crate::error::ApiError;
-use crate::faults::{self, AfterFaults, Cut, CuttableListener, FaultKind};
+use crate::faults::{
+    self, AfterFaults, Answer, Cut, CuttableListener, FaultKind, ScriptedAction, ScriptedFault,
+};
 use crate::model::Orgs;
 use crate::persist::{self, PersistError};
+use crate::record::RecordedRequest;
 use crate::rng::{IdGen, Rng, seed_from_clock};
 use crate::schema;
 
@@ -65,9 +69,31 @@ struct Control {
     rng: Rng,
     /// Counters.
     stats: Stats,
+    /// Scripted faults, first match wins.
+    scripts: Vec<ScriptedFault>,
+    /// The requests received, when [`Options::record_requests`] asks for them.
+    recorded: Vec<RecordedRequest>,
 }
 
 impl Control {
+    /// Takes the action of the first scripted fault that matches the request, counting it down.
+    fn take_script(&mut self, method: &str, path: &str) -> Option<ScriptedAction> {
+        let index = self
+            .scripts
+            .iter()
+            .position(|script| script.matches(method, path))?;
+        let script = self.scripts.get_mut(index)?;
+        let action = script.action.clone();
+        match &mut script.times {
+            Some(left) if *left > 1 => *left -= 1,
+            Some(_) => {
+                self.scripts.remove(index);
+            }
+            None => {}
+        }
+        Some(action)
+    }
+
     /// Rolls the dice for one request.
     fn decide(&mut self, mutation: bool) -> Option<FaultKind> {
         if self.fault_rate <= 0.0 || self.rng.next_f64() >= self.fault_rate {
@@ -121,6 +147,10 @@ struct Settings {
     primary_store: String,
     /// `--data`.
     data_file: Option<PathBuf>,
+    /// Whether each `/orgs` request is logged to stderr.
+    log_requests: bool,
+    /// Whether each `/orgs` request is recorded.
+    record_requests: bool,
 }
 
 /// Shared state behind the handler.
@@ -133,14 +163,6 @@ struct Inner {
     settings: Settings,
 }
 
-/// Why the sandbox could not start.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StartError {
-    /// The data file could not be loaded.
-    #[error(transparent)]
-    Data(#[from] PersistError),
-}
-
 /// The sandbox application (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct App {
@@ -150,7 +172,7 @@ pub(crate) struct App {
 
 impl App {
     /// Builds the app from the configuration, loading `--data` if the file exists.
-    pub(crate) async fn new(config: &Config) -> Result<App, StartError> {
+    pub(crate) async fn new(config: &Options) -> Result<App, PersistError> {
         let seed = config.seed.unwrap_or_else(seed_from_clock);
         let mut orgs = Orgs::new();
         let mut counter = 0;
@@ -190,11 +212,15 @@ impl App {
                     // Why: a separate stream, so fault dice don't shift ids and vice versa.
                     rng: Rng::new(seed ^ 0x5DEE_CE66_D1CE_F00D),
                     stats: Stats::default(),
+                    scripts: Vec::new(),
+                    recorded: Vec::new(),
                 }),
                 settings: Settings {
                     token: config.token.clone(),
                     primary_store: config.primary_store.clone(),
                     data_file: config.data.clone(),
+                    log_requests: config.log_requests,
+                    record_requests: config.record_requests,
                 },
             }),
         })
@@ -304,6 +330,28 @@ fn fault_response(kind: FaultKind, retry_after_secs: u64) -> Response {
     }
 }
 
+/// The response for a scripted [`Answer`].
+fn answer_response(answer: &Answer) -> Response {
+    let mut response = Response::new(Body::from(answer.body.clone()));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    if !answer.body.is_empty() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    if let Some(value) = answer
+        .retry_after
+        .as_deref()
+        .and_then(|value| HeaderValue::from_str(value).ok())
+    {
+        headers.insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 /// An HTML error page, as a load balancer answers.
 fn gateway_page(status: StatusCode, title: &str) -> Response {
     (
@@ -374,14 +422,13 @@ async fn handle(State(app): State<App>, request: Request) -> Response {
     let (response, note, dropped) = match segments.as_deref() {
         Some([first, rest @ ..]) if first == "orgs" => {
             let rest = rest.to_vec();
-            let (response, faults) = app.handle_api(request, rest).await;
-            let names: Vec<&str> = faults.iter().map(|kind| kind.name()).collect();
-            let note = if names.is_empty() {
+            let handled = app.handle_api(request, rest).await;
+            let note = if handled.faults.is_empty() {
                 "none".to_owned()
             } else {
-                names.join(",")
+                handled.faults.join(",")
             };
-            (response, note, faults.contains(&FaultKind::Dropped))
+            (handled.response, note, handled.dropped)
         }
         Some([first, rest @ ..]) if first == "_sandbox" => {
             let rest = rest.to_vec();
@@ -405,7 +452,9 @@ async fn handle(State(app): State<App>, request: Request) -> Response {
         response.status().as_u16().to_string()
     };
     // Why only these fields: request bodies and the Authorization header may hold secrets.
-    eprintln!("{method} {path} {status} fault={note}");
+    if app.inner.settings.log_requests {
+        eprintln!("{method} {path} {status} fault={note}");
+    }
     response
 }
 
@@ -477,22 +526,144 @@ fn route(method: &Method, rest: &[String]) -> Result<Op, ApiError> {
     }
 }
 
+/// How an `/orgs` request was answered.
+struct Handled {
+    /// The response (not sent when `dropped`).
+    response: Response,
+    /// The names of the faults injected, for the log line.
+    faults: Vec<&'static str>,
+    /// Whether the connection was closed without an answer.
+    dropped: bool,
+}
+
 impl App {
-    /// An `/orgs/...` request: latency, faults, auth, org check, routing, the operation, saving,
-    /// then the faults after processing. Answers the response and the faults injected.
-    async fn handle_api(&self, request: Request, rest: Vec<String>) -> (Response, Vec<FaultKind>) {
+    /// An `/orgs/...` request: recording, a scripted fault if one matches, else latency, random
+    /// faults, auth, org check, routing, the operation, saving, then the faults after processing.
+    async fn handle_api(&self, request: Request, rest: Vec<String>) -> Handled {
+        let request = if self.inner.settings.record_requests {
+            match self.record(request).await {
+                Ok(request) => request,
+                Err(err) => {
+                    return Handled {
+                        response: error_response(&err),
+                        faults: Vec::new(),
+                        dropped: false,
+                    };
+                }
+            }
+        } else {
+            request
+        };
+        let (method, path) = (
+            request.method().to_string(),
+            request.uri().path().to_owned(),
+        );
+        let scripted = {
+            let mut control = self.inner.control.lock().await;
+            control.stats.requests += 1;
+            control.take_script(&method, &path)
+        };
+        if let Some(action) = scripted {
+            return self.handle_scripted(request, rest, action).await;
+        }
+        self.handle_random(request, rest).await
+    }
+
+    /// Keeps the request for [`crate::Sandbox::requests`], reading its body ahead of processing.
+    async fn record(&self, request: Request) -> Result<Request, ApiError> {
+        let (parts, body) = request.into_parts();
+        let body = read_body(body).await?;
+        let recorded = RecordedRequest {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: body.clone(),
+        };
+        self.inner.control.lock().await.recorded.push(recorded);
+        Ok(Request::from_parts(parts, Body::from(body)))
+    }
+
+    /// A request a scripted fault acts on: no latency and no random faults, only the script.
+    async fn handle_scripted(
+        &self,
+        request: Request,
+        rest: Vec<String>,
+        action: ScriptedAction,
+    ) -> Handled {
+        let cut = connection_cut(&request);
+        let mut dropped = false;
+        let response = match action {
+            ScriptedAction::Answer(answer) => answer_response(&answer),
+            ScriptedAction::Stall(wait) => {
+                tokio::time::sleep(wait).await;
+                self.answer(request, &rest).await
+            }
+            ScriptedAction::ApplyThenAnswer(answer) => {
+                let _ = self.answer(request, &rest).await;
+                answer_response(&answer)
+            }
+            ScriptedAction::ApplyThenStall(wait) => {
+                let response = self.answer(request, &rest).await;
+                tokio::time::sleep(wait).await;
+                response
+            }
+            ScriptedAction::ApplyThenDrop => {
+                let response = self.answer(request, &rest).await;
+                match &cut {
+                    Some(cut) => {
+                        cut.cut();
+                        dropped = true;
+                        response
+                    }
+                    // Why: see `handle_random`, a gateway that gave up is the nearest thing.
+                    None => fault_response(FaultKind::LostGatewayTimeout, 1),
+                }
+            }
+        };
+        if !dropped {
+            self.count_status(response.status()).await;
+        }
+        Handled {
+            response,
+            faults: vec!["scripted"],
+            dropped,
+        }
+    }
+
+    /// Processes the request and answers it, error or not.
+    async fn answer(&self, request: Request, rest: &[String]) -> Response {
+        match self.process(request, rest).await {
+            Ok(reply) => reply_response(&reply),
+            Err(err) => error_response(&err),
+        }
+    }
+
+    /// Counts an answer's status for `GET /_sandbox/stats`.
+    async fn count_status(&self, status: StatusCode) {
+        let mut control = self.inner.control.lock().await;
+        *control.stats.statuses.entry(status.as_u16()).or_default() += 1;
+    }
+
+    /// A request without a scripted fault: latency, then the random faults around processing.
+    async fn handle_random(&self, request: Request, rest: Vec<String>) -> Handled {
         let method = request.method().clone();
         let mutation = matches!(
             method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         );
-        let cut = request
-            .extensions()
-            .get::<axum::extract::ConnectInfo<Cut>>()
-            .map(|info| info.0.clone());
+        let cut = connection_cut(&request);
         let (latency_ms, fault, after, after_delay_ms, retry_after) = {
             let mut control = self.inner.control.lock().await;
-            control.stats.requests += 1;
             let fault = control.decide(mutation);
             // Why: a request refused before processing has nothing to lose afterwards.
             let after = match fault {
@@ -513,10 +684,7 @@ impl App {
         let mut response = match fault {
             Some(kind) if !kind.after_processing() => fault_response(kind, retry_after),
             _ => {
-                let response = match self.process(request, &rest).await {
-                    Ok(reply) => reply_response(&reply),
-                    Err(err) => error_response(&err),
-                };
+                let response = self.answer(request, &rest).await;
                 match fault {
                     Some(kind) => fault_response(kind, retry_after),
                     None => response,
@@ -539,15 +707,15 @@ impl App {
             }
         }
         let faults: Vec<FaultKind> = fault.into_iter().chain(after).collect();
-        if !faults.contains(&FaultKind::Dropped) {
-            let mut control = self.inner.control.lock().await;
-            *control
-                .stats
-                .statuses
-                .entry(response.status().as_u16())
-                .or_default() += 1;
+        let dropped = faults.contains(&FaultKind::Dropped);
+        if !dropped {
+            self.count_status(response.status()).await;
         }
-        (response, faults)
+        Handled {
+            response,
+            faults: faults.iter().map(|kind| kind.name()).collect(),
+            dropped,
+        }
     }
 
     /// Auth, org check, routing and the operation itself.
@@ -772,6 +940,89 @@ impl App {
         );
         settings.extend(control.after.to_json());
         Value::Object(settings)
+    }
+}
+
+/// The handle that closes the request's connection (set by `serve`).
+fn connection_cut(request: &Request) -> Option<Cut> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Cut>>()
+        .map(|info| info.0.clone())
+}
+
+/// The calls of the in-process handle ([`crate::Sandbox`]).
+impl App {
+    /// Queues a scripted fault (one for no request is dropped).
+    pub(crate) async fn script(&self, fault: ScriptedFault) {
+        if fault.times != Some(0) {
+            self.inner.control.lock().await.scripts.push(fault);
+        }
+    }
+
+    /// The requests recorded so far.
+    pub(crate) async fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.control.lock().await.recorded.clone()
+    }
+
+    /// The live definitions of an org by id, as the API answers them.
+    pub(crate) async fn definitions(&self, org_id: &str) -> BTreeMap<String, Value> {
+        let store = self.inner.store.lock().await;
+        let listed = api::list_definitions(&store.orgs, org_id, &[]).ok();
+        let items = match listed.and_then(|reply| reply.body) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        items
+            .into_iter()
+            .filter_map(|def| Some((def.get("id")?.as_str()?.to_owned(), def)))
+            .collect()
+    }
+
+    /// `POST …/defs` without a request; the error as `(status, body)`.
+    pub(crate) async fn create_definition(
+        &self,
+        org_id: &str,
+        body: &[u8],
+    ) -> Result<Value, (u16, Value)> {
+        self.change(org_id, |orgs, ctx| api::create_definition(orgs, ctx, body))
+            .await
+    }
+
+    /// The admin endpoint's `PUT …/active-resources` without a request.
+    pub(crate) async fn set_active_resources(
+        &self,
+        org_id: &str,
+        def_id: &str,
+        body: &[u8],
+    ) -> Result<(), (u16, Value)> {
+        self.change(org_id, |orgs, ctx| {
+            api::set_active_resources(orgs, ctx, def_id, body)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Applies an operation to the store and saves `--data`; the error as `(status, body)`.
+    async fn change(
+        &self,
+        org_id: &str,
+        operation: impl FnOnce(&mut Orgs, &mut Ctx<'_>) -> Result<Reply, ApiError>,
+    ) -> Result<Value, (u16, Value)> {
+        let failed = |err: ApiError| (err.status.as_u16(), err.body());
+        check_org(org_id).map_err(failed)?;
+        let mut guard = self.inner.store.lock().await;
+        let store = &mut *guard;
+        let mut ctx = Ctx {
+            org_id,
+            primary_store: &self.inner.settings.primary_store,
+            user: USER,
+            now: crate::clock::now_rfc3339(),
+            ids: &mut store.ids,
+        };
+        let reply = operation(&mut store.orgs, &mut ctx).map_err(failed)?;
+        self.save(store).await.map_err(failed)?;
+        Ok(reply.body.unwrap_or(Value::Null))
     }
 }
 

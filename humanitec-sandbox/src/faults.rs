@@ -1,6 +1,7 @@
 //! Injected faults: their kinds, the settings of the faults that act after a request is processed
-//! (`--after-*`, `after_*` in `PUT /_sandbox/faults`), and the listener whose connections such a
-//! fault can drop without an answer.
+//! (`--after-*`, `after_*` in `PUT /_sandbox/faults`), the faults a test scripts for particular
+//! requests ([`ScriptedFault`]), and the listener whose connections a fault can drop without an
+//! answer.
 //!
 //! Two families of faults exist. The `rate` faults (`--fault-rate`) mostly act before a request is
 //! processed (429, 500, 502, 503), and for a mutation may also replace its answer afterwards (502,
@@ -8,21 +9,25 @@
 //! answer is delayed, replaced by a gateway error, or the connection is closed without one. That is
 //! what a client sees when a load balancer times out on a slow backend, and the case a client must
 //! not mistake for "nothing happened".
+//!
+//! Random faults test that a client survives; scripted faults test how: a test names the request
+//! (method and path), how many times, and what happens to it, then checks what the client did.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A kind of injected fault.
+/// A kind of random fault (`--fault-rate`, `--after-*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FaultKind {
+pub enum FaultKind {
     /// 429 with `Retry-After`, before processing.
     RateLimited,
     /// 500, before processing.
@@ -115,15 +120,15 @@ pub(crate) const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// Settings of the faults that act after a request is processed.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct AfterFaults {
+pub struct AfterFaults {
     /// Probability in `0..=1` that a processed `/orgs` request with one of `methods` gets one.
-    pub(crate) rate: f64,
+    pub rate: f64,
     /// The kinds to pick from (uniformly): a subset of `delay`, `502`, `504`, `drop`.
-    pub(crate) kinds: Vec<FaultKind>,
-    /// The methods that can get one (a subset of [`METHODS`], in that order).
-    pub(crate) methods: Vec<&'static str>,
+    pub kinds: Vec<FaultKind>,
+    /// The methods that can get one (a subset of GET, POST, PUT, PATCH, DELETE, in that order).
+    pub methods: Vec<&'static str>,
     /// How long the answer is held after processing, before it is sent, replaced or dropped.
-    pub(crate) delay_ms: u64,
+    pub delay_ms: u64,
 }
 
 impl Default for AfterFaults {
@@ -150,7 +155,7 @@ impl AfterFaults {
     }
 
     /// Why these settings don't make sense together, if they don't.
-    pub(crate) fn problem(&self) -> Option<&'static str> {
+    pub fn problem(&self) -> Option<&'static str> {
         if self.kinds.contains(&FaultKind::Delayed) && self.delay_ms == 0 {
             Some("the `delay` kind needs a delay above 0 ms")
         } else {
@@ -171,7 +176,7 @@ impl AfterFaults {
 }
 
 /// Parses `after_kinds` names into kinds (deduplicated, in a fixed order).
-pub(crate) fn parse_kinds<'a>(
+pub fn parse_kinds<'a>(
     names: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<FaultKind>, &'static str> {
     let mut wanted = Vec::new();
@@ -196,7 +201,7 @@ pub(crate) fn parse_kinds<'a>(
 }
 
 /// Parses `after_methods` names (case-insensitive) into methods (deduplicated, in a fixed order).
-pub(crate) fn parse_methods<'a>(
+pub fn parse_methods<'a>(
     names: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<&'static str>, &'static str> {
     let mut wanted = Vec::new();
@@ -218,6 +223,112 @@ pub(crate) fn parse_methods<'a>(
         return Err("name at least one method (GET, POST, PUT, PATCH, DELETE)");
     }
     Ok(methods)
+}
+
+/// A fault a test scripts for the requests with one method whose raw (still percent-encoded) path
+/// ends with a suffix, for a number of them or for all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptedFault {
+    /// The method to match (`GET`, `POST`, …); `None` matches every method.
+    pub method: Option<String>,
+    /// The end of the path to match (`""` matches every path).
+    pub path_suffix: String,
+    /// How many matching requests it acts on; `None` for all of them.
+    pub times: Option<usize>,
+    /// What happens to a matching request.
+    pub action: ScriptedAction,
+}
+
+impl ScriptedFault {
+    /// A fault for the next request with `method` whose path ends with `path_suffix`.
+    pub fn next(method: &str, path_suffix: &str, action: ScriptedAction) -> Self {
+        ScriptedFault {
+            method: Some(method.to_owned()),
+            path_suffix: path_suffix.to_owned(),
+            times: Some(1),
+            action,
+        }
+    }
+
+    /// A fault for every `/orgs` request from now on.
+    pub fn every_request(action: ScriptedAction) -> Self {
+        ScriptedFault {
+            method: None,
+            path_suffix: String::new(),
+            times: None,
+            action,
+        }
+    }
+
+    /// The same fault for `times` matching requests.
+    pub fn times(self, times: usize) -> Self {
+        ScriptedFault {
+            times: Some(times),
+            ..self
+        }
+    }
+
+    /// Whether the fault acts on a request with `method` and raw `path`.
+    pub(crate) fn matches(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method) && path.ends_with(&self.path_suffix)
+    }
+}
+
+/// What a scripted fault does with a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptedAction {
+    /// Answer this, without processing the request (the store is untouched).
+    Answer(Answer),
+    /// Wait this long, then process the request and answer it as usual (a slow server).
+    Stall(Duration),
+    /// Process the request, then answer this instead of the real answer (the change happened,
+    /// its answer was lost).
+    ApplyThenAnswer(Answer),
+    /// Process the request, then wait this long before the real answer (a client gives up first).
+    ApplyThenStall(Duration),
+    /// Process the request, then close the connection without any answer.
+    ApplyThenDrop,
+}
+
+/// An answer a test writes: a status, a body (sent as `application/json` when not empty,
+/// whatever it holds)
+/// and an optional `Retry-After`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body, sent as it is.
+    pub body: String,
+    /// The `Retry-After` header's value.
+    pub retry_after: Option<String>,
+}
+
+impl Answer {
+    /// `status` with a `HumanitecErrorResponse` body: `{"error": code, "message": message}`.
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
+        Answer {
+            status,
+            body: serde_json::json!({"error": code, "message": message}).to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// `status` with an empty body, as from a proxy that lost the answer.
+    pub fn empty(status: u16) -> Self {
+        Answer {
+            status,
+            body: String::new(),
+            retry_after: None,
+        }
+    }
+
+    /// The same answer with a `Retry-After` header.
+    pub fn retry_after(self, value: &str) -> Self {
+        Answer {
+            retry_after: Some(value.to_owned()),
+            ..self
+        }
+    }
 }
 
 /// The handle with which a request's handler closes its connection without an answer.

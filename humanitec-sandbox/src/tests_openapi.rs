@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::cli::Config;
+use crate::Options;
 use crate::schema::{self, ObjectSchema, Schema};
 use crate::test_support::{Resp, TestServer, config};
 
@@ -421,7 +421,7 @@ fn example(spec: &Spec, pointer: &str) -> Value {
 #[tokio::test]
 async fn every_endpoint_answers_as_the_spec_declares() {
     let spec = Spec::load();
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         seed: Some(7),
         ..config()
     })

@@ -1,12 +1,120 @@
-//! Command-line parsing for `humanitec-sandbox`: flags, their defaults and validation, and the usage text.
+//! `humanitec-sandbox`, the command: parses the flags into the library's [`Options`] (with their
+//! validation and the usage text), starts the [`Sandbox`], prints its base URL as the only line on
+//! stdout, and serves until SIGINT or SIGTERM.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use crate::faults::{self, AfterFaults};
+use humanitec_sandbox::{Options, Sandbox, parse_kinds, parse_methods};
+
+/// Parses the arguments, starts the sandbox, announces its URL and serves until a signal.
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(Command::Run(options)) => options,
+        Ok(Command::Help) => {
+            // Why: `--help` is asked for, so it goes to stdout. `write_all` rather than `print!`
+            // keeps stdout writes explicit (the crate lints `print_stdout`).
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(USAGE.as_bytes());
+            let _ = out.flush();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("humanitec-sandbox: {err}");
+            eprintln!("Try `humanitec-sandbox --help`.");
+            return ExitCode::from(2);
+        }
+    };
+    // Why a runtime of its own for the signals: the sandbox serves on its own thread and runtime,
+    // the same way it does for in-process tests; this one only waits.
+    let signals = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("humanitec-sandbox: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sandbox = match Sandbox::start(options) {
+        Ok(sandbox) => sandbox,
+        Err(err) => {
+            eprintln!("humanitec-sandbox: {}", error_chain(&err));
+            return ExitCode::FAILURE;
+        }
+    };
+    // Why: callers (tests, scripts) read exactly one line from stdout to learn the port, so it is
+    // written in one call and flushed at once; nothing else ever goes to stdout.
+    let line = format!("{}\n", sandbox.url());
+    {
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            eprintln!("humanitec-sandbox: cannot write the base URL to stdout");
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!("humanitec-sandbox: listening on {}", sandbox.url());
+    signals.block_on(shutdown_signal());
+    match sandbox.stop() {
+        Ok(()) => {
+            eprintln!("humanitec-sandbox: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("humanitec-sandbox: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error's message followed by each of its sources, joined with ": ".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Why: without a working Ctrl-C handler, never resolve here; SIGTERM can still stop us.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    eprintln!("humanitec-sandbox: shutting down");
+}
 
 /// The usage text printed by `--help`.
-pub(crate) const USAGE: &str = "\
+const USAGE: &str = "\
 humanitec-sandbox: a local, strict, in-memory Humanitec Resource Definitions API
 
 USAGE:
@@ -57,54 +165,18 @@ fault then acts on the answer the `--fault-rate` fault made. `GET /_sandbox/stat
 (`502_after`, `504_after`, `delay_after`, `drop_after`, ...).
 ";
 
-/// The sandbox's settings, from the command line.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Config {
-    /// Address to bind (`host:port`; a host name is resolved).
-    pub(crate) listen: String,
-    /// The data file (`--data`), if any.
-    pub(crate) data: Option<PathBuf>,
-    /// The only accepted bearer token (`--token`); `None` accepts any non-empty token.
-    pub(crate) token: Option<String>,
-    /// Probability in `0..=1` that an `/orgs` request gets a fault.
-    pub(crate) fault_rate: f64,
-    /// Delay added to every `/orgs` response.
-    pub(crate) latency_ms: u64,
-    /// Faults that act after a request is processed (`--after-*`).
-    pub(crate) after: AfterFaults,
-    /// Seed for ids and faults; `None` seeds from the clock.
-    pub(crate) seed: Option<u64>,
-    /// The primary secret store id that secret refs name.
-    pub(crate) primary_store: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: "127.0.0.1:0".to_owned(),
-            data: None,
-            token: None,
-            fault_rate: 0.0,
-            latency_ms: 0,
-            after: AfterFaults::default(),
-            seed: None,
-            primary_store: "sandbox-primary".to_owned(),
-        }
-    }
-}
-
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Command {
-    /// Run the server with this configuration.
-    Run(Config),
+enum Command {
+    /// Run the server with these options.
+    Run(Options),
     /// Print the usage text and exit.
     Help,
 }
 
 /// A command-line error; `main` reports it and exits with status 2.
 #[derive(Debug, PartialEq, thiserror::Error)]
-pub(crate) enum CliError {
+enum CliError {
     /// An option nobody knows.
     #[error("unknown option `{0}`")]
     Unknown(String),
@@ -148,8 +220,8 @@ const VALUE_FLAGS: [&str; 11] = [
 ];
 
 /// Parses the arguments (without the program name).
-pub(crate) fn parse(args: &[OsString]) -> Result<Command, CliError> {
-    let mut config = Config::default();
+fn parse(args: &[OsString]) -> Result<Command, CliError> {
+    let mut config = Options::default();
     let mut seen: Vec<&'static str> = Vec::new();
     let mut iter = args.iter();
     while let Some(raw) = iter.next() {
@@ -195,7 +267,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, CliError> {
 }
 
 /// Stores one option's value into the configuration.
-fn apply(config: &mut Config, flag: &'static str, value: String) -> Result<(), CliError> {
+fn apply(config: &mut Options, flag: &'static str, value: String) -> Result<(), CliError> {
     let invalid = |reason: &'static str, value: &str| CliError::Invalid {
         flag: flag.to_owned(),
         value: value.to_owned(),
@@ -231,11 +303,11 @@ fn apply(config: &mut Config, flag: &'static str, value: String) -> Result<(), C
         }
         "--after-kinds" => {
             config.after.kinds =
-                faults::parse_kinds(value.split(',')).map_err(|reason| invalid(reason, &value))?;
+                parse_kinds(value.split(',')).map_err(|reason| invalid(reason, &value))?;
         }
         "--after-methods" => {
-            config.after.methods = faults::parse_methods(value.split(','))
-                .map_err(|reason| invalid(reason, &value))?;
+            config.after.methods =
+                parse_methods(value.split(',')).map_err(|reason| invalid(reason, &value))?;
         }
         "--seed" => {
             config.seed = Some(
@@ -253,6 +325,7 @@ fn apply(config: &mut Config, flag: &'static str, value: String) -> Result<(), C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use humanitec_sandbox::{AfterFaults, FaultKind};
 
     fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
@@ -260,7 +333,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(parse(&args(&[])), Ok(Command::Run(Config::default())));
+        assert_eq!(parse(&args(&[])), Ok(Command::Run(Options::default())));
     }
 
     #[test]
@@ -286,7 +359,7 @@ mod tests {
             "--primary-store",
             "vault-1",
         ]));
-        let expected = Config {
+        let expected = Options {
             listen: "127.0.0.1:9999".to_owned(),
             data: Some(PathBuf::from("/tmp/x.json")),
             token: Some("t0k".to_owned()),
@@ -294,15 +367,13 @@ mod tests {
             latency_ms: 10,
             after: AfterFaults {
                 rate: 1.0,
-                kinds: vec![
-                    crate::faults::FaultKind::Delayed,
-                    crate::faults::FaultKind::Dropped,
-                ],
+                kinds: vec![FaultKind::Delayed, FaultKind::Dropped],
                 methods: vec!["POST", "PUT"],
                 delay_ms: 20,
             },
             seed: Some(7),
             primary_store: "vault-1".to_owned(),
+            ..Options::default()
         };
         assert_eq!(parsed, Ok(Command::Run(expected)));
     }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::Config;
+use crate::Options;
 use crate::test_support::{TestServer, config, scratch_dir};
 
 /// The defs collection path of the test org.
@@ -211,7 +211,7 @@ async fn auth_and_org_checks() {
     server.stop().await;
 
     // Without --token any bearer token works, but one is still required.
-    let open = TestServer::start(Config {
+    let open = TestServer::start(Options {
         token: None,
         ..config()
     })
@@ -828,7 +828,7 @@ async fn list_filters_may_match() {
 async fn persistence_round_trip() {
     let dir = scratch_dir("persist");
     let file = dir.join("state.json");
-    let with_data = Config {
+    let with_data = Options {
         data: Some(file.clone()),
         ..config()
     };
@@ -887,7 +887,7 @@ async fn persistence_round_trip() {
 
     // A file that is not a data file stops the start.
     std::fs::write(&file, "not json").unwrap_or_default();
-    let broken = crate::server::App::new(&Config {
+    let broken = crate::server::App::new(&Options {
         data: Some(file.clone()),
         ..config()
     })
@@ -898,7 +898,7 @@ async fn persistence_round_trip() {
 
 #[tokio::test]
 async fn fault_injection_kinds_and_rates() {
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         fault_rate: 1.0,
         ..config()
     })
@@ -989,7 +989,7 @@ async fn fault_injection_kinds_and_rates() {
 
 #[tokio::test]
 async fn latency_delays_org_requests() {
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         latency_ms: 150,
         ..config()
     })
@@ -1015,7 +1015,7 @@ async fn set_faults(server: &TestServer, settings: Value) -> (u16, Value) {
 async fn dropped_answers_leave_the_change_applied() {
     // Every create is applied and its connection closed without an answer; other methods are
     // not touched.
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         after: crate::faults::AfterFaults {
             rate: 1.0,
             kinds: vec![crate::faults::FaultKind::Dropped],
@@ -1210,7 +1210,7 @@ async fn stale_temp_files_are_removed_on_start() {
     }
     let live = dir.join("state.json.tmp-1");
     std::fs::write(&live, "x").expect("write live");
-    let server = TestServer::start(Config {
+    let server = TestServer::start(Options {
         data: Some(file.clone()),
         ..config()
     })
@@ -1235,4 +1235,135 @@ async fn stale_temp_files_are_removed_on_start() {
     assert!(file.exists());
     assert!(!own.exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_in_process_handle_scripts_faults_records_requests_and_reads_the_store() {
+    use std::time::{Duration, Instant};
+
+    use crate::{Answer, Sandbox, ScriptedAction, ScriptedFault};
+
+    let sandbox = Sandbox::start(Options {
+        record_requests: true,
+        log_requests: false,
+        ..config()
+    })
+    .expect("starts");
+    assert!(
+        sandbox.url().starts_with("http://127.0.0.1:"),
+        "{}",
+        sandbox.url()
+    );
+    assert_eq!(sandbox.token(), Some(crate::test_support::TOKEN));
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{}", sandbox.url(), path.trim_start_matches('/'));
+    let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, url(path))
+            .bearer_auth(crate::test_support::TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+
+    // A definition made through the handle is the API's, and is not a request.
+    let made = sandbox
+        .create_definition("test-org", &minimal("seeded"))
+        .expect("valid");
+    assert_eq!(made["id"], "seeded");
+    let refused = sandbox
+        .create_definition("test-org", &json!({"id": "x"}))
+        .expect_err("invalid");
+    assert_eq!(refused.0, 400);
+    assert!(sandbox.requests().is_empty());
+
+    // An answer, twice, then the real one; the store untouched.
+    sandbox.script(
+        ScriptedFault::next(
+            "GET",
+            "/seeded",
+            ScriptedAction::Answer(Answer::error(429, "API-007", "slow down").retry_after("3")),
+        )
+        .times(2),
+    );
+    for _ in 0..2 {
+        let response = send(reqwest::Method::GET, &format!("{DEFS}/seeded"), None)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "3");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body, json!({"error": "API-007", "message": "slow down"}));
+    }
+    let response = send(reqwest::Method::GET, &format!("{DEFS}/seeded"), None)
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+
+    // Applied, then the answer replaced: the change is in the store.
+    sandbox.script(ScriptedFault::next(
+        "POST",
+        "/defs",
+        ScriptedAction::ApplyThenAnswer(Answer::empty(502)),
+    ));
+    let response = send(reqwest::Method::POST, DEFS, Some(minimal("lost-one")))
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 502);
+    assert!(sandbox.definitions("test-org").contains_key("lost-one"));
+
+    // Applied, then the connection closed without an answer.
+    sandbox.script(ScriptedFault::next(
+        "POST",
+        "/defs",
+        ScriptedAction::ApplyThenDrop,
+    ));
+    send(reqwest::Method::POST, DEFS, Some(minimal("dropped-one")))
+        .await
+        .expect_err("no answer");
+    assert!(sandbox.definitions("test-org").contains_key("dropped-one"));
+
+    // A stall before processing, and one after.
+    for action in [
+        ScriptedAction::Stall(Duration::from_millis(300)),
+        ScriptedAction::ApplyThenStall(Duration::from_millis(300)),
+    ] {
+        sandbox.script(ScriptedFault::next("GET", "/seeded", action));
+        let started = Instant::now();
+        let response = send(reqwest::Method::GET, &format!("{DEFS}/seeded"), None)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+
+    // Every request, until the sandbox stops.
+    sandbox.script(ScriptedFault::every_request(ScriptedAction::Answer(
+        Answer::empty(503),
+    )));
+    for path in [DEFS.to_owned(), format!("{DEFS}/seeded")] {
+        let response = send(reqwest::Method::GET, &path, None)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 503);
+    }
+
+    // Every request was recorded as sent, raw path, query and body included.
+    let requests = sandbox.requests();
+    assert_eq!(requests.len(), 9);
+    assert_eq!(sandbox.count("GET", "/seeded"), 6);
+    assert_eq!(sandbox.count("POST", "/defs"), 2);
+    let post = &requests[3];
+    assert_eq!((post.method.as_str(), post.path.as_str()), ("POST", DEFS));
+    assert_eq!(post.json()["id"], "lost-one");
+    assert_eq!(
+        post.header("Authorization"),
+        Some(format!("Bearer {}", crate::test_support::TOKEN))
+    );
+    assert_eq!(
+        post.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    sandbox.stop().expect("stops cleanly");
 }
