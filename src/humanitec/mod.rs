@@ -110,7 +110,7 @@ impl fmt::Debug for ClientConfig {
                 &if self.token.is_empty() {
                     "<empty>"
                 } else {
-                    "<redacted>"
+                    crate::text::MASK
                 },
             )
             .field("user_agent", &self.user_agent)
@@ -148,7 +148,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("api_prefix", &self.inner.base.as_str())
             .field("org_id", &self.inner.org_id)
-            .field("token", &"<redacted>")
+            .field("token", &crate::text::MASK)
             .field("retry", &self.inner.retry)
             .field("request_timeout", &self.inner.transport.request_timeout)
             .finish()

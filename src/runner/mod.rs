@@ -53,14 +53,15 @@ pub(crate) const DEFAULT_NAMESPACE: &str = "humanitec-runner";
 /// The field manager and `app.kubernetes.io/managed-by` value of everything the runner writes.
 pub(crate) const MANAGER: &str = "terraform-provider-humanitec";
 
-/// A secret value: kept out of `Debug` output, so it cannot reach a log line by accident.
+/// A secret value: shown as the mask ([`crate::text::MASK`]) by `Debug`, so it cannot reach a
+/// log line by accident.
 #[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub(crate) struct SecretValue(pub(crate) String);
 
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
+        f.write_str(crate::text::MASK)
     }
 }
 
@@ -317,4 +318,19 @@ pub(crate) struct Finished {
     pub(crate) outputs: BTreeMap<String, String>,
     /// `SECRET_OUTPUTS_FILE`, shaped like `outputs`.
     pub(crate) secret_outputs: BTreeMap<String, SecretValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_value_debugs_as_the_mask() {
+        let value = SecretValue("hunter2".into());
+        assert_eq!(format!("{value:?}"), crate::text::MASK);
+        assert_eq!(
+            format!("{:?}", Some(value)),
+            format!("Some({})", crate::text::MASK)
+        );
+    }
 }

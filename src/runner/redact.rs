@@ -6,8 +6,7 @@
 
 use std::borrow::Cow;
 
-/// What a secret value is replaced with.
-pub(crate) const MASK: &str = "(sensitive value)";
+use crate::text::MASK;
 
 /// Why a minimum length: replacing one- or two-character values would mangle every line while
 /// hiding nothing worth hiding; such values are no secret to begin with.

@@ -365,12 +365,11 @@ pub(crate) fn round_trip<M: Serialize + DeserializeOwned>(
             expectation(&e)
         )
     })?;
-    let once =
-        encode(&model, ty).map_err(|e| format!("encode: {}", crate::error_chain(&e)))?;
+    let once = encode(&model, ty).map_err(|e| format!("encode: {}", crate::error_chain(&e)))?;
     let again: M =
         decode(&once).map_err(|e| format!("decode again: {}", crate::error_chain(&e)))?;
-    let twice = encode(&again, ty)
-        .map_err(|e| format!("encode again: {}", crate::error_chain(&e)))?;
+    let twice =
+        encode(&again, ty).map_err(|e| format!("encode again: {}", crate::error_chain(&e)))?;
     if once != twice {
         return Err("a second trip through the model changed the value".into());
     }
