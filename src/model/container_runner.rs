@@ -223,10 +223,12 @@ pub(crate) struct MatchingCriterion {
     pub(crate) class: Option<String>,
 }
 
-/// A secret of a container runner: the attributes of each of its forms, and where it travels.
+/// A secret of a container runner: the attributes of each of its forms, where it travels, and
+/// where the model holds it.
 ///
-/// Why one table: the schema's checks, the api plan, the definition payload and the reading back
-/// of write-only secrets all walk the same secrets; a secret added here is seen by each.
+/// Why one table: the schema's checks, the api plan, the definition payload, the reading back of
+/// write-only secrets and direct mode's write-only versions all walk the same secrets; a secret
+/// added here (and to the model) is seen by each.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SecretAttribute {
     /// The nested block it is in (none: the top level).
@@ -244,6 +246,63 @@ pub(crate) struct SecretAttribute {
     pub(crate) input: &'static str,
     /// Whether the attribute is a map of secrets by key.
     pub(crate) by_key: bool,
+    /// What a runner holds of the secret, in each form.
+    pub(crate) held: for<'r> fn(&'r ContainerRunner) -> HeldSecret<'r>,
+    /// Clears the write-only value (its version stays), as a plan or a state holds the runner.
+    pub(crate) forget_write_only: fn(&mut ContainerRunner),
+}
+
+/// What a container runner holds of one secret, in each form. A map of secrets holds its values
+/// by key; a single secret holds its one value under the key `""`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct HeldSecret<'a> {
+    /// The plain values; `None` is set, with a value not known here (a null map entry).
+    pub(crate) values: Vec<(&'a str, Option<&'a Sensitive<String>>)>,
+    /// The write-only values.
+    pub(crate) write_only: Vec<(&'a str, &'a Sensitive<String>)>,
+    /// The write-only attribute's version.
+    pub(crate) write_only_version: Option<&'a String>,
+    /// The reference to a secret store.
+    pub(crate) reference: Option<&'a SecretRef>,
+}
+
+impl<'a> HeldSecret<'a> {
+    /// A single secret's forms.
+    fn one(
+        value: &'a Option<Sensitive<String>>,
+        write_only: &'a Option<Sensitive<String>>,
+        write_only_version: &'a Option<String>,
+        reference: &'a Option<SecretRef>,
+    ) -> Self {
+        HeldSecret {
+            values: value.iter().map(|v| ("", Some(v))).collect(),
+            write_only: write_only.iter().map(|v| ("", v)).collect(),
+            write_only_version: write_only_version.as_ref(),
+            reference: reference.as_ref(),
+        }
+    }
+
+    /// A map of secrets' forms.
+    fn by_key(
+        values: &'a Option<BTreeMap<String, Option<Sensitive<String>>>>,
+        write_only: &'a Option<BTreeMap<String, Sensitive<String>>>,
+        write_only_version: &'a Option<String>,
+    ) -> Self {
+        HeldSecret {
+            values: values
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.as_str(), value.as_ref()))
+                .collect(),
+            write_only: write_only
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.as_str(), value))
+                .collect(),
+            write_only_version: write_only_version.as_ref(),
+            reference: None,
+        }
+    }
 }
 
 impl SecretAttribute {
@@ -268,6 +327,12 @@ impl SecretAttribute {
         std::iter::once(self.name).chain(self.reference).collect()
     }
 
+    /// The key of its write-only version among a direct-mode run's inputs:
+    /// `source.password`, `job.secret_variables`, `secret_files`.
+    pub(crate) fn dotted_name(&self) -> String {
+        format!("{}{}", self.prefix(), self.name)
+    }
+
     /// Whether the dotted secret input path `path` (`job.variables.TOKEN`) is this secret's.
     pub(crate) fn holds_input(&self, path: &str) -> bool {
         if self.by_key {
@@ -289,6 +354,21 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: Some("password_ref"),
         input: "source.password",
         by_key: false,
+        held: |r| {
+            r.source.as_ref().map_or_else(HeldSecret::default, |s| {
+                HeldSecret::one(
+                    &s.password,
+                    &s.password_wo,
+                    &s.password_wo_version,
+                    &s.password_ref,
+                )
+            })
+        },
+        forget_write_only: |r| {
+            if let Some(s) = r.source.as_mut() {
+                s.password_wo = None;
+            }
+        },
     },
     SecretAttribute {
         block: Some("source"),
@@ -298,6 +378,21 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: Some("ssh_key_ref"),
         input: "source.ssh_key",
         by_key: false,
+        held: |r| {
+            r.source.as_ref().map_or_else(HeldSecret::default, |s| {
+                HeldSecret::one(
+                    &s.ssh_key,
+                    &s.ssh_key_wo,
+                    &s.ssh_key_wo_version,
+                    &s.ssh_key_ref,
+                )
+            })
+        },
+        forget_write_only: |r| {
+            if let Some(s) = r.source.as_mut() {
+                s.ssh_key_wo = None;
+            }
+        },
     },
     SecretAttribute {
         block: Some("job"),
@@ -307,6 +402,20 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: None,
         input: "job.variables",
         by_key: true,
+        held: |r| {
+            r.job.as_ref().map_or_else(HeldSecret::default, |j| {
+                HeldSecret::by_key(
+                    &j.secret_variables,
+                    &j.secret_variables_wo,
+                    &j.secret_variables_wo_version,
+                )
+            })
+        },
+        forget_write_only: |r| {
+            if let Some(j) = r.job.as_mut() {
+                j.secret_variables_wo = None;
+            }
+        },
     },
     SecretAttribute {
         block: None,
@@ -316,6 +425,14 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: None,
         input: "files",
         by_key: true,
+        held: |r| {
+            HeldSecret::by_key(
+                &r.secret_files,
+                &r.secret_files_wo,
+                &r.secret_files_wo_version,
+            )
+        },
+        forget_write_only: |r| r.secret_files_wo = None,
     },
 ];
 

@@ -21,7 +21,8 @@ use serde_json::{Map, Value as Json};
 use super::{criteria_rules, normalized_criteria};
 use crate::humanitec::{Definition, DefinitionCreate, DefinitionUpdate, DriverInputs, JsonObject};
 use crate::model::container_runner::{
-    ContainerRunner, Job, MatchingCriterion, SecretAttribute, SecretRef, Source, secrets_in,
+    ContainerRunner, Job, MatchingCriterion, SECRETS, SecretAttribute, SecretRef, Source,
+    secrets_in,
 };
 use terraform_plugin::framework::model::Sensitive;
 
@@ -54,96 +55,66 @@ fn dotted(path: &[String]) -> String {
     path.join(".")
 }
 
-fn path(parts: &[&str]) -> SecretPath {
-    parts.iter().map(|p| (*p).to_string()).collect()
-}
-
-/// A secret map entry: a known value, or one this provider cannot know (null).
-fn map_secret(value: &Option<Sensitive<String>>) -> SecretInput {
-    value
-        .clone()
-        .map_or(SecretInput::Hidden, SecretInput::Value)
-}
-
-/// Every secret input of a container runner, with its path in `driver_inputs`.
+/// Every secret input of a container runner, with its path in `driver_inputs`, in the order of
+/// the table of secrets.
 pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, SecretInput)> {
     let mut out = Vec::new();
-    if let Some(source) = &runner.source {
-        let forms = [
-            (
-                "password",
-                &source.password,
-                &source.password_wo,
-                &source.password_ref,
-            ),
-            (
-                "ssh_key",
-                &source.ssh_key,
-                &source.ssh_key_wo,
-                &source.ssh_key_ref,
-            ),
-        ];
-        for (name, value, write_only, reference) in forms {
-            let secret = match (value, write_only, reference) {
-                (Some(value), _, _) => SecretInput::Value(value.clone()),
-                (None, Some(value), _) => SecretInput::WriteOnly(value.clone()),
-                (None, None, Some(reference)) => SecretInput::Ref(reference.clone()),
-                (None, None, None) => continue,
-            };
-            out.push((path(&["source", name]), secret));
+    for secret in &SECRETS {
+        let held = (secret.held)(runner);
+        let at = |key: &str| {
+            let mut at: SecretPath = secret.input.split('.').map(str::to_string).collect();
+            if secret.by_key {
+                at.push(key.to_string());
+            }
+            at
+        };
+        if secret.by_key {
+            let write_only = held
+                .write_only
+                .iter()
+                .map(|(key, value)| (*key, SecretInput::WriteOnly((*value).clone())));
+            // A null entry is a secret whose value this provider cannot know.
+            let plain = held.values.iter().map(|(key, value)| {
+                let secret = value
+                    .cloned()
+                    .map_or(SecretInput::Hidden, SecretInput::Value);
+                (*key, secret)
+            });
+            // Validation refuses both forms at once; were they both set, the plain one would win.
+            out.extend(
+                write_only
+                    .chain(plain)
+                    .map(|(key, secret)| (at(key), secret)),
+            );
+            continue;
         }
-    }
-    let write_only = |values: &Option<BTreeMap<String, Sensitive<String>>>| {
-        values
-            .iter()
-            .flatten()
-            .map(|(key, value)| (key.clone(), SecretInput::WriteOnly(value.clone())))
-            .collect::<Vec<_>>()
-    };
-    if let Some(job) = &runner.job {
-        let plain = job.secret_variables.iter().flatten();
-        let plain = plain.map(|(key, value)| (key.clone(), map_secret(value)));
-        // Validation refuses both forms at once; were they both set, the plain one would win.
-        for (name, secret) in write_only(&job.secret_variables_wo)
-            .into_iter()
-            .chain(plain)
-        {
-            out.push((path(&["job", "variables", &name]), secret));
-        }
-    }
-    let plain = runner.secret_files.iter().flatten();
-    let plain = plain.map(|(key, value)| (key.clone(), map_secret(value)));
-    for (file, secret) in write_only(&runner.secret_files_wo).into_iter().chain(plain) {
-        out.push((path(&["files", &file]), secret));
+        let value = held.values.first().and_then(|(_, value)| *value);
+        let write_only = held.write_only.first().map(|(_, value)| *value);
+        let secret = match (value, write_only, held.reference) {
+            (Some(value), _, _) => SecretInput::Value(value.clone()),
+            (None, Some(value), _) => SecretInput::WriteOnly(value.clone()),
+            (None, None, Some(reference)) => SecretInput::Ref(reference.clone()),
+            (None, None, None) => continue,
+        };
+        out.push((at(""), secret));
     }
     out
 }
 
-/// The versions of the write-only secrets, in a fixed order: what a change of them is made of.
-pub(crate) fn write_only_versions(runner: &ContainerRunner) -> [Option<&String>; 4] {
-    let source = runner.source.as_ref();
-    [
-        source.and_then(|s| s.password_wo_version.as_ref()),
-        source.and_then(|s| s.ssh_key_wo_version.as_ref()),
-        runner
-            .job
-            .as_ref()
-            .and_then(|j| j.secret_variables_wo_version.as_ref()),
-        runner.secret_files_wo_version.as_ref(),
-    ]
+/// The versions of the write-only secrets, in the order of the table of secrets: what a change
+/// of them is made of.
+pub(crate) fn write_only_versions(runner: &ContainerRunner) -> [Option<&String>; SECRETS.len()] {
+    SECRETS
+        .each_ref()
+        .map(|secret| (secret.held)(runner).write_only_version)
 }
 
 /// The runner without its write-only values (their versions stay): what a plan or a state holds.
 pub(crate) fn without_write_only(runner: &ContainerRunner) -> ContainerRunner {
     let mut runner = runner.clone();
-    if let Some(source) = runner.source.as_mut() {
-        source.password_wo = None;
-        source.ssh_key_wo = None;
+    for secret in &SECRETS {
+        (secret.forget_write_only)(&mut runner);
     }
-    if let Some(job) = runner.job.as_mut() {
-        job.secret_variables_wo = None;
-    }
-    runner.secret_files_wo = None;
     runner
 }
 
