@@ -21,8 +21,8 @@ use serde_json::{Map, Value as Json};
 use super::{criteria_rules, normalized_criteria};
 use crate::humanitec::{Definition, DefinitionCreate, DefinitionUpdate, DriverInputs, JsonObject};
 use crate::model::container_runner::{
-    ContainerRunner, Job, MatchingCriterion, SECRETS, SecretAttribute, SecretRef, Source,
-    secrets_in,
+    ContainerRunner, Job, MatchingCriterion, SECRETS, SecretAttribute, SecretFields, SecretRef,
+    Source, secrets_in,
 };
 use terraform_plugin::framework::model::Sensitive;
 
@@ -113,7 +113,9 @@ pub(crate) fn write_only_versions(runner: &ContainerRunner) -> [Option<&String>;
 pub(crate) fn without_write_only(runner: &ContainerRunner) -> ContainerRunner {
     let mut runner = runner.clone();
     for secret in &SECRETS {
-        (secret.forget_write_only)(&mut runner);
+        if let Some(fields) = (secret.fields)(&mut runner, false) {
+            fields.forget_write_only();
+        }
     }
     runner
 }
@@ -400,28 +402,13 @@ pub(crate) fn read_container_runner(
     }
     let prior_job = prior.job.as_ref();
     let job = input(&values, "job", &mut problems).map(|mut job: Job| {
-        job.secret_variables = None;
-        job.secret_variables_wo = None;
-        job.secret_variables_wo_version =
-            prior_job.and_then(|j| j.secret_variables_wo_version.clone());
         job.pod_template = prefer_prior(
             job.pod_template.take(),
             prior_job.and_then(|j| j.pod_template.as_ref()),
         );
         job
     });
-    let prior_source = prior.source.as_ref();
-    let source = input(&values, "source", &mut problems).map(|source: Source| Source {
-        password: None,
-        ssh_key: None,
-        password_ref: None,
-        ssh_key_ref: None,
-        password_wo: None,
-        ssh_key_wo: None,
-        password_wo_version: prior_source.and_then(|s| s.password_wo_version.clone()),
-        ssh_key_wo_version: prior_source.and_then(|s| s.ssh_key_wo_version.clone()),
-        ..source
-    });
+    let source: Option<Source> = input(&values, "source", &mut problems);
     let files = input::<BTreeMap<String, String>>(&values, "files", &mut problems).map(|files| {
         files
             .into_iter()
@@ -441,9 +428,10 @@ pub(crate) fn read_container_runner(
         job,
         source,
         files,
+        // The secrets come from the references below, the versions from the prior model.
         secret_files: None,
         secret_files_wo: None,
-        secret_files_wo_version: prior.secret_files_wo_version.clone(),
+        secret_files_wo_version: None,
         credentials_config: input(&values, "credentials_config", &mut problems),
         runner_config: prior.runner_config.clone(),
         // After an import there is no prior value: the default.
@@ -459,6 +447,14 @@ pub(crate) fn read_container_runner(
         last_run: None,
     };
 
+    // Why: `values` never carries a secret (the API keeps them apart), and one that did would
+    // not be this provider's to read; a write-only version exists only in Terraform.
+    for secret in &SECRETS {
+        if let Some(mut fields) = (secret.fields)(&mut runner, false) {
+            *fields.write_only_version() = (secret.held)(prior).write_only_version.cloned();
+            fields.forget_values();
+        }
+    }
     let mut leaves = Vec::new();
     if let Some(tree) = &inputs.secret_refs {
         reference_leaves(tree, &mut Vec::new(), &mut leaves);
@@ -490,14 +486,13 @@ pub(crate) fn read_container_runner(
     forget_changed_write_only(&mut runner, &prior_refs, &refs);
     runner.secret_refs = Some(refs);
     // Maps the prior model had stay maps (perhaps empty) rather than vanishing.
-    if prior.secret_files.is_some() && runner.secret_files.is_none() {
-        runner.secret_files = Some(BTreeMap::new());
-    }
-    if let (Some(job), Some(prior_job)) = (runner.job.as_mut(), prior_job)
-        && prior_job.secret_variables.is_some()
-        && job.secret_variables.is_none()
-    {
-        job.secret_variables = Some(BTreeMap::new());
+    for secret in SECRETS.iter().filter(|secret| secret.by_key) {
+        if let Some(SecretFields::ByKey { values, .. }) = (secret.fields)(&mut runner, false)
+            && (secret.held)(prior).set
+            && values.is_none()
+        {
+            *values = Some(BTreeMap::new());
+        }
     }
     ContainerRunnerRead { runner, problems }
 }
@@ -530,36 +525,29 @@ fn forget_changed_write_only(
             !before.is_empty() && was != is
         }
     };
-    if let Some(source) = runner.source.as_mut() {
-        if source.password_wo_version.is_some() && changed("source.password", true) {
-            source.password_wo_version = None;
+    for secret in &SECRETS {
+        let Some(mut fields) = (secret.fields)(runner, false) else {
+            continue;
+        };
+        let version = fields.write_only_version();
+        // A map's secrets are the paths under `<input>.`, a single secret's is its path.
+        let changed = if secret.by_key {
+            changed(&format!("{}.", secret.input), false)
+        } else {
+            changed(secret.input, true)
+        };
+        if version.is_some() && changed {
+            *version = None;
         }
-        if source.ssh_key_wo_version.is_some() && changed("source.ssh_key", true) {
-            source.ssh_key_wo_version = None;
-        }
-    }
-    if let Some(job) = runner.job.as_mut()
-        && job.secret_variables_wo_version.is_some()
-        && changed("job.variables.", false)
-    {
-        job.secret_variables_wo_version = None;
-    }
-    if runner.secret_files_wo_version.is_some() && changed("files.", false) {
-        runner.secret_files_wo_version = None;
     }
 }
 
 /// Whether the attribute that would hold a secret at `at` is set (perhaps empty).
 fn holds_secrets_at(runner: &ContainerRunner, at: &[String]) -> bool {
-    match at.first().map(String::as_str) {
-        Some("source") => runner.source.is_some(),
-        Some("job") => runner
-            .job
-            .as_ref()
-            .is_some_and(|j| j.secret_variables.is_some()),
-        Some("files") => runner.secret_files.is_some(),
-        _ => false,
-    }
+    SECRETS
+        .iter()
+        .find(|secret| secret.key_at(at).is_some())
+        .is_some_and(|secret| (secret.held)(runner).set)
 }
 
 /// Puts a secret read back from the API where its path says; paths this resource does not
@@ -571,33 +559,26 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: SecretInput
         SecretInput::Value(value) => Some(value),
         SecretInput::Ref(_) | SecretInput::Hidden | SecretInput::WriteOnly(_) => None,
     };
-    match at {
-        [group, name] if group == "source" && (name == "password" || name == "ssh_key") => {
-            let source = runner.source.get_or_insert_with(Default::default);
-            let (value, reference) = if name == "password" {
-                (&mut source.password, &mut source.password_ref)
-            } else {
-                (&mut source.ssh_key, &mut source.ssh_key_ref)
-            };
-            match secret {
-                SecretInput::Value(known) => *value = Some(known),
-                SecretInput::Ref(found) => *reference = Some(found),
-                SecretInput::Hidden | SecretInput::WriteOnly(_) => {}
-            }
-        }
-        [group, variables, name] if group == "job" && variables == "variables" => {
-            let job = runner.job.get_or_insert_with(Default::default);
-            job.secret_variables
+    let Some((attribute, key)) = SECRETS
+        .iter()
+        .find_map(|attribute| Some((attribute, attribute.key_at(at)?)))
+    else {
+        return;
+    };
+    match (attribute.fields)(runner, true) {
+        Some(SecretFields::One {
+            value, reference, ..
+        }) => match secret {
+            SecretInput::Value(known) => *value = Some(known),
+            SecretInput::Ref(found) => *reference = Some(found),
+            SecretInput::Hidden | SecretInput::WriteOnly(_) => {}
+        },
+        Some(SecretFields::ByKey { values, .. }) => {
+            values
                 .get_or_insert_with(BTreeMap::new)
-                .insert(name.clone(), entry(secret));
+                .insert(key.to_string(), entry(secret));
         }
-        [group, file] if group == "files" => {
-            runner
-                .secret_files
-                .get_or_insert_with(BTreeMap::new)
-                .insert(file.clone(), entry(secret));
-        }
-        _ => {}
+        None => {}
     }
 }
 
