@@ -258,7 +258,9 @@ impl RunSpec {
         self
     }
 
-    /// Every secret value of the run, for redaction.
+    /// Every secret value of the run, for redaction: the runner's one list of its secrets by
+    /// role (the model's table of secrets is the provider's; this layer cannot name it). A test
+    /// of the Job builder checks that it holds every secret entry of the inputs Secret.
     pub(crate) fn secret_values(&self) -> Vec<&str> {
         let source = self.source.iter().flat_map(|s| [&s.password, &s.ssh_key]);
         source
