@@ -630,7 +630,14 @@ mod tests {
     #[test]
     fn a_secret_input_path_names_its_row_and_key() {
         let at = |path: &[&str]| path.iter().map(|p| (*p).to_string()).collect::<Vec<_>>();
-        let [password, ssh_key, variables, files] = &SECRETS;
+        let row = |input: &str| {
+            SECRETS
+                .iter()
+                .find(|secret| secret.input == input)
+                .expect("a row")
+        };
+        let (password, ssh_key) = (row("source.password"), row("source.ssh_key"));
+        let (variables, files) = (row("job.variables"), row("files"));
         assert_eq!(password.key_at(&at(&["source", "password"])), Some(""));
         assert_eq!(ssh_key.key_at(&at(&["source", "password"])), None);
         assert_eq!(password.key_at(&at(&["source", "password", "x"])), None);
