@@ -20,7 +20,8 @@
 //!   (`terraform-provider-humanitec helper prepare|collect`). No Terraform types.
 //! - [`model`]: the typed models of the two resources, one field per attribute, and the table
 //!   of a container runner's secrets. A leaf: it names nothing of the crate above it.
-//! - [`text`]: small text helpers for messages (a leaf every layer may use).
+//! - [`text`]: small text helpers for messages and the mask of a secret (a leaf every layer may
+//!   use).
 //! - the crate `terraform-plugin` (`terraform-plugin/`, a workspace member): the protocol
 //!   (go-plugin handshake, AutoMTLS, tfplugin5), the framework (schemas, diagnostics, plan rules,
 //!   the `Resource` and `Provider` traits, typed models of values) and Terraform values with their

@@ -1,5 +1,13 @@
-//! Small text helpers every layer uses to word its messages. A leaf: it imports nothing of the
-//! crate, so any module may use it without pointing up.
+//! Small text helpers every layer uses to word its messages, and the one mask of a secret. A
+//! leaf: it imports nothing of the crate, so any module may use it without pointing up.
+
+/// How a secret is shown wherever its value must not be: a `Debug` form, a log line, an Event
+/// message, an error. The words Terraform's own plans use, so that a user meets one mask.
+///
+/// Why a second constant beside `terraform_plugin::framework::model::MASK` (the `Sensitive`
+/// type's `Debug`): the framework crate cannot name this crate, and the runner, which has no
+/// Terraform types, must not name the framework; a test keeps the two equal.
+pub(crate) const MASK: &str = "(sensitive value)";
 
 /// The text with its first letter in upper case, for an error message that starts a sentence.
 pub(crate) fn capitalized(text: &str) -> String {
@@ -22,4 +30,16 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mask_is_the_frameworks_mask() {
+        assert_eq!(MASK, terraform_plugin::framework::model::MASK);
+        let sensitive = terraform_plugin::framework::model::Sensitive("hunter2".to_string());
+        assert_eq!(format!("{sensitive:?}"), MASK);
+    }
 }

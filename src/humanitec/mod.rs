@@ -105,11 +105,15 @@ impl fmt::Debug for ClientConfig {
             .field("org_id", &self.org_id)
             .field(
                 "token",
-                &if self.token.is_empty() {
-                    "<empty>"
-                } else {
-                    "<redacted>"
-                },
+                // Why format_args: the mask unquoted, as every `Debug` of a secret shows it.
+                &format_args!(
+                    "{}",
+                    if self.token.is_empty() {
+                        "<empty>"
+                    } else {
+                        crate::text::MASK
+                    }
+                ),
             )
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
@@ -146,7 +150,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("api_prefix", &self.inner.base.as_str())
             .field("org_id", &self.inner.org_id)
-            .field("token", &"<redacted>")
+            .field("token", &format_args!("{}", crate::text::MASK))
             .field("retry", &self.inner.retry)
             .field("request_timeout", &self.inner.transport.request_timeout)
             .finish()

@@ -33,17 +33,23 @@ pub(crate) struct DriverInputs {
 
 impl fmt::Debug for DriverInputs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        /// Shows an optional object as its keys only.
+        /// Shows an optional object as its keys, each with the mask for its value.
         struct Keys<'a>(&'a Option<JsonObject>);
+        /// The mask, unquoted.
+        struct Masked;
+        impl fmt::Debug for Masked {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(crate::text::MASK)
+            }
+        }
         impl fmt::Debug for Keys<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self.0 {
                     None => f.write_str("None"),
                     Some(map) => f
-                        .debug_set()
-                        .entries(map.keys())
-                        .finish()
-                        .and_then(|()| f.write_str(" (values redacted)")),
+                        .debug_map()
+                        .entries(map.keys().map(|key| (key, Masked)))
+                        .finish(),
                 }
             }
         }
@@ -514,6 +520,10 @@ mod tests {
         };
         let text = format!("{inputs:?}");
         assert!(text.contains("agent_url"), "{text}");
+        assert!(
+            text.contains(&format!("{{\"agent_url\": {}}}", crate::text::MASK)),
+            "{text}"
+        );
         assert!(!text.contains("hidden.example"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
     }

@@ -223,10 +223,12 @@ pub(crate) struct MatchingCriterion {
     pub(crate) class: Option<String>,
 }
 
-/// A secret of a container runner: the attributes of each of its forms, and where it travels.
+/// A secret of a container runner: the attributes of each of its forms, where it travels, and
+/// where the model holds it.
 ///
-/// Why one table: the schema's checks, the api plan, the definition payload and the reading back
-/// of write-only secrets all walk the same secrets; a secret added here is seen by each.
+/// Why one table: the schema's checks, the api plan, the definition payload, the reading back of
+/// write-only secrets and direct mode's write-only versions all walk the same secrets; a secret
+/// added here (and to the model) is seen by each.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SecretAttribute {
     /// The nested block it is in (none: the top level).
@@ -244,6 +246,138 @@ pub(crate) struct SecretAttribute {
     pub(crate) input: &'static str,
     /// Whether the attribute is a map of secrets by key.
     pub(crate) by_key: bool,
+    /// What a runner holds of the secret, in each form.
+    pub(crate) held: for<'r> fn(&'r ContainerRunner) -> HeldSecret<'r>,
+    /// Where a runner keeps the secret, to change it; with `create`, the block it is in is
+    /// created when missing, else a missing block is `None`.
+    pub(crate) fields: for<'r> fn(&'r mut ContainerRunner, bool) -> Option<SecretFields<'r>>,
+}
+
+/// Where a container runner keeps one secret, in each form, to change it.
+#[derive(Debug)]
+pub(crate) enum SecretFields<'a> {
+    /// A single secret.
+    One {
+        /// The plain value.
+        value: &'a mut Option<Sensitive<String>>,
+        /// The write-only value.
+        write_only: &'a mut Option<Sensitive<String>>,
+        /// The write-only value's version.
+        write_only_version: &'a mut Option<String>,
+        /// The reference to a secret store.
+        reference: &'a mut Option<SecretRef>,
+    },
+    /// A map of secrets by key.
+    ByKey {
+        /// The plain values; a null entry is a secret whose value is not known here.
+        values: &'a mut Option<BTreeMap<String, Option<Sensitive<String>>>>,
+        /// The write-only values.
+        write_only: &'a mut Option<BTreeMap<String, Sensitive<String>>>,
+        /// The write-only values' version.
+        write_only_version: &'a mut Option<String>,
+    },
+}
+
+impl SecretFields<'_> {
+    /// The write-only value's version.
+    pub(crate) fn write_only_version(&mut self) -> &mut Option<String> {
+        match self {
+            SecretFields::One {
+                write_only_version, ..
+            }
+            | SecretFields::ByKey {
+                write_only_version, ..
+            } => write_only_version,
+        }
+    }
+
+    /// Clears the write-only value; its version stays.
+    pub(crate) fn forget_write_only(self) {
+        match self {
+            SecretFields::One { write_only, .. } => *write_only = None,
+            SecretFields::ByKey { write_only, .. } => *write_only = None,
+        }
+    }
+
+    /// Clears the value in every form; the write-only version stays.
+    pub(crate) fn forget_values(self) {
+        match self {
+            SecretFields::One {
+                value,
+                write_only,
+                reference,
+                ..
+            } => {
+                *value = None;
+                *write_only = None;
+                *reference = None;
+            }
+            SecretFields::ByKey {
+                values, write_only, ..
+            } => {
+                *values = None;
+                *write_only = None;
+            }
+        }
+    }
+}
+
+/// What a container runner holds of one secret, in each form. A map of secrets holds its values
+/// by key; a single secret holds its one value under the key `""`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct HeldSecret<'a> {
+    /// The plain values; `None` is set, with a value not known here (a null map entry).
+    pub(crate) values: Vec<(&'a str, Option<&'a Sensitive<String>>)>,
+    /// The write-only values.
+    pub(crate) write_only: Vec<(&'a str, &'a Sensitive<String>)>,
+    /// The write-only attribute's version.
+    pub(crate) write_only_version: Option<&'a String>,
+    /// The reference to a secret store.
+    pub(crate) reference: Option<&'a SecretRef>,
+    /// Whether the attribute (a map of secrets) or the block (of a single secret) is set, if
+    /// perhaps empty.
+    pub(crate) set: bool,
+}
+
+impl<'a> HeldSecret<'a> {
+    /// A single secret's forms.
+    fn one(
+        value: &'a Option<Sensitive<String>>,
+        write_only: &'a Option<Sensitive<String>>,
+        write_only_version: &'a Option<String>,
+        reference: &'a Option<SecretRef>,
+    ) -> Self {
+        HeldSecret {
+            values: value.iter().map(|v| ("", Some(v))).collect(),
+            write_only: write_only.iter().map(|v| ("", v)).collect(),
+            write_only_version: write_only_version.as_ref(),
+            reference: reference.as_ref(),
+            set: true,
+        }
+    }
+
+    /// A map of secrets' forms.
+    fn by_key(
+        values: &'a Option<BTreeMap<String, Option<Sensitive<String>>>>,
+        write_only: &'a Option<BTreeMap<String, Sensitive<String>>>,
+        write_only_version: &'a Option<String>,
+    ) -> Self {
+        HeldSecret {
+            values: values
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.as_str(), value.as_ref()))
+                .collect(),
+            write_only: write_only
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.as_str(), value))
+                .collect(),
+            write_only_version: write_only_version.as_ref(),
+            reference: None,
+            set: values.is_some(),
+        }
+    }
 }
 
 impl SecretAttribute {
@@ -268,6 +402,27 @@ impl SecretAttribute {
         std::iter::once(self.name).chain(self.reference).collect()
     }
 
+    /// The key of its write-only version among a direct-mode run's inputs:
+    /// `source.password`, `job.secret_variables`, `secret_files`.
+    pub(crate) fn dotted_name(&self) -> String {
+        format!("{}{}", self.prefix(), self.name)
+    }
+
+    /// The key of the secret input at path `at` (`["job", "variables", "TOKEN"]`) if it is this
+    /// secret's: the map's key, or `""` for a single secret.
+    pub(crate) fn key_at<'p>(&self, at: &'p [String]) -> Option<&'p str> {
+        let parts = self.input.split('.').count();
+        let (path, rest) = at.split_at_checked(parts)?;
+        if !path.iter().map(String::as_str).eq(self.input.split('.')) {
+            return None;
+        }
+        match (self.by_key, rest) {
+            (true, [key]) => Some(key.as_str()),
+            (false, []) => Some(""),
+            _ => None,
+        }
+    }
+
     /// Whether the dotted secret input path `path` (`job.variables.TOKEN`) is this secret's.
     pub(crate) fn holds_input(&self, path: &str) -> bool {
         if self.by_key {
@@ -289,6 +444,29 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: Some("password_ref"),
         input: "source.password",
         by_key: false,
+        held: |r| {
+            r.source.as_ref().map_or_else(HeldSecret::default, |s| {
+                HeldSecret::one(
+                    &s.password,
+                    &s.password_wo,
+                    &s.password_wo_version,
+                    &s.password_ref,
+                )
+            })
+        },
+        fields: |r, create| {
+            let s = if create {
+                r.source.get_or_insert_with(Source::default)
+            } else {
+                r.source.as_mut()?
+            };
+            Some(SecretFields::One {
+                value: &mut s.password,
+                write_only: &mut s.password_wo,
+                write_only_version: &mut s.password_wo_version,
+                reference: &mut s.password_ref,
+            })
+        },
     },
     SecretAttribute {
         block: Some("source"),
@@ -298,6 +476,29 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: Some("ssh_key_ref"),
         input: "source.ssh_key",
         by_key: false,
+        held: |r| {
+            r.source.as_ref().map_or_else(HeldSecret::default, |s| {
+                HeldSecret::one(
+                    &s.ssh_key,
+                    &s.ssh_key_wo,
+                    &s.ssh_key_wo_version,
+                    &s.ssh_key_ref,
+                )
+            })
+        },
+        fields: |r, create| {
+            let s = if create {
+                r.source.get_or_insert_with(Source::default)
+            } else {
+                r.source.as_mut()?
+            };
+            Some(SecretFields::One {
+                value: &mut s.ssh_key,
+                write_only: &mut s.ssh_key_wo,
+                write_only_version: &mut s.ssh_key_wo_version,
+                reference: &mut s.ssh_key_ref,
+            })
+        },
     },
     SecretAttribute {
         block: Some("job"),
@@ -307,6 +508,27 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: None,
         input: "job.variables",
         by_key: true,
+        held: |r| {
+            r.job.as_ref().map_or_else(HeldSecret::default, |j| {
+                HeldSecret::by_key(
+                    &j.secret_variables,
+                    &j.secret_variables_wo,
+                    &j.secret_variables_wo_version,
+                )
+            })
+        },
+        fields: |r, create| {
+            let j = if create {
+                r.job.get_or_insert_with(Job::default)
+            } else {
+                r.job.as_mut()?
+            };
+            Some(SecretFields::ByKey {
+                values: &mut j.secret_variables,
+                write_only: &mut j.secret_variables_wo,
+                write_only_version: &mut j.secret_variables_wo_version,
+            })
+        },
     },
     SecretAttribute {
         block: None,
@@ -316,10 +538,122 @@ pub(crate) const SECRETS: [SecretAttribute; 4] = [
         reference: None,
         input: "files",
         by_key: true,
+        held: |r| {
+            HeldSecret::by_key(
+                &r.secret_files,
+                &r.secret_files_wo,
+                &r.secret_files_wo_version,
+            )
+        },
+        fields: |r, _| {
+            Some(SecretFields::ByKey {
+                values: &mut r.secret_files,
+                write_only: &mut r.secret_files_wo,
+                write_only_version: &mut r.secret_files_wo_version,
+            })
+        },
     },
 ];
 
 /// The secrets of a block (`source`, `job`; none: the top level).
 pub(crate) fn secrets_in(block: Option<&str>) -> impl Iterator<Item = &'static SecretAttribute> {
     SECRETS.iter().filter(move |secret| secret.block == block)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runner with every secret set in every form its row allows.
+    fn every_form() -> ContainerRunner {
+        let value = || Some(Sensitive("value".to_string()));
+        let version = || Some("1".to_string());
+        let reference = || {
+            Some(SecretRef {
+                store: "store".into(),
+                reference: "ref".into(),
+                version: None,
+            })
+        };
+        let map = || Some(BTreeMap::from([("KEY".to_string(), value())]));
+        let write_only_map = || Some(BTreeMap::from([("WO".to_string(), value().unwrap())]));
+        ContainerRunner {
+            source: Some(Source {
+                password: value(),
+                password_wo: value(),
+                password_wo_version: version(),
+                password_ref: reference(),
+                ssh_key: value(),
+                ssh_key_wo: value(),
+                ssh_key_wo_version: version(),
+                ssh_key_ref: reference(),
+                ..Source::default()
+            }),
+            job: Some(Job {
+                secret_variables: map(),
+                secret_variables_wo: write_only_map(),
+                secret_variables_wo_version: version(),
+                ..Job::default()
+            }),
+            secret_files: map(),
+            secret_files_wo: write_only_map(),
+            secret_files_wo_version: version(),
+            ..ContainerRunner::default()
+        }
+    }
+
+    #[test]
+    fn each_row_reads_and_changes_the_same_fields() {
+        for (index, secret) in SECRETS.iter().enumerate() {
+            let mut runner = every_form();
+            let held = (secret.held)(&runner);
+            assert!(held.set, "{}", secret.name);
+            assert_eq!(held.values.len(), 1, "{}", secret.name);
+            assert_eq!(held.write_only.len(), 1, "{}", secret.name);
+            assert!(held.write_only_version.is_some(), "{}", secret.name);
+            assert_eq!(held.reference.is_some(), secret.reference.is_some());
+            (secret.fields)(&mut runner, false)
+                .expect("the block is there")
+                .forget_values();
+            let held = (secret.held)(&runner);
+            assert!(held.values.is_empty() && held.write_only.is_empty());
+            assert!(held.reference.is_none() && held.write_only_version.is_some());
+            // Every other secret is untouched.
+            for (other_index, other) in SECRETS.iter().enumerate() {
+                if other_index != index {
+                    assert_eq!((other.held)(&runner), (other.held)(&every_form()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_input_path_names_its_row_and_key() {
+        let at = |path: &[&str]| path.iter().map(|p| (*p).to_string()).collect::<Vec<_>>();
+        let row = |input: &str| {
+            SECRETS
+                .iter()
+                .find(|secret| secret.input == input)
+                .expect("a row")
+        };
+        let (password, ssh_key) = (row("source.password"), row("source.ssh_key"));
+        let (variables, files) = (row("job.variables"), row("files"));
+        assert_eq!(password.key_at(&at(&["source", "password"])), Some(""));
+        assert_eq!(ssh_key.key_at(&at(&["source", "password"])), None);
+        assert_eq!(password.key_at(&at(&["source", "password", "x"])), None);
+        assert_eq!(
+            variables.key_at(&at(&["job", "variables", "TOKEN"])),
+            Some("TOKEN")
+        );
+        assert_eq!(variables.key_at(&at(&["job", "variables"])), None);
+        assert_eq!(variables.key_at(&at(&["job", "variables", "a", "b"])), None);
+        assert_eq!(
+            files.key_at(&at(&["files", "config.yaml"])),
+            Some("config.yaml")
+        );
+        let mut runner = ContainerRunner::default();
+        assert!((password.fields)(&mut runner, false).is_none());
+        assert!((password.fields)(&mut runner, true).is_some());
+        assert!(runner.source.is_some());
+    }
 }

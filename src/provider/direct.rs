@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::backend::{Backend, Backends, Failed, Read, Written, set};
-use crate::model::container_runner::{ContainerRunner, LastRun};
+use crate::model::container_runner::{ContainerRunner, LastRun, SECRETS};
 use crate::model::runner_config::{Kubernetes, RunnerConfig};
 use crate::runner::cluster::{self, ClusterClient, ClusterError};
 use crate::runner::job::BuildError;
@@ -286,15 +286,12 @@ fn helper_resources(set: Option<&crate::model::runner_config::HelperResources>) 
 fn write_only(model: &ContainerRunner) -> WriteOnly {
     let source = model.source.clone().unwrap_or_default();
     let job = model.job.clone().unwrap_or_default();
-    let versions = [
-        ("source.password", source.password_wo_version.clone()),
-        ("source.ssh_key", source.ssh_key_wo_version.clone()),
-        (
-            "job.secret_variables",
-            job.secret_variables_wo_version.clone(),
-        ),
-        ("secret_files", model.secret_files_wo_version.clone()),
-    ];
+    // Why the table's names: they are part of a run's inputs (`runner::naming`), so they stay
+    // `source.password`, `job.secret_variables`, … as long as the table does.
+    let versions = SECRETS.iter().filter_map(|secret| {
+        let version = (secret.held)(model).write_only_version?;
+        Some((secret.dotted_name(), version.clone()))
+    });
     let secrets = |map: &Option<BTreeMap<String, Sensitive<String>>>| {
         map.iter()
             .flatten()
@@ -308,10 +305,7 @@ fn write_only(model: &ContainerRunner) -> WriteOnly {
         secret_files: secrets(&model.secret_files_wo),
     };
     WriteOnly {
-        versions: versions
-            .into_iter()
-            .filter_map(|(name, version)| Some((name.to_string(), version?)))
-            .collect(),
+        versions: versions.collect(),
         values: (!values.is_empty()).then_some(values),
     }
 }
@@ -860,6 +854,38 @@ mod tests {
             }),
             ..ContainerRunner::default()
         }
+    }
+
+    #[test]
+    fn write_only_versions_keep_the_names_a_run_is_hashed_with() {
+        let version = |v: &str| Some(v.to_string());
+        let mut model = runner();
+        model.source = Some(crate::model::container_runner::Source {
+            password_wo_version: version("1"),
+            ssh_key_wo_version: version("2"),
+            ..Default::default()
+        });
+        if let Some(job) = model.job.as_mut() {
+            job.secret_variables_wo_version = version("3");
+        }
+        model.secret_files_wo_version = version("4");
+        let kept = write_only(&model);
+        let versions: Vec<(&str, &str)> = kept
+            .versions
+            .iter()
+            .map(|(name, version)| (name.as_str(), version.as_str()))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("job.secret_variables", "3"),
+                ("secret_files", "4"),
+                ("source.password", "1"),
+                ("source.ssh_key", "2"),
+            ]
+        );
+        model.source = None;
+        assert_eq!(write_only(&model).versions.len(), 2);
     }
 
     #[test]

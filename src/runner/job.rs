@@ -906,6 +906,28 @@ mod tests {
     }
 
     #[test]
+    fn every_secret_the_pod_gets_is_one_the_run_redacts() {
+        let spec = with(|s| {
+            s.source.as_mut().unwrap().ssh_key =
+                Some(SecretValue("ssh-private-key-material".into()));
+        });
+        let redacted = spec.secret_values();
+        let data = built(&spec).inputs.data.expect("data");
+        // Why by exclusion: a secret input added to the inputs Secret is checked here without
+        // being named, so redaction cannot miss it.
+        let plain = |key: &str| {
+            key == MANIFEST_KEY || key == SECRETS_DIGEST_KEY || key.starts_with(FILE_KEY_PREFIX)
+        };
+        let secrets: Vec<_> = data.iter().filter(|(key, _)| !plain(key)).collect();
+        let keys: Vec<&String> = secrets.iter().map(|(key, _)| *key).collect();
+        assert_eq!(secrets.len(), redacted.len(), "{keys:?}");
+        for (key, value) in secrets {
+            let text = std::str::from_utf8(&value.0).expect("text");
+            assert!(redacted.contains(&text), "{key} is not redacted");
+        }
+    }
+
+    #[test]
     fn prepare_gets_the_proxy_variables() {
         let prepare_env = |spec: &RunSpec| {
             let job = serde_json::to_value(built(spec).job).expect("JSON");

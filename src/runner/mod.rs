@@ -53,14 +53,15 @@ pub(crate) const DEFAULT_NAMESPACE: &str = "humanitec-runner";
 /// The field manager and `app.kubernetes.io/managed-by` value of everything the runner writes.
 pub(crate) const MANAGER: &str = "terraform-provider-humanitec";
 
-/// A secret value: kept out of `Debug` output, so it cannot reach a log line by accident.
+/// A secret value: shown as the mask ([`crate::text::MASK`]) by `Debug`, so it cannot reach a
+/// log line by accident.
 #[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub(crate) struct SecretValue(pub(crate) String);
 
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
+        f.write_str(crate::text::MASK)
     }
 }
 
@@ -257,7 +258,9 @@ impl RunSpec {
         self
     }
 
-    /// Every secret value of the run, for redaction.
+    /// Every secret value of the run, for redaction: the runner's one list of its secrets by
+    /// role (the model's table of secrets is the provider's; this layer cannot name it). A test
+    /// of the Job builder checks that it holds every secret entry of the inputs Secret.
     pub(crate) fn secret_values(&self) -> Vec<&str> {
         let source = self.source.iter().flat_map(|s| [&s.password, &s.ssh_key]);
         source
@@ -317,4 +320,19 @@ pub(crate) struct Finished {
     pub(crate) outputs: BTreeMap<String, String>,
     /// `SECRET_OUTPUTS_FILE`, shaped like `outputs`.
     pub(crate) secret_outputs: BTreeMap<String, SecretValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_value_debugs_as_the_mask() {
+        let value = SecretValue("hunter2".into());
+        assert_eq!(format!("{value:?}"), crate::text::MASK);
+        assert_eq!(
+            format!("{:?}", Some(value)),
+            format!("Some({})", crate::text::MASK)
+        );
+    }
 }

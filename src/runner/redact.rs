@@ -1,13 +1,14 @@
-//! Removes known secret values from text before it reaches a log line or a diagnostic.
+//! Removes secret values from text before it reaches a log line or a diagnostic: the one place
+//! where text is redacted, on the provider's side and in the helper steps in the pod alike.
 //!
 //! The runner knows a run's secret inputs up front and its secret outputs at the end; every line
 //! of a container's log, every Event message and every failure text passes through a
-//! [`Redactor`] first.
+//! [`Redactor`] first. The helper's git messages pass through one too, which also hides the user
+//! info of URLs. Whatever is hidden is replaced by the one mask, [`MASK`].
 
 use std::borrow::Cow;
 
-/// What a secret value is replaced with.
-pub(crate) const MASK: &str = "(sensitive value)";
+use crate::text::MASK;
 
 /// Why a minimum length: replacing one- or two-character values would mangle every line while
 /// hiding nothing worth hiding; such values are no secret to begin with.
@@ -23,6 +24,8 @@ const MIN_LEN: usize = 3;
 pub(crate) struct Redactor {
     /// The values, longest first, so that a value containing another is replaced whole.
     values: Vec<String>,
+    /// Whether the user info of URLs (`scheme://user:password@host`) is hidden too.
+    url_user_info: bool,
 }
 
 impl Redactor {
@@ -32,6 +35,13 @@ impl Redactor {
         let mut redactor = Self::default();
         redactor.add(values);
         redactor
+    }
+
+    /// The redactor that also hides the user info of every URL (`scheme://user:password@host`):
+    /// for git's messages, where a URL may carry a token that was never given as a secret.
+    pub(crate) fn with_url_user_info(mut self) -> Self {
+        self.url_user_info = true;
+        self
     }
 
     /// Adds more values (a run's secret outputs, once known).
@@ -49,9 +59,16 @@ impl Redactor {
             .sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
     }
 
-    /// The text with every known value replaced by [`MASK`].
+    /// The text with every known value (and, if asked, every URL's user info) replaced by
+    /// [`MASK`].
     pub(crate) fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut text = Cow::Borrowed(text);
+        // Why the URLs first: a known value inside a URL's user info would otherwise leave the
+        // rest of the user info (the user name) in view.
+        let mut text = if self.url_user_info && text.contains("://") {
+            Cow::Owned(without_url_user_info(text))
+        } else {
+            Cow::Borrowed(text)
+        };
         for value in &self.values {
             if text.contains(value.as_str()) {
                 text = Cow::Owned(text.replace(value.as_str(), MASK));
@@ -59,6 +76,30 @@ impl Redactor {
         }
         text
     }
+}
+
+/// `text` with the user info of every URL replaced by [`MASK`].
+fn without_url_user_info(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c == '/' || c.is_whitespace() || "'\"<>".contains(c))
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(sign) => {
+                out.push_str(MASK);
+                out.push_str(&authority[sign..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -91,6 +132,33 @@ mod tests {
         assert_eq!(
             redactor.redact("first and second-output"),
             "(sensitive value) and (sensitive value)"
+        );
+    }
+
+    #[test]
+    fn url_user_info_is_redacted_when_asked() {
+        let urls = Redactor::default().with_url_user_info();
+        assert_eq!(
+            urls.redact("fatal: unable to access 'https://me:t0ken@example.com/r.git/': 403"),
+            "fatal: unable to access 'https://(sensitive value)@example.com/r.git/': 403"
+        );
+        assert_eq!(
+            urls.redact("git remote add origin https://x:y@h:8443/r and ssh://git@h/r"),
+            "git remote add origin https://(sensitive value)@h:8443/r and ssh://(sensitive value)@h/r"
+        );
+        let clean = "From https://example.com/r\n * branch main -> FETCH_HEAD\ngit@host:r.git";
+        assert_eq!(urls.redact(clean), clean);
+        assert_eq!(urls.redact("https://a:b@c"), "https://(sensitive value)@c");
+        // Known values go too; without asking, URLs stay as they are.
+        let both = Redactor::new(["t0ken-of-mine"]).with_url_user_info();
+        assert_eq!(
+            both.redact("https://me:t0ken-of-mine@h/r said t0ken-of-mine"),
+            "https://(sensitive value)@h/r said (sensitive value)"
+        );
+        let values_only = Redactor::new(["t0ken-of-mine"]);
+        assert_eq!(
+            values_only.redact("https://me:other@h/r"),
+            "https://me:other@h/r"
         );
     }
 }

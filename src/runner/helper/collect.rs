@@ -81,10 +81,11 @@ struct Collected {
     omitted: BTreeMap<String, u64>,
 }
 
-/// Reads the result files that exist: the commit and `ERROR_FILE` each cut to its limit,
+/// Reads the result files that exist in the pod, as bytes (the provider parses them, from the
+/// result Secret: `crate::runner::run::results`): the commit and `ERROR_FILE` each cut to its limit,
 /// `OUTPUTS_FILE` and `SECRET_OUTPUTS_FILE` whole, together within [`OUTPUTS_LIMIT`], or left
 /// out. A file that cannot be read is logged and left out: the others still matter.
-fn read_results(results: &Path) -> Collected {
+fn read_result_files(results: &Path) -> Collected {
     let mut collected = Collected::default();
     let mut outputs_budget = OUTPUTS_LIMIT;
     for key in RESULT_KEYS {
@@ -234,7 +235,7 @@ async fn collect_async(layout: &Layout) -> Result<(), HelperError> {
         target.namespace, target.secret
     );
     terminate.recv().await;
-    let collected = read_results(&layout.results);
+    let collected = read_result_files(&layout.results);
     eprintln!("helper collect: {}", collected_summary(&collected));
     let client = kube::Client::try_from(config).map_err(HelperError::Client)?;
     let secret = result_secret(&target, &collected);
@@ -328,7 +329,7 @@ mod tests {
     #[test]
     fn results_are_read_within_the_limits() {
         let results = tempfile::tempdir().expect("temp dir");
-        assert_eq!(read_results(results.path()), Collected::default());
+        assert_eq!(read_result_files(results.path()), Collected::default());
         assert_eq!(
             collected_summary(&Collected::default()),
             "collected no result files"
@@ -336,7 +337,7 @@ mod tests {
 
         fs::write(results.path().join(OUTPUTS_KEY), r#"{"a": 1}"#).expect("outputs");
         fs::write(results.path().join(ERROR_KEY), "boom\n").expect("error");
-        let collected = read_results(results.path());
+        let collected = read_result_files(results.path());
         assert_eq!(
             collected.data.keys().collect::<Vec<_>>(),
             [ERROR_KEY, OUTPUTS_KEY]
@@ -353,7 +354,7 @@ mod tests {
         fs::write(results.path().join(SECRET_OUTPUTS_KEY), b"{\"a\": \"b\"}").expect("secret");
         let long_error = vec![b'e'; ERROR_FILE_LIMIT as usize + 1];
         fs::write(results.path().join(ERROR_KEY), &long_error).expect("error");
-        let collected = read_results(results.path());
+        let collected = read_result_files(results.path());
         assert_eq!(collected.data[OUTPUTS_KEY].len(), whole.len());
         assert_eq!(
             collected.omitted,

@@ -1,7 +1,8 @@
 //! git for `prepare`'s checkout: run in the checkout directory with the environment that
 //! supplies the credentials (askpass for HTTPS, a private key file and known hosts for SSH, a
-//! CA bundle), with every line it prints redacted of URL user info, and its failures explained
-//! (a host key that is not the known one names the `ssh-keyscan` that shows it).
+//! CA bundle), with every line it prints redacted (`crate::runner::redact`) of the source's
+//! credentials and of URL user info, and its failures explained (a host key that is not the
+//! known one names the `ssh-keyscan` that shows it).
 
 use std::ffi::OsString;
 use std::fs;
@@ -13,6 +14,7 @@ use std::process::{Command, Stdio};
 use super::prepare::{create_dir_all, place_file};
 use super::{HelperError, read_input};
 use crate::runner::contract::{HELPER_ASKPASS_ENV, ManifestSource};
+use crate::runner::redact::Redactor;
 
 /// A private temporary directory (mode 0700, not in the shared directory) for the SSH key, the
 /// known hosts and, when needed, `HOME`; removed on drop.
@@ -50,6 +52,8 @@ pub(super) struct Git<'a> {
     url: String,
     /// Whether `source.known_hosts` pins the host keys.
     pinned: bool,
+    /// Hides the source's credentials and every URL's user info in what git prints.
+    redactor: Redactor,
 }
 
 impl<'a> Git<'a> {
@@ -61,6 +65,7 @@ impl<'a> Git<'a> {
         scratch: &Scratch,
     ) -> Result<Self, HelperError> {
         let mut env: Vec<(&'static str, OsString)> = vec![("GIT_TERMINAL_PROMPT", "0".into())];
+        let mut credentials = Vec::new();
         if !home_is_writable() {
             let home = scratch.0.join("home");
             create_dir_all(&home)?;
@@ -72,6 +77,9 @@ impl<'a> Git<'a> {
             let exe = std::env::current_exe().map_err(HelperError::CurrentExe)?;
             env.push(("GIT_ASKPASS", exe.into()));
             env.push((HELPER_ASKPASS_ENV, "1".into()));
+        }
+        if let Some(key) = &source.password_key {
+            credentials.push(String::from_utf8_lossy(&read_input(inputs, key)?).into_owned());
         }
         // Why accept-new without source.known_hosts: no known_hosts can be shipped for every
         // server, so the key is taken on first use (and every pod is a first use). With it, the
@@ -118,6 +126,7 @@ impl<'a> Git<'a> {
             // are group-readable.
             let key_file = scratch.0.join("ssh-key");
             place_file(&key_file, &content, 0o600)?;
+            credentials.push(String::from_utf8_lossy(&content).into_owned());
             ssh.push_str(&format!(" -i {}", shell_quote(&key_file.to_string_lossy())));
         }
         env.push(("GIT_SSH_COMMAND", ssh.into()));
@@ -126,6 +135,7 @@ impl<'a> Git<'a> {
             env,
             url: source.url.clone(),
             pinned: source.known_hosts.is_some(),
+            redactor: Redactor::new(credentials.iter().map(String::as_str)).with_url_user_info(),
         })
     }
 
@@ -155,7 +165,10 @@ impl<'a> Git<'a> {
     pub(super) fn output(&self, args: &[&str]) -> Result<String, HelperError> {
         let output = self.command(args).output().map_err(HelperError::GitSpawn)?;
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = redact_userinfo(&String::from_utf8_lossy(&output.stderr));
+        let stderr = self
+            .redactor
+            .redact(&String::from_utf8_lossy(&output.stderr))
+            .into_owned();
         if !stderr.is_empty() {
             eprint!("{stderr}");
         }
@@ -163,10 +176,11 @@ impl<'a> Git<'a> {
             return Ok(stdout.into_owned());
         }
         if !stdout.is_empty() {
-            eprint!("{}", redact_userinfo(&stdout));
+            eprint!("{}", self.redactor.redact(&stdout));
         }
         if stderr.contains("Host key verification failed") {
-            let host = ssh_host(&self.url).unwrap_or_else(|| redact_userinfo(&self.url));
+            let host =
+                ssh_host(&self.url).unwrap_or_else(|| self.redactor.redact(&self.url).into_owned());
             // Why ssh's own line: it says whether the key is unknown or differs, and names
             // the key type.
             let said = stderr
@@ -191,7 +205,10 @@ impl<'a> Git<'a> {
             .map(|l| format!(": {}", l.trim()))
             .unwrap_or_default();
         Err(HelperError::Git {
-            command: redact_userinfo(&format!("git {}", args.join(" "))),
+            command: self
+                .redactor
+                .redact(&format!("git {}", args.join(" ")))
+                .into_owned(),
             status: output.status,
             detail,
         })
@@ -258,48 +275,9 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// Replaces the user info of every URL in `text` (`scheme://user:password@host`) with `***`.
-pub(super) fn redact_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        let end = after
-            .find(|c: char| c == '/' || c.is_whitespace() || "'\"<>".contains(c))
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
-            Some(sign) => {
-                out.push_str("***");
-                out.push_str(&authority[sign..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_userinfo_is_redacted() {
-        assert_eq!(
-            redact_userinfo("fatal: unable to access 'https://me:t0ken@example.com/r.git/': 403"),
-            "fatal: unable to access 'https://***@example.com/r.git/': 403"
-        );
-        assert_eq!(
-            redact_userinfo("git remote add origin https://x:y@h:8443/r and ssh://git@h/r"),
-            "git remote add origin https://***@h:8443/r and ssh://***@h/r"
-        );
-        let clean = "From https://example.com/r\n * branch main -> FETCH_HEAD\ngit@host:r.git";
-        assert_eq!(redact_userinfo(clean), clean);
-        assert_eq!(redact_userinfo("https://a:b@c"), "https://***@c");
-    }
 
     #[test]
     fn ssh_hosts_are_named_as_known_hosts_names_them() {

@@ -60,7 +60,7 @@ pub(crate) enum HelperError {
     /// A git command failed.
     #[error("`{command}` failed ({status}){detail}")]
     Git {
-        /// The command, with any URL user info removed.
+        /// The command, redacted.
         command: String,
         /// Its exit status.
         status: ExitStatus,

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use super::git::{Git, Scratch, redact_userinfo};
+use super::git::{Git, Scratch};
 use super::{HelperError, Layout, read_input, read_manifest};
 use crate::runner::contract::{COMMIT_FILE_NAME as COMMIT_KEY, ManifestFile, ManifestSource};
+use crate::runner::redact::Redactor;
 
 /// `helper prepare`: checks out the source, places the files, and makes sure the scripts
 /// directory exists.
@@ -20,7 +21,7 @@ pub(super) fn run(layout: &Layout) -> Result<(), HelperError> {
         Some(source) => {
             eprintln!(
                 "helper prepare: checking out {} ({}) into {}",
-                redact_userinfo(&source.url),
+                Redactor::default().with_url_user_info().redact(&source.url),
                 source.reference.as_deref().unwrap_or("the remote's HEAD"),
                 manifest.shared_directory
             );

@@ -109,7 +109,8 @@ impl Run {
         {
             return Err(Unread::Unreadable(omitted_text(omitted)));
         }
-        let results = read_results(&secret.data.unwrap_or_default()).map_err(Unread::Unreadable)?;
+        let results = results_from_secret_data(&secret.data.unwrap_or_default())
+            .map_err(Unread::Unreadable)?;
         let status = job.status.clone().unwrap_or_default();
         let time = |t: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
             t.map(|t| t.0.to_string()).unwrap_or_default()
@@ -147,10 +148,11 @@ fn omitted_text(omitted: &str) -> String {
     )
 }
 
-/// Reads the result Secret's data. Outputs are flat JSON objects; a string value is taken as it
+/// Parses the result Secret's data, which `helper collect` copied from the result files as
+/// they were. Outputs are flat JSON objects; a string value is taken as it
 /// is, any other value as its JSON text (`3`, `true`, `["a"]`), since the attributes are maps
 /// of strings.
-fn read_results(data: &BTreeMap<String, ByteString>) -> Result<Results, String> {
+fn results_from_secret_data(data: &BTreeMap<String, ByteString>) -> Result<Results, String> {
     let outputs = |key: &str, file: &str| -> Result<BTreeMap<String, String>, String> {
         let Some(text) = text_of(data, key).filter(|t| !t.trim().is_empty()) else {
             return Ok(BTreeMap::new());
@@ -199,7 +201,7 @@ mod tests {
 
     #[test]
     fn results_are_flat_maps_of_strings_and_bad_files_are_named_without_values() {
-        let results = read_results(&data(&[
+        let results = results_from_secret_data(&data(&[
             (
                 OUTPUTS_FILE_NAME,
                 r#"{"bucket": "b-1", "count": 3, "tags": ["a"]}"#,
@@ -214,11 +216,15 @@ mod tests {
         assert_eq!(results.secret_outputs["key"], SecretValue("s3cr3t".into()));
         assert_eq!(results.commit.as_deref(), Some("abc123"));
 
-        assert_eq!(read_results(&data(&[])).unwrap(), Results::default());
-        let bad = read_results(&data(&[(SECRET_OUTPUTS_FILE_NAME, "s3cr3t")])).unwrap_err();
+        assert_eq!(
+            results_from_secret_data(&data(&[])).unwrap(),
+            Results::default()
+        );
+        let bad =
+            results_from_secret_data(&data(&[(SECRET_OUTPUTS_FILE_NAME, "s3cr3t")])).unwrap_err();
         assert!(bad.starts_with("SECRET_OUTPUTS_FILE is not JSON"), "{bad}");
         assert!(!bad.contains("s3cr3t"));
-        let list = read_results(&data(&[(OUTPUTS_FILE_NAME, "[1]")])).unwrap_err();
+        let list = results_from_secret_data(&data(&[(OUTPUTS_FILE_NAME, "[1]")])).unwrap_err();
         assert_eq!(list, "OUTPUTS_FILE is not a JSON object");
     }
 

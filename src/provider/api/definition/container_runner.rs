@@ -21,7 +21,8 @@ use serde_json::{Map, Value as Json};
 use super::{criteria_rules, normalized_criteria};
 use crate::humanitec::{Definition, DefinitionCreate, DefinitionUpdate, DriverInputs, JsonObject};
 use crate::model::container_runner::{
-    ContainerRunner, Job, MatchingCriterion, SecretAttribute, SecretRef, Source, secrets_in,
+    ContainerRunner, Job, MatchingCriterion, SECRETS, SecretAttribute, SecretFields, SecretRef,
+    Source, secrets_in,
 };
 use terraform_plugin::framework::model::Sensitive;
 
@@ -54,96 +55,68 @@ fn dotted(path: &[String]) -> String {
     path.join(".")
 }
 
-fn path(parts: &[&str]) -> SecretPath {
-    parts.iter().map(|p| (*p).to_string()).collect()
-}
-
-/// A secret map entry: a known value, or one this provider cannot know (null).
-fn map_secret(value: &Option<Sensitive<String>>) -> SecretInput {
-    value
-        .clone()
-        .map_or(SecretInput::Hidden, SecretInput::Value)
-}
-
-/// Every secret input of a container runner, with its path in `driver_inputs`.
+/// Every secret input of a container runner, with its path in `driver_inputs`, in the order of
+/// the table of secrets.
 pub(crate) fn secrets(runner: &ContainerRunner) -> Vec<(SecretPath, SecretInput)> {
     let mut out = Vec::new();
-    if let Some(source) = &runner.source {
-        let forms = [
-            (
-                "password",
-                &source.password,
-                &source.password_wo,
-                &source.password_ref,
-            ),
-            (
-                "ssh_key",
-                &source.ssh_key,
-                &source.ssh_key_wo,
-                &source.ssh_key_ref,
-            ),
-        ];
-        for (name, value, write_only, reference) in forms {
-            let secret = match (value, write_only, reference) {
-                (Some(value), _, _) => SecretInput::Value(value.clone()),
-                (None, Some(value), _) => SecretInput::WriteOnly(value.clone()),
-                (None, None, Some(reference)) => SecretInput::Ref(reference.clone()),
-                (None, None, None) => continue,
-            };
-            out.push((path(&["source", name]), secret));
+    for secret in &SECRETS {
+        let held = (secret.held)(runner);
+        let at = |key: &str| {
+            let mut at: SecretPath = secret.input.split('.').map(str::to_string).collect();
+            if secret.by_key {
+                at.push(key.to_string());
+            }
+            at
+        };
+        if secret.by_key {
+            let write_only = held
+                .write_only
+                .iter()
+                .map(|(key, value)| (*key, SecretInput::WriteOnly((*value).clone())));
+            // A null entry is a secret whose value this provider cannot know.
+            let plain = held.values.iter().map(|(key, value)| {
+                let secret = value
+                    .cloned()
+                    .map_or(SecretInput::Hidden, SecretInput::Value);
+                (*key, secret)
+            });
+            // Validation refuses both forms at once; were they both set, the plain one would win.
+            out.extend(
+                write_only
+                    .chain(plain)
+                    .map(|(key, secret)| (at(key), secret)),
+            );
+            continue;
         }
-    }
-    let write_only = |values: &Option<BTreeMap<String, Sensitive<String>>>| {
-        values
-            .iter()
-            .flatten()
-            .map(|(key, value)| (key.clone(), SecretInput::WriteOnly(value.clone())))
-            .collect::<Vec<_>>()
-    };
-    if let Some(job) = &runner.job {
-        let plain = job.secret_variables.iter().flatten();
-        let plain = plain.map(|(key, value)| (key.clone(), map_secret(value)));
-        // Validation refuses both forms at once; were they both set, the plain one would win.
-        for (name, secret) in write_only(&job.secret_variables_wo)
-            .into_iter()
-            .chain(plain)
-        {
-            out.push((path(&["job", "variables", &name]), secret));
-        }
-    }
-    let plain = runner.secret_files.iter().flatten();
-    let plain = plain.map(|(key, value)| (key.clone(), map_secret(value)));
-    for (file, secret) in write_only(&runner.secret_files_wo).into_iter().chain(plain) {
-        out.push((path(&["files", &file]), secret));
+        let value = held.values.first().and_then(|(_, value)| *value);
+        let write_only = held.write_only.first().map(|(_, value)| *value);
+        let secret = match (value, write_only, held.reference) {
+            (Some(value), _, _) => SecretInput::Value(value.clone()),
+            (None, Some(value), _) => SecretInput::WriteOnly(value.clone()),
+            (None, None, Some(reference)) => SecretInput::Ref(reference.clone()),
+            (None, None, None) => continue,
+        };
+        out.push((at(""), secret));
     }
     out
 }
 
-/// The versions of the write-only secrets, in a fixed order: what a change of them is made of.
-pub(crate) fn write_only_versions(runner: &ContainerRunner) -> [Option<&String>; 4] {
-    let source = runner.source.as_ref();
-    [
-        source.and_then(|s| s.password_wo_version.as_ref()),
-        source.and_then(|s| s.ssh_key_wo_version.as_ref()),
-        runner
-            .job
-            .as_ref()
-            .and_then(|j| j.secret_variables_wo_version.as_ref()),
-        runner.secret_files_wo_version.as_ref(),
-    ]
+/// The versions of the write-only secrets, in the order of the table of secrets: what a change
+/// of them is made of.
+pub(crate) fn write_only_versions(runner: &ContainerRunner) -> [Option<&String>; SECRETS.len()] {
+    SECRETS
+        .each_ref()
+        .map(|secret| (secret.held)(runner).write_only_version)
 }
 
 /// The runner without its write-only values (their versions stay): what a plan or a state holds.
 pub(crate) fn without_write_only(runner: &ContainerRunner) -> ContainerRunner {
     let mut runner = runner.clone();
-    if let Some(source) = runner.source.as_mut() {
-        source.password_wo = None;
-        source.ssh_key_wo = None;
+    for secret in &SECRETS {
+        if let Some(fields) = (secret.fields)(&mut runner, false) {
+            fields.forget_write_only();
+        }
     }
-    if let Some(job) = runner.job.as_mut() {
-        job.secret_variables_wo = None;
-    }
-    runner.secret_files_wo = None;
     runner
 }
 
@@ -429,28 +402,13 @@ pub(crate) fn read_container_runner(
     }
     let prior_job = prior.job.as_ref();
     let job = input(&values, "job", &mut problems).map(|mut job: Job| {
-        job.secret_variables = None;
-        job.secret_variables_wo = None;
-        job.secret_variables_wo_version =
-            prior_job.and_then(|j| j.secret_variables_wo_version.clone());
         job.pod_template = prefer_prior(
             job.pod_template.take(),
             prior_job.and_then(|j| j.pod_template.as_ref()),
         );
         job
     });
-    let prior_source = prior.source.as_ref();
-    let source = input(&values, "source", &mut problems).map(|source: Source| Source {
-        password: None,
-        ssh_key: None,
-        password_ref: None,
-        ssh_key_ref: None,
-        password_wo: None,
-        ssh_key_wo: None,
-        password_wo_version: prior_source.and_then(|s| s.password_wo_version.clone()),
-        ssh_key_wo_version: prior_source.and_then(|s| s.ssh_key_wo_version.clone()),
-        ..source
-    });
+    let source: Option<Source> = input(&values, "source", &mut problems);
     let files = input::<BTreeMap<String, String>>(&values, "files", &mut problems).map(|files| {
         files
             .into_iter()
@@ -470,9 +428,10 @@ pub(crate) fn read_container_runner(
         job,
         source,
         files,
+        // The secrets come from the references below, the versions from the prior model.
         secret_files: None,
         secret_files_wo: None,
-        secret_files_wo_version: prior.secret_files_wo_version.clone(),
+        secret_files_wo_version: None,
         credentials_config: input(&values, "credentials_config", &mut problems),
         runner_config: prior.runner_config.clone(),
         // After an import there is no prior value: the default.
@@ -488,6 +447,14 @@ pub(crate) fn read_container_runner(
         last_run: None,
     };
 
+    // Why: `values` never carries a secret (the API keeps them apart), and one that did would
+    // not be this provider's to read; a write-only version exists only in Terraform.
+    for secret in &SECRETS {
+        if let Some(mut fields) = (secret.fields)(&mut runner, false) {
+            *fields.write_only_version() = (secret.held)(prior).write_only_version.cloned();
+            fields.forget_values();
+        }
+    }
     let mut leaves = Vec::new();
     if let Some(tree) = &inputs.secret_refs {
         reference_leaves(tree, &mut Vec::new(), &mut leaves);
@@ -519,14 +486,13 @@ pub(crate) fn read_container_runner(
     forget_changed_write_only(&mut runner, &prior_refs, &refs);
     runner.secret_refs = Some(refs);
     // Maps the prior model had stay maps (perhaps empty) rather than vanishing.
-    if prior.secret_files.is_some() && runner.secret_files.is_none() {
-        runner.secret_files = Some(BTreeMap::new());
-    }
-    if let (Some(job), Some(prior_job)) = (runner.job.as_mut(), prior_job)
-        && prior_job.secret_variables.is_some()
-        && job.secret_variables.is_none()
-    {
-        job.secret_variables = Some(BTreeMap::new());
+    for secret in SECRETS.iter().filter(|secret| secret.by_key) {
+        if let Some(SecretFields::ByKey { values, .. }) = (secret.fields)(&mut runner, false)
+            && (secret.held)(prior).set
+            && values.is_none()
+        {
+            *values = Some(BTreeMap::new());
+        }
     }
     ContainerRunnerRead { runner, problems }
 }
@@ -559,36 +525,29 @@ fn forget_changed_write_only(
             !before.is_empty() && was != is
         }
     };
-    if let Some(source) = runner.source.as_mut() {
-        if source.password_wo_version.is_some() && changed("source.password", true) {
-            source.password_wo_version = None;
+    for secret in &SECRETS {
+        let Some(mut fields) = (secret.fields)(runner, false) else {
+            continue;
+        };
+        let version = fields.write_only_version();
+        // A map's secrets are the paths under `<input>.`, a single secret's is its path.
+        let changed = if secret.by_key {
+            changed(&format!("{}.", secret.input), false)
+        } else {
+            changed(secret.input, true)
+        };
+        if version.is_some() && changed {
+            *version = None;
         }
-        if source.ssh_key_wo_version.is_some() && changed("source.ssh_key", true) {
-            source.ssh_key_wo_version = None;
-        }
-    }
-    if let Some(job) = runner.job.as_mut()
-        && job.secret_variables_wo_version.is_some()
-        && changed("job.variables.", false)
-    {
-        job.secret_variables_wo_version = None;
-    }
-    if runner.secret_files_wo_version.is_some() && changed("files.", false) {
-        runner.secret_files_wo_version = None;
     }
 }
 
 /// Whether the attribute that would hold a secret at `at` is set (perhaps empty).
 fn holds_secrets_at(runner: &ContainerRunner, at: &[String]) -> bool {
-    match at.first().map(String::as_str) {
-        Some("source") => runner.source.is_some(),
-        Some("job") => runner
-            .job
-            .as_ref()
-            .is_some_and(|j| j.secret_variables.is_some()),
-        Some("files") => runner.secret_files.is_some(),
-        _ => false,
-    }
+    SECRETS
+        .iter()
+        .find(|secret| secret.key_at(at).is_some())
+        .is_some_and(|secret| (secret.held)(runner).set)
 }
 
 /// Puts a secret read back from the API where its path says; paths this resource does not
@@ -600,33 +559,26 @@ fn place_secret(runner: &mut ContainerRunner, at: &[String], secret: SecretInput
         SecretInput::Value(value) => Some(value),
         SecretInput::Ref(_) | SecretInput::Hidden | SecretInput::WriteOnly(_) => None,
     };
-    match at {
-        [group, name] if group == "source" && (name == "password" || name == "ssh_key") => {
-            let source = runner.source.get_or_insert_with(Default::default);
-            let (value, reference) = if name == "password" {
-                (&mut source.password, &mut source.password_ref)
-            } else {
-                (&mut source.ssh_key, &mut source.ssh_key_ref)
-            };
-            match secret {
-                SecretInput::Value(known) => *value = Some(known),
-                SecretInput::Ref(found) => *reference = Some(found),
-                SecretInput::Hidden | SecretInput::WriteOnly(_) => {}
-            }
-        }
-        [group, variables, name] if group == "job" && variables == "variables" => {
-            let job = runner.job.get_or_insert_with(Default::default);
-            job.secret_variables
+    let Some((attribute, key)) = SECRETS
+        .iter()
+        .find_map(|attribute| Some((attribute, attribute.key_at(at)?)))
+    else {
+        return;
+    };
+    match (attribute.fields)(runner, true) {
+        Some(SecretFields::One {
+            value, reference, ..
+        }) => match secret {
+            SecretInput::Value(known) => *value = Some(known),
+            SecretInput::Ref(found) => *reference = Some(found),
+            SecretInput::Hidden | SecretInput::WriteOnly(_) => {}
+        },
+        Some(SecretFields::ByKey { values, .. }) => {
+            values
                 .get_or_insert_with(BTreeMap::new)
-                .insert(name.clone(), entry(secret));
+                .insert(key.to_string(), entry(secret));
         }
-        [group, file] if group == "files" => {
-            runner
-                .secret_files
-                .get_or_insert_with(BTreeMap::new)
-                .insert(file.clone(), entry(secret));
-        }
-        _ => {}
+        None => {}
     }
 }
 
