@@ -2,7 +2,8 @@
 //!
 //! Platform engineers describe, in HCL, the container that provisions a resource type and the
 //! cluster it runs on; the provider turns that into Humanitec Resource Definitions through the
-//! Humanitec API.
+//! Humanitec API (api mode), or runs the container as a Kubernetes Job on that cluster itself
+//! (direct mode). The README's "Where does X happen" table maps each concern to its file.
 //!
 //! # Layout
 //!
@@ -22,6 +23,7 @@
 //!   of a container runner's secrets. A leaf: it names nothing of the crate above it.
 //! - [`text`]: small text helpers for messages and the mask of a secret (a leaf every layer may
 //!   use).
+//! - [`yaml`]: YAML in and out, quoting what YAML 1.1 readers would retype (a leaf).
 //! - the crate `terraform-plugin` (`terraform-plugin/`, a workspace member): the protocol
 //!   (go-plugin handshake, AutoMTLS, tfplugin5), the framework (schemas, diagnostics, plan rules,
 //!   the `Resource` and `Provider` traits, typed models of values) and Terraform values with their
