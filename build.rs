@@ -21,8 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // starts the provider about four times per apply. Linked at a fixed address the pointers are
     // final in the file. The cost is that the executable's own image is not randomised (shared
     // libraries, stack and heap still are); it parses no untrusted input before Terraform's
-    // pinned mutual TLS. Only on Linux (gcc/clang driver flag), only for the provider binary.
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    // pinned mutual TLS. Only on Linux with glibc (musl targets link static-pie themselves), only
+    // for the provider binary.
+    let target = |key: &str| std::env::var(key).unwrap_or_default();
+    if target("CARGO_CFG_TARGET_OS") == "linux" && target("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-link-arg-bin=terraform-provider-humanitec=-no-pie");
     }
     let descriptors = protox::compile(files, ["proto"])?;
