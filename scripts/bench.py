@@ -11,13 +11,26 @@ Measures, on the release build:
      pod_template, variables and secret_variables; source with a password; files and
      secret_files; credentials_config; driver_account; criteria; force_delete; timeouts).
 
-Usage: scripts/bench.py [--count 100] [--launches 50]   (builds with cargo --release first)
+  5. the resident memory of the provider at its peak over `terraform providers schema` as
+     Terraform really runs it (AutoMTLS handshake, GetProviderSchema, shutdown);
+  6. the binary's size and its count of dynamic relocations (each one is work at every start).
+
+Times of (3) and (4) are given as wall time and as CPU time (user + system of Terraform and every
+provider process it started), the median of --rounds rounds, each with its ratio to two
+baselines: 100 terraform_data whose `input` holds an object of the same shape and values (the
+target: the provider costs Terraform nothing beyond the data), and 100 plain terraform_data. The
+provider processes' own CPU is reported too, from one more round with each launch timed.
+
+Usage: scripts/bench.py [--count 100] [--launches 50] [--rounds 3] [--bin-dir DIR]
+Without --bin-dir it builds with cargo --release first; with it, it measures the binaries in DIR
+as they are (e.g. a build of another commit, to compare two builds on one machine in one session).
 Nothing here is a pass/fail assertion: the machines are shared and noisy.
 """
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -91,6 +104,77 @@ resource "humanitec_container_runner" "bench" {
 '''
 
 
+# 100 terraform_data whose input is an object of the same shape and values as one runner config
+# (blocks become lists of objects, as in Terraform's type of the resource).
+RUNNER_CONFIGS_AS_DATA = r'''
+resource "terraform_data" "bench" {
+  count = %d
+  input = {
+    id       = "runner-${count.index}"
+    criteria = [{ env_type = "env-${count.index}" }]
+    cluster = [{
+      cluster_type = "gke"
+      account      = "org/account"
+      name         = "cluster"
+      project_id   = "project"
+      zone         = "zone"
+    }]
+  }
+}
+'''
+
+# The same for one container runner with every attribute set.
+CONTAINER_RUNNERS_AS_DATA = r'''
+resource "terraform_data" "bench" {
+  count = %d
+  input = {
+    id             = "container-runner-${count.index}"
+    name           = "Container runner ${count.index}"
+    type           = "s3"
+    driver_account = "my-aws-account"
+    criteria = [{
+      app_id   = "app-${count.index}"
+      env_type = "development"
+      class    = "default"
+    }]
+    job = [{
+      image            = "ghcr.io/my-org/my-image:1.1.0"
+      command          = ["/opt/container"]
+      shared_directory = "/home/runneruser/workspace"
+      namespace        = "humanitec-runner"
+      service_account  = "humanitec-runner-job"
+      pod_template     = <<-EOT
+        spec:
+          imagePullSecrets:
+            - name: ghcr-private-registry
+      EOT
+      variables        = { TF_LOG = "info", INDEX = "${count.index}" }
+      secret_variables = { AWS_SECRET_ACCESS_KEY = "secret-${count.index}" }
+    }]
+    source = [{
+      url      = "https://my-domain.com/my-org/my-repo.git"
+      ref      = "refs/heads/main"
+      path     = "s3"
+      username = "my-git-handler"
+      password = "git-password-${count.index}"
+    }]
+    files = {
+      "/home/runneruser/workspace/s3/terraform.tfvars.json" = jsonencode({ bucket = "$${context.app.id}-$${context.env.id}" })
+    }
+    secret_files = {
+      "/home/runneruser/workspace/s3/secret.auto.tfvars" = "token = \"secret-file-${count.index}\""
+    }
+    credentials_config = [{
+      environment = { AWS_ACCESS_KEY_ID = "AccessKeyId", AWS_SECRET_ACCESS_KEY = "SecretAccessKey" }
+      file        = "credentials.json"
+    }]
+    force_delete = true
+    timeouts     = { create = "10m", update = "10m", delete = "10m", read = "5m" }
+  }
+}
+'''
+
+
 def build():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bins",
                     "-p", "terraform-provider-humanitec", "-p", "humanitec-sandbox"], cwd=REPO, check=True)
@@ -156,10 +240,49 @@ def rss_after_schema(bin_dir, work):
     return rss_kib / 1024
 
 
+def rss_over_mtls_exchange(bin_dir, work):
+    """Peak VmHWM of the provider while Terraform launches it with AutoMTLS and fetches its schema.
+
+    Why a wrapper: Terraform starts and stops the provider itself; the wrapper execs the binary
+    under GNU time, which reports the peak resident set of exactly that process at its exit.
+    """
+    wrap_dir = os.path.join(work, "wrapped")
+    os.makedirs(wrap_dir)
+    report = os.path.join(work, "peak-rss-kib")
+    wrapper = os.path.join(wrap_dir, "terraform-provider-humanitec")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nexec /usr/bin/time -f %%M -o %s %s "$@"\n'
+                % (report, os.path.join(bin_dir, "terraform-provider-humanitec")))
+    os.chmod(wrapper, 0o755)
+    d = os.path.join(work, "schema-mtls")
+    os.makedirs(d)
+    with open(os.path.join(d, "main.tf"), "w") as f:
+        f.write('terraform {\n  required_providers {\n    humanitec = { source = "container-runner/humanitec" }\n  }\n}\n')
+    subprocess.run(["terraform", "providers", "schema", "-json"], cwd=d, env=tf_env(work, wrap_dir),
+                   check=True, capture_output=True)
+    for _ in range(100):  # GNU time writes its report when the provider has exited
+        if os.path.exists(report) and os.path.getsize(report) > 0:
+            break
+        time.sleep(0.05)
+    with open(report) as f:
+        return int(f.read().split()[-1]) / 1024
+
+
+def relocations(path):
+    """The number of dynamic relocations the loader applies at start (`readelf -r`)."""
+    out = subprocess.run(["readelf", "-r", "-W", path], capture_output=True, text=True).stdout
+    return sum(int(line.split("contains ")[1].split()[0]) for line in out.splitlines()
+               if "Relocation section" in line and "contains " in line)
+
+
 def timed(cmd, cwd, env):
+    """Wall time and CPU time (user + system of the command and every process it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def apply_destroy(work, name, main_tf, env):
@@ -172,13 +295,48 @@ def apply_destroy(work, name, main_tf, env):
     return apply, destroy
 
 
+def median_run(runs):
+    """The median wall and CPU time of apply + destroy over rounds of `apply_destroy`."""
+    wall = statistics.median(a[0] + d[0] for a, d in runs)
+    cpu = statistics.median(a[1] + d[1] for a, d in runs)
+    return wall, cpu
+
+
+def wrapped_bin_dir(bin_dir, work, cpu_log):
+    """A directory whose provider runs the real one under GNU time, which appends each launch's
+    user and system CPU seconds to `cpu_log`: the provider processes' own share of a command."""
+    wrap_dir = os.path.join(work, "cpu-wrapped")
+    os.makedirs(wrap_dir, exist_ok=True)
+    wrapper = os.path.join(wrap_dir, "terraform-provider-humanitec")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nexec /usr/bin/time -a -f "%%U %%S" -o %s %s "$@"\n'
+                % (cpu_log, os.path.join(bin_dir, "terraform-provider-humanitec")))
+    os.chmod(wrapper, 0o755)
+    return wrap_dir
+
+
+def provider_cpu(cpu_log):
+    """The CPU seconds (user + system) of every provider launch logged in `cpu_log`, and the
+    number of launches."""
+    total, launches = 0.0, 0
+    with open(cpu_log) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 2:
+                total += float(fields[0]) + float(fields[1])
+                launches += 1
+    return total, launches
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--launches", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="apply+destroy rounds per configuration")
+    parser.add_argument("--bin-dir", help="measure the binaries in this directory instead of building")
     args = parser.parse_args()
 
-    bin_dir = build()
+    bin_dir = os.path.abspath(args.bin_dir) if args.bin_dir else build()
     provider = os.path.join(bin_dir, "terraform-provider-humanitec")
     work = tempfile.mkdtemp(prefix="humanitec-bench-")
     sandbox = None
@@ -187,6 +345,10 @@ def main():
         print("start to handshake line: median %.2f ms, p90 %.2f ms (%d launches, AutoMTLS on)"
               % (statistics.median(times), sorted(times)[int(len(times) * 0.9) - 1], len(times)))
         print("resident memory after GetSchema: %.1f MiB" % rss_after_schema(bin_dir, work))
+        print("peak resident memory over a real mTLS exchange (terraform providers schema): %.1f MiB"
+              % rss_over_mtls_exchange(bin_dir, work))
+        print("binary: %.1f MiB, %d dynamic relocations"
+              % (os.path.getsize(provider) / 2**20, relocations(provider)))
 
         token = "bench-token"
         sandbox = subprocess.Popen([os.path.join(bin_dir, "humanitec-sandbox"), "--token", token],
@@ -210,17 +372,41 @@ resource "humanitec_runner_config" "bench" {
 }
 ''' % args.count
         container_runners = header + CONTAINER_RUNNERS % args.count
-        baseline = 'resource "terraform_data" "bench" {\n  count = %d\n  input = "runner-${count.index}"\n}\n' % args.count
-        base_apply, base_destroy = apply_destroy(work, "baseline", baseline, env)
-        ours_apply, ours_destroy = apply_destroy(work, "runner_configs", runner_configs, env)
-        cr_apply, cr_destroy = apply_destroy(work, "container_runners", container_runners, env)
-        base, ours, cr = base_apply + base_destroy, ours_apply + ours_destroy, cr_apply + cr_destroy
-        print("apply+destroy of %d terraform_data: %.2f s (apply %.2f, destroy %.2f)" % (args.count, base, base_apply, base_destroy))
-        print("apply+destroy of %d humanitec_runner_config: %.2f s (apply %.2f, destroy %.2f)" % (args.count, ours, ours_apply, ours_destroy))
-        print("ratio runner_config / terraform_data: %.2f" % (ours / base))
-        print("apply+destroy of %d humanitec_container_runner (every attribute): %.2f s (apply %.2f, destroy %.2f)"
-              % (args.count, cr, cr_apply, cr_destroy))
-        print("ratio container_runner / terraform_data: %.2f" % (cr / base))
+        configs = [
+            ("terraform_data (plain)", 'resource "terraform_data" "bench" {\n  count = %d\n  input = "runner-${count.index}"\n}\n' % args.count),
+            ("terraform_data (runner config data)", RUNNER_CONFIGS_AS_DATA % args.count),
+            ("humanitec_runner_config", runner_configs),
+            ("terraform_data (container runner data)", CONTAINER_RUNNERS_AS_DATA % args.count),
+            ("humanitec_container_runner (every attribute)", container_runners),
+        ]
+        # Why rounds taken in turn: the machines are shared, and a burst of load then hits every
+        # configuration alike rather than one of them.
+        runs = {name: [] for name, _ in configs}
+        for round_ in range(args.rounds):
+            for i, (name, main_tf) in enumerate(configs):
+                runs[name].append(apply_destroy(work, "r%d-%d" % (round_, i), main_tf, env))
+        medians = {name: median_run(runs[name]) for name, _ in configs}
+        for name, _ in configs:
+            wall, cpu = medians[name]
+            print("apply+destroy of %d %s: wall %.2f s, CPU %.2f s (median of %d rounds)"
+                  % (args.count, name, wall, cpu, args.rounds))
+        for ours, data in [("humanitec_runner_config", "terraform_data (runner config data)"),
+                           ("humanitec_container_runner (every attribute)", "terraform_data (container runner data)")]:
+            for base in [data, "terraform_data (plain)"]:
+                print("ratio %s / %s: wall %.2f, CPU %.2f"
+                      % (ours, base, medians[ours][0] / medians[base][0], medians[ours][1] / medians[base][1]))
+
+        # One more apply+destroy each, with every provider launch under GNU time: how much of the
+        # command's CPU the provider processes themselves spend (the wrapper's own cost is in
+        # the command's total here, not in the ratios above).
+        for i, (name, main_tf) in enumerate([configs[2], configs[4]]):
+            cpu_log = os.path.join(work, "provider-cpu-%d.log" % i)
+            open(cpu_log, "w").close()
+            (_, apply_cpu), (_, destroy_cpu) = apply_destroy(
+                work, "cpu-%d" % i, main_tf, tf_env(work, wrapped_bin_dir(bin_dir, work, cpu_log)))
+            cpu, launches = provider_cpu(cpu_log)
+            print("provider processes' CPU in apply+destroy of %d %s: %.3f s in %d launches, %.1f %% of the command's %.2f s"
+                  % (args.count, name, cpu, launches, 100 * cpu / (apply_cpu + destroy_cpu), apply_cpu + destroy_cpu))
     finally:
         if sandbox:
             sandbox.kill()
