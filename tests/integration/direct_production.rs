@@ -11,19 +11,17 @@ use crate::support::git_server::GitServer;
 use crate::support::ssh_server::SshServer;
 use crate::support::{Workdir, words};
 
-/// The pod of Job `job` as the cluster stored it: from the test world's history (the pod may
-/// be gone), else from the cluster now.
+/// The pod of Job `job` as the cluster stored it: from the test cluster's history (the pod
+/// may be gone), else from the cluster now.
 fn pod_of(cluster: &Cluster, job: &str) -> Json {
-    if let Some(world) = cluster.world() {
-        return world
-            .audit()
-            .iter()
+    if let Some(history) = cluster.history() {
+        return history
+            .into_iter()
             .rev()
             .find(|o| {
                 o["kind"] == "Pod" && o["metadata"]["labels"]["batch.kubernetes.io/job-name"] == job
             })
-            .cloned()
-            .unwrap_or_else(|| panic!("no pod of Job {job} in the world's history"));
+            .unwrap_or_else(|| panic!("no pod of Job {job} in the cluster's history"));
     }
     let out = cluster.kubectl_ok(
         &[
@@ -77,17 +75,15 @@ spec:
 /// request above its limit and a quantity Kubernetes would refuse are plan errors naming the
 /// attribute.
 ///
-/// The test world knows neither ResourceQuotas nor LimitRanges, so there the test checks the
-/// pod the provider made against what the quota's admission requires (CPU and memory requests
-/// and limits in every container) and the limit range's bounds; on a real cluster
-/// (`KUBECONFIG`) the API server's own admission decides.
+/// The API server's own ResourceQuota and LimitRanger admission decides; the test also checks
+/// the pod the provider made against what the quota requires (CPU and memory requests and
+/// limits in every container) and the limit range's bounds, so that a pod the admission would
+/// change (a default filled in) is noticed too.
 fn helper_resources_fit_quotas_and_limit_ranges(cluster: &Cluster) {
-    if cluster.world().is_none() {
-        cluster.kubectl_ok(
-            &["apply", "-f", "-"],
-            &QUOTA_AND_LIMITS.replace("NS", &cluster.namespace),
-        );
-    }
+    cluster.kubectl_ok(
+        &["apply", "-f", "-"],
+        &QUOTA_AND_LIMITS.replace("NS", &cluster.namespace),
+    );
     let main = "    pod_template = \"spec:\\n  containers:\\n    - name: main\\n      resources:\\n        requests: {cpu: 50m, memory: 64Mi}\\n        limits: {cpu: 500m, memory: 256Mi}\\n\"";
     let resource = cluster.container_runner("quota", main, "");
     let helper_resources = |prepare_limits: &str| {
@@ -128,7 +124,7 @@ fn helper_resources_fit_quotas_and_limit_ranges(cluster: &Cluster) {
                            "limits": {"cpu": "500m", "memory": "256Mi"}}),
         "main: the user's, from job.pod_template"
     );
-    if cluster.world().is_some() {
+    {
         // What the quota's admission requires of every container, and the limit range's
         // bounds (min 5m / 16Mi, max 2 / 2Gi, limit at most 20 times the CPU request).
         let quantity = |q: &Json| {
@@ -212,13 +208,14 @@ fn hcl_string(text: &str) -> String {
 /// run checks out the commit. Proxy variables set in `job.variables` reach the checkout:
 /// `HTTPS_PROXY` sends it through the proxy, `NO_PROXY` past it.
 fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
+    let host = cluster.host_for_pods().expect("the test cluster");
     let repo = tempfile::tempdir().expect("temp dir");
-    let server = GitServer::start_tls(repo.path(), "git-bot", GIT_PASSWORD);
+    let server = GitServer::start_tls_on(&host, repo.path(), "git-bot", GIT_PASSWORD);
     let commit = server.create_repo(
         "infra.git",
         &std::collections::BTreeMap::from([("README", "private CA\n")]),
     );
-    let proxy = ConnectProxy::start();
+    let proxy = ConnectProxy::start_on(&host);
     let auth = format!("    username = \"git-bot\"\n    password = \"{GIT_PASSWORD}\"\n");
     let resource = |ca: bool, variables: &str| {
         let extra = if ca {
@@ -250,14 +247,14 @@ fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
     let through = format!("HTTPS_PROXY = \"{}\"", proxy.url());
     work.write(&cluster.config(&resource(true, &through)));
     work.apply();
-    let git = format!("127.0.0.1:{}", server.port());
+    let git = format!("{host}:{}", server.port());
     assert_eq!(
         proxy.targets(),
         std::slice::from_ref(&git),
         "the checkout went through the proxy"
     );
 
-    let past = format!("{through}, NO_PROXY = \"127.0.0.1\"");
+    let past = format!("{through}, NO_PROXY = \"{host}\"");
     work.write(&cluster.config(&resource(true, &past)));
     work.apply();
     assert_eq!(
@@ -278,10 +275,9 @@ const GIT_PASSWORD: &str = "git-pat-51c0e2";
 /// server's key it checks out the commit; without known_hosts the key is taken on first use.
 /// The private key reaches no log line, no diagnostic and no object but Secrets.
 fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
-    let world = cluster.world().expect("a test-world scenario");
-    let sshd = SshServer::start();
+    let sshd = SshServer::start_on(&cluster.host_for_pods().expect("the test cluster"));
     let repos = tempfile::tempdir().expect("temp dir");
-    let server = GitServer::start(repos.path(), "unused", "unused");
+    let server = cluster.git_server(repos.path(), "unused", "unused");
     let commit = server.create_repo(
         "infra.git",
         &std::collections::BTreeMap::from([("README", "over ssh\n")]),
@@ -353,12 +349,15 @@ fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
     );
     for (what, text) in [
         ("the provider log", provider_log),
-        ("the container logs", world.container_logs()),
+        (
+            "the container logs",
+            cluster.container_logs().expect("the container logs"),
+        ),
         ("the output", format!("{}{}", failed.stdout, failed.stderr)),
     ] {
         assert!(!text.contains(secret_line), "the SSH key is in {what}");
     }
-    for object in world.audit() {
+    for object in cluster.history().expect("the cluster's history") {
         if object["kind"] != "Secret" {
             assert!(
                 !object.to_string().contains(secret_line),
@@ -373,10 +372,10 @@ fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
 crate::support::tiers! {
     both:
         helper_resources_fit_quotas_and_limit_ranges;
-    local_only: ;
-    // Why the test world only: the git servers and the proxy listen on 127.0.0.1, which a real
-    // cluster's pods do not reach.
-    test_world_only:
+    // Why the test cluster only: the git servers and the proxy listen on this machine, which a
+    // managed cluster's pods do not reach; the released image is copied onto the test
+    // cluster's node; the missing image relies on a node that pulls from no registry.
+    local_only:
         git_over_https_with_a_private_ca_and_a_proxy,
         git_over_ssh_with_pinned_host_keys,
         the_released_helper_image_runs_a_container_runner,
@@ -396,8 +395,8 @@ fn run_ok(command: &mut std::process::Command) -> String {
 }
 
 /// The release writes the helper image as an OCI image archive, listed in SHA256SUMS, and the
-/// same inputs give the same archive; loaded into the test world's node with `podman load`, it
-/// runs a container runner's `prepare` (a git checkout) and `collect`.
+/// same inputs give the same archive; loaded with `podman load` and copied onto the test
+/// cluster's node, it runs a container runner's `prepare` (a git checkout) and `collect`.
 fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
     let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dist = tempfile::tempdir().expect("temp dir");
@@ -459,7 +458,10 @@ fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
         "loaded as the default helper_image: {loaded}"
     );
     // Why a tag of its own: another checkout may load its own build under the release name.
-    let tagged = format!("localhost/testworld/released-helper:in-{}", &digest[7..23]);
+    let tagged = format!(
+        "localhost/test-images/released-helper:in-{}",
+        &digest[7..23]
+    );
     let id = run_ok(
         std::process::Command::new("podman")
             .env("CONTAINERS_CONF", &conf)
@@ -470,9 +472,10 @@ fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
             .env("CONTAINERS_CONF", &conf)
             .args(["tag", id.trim(), &tagged]),
     );
+    cluster.load_image(&tagged);
 
     let repos = tempfile::tempdir().expect("temp dir");
-    let server = GitServer::start(repos.path(), "git-bot", GIT_PASSWORD);
+    let server = cluster.git_server(repos.path(), "git-bot", GIT_PASSWORD);
     let commit = server.create_repo(
         "infra.git",
         &std::collections::BTreeMap::from([("README", "released\n")]),
@@ -515,7 +518,7 @@ fn an_unpullable_helper_image_says_how_to_mirror_it(cluster: &Cluster) {
     let resource = cluster.container_runner("no-helper", "", "");
     let config = cluster.config(&resource).replace(
         &cluster.helper_image,
-        "localhost/testworld/no-such-helper:1",
+        "localhost/test-images/no-such-helper:1",
     );
     let work = Workdir::new(&config);
     let started = std::time::Instant::now();

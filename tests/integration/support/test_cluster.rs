@@ -6,19 +6,20 @@
 //! One cluster serves every test of the process; each test works in a namespace of its own
 //! (`Cluster::local`), so tests run in parallel and a test reads only its namespace's history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value as Json;
 
 /// The images the scenarios run; the node pulls from no registry, so they are copied from
 /// podman's store into its containerd.
 const IMAGES: &[&str] = &[
-    "localhost/testworld/runner:1",
-    "localhost/testworld/iac-runner:1",
-    "localhost/testworld/git:1",
+    "localhost/test-images/runner:1",
+    "localhost/test-images/iac-runner:1",
+    "localhost/test-images/git:1",
 ];
 
 /// The running test cluster.
@@ -27,6 +28,17 @@ pub(crate) struct TestCluster {
     pub(crate) kubeconfig: PathBuf,
     /// `cluster.env`: the ports and paths of the running cluster.
     env: BTreeMap<String, String>,
+    /// The audit log as read so far.
+    audit: Mutex<AuditRead>,
+}
+
+/// The audit log as read so far: where the next read starts, and each namespace's events.
+/// Why kept: the tests poll the history while a run goes on, and the log holds every test's
+/// requests; each line is read and parsed once.
+#[derive(Default)]
+struct AuditRead {
+    offset: u64,
+    events: HashMap<String, Vec<Json>>,
 }
 
 fn repo() -> PathBuf {
@@ -63,8 +75,17 @@ impl TestCluster {
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            TestCluster { kubeconfig, env }
+            TestCluster {
+                kubeconfig,
+                env,
+                audit: Mutex::default(),
+            }
         })
+    }
+
+    /// Copies `image` from podman's store to the node (it pulls from no registry).
+    pub(crate) fn load_image(&self, image: &str) {
+        script(&["images", image]);
     }
 
     fn env(&self, key: &str) -> &str {
@@ -79,22 +100,39 @@ impl TestCluster {
         self.env("NODE_IP")
     }
 
+    /// Every audit event of a request in `namespace` (its `ResponseComplete` or, for a watch,
+    /// `ResponseStarted` stage), oldest first.
+    pub(crate) fn audit_events(&self, namespace: &str) -> Vec<Json> {
+        let mut read = self.audit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut file = std::fs::File::open(self.env("AUDIT_LOG")).expect("the audit log");
+        file.seek(std::io::SeekFrom::Start(read.offset))
+            .expect("seek in the audit log");
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).expect("read the audit log");
+        // Why up to the last newline: the API server may be writing the next line.
+        let complete = bytes
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |at| at + 1);
+        read.offset += complete as u64;
+        for line in bytes[..complete].split(|b| *b == b'\n') {
+            let Ok(event) = serde_json::from_slice::<Json>(line) else {
+                continue;
+            };
+            if let Some(namespace) = event["objectRef"]["namespace"].as_str() {
+                let namespace = namespace.to_string();
+                read.events.entry(namespace).or_default().push(event);
+            }
+        }
+        read.events.get(namespace).cloned().unwrap_or_default()
+    }
+
     /// Every object the audit log shows in `namespace`, oldest first: each request body and
     /// response that is an object (each item of a list), for Jobs, pods, ConfigMaps and Events
     /// (logged with their bodies); Secrets are logged without them.
     pub(crate) fn audit(&self, namespace: &str) -> Vec<Json> {
-        let text = std::fs::read_to_string(self.env("AUDIT_LOG")).expect("the audit log");
         let mut objects = Vec::new();
-        // Why a text match first: the log holds every test's requests, and most lines are not
-        // this namespace's.
-        let marker = format!("\"namespace\":\"{namespace}\"");
-        for line in text.lines().filter(|l| l.contains(&marker)) {
-            let Ok(event) = serde_json::from_str::<Json>(line) else {
-                continue;
-            };
-            if event["objectRef"]["namespace"] != namespace {
-                continue;
-            }
+        for event in self.audit_events(namespace) {
             for body in [&event["requestObject"], &event["responseObject"]] {
                 push_objects(body, &mut objects);
             }
@@ -198,7 +236,7 @@ subjects: [{kind: ServiceAccount, name: test-admin, namespace: kube-system}]
 }
 
 /// Adds `body` to `objects` when it is an object (each item when it is a list).
-fn push_objects(body: &Json, objects: &mut Vec<Json>) {
+pub(crate) fn push_objects(body: &Json, objects: &mut Vec<Json>) {
     let Some(kind) = body["kind"].as_str() else {
         return;
     };
