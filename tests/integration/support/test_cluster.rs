@@ -32,13 +32,50 @@ pub(crate) struct TestCluster {
     audit: Mutex<AuditRead>,
 }
 
-/// The audit log as read so far: where the next read starts, and each namespace's events.
-/// Why kept: the tests poll the history while a run goes on, and the log holds every test's
-/// requests; each line is read and parsed once.
+/// The audit log as read so far: the file being read (its inode) and where the next read
+/// starts, and each namespace's events. Why kept: the tests poll the history while a run goes
+/// on, and the log holds every test's requests; each line is read and parsed once.
 #[derive(Default)]
 struct AuditRead {
+    inode: Option<u64>,
     offset: u64,
     events: HashMap<String, Vec<Json>>,
+}
+
+impl AuditRead {
+    /// Reads `file` from the offset to its last complete line, keeping each event by namespace.
+    fn read_on(&mut self, file: &mut std::fs::File) {
+        file.seek(std::io::SeekFrom::Start(self.offset))
+            .expect("seek in the audit log");
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).expect("read the audit log");
+        // Why up to the last newline: the API server may be writing the next line.
+        let complete = bytes
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |at| at + 1);
+        self.offset += complete as u64;
+        for line in bytes[..complete].split(|b| *b == b'\n') {
+            let Ok(event) = serde_json::from_slice::<Json>(line) else {
+                continue;
+            };
+            if let Some(namespace) = event["objectRef"]["namespace"].as_str() {
+                let namespace = namespace.to_string();
+                self.events.entry(namespace).or_default().push(event);
+            }
+        }
+    }
+}
+
+/// The file of `dir` whose inode is `inode`: the audit log the API server renamed when it
+/// rotated it (`audit-<time>.log`).
+fn rotated_log(dir: &Path, inode: u64) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .find(|entry| entry.metadata().is_ok_and(|m| m.ino() == inode))
+        .map(|entry| entry.path())
 }
 
 fn repo() -> PathBuf {
@@ -102,28 +139,24 @@ impl TestCluster {
 
     /// Every audit event of a request in `namespace` (its `ResponseComplete` or, for a watch,
     /// `ResponseStarted` stage), oldest first.
+    ///
+    /// The API server rotates the log at 100 MB (renames it and starts another), which a whole
+    /// test run passes: the rest of the renamed file is read before the new one.
     pub(crate) fn audit_events(&self, namespace: &str) -> Vec<Json> {
+        use std::os::unix::fs::MetadataExt as _;
         let mut read = self.audit.lock().unwrap_or_else(|e| e.into_inner());
-        let mut file = std::fs::File::open(self.env("AUDIT_LOG")).expect("the audit log");
-        file.seek(std::io::SeekFrom::Start(read.offset))
-            .expect("seek in the audit log");
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).expect("read the audit log");
-        // Why up to the last newline: the API server may be writing the next line.
-        let complete = bytes
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |at| at + 1);
-        read.offset += complete as u64;
-        for line in bytes[..complete].split(|b| *b == b'\n') {
-            let Ok(event) = serde_json::from_slice::<Json>(line) else {
-                continue;
-            };
-            if let Some(namespace) = event["objectRef"]["namespace"].as_str() {
-                let namespace = namespace.to_string();
-                read.events.entry(namespace).or_default().push(event);
+        let path = Path::new(self.env("AUDIT_LOG"));
+        let mut file = std::fs::File::open(path).expect("the audit log");
+        let inode = file.metadata().expect("the audit log's metadata").ino();
+        if read.inode != Some(inode) {
+            let renamed = read.inode.and_then(|old| rotated_log(path.parent()?, old));
+            if let Some(mut old) = renamed.and_then(|p| std::fs::File::open(p).ok()) {
+                read.read_on(&mut old);
             }
+            read.inode = Some(inode);
+            read.offset = 0;
         }
+        read.read_on(&mut file);
         read.events.get(namespace).cloned().unwrap_or_default()
     }
 
@@ -280,6 +313,41 @@ mod tests {
                        2026-12-05T15:40:03.3Z stderr F tial\n\
                        2026-12-05T15:40:03.4Z stdout F \n";
         assert_eq!(cri_log_text(content), "hello\npartial\n\n");
+    }
+
+    #[test]
+    fn the_audit_log_is_read_on_across_its_rotation() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("audit.log");
+        let event = |n: u32| format!("{{\"n\": {n}, \"objectRef\": {{\"namespace\": \"ns\"}}}}\n");
+        let append = |path: &Path, text: &str| {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open");
+            file.write_all(text.as_bytes()).expect("write");
+        };
+        let cluster = TestCluster {
+            kubeconfig: PathBuf::new(),
+            env: BTreeMap::from([("AUDIT_LOG".to_string(), log.display().to_string())]),
+            audit: Mutex::default(),
+        };
+        append(&log, &(event(1) + &event(2) + "{\"partial"));
+        assert_eq!(cluster.audit_events("ns").len(), 2);
+        // The line being written is finished, then the file renamed and a new one started.
+        append(&log, &format!("\": 1}}\n{}", event(3)));
+        let rotated = dir.path().join("audit-2026-12-05T18-27-13.935.log");
+        std::fs::rename(&log, &rotated).expect("rename");
+        append(&log, &event(4));
+        let numbers: Vec<_> = cluster
+            .audit_events("ns")
+            .iter()
+            .map(|e| e["n"].as_u64().unwrap_or_default())
+            .collect();
+        assert_eq!(numbers, [1, 2, 3, 4]);
+        assert!(cluster.audit_events("other").is_empty());
     }
 
     #[test]
