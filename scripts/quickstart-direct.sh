@@ -23,6 +23,8 @@
 # temporary directory removed, when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Why an absolute path: the clean-up runs after the script has moved into its working directory.
+repo=$PWD
 
 scripts/setup.sh direct
 command -v terraform >/dev/null || { echo "terraform is not on PATH" >&2; exit 1; }
@@ -42,7 +44,7 @@ git_pid=""
 cleanup() {
   [ -n "$git_pid" ] && kill "$git_pid" 2>/dev/null || true
   # Stops the cluster's control plane and node, and removes its pods and network.
-  scripts/test-cluster.sh down || true
+  "$repo/scripts/test-cluster.sh" down || true
   rm -rf "$work"
 }
 trap cleanup EXIT
