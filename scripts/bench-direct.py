@@ -2,10 +2,12 @@
 """Benchmarks of direct mode, reported as numbers and ratios from one run.
 
 Direct mode: `humanitec_container_runner` runs its container as a Kubernetes Job on the cluster
-of its `humanitec_runner_config` and brings the outputs back. Here the cluster is the in-repo
-test world (`kube-testworld --kubelet`, pods under podman), driven by the real `terraform`
-through dev_overrides, on the release build. A watch on the world's Jobs, read by this script,
-timestamps every Job event with time.monotonic().
+of its `humanitec_runner_config` and brings the outputs back. Here the cluster is the test
+cluster (`scripts/test-cluster.sh up`: a real Kubernetes v1.34.4 on this machine, found running
+or started, and stopped at the end if this script started it), in a namespace of the
+benchmark's own, driven by the real `terraform` through dev_overrides, on the release build
+(`--debug`: the debug build). A watch on the namespace's Jobs, read by this script, timestamps
+every Job event with time.monotonic().
 
 Measures:
   1. `terraform apply` of one container runner (runner image, no source): spawn to the Job's
@@ -20,11 +22,12 @@ Measures:
      plain Jobs through `kubectl create` + `kubectl wait` (no Terraform, no provider).
 
 Usage: scripts/bench-direct.py [--runs 5] [--wait-seconds 120] [--parallel 10] [--only 1,2,3,4]
-                               [--json]
-BENCH_KEEP_WORK=1 keeps the work directory (main.tf, terraform's output, the world's log).
-Needs podman, runc, kubectl and terraform, and the test images (scripts/build-test-images.sh);
-the helper image is rebuilt from the release provider binary. Nothing here is a pass/fail
-assertion: the machines are shared and noisy.
+                               [--json] [--debug]
+BENCH_KEEP_WORK=1 keeps the work directory (main.tf, terraform's output).
+Needs what scripts/test-cluster.sh needs (Go, root, containerd), podman, runc, kubectl and
+terraform, and the test images (scripts/build-test-images.sh); the helper image is rebuilt from
+the provider binary and copied onto the node. Nothing here is a pass/fail assertion: the
+machines are shared and noisy.
 """
 
 import argparse
@@ -35,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import statistics
@@ -49,13 +51,15 @@ import urllib.parse
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTAINERS_CONF = os.path.join(REPO, "scripts", "podman", "containers.conf")
 
-NAMESPACE = "runs"
+# Why the process id: the cluster is shared with the tests of this checkout, each in a namespace
+# of its own.
+NAMESPACE = "bench-direct-%d" % os.getpid()
 RUNNER_SA = "runner-job"
-RUNNER_IMAGE = "localhost/testworld/runner:1"
-HELPER_IMAGE = "localhost/testworld/helper:1"
+RUNNER_IMAGE = "localhost/test-images/runner:1"
+HELPER_IMAGE = "localhost/test-images/helper:1"
 # Why a tag of our own: the podman image store is shared with every checkout on the machine and
 # their tests retag helper:1 at start; the benchmark's runs must keep the release build's helper.
-BENCH_HELPER = "localhost/testworld/helper:bench-direct"
+BENCH_HELPER = "localhost/test-images/helper:bench-direct"
 PROVIDER_NAME = "terraform-provider-humanitec"
 PARALLEL_SLEEP = 5
 
@@ -83,7 +87,21 @@ kind: RoleBinding
 metadata: {name: runner-job, namespace: runs}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runner-job}
 subjects: [{kind: ServiceAccount, name: runner-job, namespace: runs}]
+""".replace("name: runs", "name: " + NAMESPACE).replace("namespace: runs", "namespace: " + NAMESPACE)
+
+# An identity bound to cluster-admin whose token the Job watch sends (the test cluster's admin
+# kubeconfig holds a client certificate), as tests/integration/support/test_cluster.rs makes it.
+ADMIN = r"""apiVersion: v1
+kind: ServiceAccount
+metadata: {name: test-admin, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: test-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: test-admin, namespace: kube-system}]
 """
+TEST_CLUSTER = os.path.join(REPO, "scripts", "test-cluster.sh")
 
 
 def note(message):
@@ -94,11 +112,11 @@ def podman_env():
     return dict(os.environ, CONTAINERS_CONF=CONTAINERS_CONF)
 
 
-def build():
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", PROVIDER_NAME, "--bin", "kube-testworld"],
-                   cwd=REPO, check=True)
+def build(debug):
+    profile = [] if debug else ["--release"]
+    subprocess.run(["cargo", "build", *profile, "--quiet", "--bin", PROVIDER_NAME], cwd=REPO, check=True)
     meta = json.loads(subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=REPO))
-    return os.path.join(meta["target_directory"], "release")
+    return os.path.join(meta["target_directory"], "debug" if debug else "release")
 
 
 def podman(*args, check=True):
@@ -112,7 +130,7 @@ def image_id(ref):
 
 def helper_tags():
     """Every tag of the helper repository now, with its image id."""
-    out = podman("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "localhost/testworld/helper")
+    out = podman("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "localhost/test-images/helper")
     tags = []
     for line in out.stdout.splitlines():
         ref, _, ident = line.partition(" ")
@@ -128,8 +146,8 @@ def build_images(provider):
     before = helper_tags()
     keep = []
     for n, ident in enumerate(sorted({i for _, i in before})):
-        podman("tag", ident, "localhost/testworld/helper:bench-keep-%d" % n)
-        keep.append("localhost/testworld/helper:bench-keep-%d" % n)
+        podman("tag", ident, "localhost/test-images/helper:bench-keep-%d" % n)
+        keep.append("localhost/test-images/helper:bench-keep-%d" % n)
     try:
         args = ["--helper-binary", provider]
         if image_id(RUNNER_IMAGE) is None:
@@ -158,28 +176,35 @@ def build_images(provider):
     return BENCH_HELPER
 
 
-def start_world(bin_dir, work):
-    d = os.path.join(work, "world")
-    err = open(os.path.join(work, "world.log"), "w")
-    proc = subprocess.Popen([os.path.join(bin_dir, "kube-testworld"), "--kubelet", "--dir", d],
-                            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, env=podman_env())
-    path = proc.stdout.readline().strip()
-    if not path:
-        proc.wait()
-        with open(os.path.join(work, "world.log")) as f:
-            raise RuntimeError("kube-testworld did not start:\n" + f.read()[-2000:])
-    return proc, path
+def test_cluster(*args):
+    out = subprocess.run(["bash", TEST_CLUSTER, *args], cwd=REPO, env=podman_env(), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("scripts/test-cluster.sh %s failed:\n%s" % (" ".join(args), out.stderr[-3000:]))
+    return out.stdout
+
+
+def start_cluster(helper):
+    """Starts the test cluster (or finds it running) and copies the helper image onto its node;
+    returns its admin kubeconfig and whether this call started it."""
+    running = subprocess.run(["bash", TEST_CLUSTER, "env"], cwd=REPO, capture_output=True).returncode == 0
+    kubeconfig = test_cluster("up").strip().splitlines()[-1]
+    test_cluster("images", helper, RUNNER_IMAGE)
+    return kubeconfig, not running
 
 
 def read_kubeconfig(path):
-    """(server URL, CA PEM, admin token) of the test world's kubeconfig."""
+    """(server URL, CA PEM) of the test cluster's kubeconfig, and a token of a cluster admin."""
     fields = {}
     with open(path) as f:
         for line in f:
             key, _, value = line.strip().partition(": ")
-            if key in ("server", "certificate-authority-data", "token"):
+            if key in ("server", "certificate-authority-data"):
                 fields[key] = value.strip()
-    return fields["server"], base64.b64decode(fields["certificate-authority-data"]).decode(), fields["token"]
+    kubectl = ["kubectl", "--kubeconfig", path]
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=ADMIN, text=True, check=True, capture_output=True)
+    token = subprocess.run([*kubectl, "create", "token", "test-admin", "-n", "kube-system", "--duration=2h"],
+                           text=True, check=True, capture_output=True).stdout.strip()
+    return fields["server"], base64.b64decode(fields["certificate-authority-data"]).decode(), token
 
 
 class Event:
@@ -304,7 +329,7 @@ class Bench:
                 '  id = "config-container-runner"\n'
                 '  cluster {\n'
                 '    cluster_type = "gke"\n'
-                '    name         = "test-world"\n'
+                '    name         = "test-cluster"\n'
                 '    project_id   = "local"\n'
                 '    zone         = "local"\n'
                 '  }\n'
@@ -659,21 +684,24 @@ def main():
     parser.add_argument("--parallel", type=int, default=10, help="container runners of benchmark 4 (default 10)")
     parser.add_argument("--only", default="1,2,3,4", help="which benchmarks, e.g. 1,3 (default all)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
+    parser.add_argument("--debug", action="store_true", help="the debug build instead of the release build")
     args = parser.parse_args()
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
     if not args.only <= {"1", "2", "3", "4"}:
         parser.error("--only takes numbers among 1,2,3,4")
 
-    note("building the release binaries")
-    bin_dir = build()
+    note("building the %s provider binary" % ("debug" if args.debug else "release"))
+    bin_dir = build(args.debug)
     provider = os.path.join(bin_dir, PROVIDER_NAME)
     note("building the helper image from %s" % provider)
     helper = build_images(provider)
     work = tempfile.mkdtemp(prefix="humanitec-bench-direct-")
-    world = watch = None
+    watch = kubeconfig = None
+    started = False
     results = {}
     try:
-        world, kubeconfig = start_world(bin_dir, work)
+        note("starting the test cluster (scripts/test-cluster.sh up; the first build takes about 10 minutes)")
+        kubeconfig, started = start_cluster(helper)
         server, ca_pem, token = read_kubeconfig(kubeconfig)
         bench = Bench(bin_dir, work, kubeconfig, helper, None)
         bench.kubectl(["apply", "-f", "-"], SETUP)
@@ -699,13 +727,11 @@ def main():
     finally:
         if watch:
             watch.stop()
-        if world:
-            world.send_signal(signal.SIGTERM)
-            try:
-                world.wait(60)
-            except subprocess.TimeoutExpired:
-                world.kill()
-                world.wait()
+        if kubeconfig:
+            subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", NAMESPACE, "--wait=false"],
+                           capture_output=True)
+        if started:
+            test_cluster("down")
         if os.environ.get("BENCH_KEEP_WORK"):
             note("kept %s" % work)
         else:

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Builds the container images the Kubernetes test world's tests run, locally and without any
-# registry: each image is busybox-static plus binaries copied from this machine (Debian's git
-# with its shared libraries, the terraform on PATH), packed with `podman import`.
+# Builds the container images direct mode's tests run on the test cluster (scripts/test-cluster.sh
+# copies them onto its node), locally and without any registry: each image is busybox-static
+# plus binaries copied from this machine (Debian's git with its shared libraries, the terraform
+# on PATH), packed with `podman import`.
 #
 # Images (tag :1 is what tests use; a second tag carries the hash of the inputs, so an unchanged
 # image is not rebuilt):
-#   localhost/testworld/git:1        git (Debian's /usr/bin/git and /usr/lib/git-core)
-#   localhost/testworld/runner:1     a shell runner implementing the Humanitec runner contract
-#   localhost/testworld/iac-runner:1 the runner plus the machine's terraform
-#   localhost/testworld/helper:1     the provider's helper image: the provider binary (helper
-#                                    prepare|collect), git and ssh; the test world's stand-in for
-#                                    containers/helper/Containerfile
+#   localhost/test-images/git:1        git (Debian's /usr/bin/git and /usr/lib/git-core)
+#   localhost/test-images/runner:1     a shell runner implementing the Humanitec runner contract
+#   localhost/test-images/iac-runner:1 the runner plus the machine's terraform
+#   localhost/test-images/helper:1     the provider's helper image: the provider binary (helper
+#                                      prepare|collect), git and ssh; the tests' stand-in for
+#                                      containers/helper/Containerfile, built from the binary
+#                                      under test
+# Their sources: tests/images/ (the runner) and this script.
 #
 # The helper image's binary: --helper-binary PATH, else $HELPER_BINARY, else
 # target/debug/terraform-provider-humanitec when it exists; without one it is skipped.
@@ -129,10 +132,10 @@ add_git() {
 # with an unchanged binary costs only the hash.
 build_helper() {
   if [ -z "$helper_binary" ]; then
-    echo "skipped localhost/testworld/helper:1: no helper binary (build it with cargo build, or pass --helper-binary PATH)"
+    echo "skipped localhost/test-images/helper:1: no helper binary (build it with cargo build, or pass --helper-binary PATH)"
     return
   fi
-  local name=localhost/testworld/helper inputs=("$0" /usr/bin/git /bin/busybox "$helper_binary") hash
+  local name=localhost/test-images/helper inputs=("$0" /usr/bin/git /bin/busybox "$helper_binary") hash
   [ -x /usr/bin/ssh ] && inputs+=(/usr/bin/ssh)
   hash="$(hash_of "${inputs[@]}")"
   if podman image exists "$name:in-$hash"; then
@@ -164,31 +167,31 @@ up_to_date() {
 
 # git
 hash="$(hash_of "$0" /usr/bin/git /bin/busybox)"
-if ! up_to_date localhost/testworld/git "$hash"; then
+if ! up_to_date localhost/test-images/git "$hash"; then
   root="$work/git"
   base_root "$root"
   add_git "$root"
-  import_image localhost/testworld/git "$root" "$hash" '["/usr/bin/git","--version"]'
+  import_image localhost/test-images/git "$root" "$hash" '["/usr/bin/git","--version"]'
 fi
 
 # runner
-runner_script="kube-testworld/images/runner.sh"
+runner_script="tests/images/runner.sh"
 hash="$(hash_of "$0" "$runner_script" /bin/busybox)"
-if ! up_to_date localhost/testworld/runner "$hash"; then
+if ! up_to_date localhost/test-images/runner "$hash"; then
   root="$work/runner"
   base_root "$root"
   install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
-  import_image localhost/testworld/runner "$root" "$hash" '["/usr/local/bin/runner"]'
+  import_image localhost/test-images/runner "$root" "$hash" '["/usr/local/bin/runner"]'
 fi
 
 # IaC runner
 hash="$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)")"
-if ! up_to_date localhost/testworld/iac-runner "$hash"; then
+if ! up_to_date localhost/test-images/iac-runner "$hash"; then
   root="$work/iac"
   base_root "$root"
   install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
   install -D -m 0755 "$(command -v terraform)" "$root/usr/local/bin/terraform"
-  import_image localhost/testworld/iac-runner "$root" "$hash" '["/usr/local/bin/runner"]'
+  import_image localhost/test-images/iac-runner "$root" "$hash" '["/usr/local/bin/runner"]'
 fi
 
 # helper

@@ -3,44 +3,48 @@
 # S3 container runner, run for real by the provider itself, with no Humanitec account and no
 # registry:
 #
-#   1. builds the provider, the test world and the test images (scripts/build-test-images.sh:
-#      the `terraform` runner image, from this machine's Debian packages and terraform);
+#   1. sets the machine up (scripts/setup.sh direct: containerd, podman, runc, busybox-static,
+#      git when missing; it names Go and kubectl when they are missing), builds the provider and
+#      the test images (scripts/build-test-images.sh: the `terraform` runner image, from this
+#      machine's Debian packages and terraform);
 #   2. writes the release files with the helper image archive (scripts/release.sh
-#      --helper-image) and loads that archive onto the node with `podman load`, under its
-#      default name, so the runner config needs no helper_image;
-#   3. starts the Kubernetes test world on 127.0.0.1 with its podman kubelet
-#      (`kube-testworld --kubelet`), the namespace and RBAC of the direct-mode guide, and a git
-#      server (git daemon on 127.0.0.1) with examples/quickstart-direct/infra;
+#      --helper-image) and loads that archive with `podman load`, under its default name, so
+#      the runner config needs no helper_image;
+#   3. starts a test cluster of its own (scripts/test-cluster.sh up, with TEST_CLUSTER_DIR in
+#      its temporary directory: a real Kubernetes v1.34.4 on 127.0.0.1, built from Kubernetes'
+#      Go modules the first time, about 10 minutes on 2 cores), copies the images onto its node,
+#      applies the namespace and RBAC of the direct-mode guide, and starts a git server (git
+#      daemon, on this machine's address, where the pods reach it) with
+#      examples/quickstart-direct/infra;
 #   4. installs the provider the way a user would (a filesystem mirror and `terraform init`),
 #      applies examples/quickstart-direct, shows the run's outputs, and destroys it.
 #
-# Everything it starts is stopped, and its temporary directory removed, when it ends.
+# Everything it starts is stopped (the cluster with scripts/test-cluster.sh down), and its
+# temporary directory removed, when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Why an absolute path: the clean-up runs after the script has moved into its working directory.
+repo=$PWD
 
+scripts/setup.sh direct
 command -v terraform >/dev/null || { echo "terraform is not on PATH" >&2; exit 1; }
-command -v podman >/dev/null || { echo "podman is needed (apt-get install -y podman runc)" >&2; exit 1; }
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/podman/containers.conf}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "Building the provider, the test world and the test images"
-cargo build --quiet --bin terraform-provider-humanitec -p terraform-provider-humanitec
-cargo build --quiet -p kube-testworld
+step "Building the provider and the test images"
+cargo build --quiet --bin terraform-provider-humanitec
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 bin_dir="$target_dir/debug"
 scripts/build-test-images.sh --helper-binary "$bin_dir/terraform-provider-humanitec" >/dev/null
 
 work=$(mktemp -d)
-world_pid=""
+export TEST_CLUSTER_DIR="$work/cluster"
 git_pid=""
 cleanup() {
   [ -n "$git_pid" ] && kill "$git_pid" 2>/dev/null || true
-  # SIGTERM: the test world removes the containers it started.
-  if [ -n "$world_pid" ]; then
-    kill "$world_pid" 2>/dev/null || true
-    wait "$world_pid" 2>/dev/null || true
-  fi
+  # Stops the cluster's control plane and node, and removes its pods and network.
+  "$repo/scripts/test-cluster.sh" down || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,14 +54,16 @@ scripts/release.sh --binary "$bin_dir/terraform-provider-humanitec" --helper-ima
   | sed "s|$work/dist/||"
 archive=$(ls "$work"/dist/terraform-provider-humanitec-helper_*_linux_*.oci.tar)
 podman load -q -i "$archive"
+# The archive loads under the default helper_image, whose tag is the release's version.
+version=$(basename "$archive" | sed 's/^terraform-provider-humanitec-helper_\(.*\)_linux_.*$/\1/')
+helper_image="ghcr.io/container-runner/terraform-provider-humanitec-helper:$version"
 
-step "Starting the Kubernetes test world and a git server on 127.0.0.1"
-"$bin_dir/kube-testworld" --kubelet --dir "$work/world" >"$work/world.out" 2>"$work/world.log" &
-world_pid=$!
-for _ in $(seq 100); do [ -s "$work/world.out" ] && break; sleep 0.1; done
-kubeconfig=$(head -n1 "$work/world.out")
-[ -f "$kubeconfig" ] || { echo "the test world did not start:" >&2; cat "$work/world.log" >&2; exit 1; }
-echo "test world: KUBECONFIG=$kubeconfig"
+step "Starting the test cluster (a real Kubernetes) and a git server its pods reach"
+kubeconfig=$(scripts/test-cluster.sh up | tail -n 1)
+# The node pulls from no registry: the runner image was copied by `up`, the helper image now.
+scripts/test-cluster.sh images "$helper_image"
+node_ip=$(scripts/test-cluster.sh env | sed -n 's/^NODE_IP=//p')
+echo "test cluster: KUBECONFIG=$kubeconfig"
 # The namespace, the Job's service account and its RBAC (docs/guides/direct-mode.md, "RBAC").
 kubectl --kubeconfig "$kubeconfig" apply -f - >/dev/null <<'YAML'
 apiVersion: v1
@@ -94,15 +100,15 @@ git_in() {
 GIT_CONFIG_NOSYSTEM=1 git_in init -q -b main
 GIT_CONFIG_NOSYSTEM=1 git_in add -A
 GIT_CONFIG_NOSYSTEM=1 git_in commit -q -m "The S3 bucket's code"
-git_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-git daemon --reuseaddr --export-all --listen=127.0.0.1 --port="$git_port" \
+git_port=$(python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$node_ip")
+git daemon --reuseaddr --export-all --listen="$node_ip" --port="$git_port" \
   --base-path="$work/git" "$work/git" 2>"$work/git.log" &
 git_pid=$!
 for _ in $(seq 50); do
-  git ls-remote "git://127.0.0.1:$git_port/infra.git" >/dev/null 2>&1 && break
+  git ls-remote "git://$node_ip:$git_port/infra.git" >/dev/null 2>&1 && break
   sleep 0.1
 done
-echo "git server: git://127.0.0.1:$git_port/infra.git"
+echo "git server: git://$node_ip:$git_port/infra.git"
 
 step "Installing the provider from a filesystem mirror"
 scripts/install-mirror.sh --from "$work/dist" "$work/mirror" >/dev/null
@@ -120,7 +126,7 @@ provider_installation {
 }
 TFRC
 export TF_CLI_CONFIG_FILE="$work/mirror.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-export TF_VAR_kubeconfig_path="$kubeconfig" TF_VAR_git_url="git://127.0.0.1:$git_port/infra.git"
+export TF_VAR_kubeconfig_path="$kubeconfig" TF_VAR_git_url="git://$node_ip:$git_port/infra.git"
 cd "$work/config"
 terraform providers lock -fs-mirror="$work/mirror" -platform="$(terraform version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["platform"])')" >/dev/null
 terraform init -input=false >/dev/null

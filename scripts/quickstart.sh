@@ -11,7 +11,7 @@
 # names what it cannot install). --tofu does the same with OpenTofu's `tofu init` and
 # `tofu apply`, `tofu` built from OpenTofu's Go module by scripts/tools.sh. --direct runs the
 # direct-mode quickstart instead (scripts/quickstart-direct.sh): the Container Runner page's S3
-# example run for real on a local Kubernetes test world.
+# example run for real on a local test cluster (a real Kubernetes, scripts/test-cluster.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,10 +4,12 @@
 #
 #   scripts/setup.sh quickstart   what scripts/quickstart.sh needs (--tofu: its OpenTofu run, which
 #                                 needs Go instead of terraform)
-#   scripts/setup.sh test         what scripts/test.sh needs: the above, plus gnupg, podman, runc,
-#                                 busybox-static, uidmap, Debian's git, PyYAML, OpenTofu's `tofu`
-#                                 (built by scripts/tools.sh) and the test world's images
+#   scripts/setup.sh direct       what scripts/quickstart.sh --direct needs: the test cluster's
+#                                 (scripts/test-cluster.sh: Go, kubectl, containerd, podman, runc,
+#                                 busybox-static, uidmap, Debian's git) and the test images
 #                                 (scripts/build-test-images.sh)
+#   scripts/setup.sh test         what scripts/test.sh needs: all the above, plus gnupg, PyYAML
+#                                 and OpenTofu's `tofu` (built by scripts/tools.sh)
 #
 # It installs what is missing when it can: Debian packages with apt-get when it runs as root (or
 # with a password-less sudo), PyYAML with pip, the Go-built tools and the images. What it cannot
@@ -24,8 +26,9 @@ what="${1:-}"
 tofu=0
 case "$what" in
   quickstart) [ "${2:-}" = --tofu ] && tofu=1 ;;
+  direct) ;;
   test) tofu=1 ;;
-  *) echo "usage: scripts/setup.sh quickstart [--tofu] | test" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh quickstart [--tofu] | direct | test" >&2; exit 2 ;;
 esac
 
 say() { echo "setup.sh: $*" >&2; }
@@ -35,11 +38,17 @@ cannot=()
 command -v cargo >/dev/null || cannot+=("cargo (Rust): https://rustup.rs, then open a new shell")
 [ "$what:$tofu" = quickstart:1 ] || command -v terraform >/dev/null \
   || cannot+=("terraform: https://developer.hashicorp.com/terraform/install (a zip with one binary; put it on PATH)")
-if [ "$tofu" = 1 ]; then
-  # tools.sh says the same at build time; checking here reports everything at once.
-  need_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' tools/tofu/go.mod)
+# Whether the test cluster runs: it and the test images serve direct mode's tests and quickstart.
+cluster=0
+[ "$what" = quickstart ] || cluster=1
+if [ "$tofu" = 1 ] || [ "$cluster" = 1 ]; then
+  # tools.sh and test-cluster.sh say the same at build time; checking here reports everything
+  # at once. OpenTofu's module asks for the newer Go, so its go line wins when both build.
+  go_mod=tools/kubernetes/go.mod
+  [ "$tofu" = 1 ] && go_mod=tools/tofu/go.mod
+  need_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$go_mod")
   if ! command -v go >/dev/null; then
-    cannot+=("go $need_go or newer (it builds tofu from OpenTofu's Go module): https://go.dev/dl/, unpacked into /usr/local/go, with /usr/local/go/bin on PATH (Debian's golang-go is too old)")
+    cannot+=("go $need_go or newer (it builds tofu and the test cluster's Kubernetes from their Go modules): https://go.dev/dl/, unpacked into /usr/local/go, with /usr/local/go/bin on PATH (Debian's golang-go is too old)")
   else
     have_go=$(GOTOOLCHAIN=local go env GOVERSION | sed 's/^go//')
     if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
@@ -47,8 +56,8 @@ if [ "$tofu" = 1 ]; then
     fi
   fi
 fi
-if [ "$what" = test ] && ! command -v kubectl >/dev/null; then
-  cannot+=("kubectl (the test world's tests drive it): https://kubernetes.io/docs/tasks/tools/ (Debian: the kubectl package of Kubernetes' apt repository)")
+if [ "$cluster" = 1 ] && ! command -v kubectl >/dev/null; then
+  cannot+=("kubectl (direct mode's tests and quickstart drive it): https://kubernetes.io/docs/tasks/tools/ (Debian: the kubectl package of Kubernetes' apt repository)")
 fi
 
 # --- Debian packages: the missing ones, by the file or command that shows each ---
@@ -59,8 +68,10 @@ missing_cmd python3 python3
 if [ "$what" = test ]; then
   # gpg signs and verifies a release in the install tests.
   missing_cmd gpg gnupg
-  # The test world's kubelet runs containers with podman and runc, rootless needs newuidmap,
-  # and the images are built from the machine's static busybox and Debian's git.
+fi
+if [ "$cluster" = 1 ]; then
+  # The test images are built with podman and runc (rootless needs newuidmap) from the
+  # machine's static busybox and Debian's git.
   missing_cmd podman podman
   missing_cmd runc runc
   missing_cmd newuidmap uidmap
@@ -116,7 +127,7 @@ if [ "$tofu" = 1 ]; then
   [ "$have" = "OpenTofu $want" ] || { say "$tofu_path reports \"$have\", expected \"OpenTofu $want\""; exit 1; }
 fi
 
-if [ "$what" = test ]; then
+if [ "$cluster" = 1 ]; then
   # Why quiet unless something is built: an unchanged image costs only its inputs' hash.
   images_log=$(scripts/build-test-images.sh 2>&1) || { echo "$images_log" >&2; exit 1; }
   echo "$images_log" | grep -v 'is up to date' >&2 || true

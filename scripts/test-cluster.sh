@@ -13,7 +13,7 @@
 #   scripts/test-cluster.sh env     prints the running cluster's cluster.env (ports and paths)
 #   scripts/test-cluster.sh images [IMAGE...]
 #                                   copies images from podman's store to the node's containerd
-#                                   (default: every localhost/testworld/*:1 podman has); the node
+#                                   (default: every localhost/test-images/*:1 podman has); the node
 #                                   pulls from no registry, so a pod's image must be copied first
 #
 # Needs: Go, root, containerd (apt-get install -y containerd), runc, iptables, podman and
@@ -33,13 +33,23 @@ KUBE_VERSION=v1.34.4
 say() { echo "test-cluster: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+# The commit of the release, stamped as `gitCommit` (what `kubectl version` shows as the
+# server's): the Go module cache's .info of k8s.io/kubernetes names it when the proxy recorded
+# its origin; else the release itself stands for it (the proxy this project uses records none).
+kube_commit() {
+  local info
+  info="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$KUBE_VERSION.info"
+  sed -n 's/.*"Hash":"\([0-9a-f]\{40\}\)".*/\1/p' "$info" 2>/dev/null | grep . || echo "$KUBE_VERSION"
+}
+
 # The Kubernetes binary, built when missing. Its path holds a hash of everything that goes into
 # it, so a second `up` finds it and builds nothing.
 build() {
   command -v go >/dev/null || die "Go is needed to build Kubernetes (https://go.dev/dl/)"
-  local hash bin
+  local hash bin commit
+  commit=$(kube_commit)
   hash=$({
-    echo "$KUBE_VERSION"
+    echo "$KUBE_VERSION $commit"
     go version
     cat "$module/go.mod" "$module/go.sum" "$module"/*.go
   } | sha256sum | cut -c1-16)
@@ -55,7 +65,7 @@ build() {
         for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
           version_flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1"
           version_flags+=" -X $pkg.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)"
-          version_flags+=" -X $pkg.gitTreeState=clean"
+          version_flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=$commit"
         done
         local started=$SECONDS
         (cd "$module" && GOFLAGS=-mod=readonly nice -n 10 go build -trimpath \
@@ -100,7 +110,7 @@ images() {
   [ -n "$socket" ] || die "the cluster runs without a node"
   local wanted=("$@")
   if [ ${#wanted[@]} -eq 0 ]; then
-    mapfile -t wanted < <(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/testworld/.*:1$' | sort -u)
+    mapfile -t wanted < <(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/test-images/.*:1$' | sort -u)
   fi
   local image
   # Why one archive per image: from an archive of several, ctr gives every name the archive's

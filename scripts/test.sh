@@ -2,15 +2,16 @@
 # Runs every test, on a fresh machine too: first scripts/setup.sh installs what is missing (or
 # says exactly what it cannot install), then
 #   1. every test of the workspace (unit tests: codec, framework, payloads, API client; the
-#      sandbox's, against the OpenAPI spec; the Kubernetes test world's tests; the end-to-end
-#      tests) with
-#      the end-to-end tests driving the real `terraform` on PATH against the sandbox;
+#      sandbox's, against the OpenAPI spec; the end-to-end tests) with the end-to-end tests
+#      driving the real `terraform` on PATH against the sandbox;
 #   2. the end-to-end tests again, driving OpenTofu's `tofu`, built from its Go module by
 #      scripts/tools.sh (never skipped).
 # Both runs always happen; the command fails if either fails. Arguments go to both `cargo test`
-# runs (for example a test name filter). Direct mode's tests also run on the test cluster of
+# runs (for example a test name filter). Direct mode's tests run on the test cluster of
 # scripts/test-cluster.sh (a real control plane and kubelet, built from Kubernetes' Go modules),
 # started here so that its build shows as such, and stopped at the end unless it was running.
+# The tests of a managed cluster (`real_cluster`, which read KUBECONFIG) are ignored here; run
+# them with `KUBECONFIG=... cargo test --test integration real_cluster -- --ignored`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

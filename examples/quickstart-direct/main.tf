@@ -1,8 +1,9 @@
 # The direct-mode quickstart: the Container Runner page's S3 example, run for real by the
-# provider itself on a local Kubernetes test world: a Job whose `terraform` applies the code of
-# infra/s3 (served by a local git server) and whose outputs come back as attributes.
-# Run it with `./scripts/quickstart.sh --direct`, which starts the test world and the git
-# server, loads the release's helper image onto the node, and sets the variables below.
+# provider itself on a local test cluster (a real Kubernetes, scripts/test-cluster.sh): a Job
+# whose `terraform` applies the code of infra/s3 (served by a local git server) and whose
+# outputs come back as attributes. Run it with `./scripts/quickstart.sh --direct`, which starts
+# the test cluster and the git server, loads the release's helper image onto the node, and sets
+# the variables below.
 
 terraform {
   required_providers {
@@ -15,7 +16,7 @@ terraform {
 
 variable "kubeconfig_path" {
   type        = string
-  description = "The test world's kubeconfig (quickstart.sh sets it)."
+  description = "The test cluster's kubeconfig (quickstart.sh sets it)."
 }
 
 variable "git_url" {
@@ -26,7 +27,7 @@ variable "git_url" {
 variable "runner_image" {
   type        = string
   description = "A runner image with terraform (scripts/build-test-images.sh builds it)."
-  default     = "localhost/testworld/iac-runner:1"
+  default     = "localhost/test-images/iac-runner:1"
 }
 
 variable "bucket" {
@@ -45,7 +46,7 @@ resource "humanitec_runner_config" "local" {
 
   cluster {
     cluster_type = "gke"
-    name         = "test-world"
+    name         = "test-cluster"
     project_id   = "local"
     zone         = "local"
   }

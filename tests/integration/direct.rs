@@ -1,5 +1,6 @@
-//! Direct mode end to end: the real `terraform` applies container runners whose Jobs really run,
-//! under podman, in the Kubernetes test world (`kube-testworld`), and reads their results back.
+//! Direct mode end to end: the real `terraform` applies container runners whose Jobs really run
+//! on the test cluster (a real Kubernetes, `scripts/test-cluster.sh`) or the managed cluster of
+//! `KUBECONFIG`, and reads their results back.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,12 +20,6 @@ fn runner(cluster: &Cluster, name: &str, job: &str, rest: &str) -> String {
 
 fn config(cluster: &Cluster, resources: &str) -> String {
     cluster.config(resources)
-}
-
-/// Asserts that the world recorded no schema warning for anything written.
-fn assert_no_warnings(cluster: &Cluster) {
-    let warnings = cluster.world().map(|w| w.warnings()).unwrap_or_default();
-    assert!(warnings.is_empty(), "schema warnings: {warnings:?}");
 }
 
 /// A run's outputs, secret outputs and last run come back as attributes; a plan afterwards is
@@ -121,7 +116,6 @@ fn a_run_brings_its_outputs_back_and_triggers_run_it_again_in_place(cluster: &Cl
         assert!(logs.contains("runner: ACTION=destroy"), "{logs}");
     }
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
-    assert_no_warnings(cluster);
 }
 
 const S3_MAIN_TF: &str = r#"terraform {
@@ -298,7 +292,6 @@ fn the_s3_container_runner_runs_terraform_in_the_job(cluster: &Cluster) {
         "terraform destroy ran in the Job"
     );
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
-    assert_no_warnings(cluster);
 }
 
 /// A failed run: the diagnostic leads with what the runner wrote to ERROR_FILE, then the last
@@ -352,14 +345,13 @@ fn a_failure_shows_error_file_then_the_log_with_secrets_redacted(cluster: &Clust
         );
     }
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
-    assert_no_warnings(cluster);
 }
 
 /// An image that cannot be pulled fails the apply within seconds, with the reason and the
 /// Events, rather than at the timeout.
 fn a_missing_image_fails_fast_with_the_reason_and_events(cluster: &Cluster) {
     let resource = runner(cluster, "no-image", "", "")
-        .replace(&cluster.runner_image, "localhost/testworld/not-built:1");
+        .replace(&cluster.runner_image, "localhost/test-images/not-built:1");
     let work = Workdir::new(&config(cluster, &resource));
     let started = std::time::Instant::now();
     let apply = work.tf(&["apply", "-auto-approve", "-no-color", "-input=false"]);
@@ -461,7 +453,7 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
   id = "config-container-runner"
   cluster {{
     cluster_type = "gke"
-    name         = "test-world"
+    name         = "test-cluster"
     project_id   = "local"
     zone         = "local"
   }}
@@ -509,9 +501,9 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: runs}]
 }
 
 /// Secret inputs (a secret variable, a secret file, the git password) and secret outputs appear
-/// in no log line, Event, pod status, ConfigMap, Job or other non-Secret object the test world
-/// ever held, in no container log except where the runner itself prints them (it does not
-/// here), and nowhere in Terraform's output with `TF_LOG=trace`.
+/// in no log line, Event, pod status, ConfigMap, Job or other non-Secret object the test
+/// cluster ever held (its audit log), in no container log except where the runner itself
+/// prints them (it does not here), and nowhere in Terraform's output with `TF_LOG=trace`.
 fn secrets_reach_no_log_event_status_or_plain_object(cluster: &Cluster) {
     // Why not on a real cluster: its pods cannot reach a git server on this machine, and the
     // checks read the cluster's whole history.
@@ -584,7 +576,6 @@ fn secrets_reach_no_log_event_status_or_plain_object(cluster: &Cluster) {
         }
     }
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
-    assert_no_warnings(cluster);
 }
 
 /// Starts `terraform apply` of a slow run, waits until its Job runs, and stops terraform with
@@ -845,7 +836,7 @@ fn an_exec_plugin_gives_the_token(cluster: &Cluster) {
   id = "config-container-runner"
   cluster {{
     cluster_type = "gke"
-    name         = "test-world"
+    name         = "test-cluster"
     project_id   = "local"
     zone         = "local"
   }}
@@ -932,6 +923,5 @@ crate::support::tiers! {
         a_failed_checkout_fails_fast_with_its_reason,
         an_exec_plugin_gives_the_token,
         a_missing_permission_is_named_before_anything_is_created,
-        secrets_reach_no_log_event_status_or_plain_object;
-    test_world_only:
+        secrets_reach_no_log_event_status_or_plain_object
 }

@@ -11,19 +11,17 @@ use crate::support::git_server::GitServer;
 use crate::support::ssh_server::SshServer;
 use crate::support::{Workdir, words};
 
-/// The pod of Job `job` as the cluster stored it: from the test world's history (the pod may
-/// be gone), else from the cluster now.
+/// The pod of Job `job` as the cluster stored it: from the test cluster's history (the pod
+/// may be gone), else from the cluster now.
 fn pod_of(cluster: &Cluster, job: &str) -> Json {
-    if let Some(world) = cluster.world() {
-        return world
-            .audit()
-            .iter()
+    if let Some(history) = cluster.history() {
+        return history
+            .into_iter()
             .rev()
             .find(|o| {
                 o["kind"] == "Pod" && o["metadata"]["labels"]["batch.kubernetes.io/job-name"] == job
             })
-            .cloned()
-            .unwrap_or_else(|| panic!("no pod of Job {job} in the world's history"));
+            .unwrap_or_else(|| panic!("no pod of Job {job} in the cluster's history"));
     }
     let out = cluster.kubectl_ok(
         &[
@@ -77,17 +75,15 @@ spec:
 /// request above its limit and a quantity Kubernetes would refuse are plan errors naming the
 /// attribute.
 ///
-/// The test world knows neither ResourceQuotas nor LimitRanges, so there the test checks the
-/// pod the provider made against what the quota's admission requires (CPU and memory requests
-/// and limits in every container) and the limit range's bounds; on a real cluster
-/// (`KUBECONFIG`) the API server's own admission decides.
+/// The API server's own ResourceQuota and LimitRanger admission decides; the test also checks
+/// the pod the provider made against what the quota requires (CPU and memory requests and
+/// limits in every container) and the limit range's bounds, so that a pod the admission would
+/// change (a default filled in) is noticed too.
 fn helper_resources_fit_quotas_and_limit_ranges(cluster: &Cluster) {
-    if cluster.world().is_none() {
-        cluster.kubectl_ok(
-            &["apply", "-f", "-"],
-            &QUOTA_AND_LIMITS.replace("NS", &cluster.namespace),
-        );
-    }
+    cluster.kubectl_ok(
+        &["apply", "-f", "-"],
+        &QUOTA_AND_LIMITS.replace("NS", &cluster.namespace),
+    );
     let main = "    pod_template = \"spec:\\n  containers:\\n    - name: main\\n      resources:\\n        requests: {cpu: 50m, memory: 64Mi}\\n        limits: {cpu: 500m, memory: 256Mi}\\n\"";
     let resource = cluster.container_runner("quota", main, "");
     let helper_resources = |prepare_limits: &str| {
@@ -128,7 +124,7 @@ fn helper_resources_fit_quotas_and_limit_ranges(cluster: &Cluster) {
                            "limits": {"cpu": "500m", "memory": "256Mi"}}),
         "main: the user's, from job.pod_template"
     );
-    if cluster.world().is_some() {
+    {
         // What the quota's admission requires of every container, and the limit range's
         // bounds (min 5m / 16Mi, max 2 / 2Gi, limit at most 20 times the CPU request).
         let quantity = |q: &Json| {
@@ -208,17 +204,18 @@ fn hcl_string(text: &str) -> String {
 }
 
 /// The checkout from an `https` server whose certificate a private CA signed: without
-/// `source.ca_certificates` the run cannot start (the certificate is not trusted), with it the
-/// run checks out the commit. Proxy variables set in `job.variables` reach the checkout:
+/// `source.ca_certificates` the run cannot start (the certificate is not trusted) and leaves
+/// nothing behind, with it the run checks out the commit. Proxy variables set in `job.variables` reach the checkout:
 /// `HTTPS_PROXY` sends it through the proxy, `NO_PROXY` past it.
 fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
+    let host = cluster.host_for_pods().expect("the test cluster");
     let repo = tempfile::tempdir().expect("temp dir");
-    let server = GitServer::start_tls(repo.path(), "git-bot", GIT_PASSWORD);
+    let server = GitServer::start_tls_on(&host, repo.path(), "git-bot", GIT_PASSWORD);
     let commit = server.create_repo(
         "infra.git",
         &std::collections::BTreeMap::from([("README", "private CA\n")]),
     );
-    let proxy = ConnectProxy::start();
+    let proxy = ConnectProxy::start_on(&host);
     let auth = format!("    username = \"git-bot\"\n    password = \"{GIT_PASSWORD}\"\n");
     let resource = |ca: bool, variables: &str| {
         let extra = if ca {
@@ -240,6 +237,11 @@ fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
     assert!(text.contains("preparing the workspace"), "{text}");
     assert!(text.to_lowercase().contains("certificate"), "{text}");
     assert!(!text.contains(GIT_PASSWORD), "{text}");
+    // Why before the next apply too: it makes a Job and an inputs Secret of the same names (the
+    // CA and known_hosts say how a run is carried out, not what it runs), and while the failed
+    // run's pod is still stopping the real kubelet can mount the re-created Secret with its old
+    // content (tools/kubernetes/README.md).
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
 
     work.write(&cluster.config(&resource(true, "")));
     work.apply();
@@ -250,14 +252,14 @@ fn git_over_https_with_a_private_ca_and_a_proxy(cluster: &Cluster) {
     let through = format!("HTTPS_PROXY = \"{}\"", proxy.url());
     work.write(&cluster.config(&resource(true, &through)));
     work.apply();
-    let git = format!("127.0.0.1:{}", server.port());
+    let git = format!("{host}:{}", server.port());
     assert_eq!(
         proxy.targets(),
         std::slice::from_ref(&git),
         "the checkout went through the proxy"
     );
 
-    let past = format!("{through}, NO_PROXY = \"127.0.0.1\"");
+    let past = format!("{through}, NO_PROXY = \"{host}\"");
     work.write(&cluster.config(&resource(true, &past)));
     work.apply();
     assert_eq!(
@@ -278,10 +280,9 @@ const GIT_PASSWORD: &str = "git-pat-51c0e2";
 /// server's key it checks out the commit; without known_hosts the key is taken on first use.
 /// The private key reaches no log line, no diagnostic and no object but Secrets.
 fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
-    let world = cluster.world().expect("a test-world scenario");
-    let sshd = SshServer::start();
+    let sshd = SshServer::start_on(&cluster.host_for_pods().expect("the test cluster"));
     let repos = tempfile::tempdir().expect("temp dir");
-    let server = GitServer::start(repos.path(), "unused", "unused");
+    let server = cluster.git_server(repos.path(), "unused", "unused");
     let commit = server.create_repo(
         "infra.git",
         &std::collections::BTreeMap::from([("README", "over ssh\n")]),
@@ -327,6 +328,8 @@ fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
         "{text}"
     );
     assert_eq!(sshd.logins(), 0, "no login to a server with another key");
+    // Why before the next apply: as in git_over_https_with_a_private_ca_and_a_proxy.
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
 
     work.write(&cluster.config(&resource(Some(&sshd.known_hosts()), "1")));
     let applied = apply(&work);
@@ -353,12 +356,15 @@ fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
     );
     for (what, text) in [
         ("the provider log", provider_log),
-        ("the container logs", world.container_logs()),
+        (
+            "the container logs",
+            cluster.container_logs().expect("the container logs"),
+        ),
         ("the output", format!("{}{}", failed.stdout, failed.stderr)),
     ] {
         assert!(!text.contains(secret_line), "the SSH key is in {what}");
     }
-    for object in world.audit() {
+    for object in cluster.history().expect("the cluster's history") {
         if object["kind"] != "Secret" {
             assert!(
                 !object.to_string().contains(secret_line),
@@ -373,10 +379,10 @@ fn git_over_ssh_with_pinned_host_keys(cluster: &Cluster) {
 crate::support::tiers! {
     both:
         helper_resources_fit_quotas_and_limit_ranges;
-    local_only: ;
-    // Why the test world only: the git servers and the proxy listen on 127.0.0.1, which a real
-    // cluster's pods do not reach.
-    test_world_only:
+    // Why the test cluster only: the git servers and the proxy listen on this machine, which a
+    // managed cluster's pods do not reach; the released image is copied onto the test
+    // cluster's node; the missing image relies on a node that pulls from no registry.
+    local_only:
         git_over_https_with_a_private_ca_and_a_proxy,
         git_over_ssh_with_pinned_host_keys,
         the_released_helper_image_runs_a_container_runner,
@@ -396,8 +402,8 @@ fn run_ok(command: &mut std::process::Command) -> String {
 }
 
 /// The release writes the helper image as an OCI image archive, listed in SHA256SUMS, and the
-/// same inputs give the same archive; loaded into the test world's node with `podman load`, it
-/// runs a container runner's `prepare` (a git checkout) and `collect`.
+/// same inputs give the same archive; loaded with `podman load` and copied onto the test
+/// cluster's node, it runs a container runner's `prepare` (a git checkout) and `collect`.
 fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
     let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dist = tempfile::tempdir().expect("temp dir");
@@ -459,7 +465,10 @@ fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
         "loaded as the default helper_image: {loaded}"
     );
     // Why a tag of its own: another checkout may load its own build under the release name.
-    let tagged = format!("localhost/testworld/released-helper:in-{}", &digest[7..23]);
+    let tagged = format!(
+        "localhost/test-images/released-helper:in-{}",
+        &digest[7..23]
+    );
     let id = run_ok(
         std::process::Command::new("podman")
             .env("CONTAINERS_CONF", &conf)
@@ -470,9 +479,10 @@ fn the_released_helper_image_runs_a_container_runner(cluster: &Cluster) {
             .env("CONTAINERS_CONF", &conf)
             .args(["tag", id.trim(), &tagged]),
     );
+    cluster.load_image(&tagged);
 
     let repos = tempfile::tempdir().expect("temp dir");
-    let server = GitServer::start(repos.path(), "git-bot", GIT_PASSWORD);
+    let server = cluster.git_server(repos.path(), "git-bot", GIT_PASSWORD);
     let commit = server.create_repo(
         "infra.git",
         &std::collections::BTreeMap::from([("README", "released\n")]),
@@ -515,7 +525,7 @@ fn an_unpullable_helper_image_says_how_to_mirror_it(cluster: &Cluster) {
     let resource = cluster.container_runner("no-helper", "", "");
     let config = cluster.config(&resource).replace(
         &cluster.helper_image,
-        "localhost/testworld/no-such-helper:1",
+        "localhost/test-images/no-such-helper:1",
     );
     let work = Workdir::new(&config);
     let started = std::time::Instant::now();
@@ -523,9 +533,12 @@ fn an_unpullable_helper_image_says_how_to_mirror_it(cluster: &Cluster) {
     assert_eq!(apply.code, 1, "{}", apply.stdout);
     let text = words(&apply.stderr);
     assert!(text.contains("could not start"), "{text}");
+    // Why the Event's words too: the real kubelet's Event comes about ten seconds before the
+    // waiting reason reaches the pod status, and the provider reports whichever it sees first.
     assert!(
         text.contains("container prepare is ErrImagePull")
-            || text.contains("container prepare is ImagePullBackOff"),
+            || text.contains("container prepare is ImagePullBackOff")
+            || text.contains("container prepare: Failed to pull image"),
         "{text}"
     );
     assert!(text.contains("the provider's helper image"), "{text}");

@@ -1,28 +1,26 @@
 //! The helper image in a real pod: a Job whose pod has `helper prepare` (init container),
 //! `helper collect` (native sidecar) and the test runner image, under a service account that
-//! may only create Secrets, run by the Kubernetes test world's kubelet (`test_world`) and by the
-//! real kubelet of the test cluster (`test_cluster`, `scripts/test-cluster.sh`). The helper image
-//! is built from this test run's provider binary by `scripts/build-test-images.sh --helper-only`.
+//! may only create Secrets, run by the real kubelet of the test cluster (`test_cluster`,
+//! `scripts/test-cluster.sh`). The helper image is built from this test run's provider binary by
+//! `scripts/build-test-images.sh --helper-only`.
 //!
-//! These tests need podman and the test images (and, for the test cluster, what
-//! `scripts/test-cluster.sh` needs); without them they fail (never skip) with the command to run.
+//! These tests need podman, the test images and what `scripts/test-cluster.sh` needs; without
+//! them they fail (never skip) with the command to run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use kube_testworld::{Options, TestWorld};
 use serde_json::{Value, json};
 
 use crate::support::cluster::Cluster;
 
-/// The namespace of the runs in the test world.
-const NS: &str = "runs";
 /// The service account of the runs: `create` on Secrets, nothing else.
 const ACCOUNT: &str = "runner";
 /// The runner image (Humanitec's runner contract in shell).
-const RUNNER_IMAGE: &str = "localhost/testworld/runner:1";
+const RUNNER_IMAGE: &str = "localhost/test-images/runner:1";
 /// The provider binary's path in the helper image.
 const HELPER_BIN: &str = "/usr/local/bin/terraform-provider-humanitec";
 /// The shared directory of the runs.
@@ -75,29 +73,23 @@ fn images() -> String {
     helper
 }
 
-/// Where the runs go: a test world of its own, or a namespace of its own on the test cluster.
+/// Where the runs go: a namespace of their own on the test cluster.
 struct Env {
-    /// The test world, when the runs go there.
-    world: Option<TestWorld>,
-    /// The test cluster's namespace, when the runs go there.
-    cluster: Option<Cluster>,
+    /// The test cluster's namespace of the runs.
+    cluster: Cluster,
+    /// The warnings the API server answered the objects' creation with (kubectl prints them):
+    /// its own field validation of what the tests send, an unknown or duplicate field.
+    warnings: Mutex<Vec<String>>,
 }
 
 impl Env {
     /// The namespace of the runs.
     fn ns(&self) -> &str {
-        match &self.cluster {
-            Some(cluster) => &cluster.namespace,
-            None => NS,
-        }
+        &self.cluster.namespace
     }
 
     fn kubeconfig(&self) -> &Path {
-        match (&self.world, &self.cluster) {
-            (Some(world), _) => world.kubeconfig_path(),
-            (None, Some(cluster)) => cluster.kubeconfig(),
-            (None, None) => unreachable!("an Env has a world or a cluster"),
-        }
+        self.cluster.kubeconfig()
     }
 
     /// Runs kubectl with `stdin`.
@@ -138,18 +130,17 @@ impl Env {
     fn create(&self, items: Vec<Value>) {
         let documents: Vec<String> = items.iter().map(Value::to_string).collect();
         let out = self.kubectl_in(&["create", "-f", "-"], &documents.join("\n"));
-        assert!(
-            out.status.success(),
-            "kubectl create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kubectl create failed: {stderr}");
+        let warnings = stderr.lines().filter(|l| l.starts_with("Warning:"));
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(warnings.map(str::to_string));
     }
 
     /// The object `kind/name` of the runs namespace, if it exists.
     fn object(&self, kind: &str, name: &str) -> Option<Value> {
-        if let Some(world) = &self.world {
-            return world.object(kind, NS, name);
-        }
         let out = self.kubectl_in(
             &[
                 "get",
@@ -172,33 +163,26 @@ impl Env {
         (!text.trim().is_empty()).then(|| serde_json::from_str(&text).expect("JSON"))
     }
 
-    /// The schema warnings the test world recorded (none on the test cluster, which sends
-    /// its own warnings to the client).
+    /// The warnings the API server answered the objects' creation with.
     fn warnings(&self) -> Vec<String> {
-        self.world
-            .as_ref()
-            .map(TestWorld::warnings)
-            .unwrap_or_default()
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The host a server on this machine is reachable at from the pods.
     fn host_for_pods(&self) -> String {
-        match &self.cluster {
-            Some(cluster) => cluster
-                .host_for_pods()
-                .expect("the test cluster's node address"),
-            None => "127.0.0.1".into(),
-        }
+        self.cluster
+            .host_for_pods()
+            .expect("the test cluster's node address")
     }
 
     /// Makes the account of the runs, allowed only to create Secrets (Humanitec's runner RBAC,
     /// without ConfigMaps), in the runs namespace.
-    fn set_up(&self, with_namespace: bool) {
+    fn set_up(&self) {
         let ns = self.ns();
         let mut items = Vec::new();
-        if with_namespace {
-            items.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
-        }
         items.extend([
             json!({"apiVersion": "v1", "kind": "ServiceAccount",
                    "metadata": {"name": ACCOUNT, "namespace": ns}}),
@@ -216,33 +200,15 @@ impl Env {
     }
 }
 
-/// A world with the kubelet, the namespace, and the service account allowed only to create
-/// Secrets.
-fn world() -> Env {
-    images();
-    let world = TestWorld::start(Options {
-        kubelet: true,
-        containers_conf: Some(containers_conf()),
-        ..Options::default()
-    })
-    .expect("the test world starts with its kubelet");
-    let env = Env {
-        world: Some(world),
-        cluster: None,
-    };
-    env.set_up(true);
-    env
-}
-
 /// A namespace of the test cluster (enforcing Pod Security `restricted`), with the service
 /// account allowed only to create Secrets.
 fn test_cluster() -> Env {
     images();
     let env = Env {
-        world: None,
-        cluster: Some(Cluster::local()),
+        cluster: Cluster::local(),
+        warnings: Mutex::default(),
     };
-    env.set_up(false);
+    env.set_up();
     env
 }
 
@@ -749,15 +715,9 @@ fn helper_image_answers_gits_credential_prompts(env: &Env) {
     );
 }
 
-/// Each scenario on the test world and on the test cluster.
+/// Each scenario on the test cluster.
 macro_rules! tiers {
     ($($scenario:ident),* $(,)?) => {
-        mod test_world {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(&super::world());
-            })*
-        }
         mod test_cluster {
             $(#[test]
             fn $scenario() {

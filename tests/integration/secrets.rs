@@ -796,9 +796,10 @@ async fn write_only_secrets_reach_the_api_and_no_state_or_saved_plan() {
 #[test]
 fn a_write_only_token_serves_the_runner_configs_cluster_check_and_stays_out_of_state() {
     use crate::support::cluster::Cluster;
-    let cluster = Cluster::start();
-    let world = cluster.world().expect("the test world");
-    let token = world.admin_token().to_string();
+    let cluster = Cluster::local();
+    let token = cluster
+        .admin_token()
+        .expect("the test cluster's admin token");
     let (url, ca) = cluster.api_server();
     let work = Workdir::new(&format!(
         r#"{}
@@ -812,7 +813,7 @@ resource "humanitec_runner_config" "cluster" {{
   id = "config-container-runner"
   cluster {{
     cluster_type = "gke"
-    name         = "test-world"
+    name         = "test-cluster"
     project_id   = "local"
     zone         = "local"
   }}

@@ -1,16 +1,16 @@
 //! The direct-mode harness: a cluster to run on, the namespace and RBAC that runs need, and the
 //! HCL of a direct-mode provider and runner config that use them.
 //!
-//! Two tiers run the same scenarios. The test world (`Cluster::start`): a Kubernetes test
-//! world whose kubelet really runs pods under podman, with the helper image built from this
-//! test run's provider binary; it also shows the whole history of objects and logs, which the
-//! secrets checks read. A real cluster (`Cluster::real`), when `KUBECONFIG` is set: each test
-//! gets its own namespace (deleted afterwards), and the images come from
-//! `HUMANITEC_TEST_HELPER_IMAGE`, `HUMANITEC_TEST_RUNNER_IMAGE` and `HUMANITEC_TEST_IAC_IMAGE`
-//! (built from `containers/helper/Containerfile` and `kube-testworld/images/runner.sh`). The test
-//! cluster (`Cluster::local`): the real Kubernetes of `scripts/test-cluster.sh` on this machine
-//! (`support::test_cluster`), a namespace per test, its history read from the audit log and its
-//! container logs from the node.
+//! Two tiers run the same scenarios, each test in a namespace of its own (deleted afterwards).
+//! The test cluster (`Cluster::local`): the real Kubernetes of `scripts/test-cluster.sh` on this
+//! machine (`support::test_cluster`), with the helper image built from this test run's provider
+//! binary; its history (every version of every Job, pod, ConfigMap and Event, and every request)
+//! is read from the API server's audit log and its container logs from the node, which the
+//! secrets and run-lifecycle checks read. A managed cluster (`Cluster::real`), the cluster of
+//! `KUBECONFIG`: the images come from `HUMANITEC_TEST_HELPER_IMAGE`,
+//! `HUMANITEC_TEST_RUNNER_IMAGE` and `HUMANITEC_TEST_IAC_IMAGE` (built from
+//! `containers/helper/Containerfile` and `tests/images/runner.sh`); its history cannot be seen,
+//! so the checks that read it are left out there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,21 +19,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use kube_testworld::{Options, TestWorld};
-
 use super::provider_bin;
 use super::test_cluster::TestCluster;
 
-/// The namespace runs go into in the test world.
-const NAMESPACE: &str = "runs";
 /// The Job service account that may only create Secrets and ConfigMaps, Humanitec's runner RBAC.
 pub(crate) const RUNNER_SA: &str = "runner-job";
 /// The Job service account that may also keep Terraform state (Secrets) and its lock (Leases).
 pub(crate) const IAC_SA: &str = "iac-job";
 /// The shell runner of the Humanitec runner contract.
-const RUNNER_IMAGE: &str = "localhost/testworld/runner:1";
+const RUNNER_IMAGE: &str = "localhost/test-images/runner:1";
 /// The runner with the machine's `terraform` in it.
-const IAC_IMAGE: &str = "localhost/testworld/iac-runner:1";
+const IAC_IMAGE: &str = "localhost/test-images/iac-runner:1";
 
 const SETUP: &str = r#"apiVersion: v1
 kind: Namespace
@@ -83,7 +79,7 @@ fn repo() -> PathBuf {
 }
 
 /// The helper image built from this test run's provider binary, by its content tag
-/// (`localhost/testworld/helper:in-<hash>`), once per process; the script hashes its inputs, so
+/// (`localhost/test-images/helper:in-<hash>`), once per process; the script hashes its inputs, so
 /// an unchanged binary costs only the hash. Why the content tag and not `:1`: another checkout
 /// on the same machine builds `:1` from its own binary, at any moment.
 pub(crate) fn helper_image() -> String {
@@ -102,11 +98,11 @@ pub(crate) fn helper_image() -> String {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let hash = stdout
             .lines()
-            .filter(|l| l.contains("localhost/testworld/helper"))
+            .filter(|l| l.contains("localhost/test-images/helper"))
             .find_map(|l| Some(l.rsplit_once('(')?.1.strip_suffix(')')?.to_string()));
         match hash {
             Some(hash) if out.status.success() => {
-                Ok(format!("localhost/testworld/helper:in-{hash}"))
+                Ok(format!("localhost/test-images/helper:in-{hash}"))
             }
             _ => Err(format!(
                 "scripts/build-test-images.sh --helper-only failed (install podman, runc, \
@@ -121,7 +117,7 @@ pub(crate) fn helper_image() -> String {
     }
 }
 
-/// One Job of the world's history.
+/// One Job of the cluster's history.
 #[derive(Debug, Clone)]
 pub(crate) struct JobLife {
     /// Its name.
@@ -132,12 +128,10 @@ pub(crate) struct JobLife {
     pub(crate) resource: String,
     /// `create` or `destroy`.
     pub(crate) action: String,
-    /// Where in the history its first version is.
+    /// Where in the history (the namespace's audit events) its first version is.
     pub(crate) born: usize,
-    /// Where its last version is.
-    last: usize,
     /// Where it finished (its first `Complete` or `Failed` version), or, when it was deleted
-    /// before it finished, its last version; `None` while it runs.
+    /// before it finished, its deletion; `None` while it runs.
     pub(crate) ended: Option<usize>,
     /// `Complete` or `Failed`, once finished.
     pub(crate) outcome: Option<String>,
@@ -145,8 +139,6 @@ pub(crate) struct JobLife {
 
 /// A cluster with the runs namespace, its service accounts and the images.
 pub(crate) struct Cluster {
-    /// The test world, when the cluster is one.
-    world: Option<TestWorld>,
     /// The test cluster, when the cluster is it.
     local: Option<&'static TestCluster>,
     /// The admin kubeconfig.
@@ -163,22 +155,20 @@ pub(crate) struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.world.is_none() {
-            let _ = self.kubectl(
-                &["delete", "namespace", &self.namespace, "--wait=false"],
-                "",
-            );
-        }
+        let _ = self.kubectl(
+            &["delete", "namespace", &self.namespace, "--wait=false"],
+            "",
+        );
     }
 }
 
 impl Cluster {
-    /// The real cluster of `KUBECONFIG`, or `None` (with the reason printed) when it is unset.
-    pub(crate) fn real() -> Option<Self> {
-        let Some(kubeconfig) = std::env::var_os("KUBECONFIG").filter(|k| !k.is_empty()) else {
-            eprintln!("skipped: the real-cluster tier runs when KUBECONFIG points at a cluster");
-            return None;
-        };
+    /// The managed cluster of `KUBECONFIG`. Fails, never skips, when it is unset: the
+    /// `real_cluster` tier is ignored unless asked for (`cargo test -- --ignored`).
+    pub(crate) fn real() -> Self {
+        let kubeconfig = std::env::var_os("KUBECONFIG")
+            .filter(|k| !k.is_empty())
+            .expect("the real-cluster tier runs on the cluster of KUBECONFIG: set it");
         let image = |name: &str| {
             std::env::var(name).unwrap_or_else(|_| {
                 panic!("KUBECONFIG is set, so the real-cluster tier runs: set {name} too")
@@ -192,7 +182,6 @@ impl Cluster {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let cluster = Self {
-            world: None,
             local: None,
             kubeconfig: PathBuf::from(kubeconfig),
             namespace,
@@ -201,7 +190,7 @@ impl Cluster {
             iac_image: image("HUMANITEC_TEST_IAC_IMAGE"),
         };
         cluster.set_up();
-        Some(cluster)
+        cluster
     }
 
     /// The test cluster of `scripts/test-cluster.sh`, started once per test process (or found
@@ -211,7 +200,6 @@ impl Cluster {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let cluster = Self {
-            world: None,
             local: Some(local),
             kubeconfig: local.kubeconfig.clone(),
             namespace: format!(
@@ -227,46 +215,37 @@ impl Cluster {
         cluster
     }
 
-    /// The test world, when the cluster is one: its history, logs and warnings.
-    pub(crate) fn world(&self) -> Option<&TestWorld> {
-        self.world.as_ref()
-    }
-
     /// Every version of every object of the runs namespace the cluster ever held, oldest
-    /// first: the test world's history, or the test cluster's audit log (whose Secrets carry
-    /// no data). `None` on a real cluster, whose history cannot be seen.
+    /// first, from the test cluster's audit log (whose Secrets carry no data). `None` on a
+    /// managed cluster, whose history cannot be seen.
     pub(crate) fn history(&self) -> Option<Vec<serde_json::Value>> {
-        if let Some(world) = &self.world {
-            return Some(world.audit());
-        }
         Some(self.local?.audit(&self.namespace))
     }
 
     /// The text of every container that ran in the runs namespace, deleted pods' included.
     /// `None` on a real cluster.
     pub(crate) fn container_logs(&self) -> Option<String> {
-        if let Some(world) = &self.world {
-            return Some(world.container_logs());
-        }
         Some(self.local?.container_logs(&self.namespace))
     }
 
     /// A bearer token of a cluster admin. `None` on a real cluster.
     pub(crate) fn admin_token(&self) -> Option<String> {
-        if let Some(world) = &self.world {
-            return Some(world.admin_token().to_string());
-        }
         Some(self.local?.admin_token())
     }
 
-    /// The host a server on this machine is reachable at from the cluster's pods: 127.0.0.1
-    /// for the test world's pods (host network), this machine's address for the test
-    /// cluster's (a network of their own). `None` on a real cluster.
+    /// The host a server on this machine is reachable at from the test cluster's pods: this
+    /// machine's address (they have a network of their own, so not 127.0.0.1). `None` on a
+    /// managed cluster.
     pub(crate) fn host_for_pods(&self) -> Option<String> {
-        if self.world.is_some() {
-            return Some("127.0.0.1".into());
-        }
         Some(self.local?.node_ip().to_string())
+    }
+
+    /// Copies `image` from podman's store to the test cluster's node, which pulls from no
+    /// registry. Fails on a managed cluster, whose nodes pull from registries.
+    pub(crate) fn load_image(&self, image: &str) {
+        self.local
+            .expect("the test cluster, whose node takes images from podman")
+            .load_image(image);
     }
 
     fn set_up(&self) {
@@ -275,36 +254,12 @@ impl Cluster {
         self.kubectl_ok(&["apply", "-f", "-"], &setup);
     }
 
-    /// Starts a world with its kubelet. Fails, never skips, when podman cannot run.
-    pub(crate) fn start() -> Self {
-        let helper_image = helper_image();
-        let options = Options {
-            kubelet: true,
-            containers_conf: Some(repo().join("scripts/podman/containers.conf")),
-            ..Options::default()
-        };
-        let world = TestWorld::start(options).unwrap_or_else(|e| {
-            panic!("the test world did not start: {e} (run scripts/build-test-images.sh)")
-        });
-        let cluster = Self {
-            kubeconfig: world.kubeconfig_path().to_path_buf(),
-            world: Some(world),
-            local: None,
-            namespace: NAMESPACE.into(),
-            helper_image,
-            runner_image: RUNNER_IMAGE.into(),
-            iac_image: IAC_IMAGE.into(),
-        };
-        cluster.set_up();
-        cluster
-    }
-
     /// The admin kubeconfig.
     pub(crate) fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
 
-    /// Runs kubectl against the world with `stdin`.
+    /// Runs kubectl against the cluster with `stdin`.
     pub(crate) fn kubectl(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write as _;
         let mut child = Command::new("kubectl")
@@ -368,14 +323,14 @@ impl Cluster {
         )
     }
 
-    /// A runner config named `cluster` that reaches the world through its kubeconfig.
+    /// A runner config named `cluster` that reaches the cluster through its kubeconfig.
     pub(crate) fn runner_config(&self) -> String {
         format!(
             r#"resource "humanitec_runner_config" "cluster" {{
   id = "config-container-runner"
   cluster {{
     cluster_type = "gke"
-    name         = "test-world"
+    name         = "test-cluster"
     project_id   = "local"
     zone         = "local"
   }}
@@ -524,58 +479,69 @@ impl Cluster {
             .collect()
     }
 
-    /// Every Job of the runs namespace the world ever held, from its history, oldest first.
-    /// `None` on a real cluster, whose history cannot be seen.
+    /// Every Job of the runs namespace the cluster ever held, from the audit log, oldest
+    /// first. `None` on a managed cluster, whose history cannot be seen.
     pub(crate) fn job_lives(&self) -> Option<Vec<JobLife>> {
-        let world = self.world.as_ref()?;
+        let events = self.local?.audit_events(&self.namespace);
         let mut lives: Vec<JobLife> = Vec::new();
-        for (at, object) in world.audit().iter().enumerate() {
-            if object["kind"] != "Job" || object["metadata"]["namespace"] != self.namespace.as_str()
-            {
+        for (at, event) in events.iter().enumerate() {
+            if event["objectRef"]["resource"] != "jobs" {
                 continue;
             }
-            let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
-            let finished = object["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| {
-                    (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
-                })
-                .and_then(|c| c["type"].as_str());
-            let life = match lives.iter_mut().find(|l| l.uid == uid) {
-                Some(life) => life,
-                None => {
-                    let text = |v: &Json| v.as_str().unwrap_or_default().to_string();
-                    lives.push(JobLife {
-                        name: text(&object["metadata"]["name"]),
-                        uid: uid.to_string(),
-                        resource: text(&object["metadata"]["annotations"]["terraform-provider-humanitec/resource-id"]),
-                        action: text(&object["metadata"]["labels"]["terraform-provider-humanitec/action"]),
-                        born: at,
-                        last: at,
-                        ended: None,
-                        outcome: None,
-                    });
-                    lives.last_mut().expect("just pushed")
+            // A Job deleted before it finished ended with its deletion.
+            if event["verb"] == "delete" {
+                let deleted = event["responseStatus"]["code"]
+                    .as_u64()
+                    .is_some_and(|code| code < 300);
+                let name = &event["objectRef"]["name"];
+                let life = lives.iter_mut().rev().find(|l| *name == l.name.as_str());
+                if let Some(life) = life.filter(|_| deleted)
+                    && life.ended.is_none()
+                {
+                    life.ended = Some(at);
                 }
-            };
-            life.last = at;
-            if life.ended.is_none()
-                && let Some(outcome) = finished
-            {
-                life.ended = Some(at);
-                life.outcome = Some(outcome.to_string());
+                continue;
             }
-        }
-        // A Job deleted before it finished ended with its last version.
-        for life in &mut lives {
-            let now = world.object("jobs", &self.namespace, &life.name);
-            let same = now
-                .as_ref()
-                .is_some_and(|j| j["metadata"]["uid"] == life.uid.as_str());
-            if life.ended.is_none() && !same {
-                life.ended = Some(life.last);
+            // Why both bodies: a create's request has no uid yet; a list's response holds
+            // every Job as the client saw it.
+            let mut jobs = Vec::new();
+            for body in [&event["requestObject"], &event["responseObject"]] {
+                super::test_cluster::push_objects(body, &mut jobs);
+            }
+            for job in jobs.iter().filter(|o| o["kind"] == "Job") {
+                let Some(uid) = job["metadata"]["uid"].as_str() else {
+                    continue;
+                };
+                let finished = job["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| {
+                        (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                    })
+                    .and_then(|c| c["type"].as_str());
+                let life = match lives.iter().position(|l| l.uid == uid) {
+                    Some(i) => &mut lives[i],
+                    None => {
+                        let text = |v: &Json| v.as_str().unwrap_or_default().to_string();
+                        lives.push(JobLife {
+                            name: text(&job["metadata"]["name"]),
+                            uid: uid.to_string(),
+                            resource: text(&job["metadata"]["annotations"]["terraform-provider-humanitec/resource-id"]),
+                            action: text(&job["metadata"]["labels"]["terraform-provider-humanitec/action"]),
+                            born: at,
+                            ended: None,
+                            outcome: None,
+                        });
+                        lives.last_mut().expect("just pushed")
+                    }
+                };
+                if life.ended.is_none()
+                    && let Some(outcome) = finished
+                {
+                    life.ended = Some(at);
+                    life.outcome = Some(outcome.to_string());
+                }
             }
         }
         Some(lives)
@@ -637,20 +603,13 @@ impl Cluster {
 
     /// A token of a service account in the runs namespace.
     pub(crate) fn service_account_token(&self, name: &str) -> String {
-        match &self.world {
-            Some(world) => world.service_account_token(&self.namespace, name),
-            None => self
-                .kubectl_ok(&["create", "token", name, "-n", &self.namespace], "")
-                .trim()
-                .to_string(),
-        }
+        self.kubectl_ok(&["create", "token", name, "-n", &self.namespace], "")
+            .trim()
+            .to_string()
     }
 
     /// The API server's URL and CA certificate (PEM).
     pub(crate) fn api_server(&self) -> (String, String) {
-        if let Some(world) = &self.world {
-            return (world.url().to_string(), world.ca_pem().to_string());
-        }
         let view = |path: &str| {
             self.kubectl_ok(
                 &[

@@ -1,6 +1,6 @@
-//! An HTTPS proxy for tests: answers `CONNECT host:port` on 127.0.0.1 by opening a tunnel to
-//! that address (127.0.0.1 only: nothing else is reachable here) and counts the tunnels it
-//! opened, so a test can tell whether a client went through it.
+//! An HTTPS proxy for tests: answers `CONNECT host:port` on an address of this machine by
+//! opening a tunnel to a port of that same address (nothing else is reachable here) and counts
+//! the tunnels it opened, so a test can tell whether a client went through it.
 //!
 //! It runs on its own thread and Tokio runtime; dropping the handle stops it.
 
@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A running proxy.
 pub(crate) struct ConnectProxy {
+    host: String,
     port: u16,
     targets: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -17,13 +18,15 @@ pub(crate) struct ConnectProxy {
 }
 
 impl ConnectProxy {
-    /// Starts the proxy on a free port of 127.0.0.1.
-    pub(crate) fn start() -> Self {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind the proxy");
+    /// Starts the proxy on a free port of `host`, an address of this machine (where a
+    /// cluster's pods reach it).
+    pub(crate) fn start_on(host: &str) -> Self {
+        let listener = std::net::TcpListener::bind((host, 0)).expect("bind the proxy");
         listener.set_nonblocking(true).expect("non-blocking");
         let port = listener.local_addr().expect("the proxy's address").port();
         let targets = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&targets);
+        let own = host.to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -38,7 +41,7 @@ impl ConnectProxy {
                         let Ok((client, _)) = listener.accept().await else {
                             continue;
                         };
-                        tokio::spawn(tunnel(client, Arc::clone(&seen)));
+                        tokio::spawn(tunnel(client, own.clone(), Arc::clone(&seen)));
                     }
                 };
                 tokio::select! {
@@ -48,6 +51,7 @@ impl ConnectProxy {
             });
         });
         ConnectProxy {
+            host: host.to_string(),
             port,
             targets,
             stop: Some(stop),
@@ -57,7 +61,7 @@ impl ConnectProxy {
 
     /// The proxy's URL, for `HTTPS_PROXY`.
     pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// The `host:port` of every tunnel asked for so far.
@@ -82,7 +86,7 @@ impl Drop for ConnectProxy {
 
 /// Reads one `CONNECT` request, opens the tunnel and copies bytes both ways until either side
 /// closes.
-async fn tunnel(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+async fn tunnel(client: tokio::net::TcpStream, host: String, seen: Arc<Mutex<Vec<String>>>) {
     let mut client = BufReader::new(client);
     let mut request = String::new();
     if client.read_line(&mut request).await.is_err() {
@@ -98,7 +102,7 @@ async fn tunnel(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     }
     let mut words = request.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let local = target.starts_with("127.0.0.1:") || target.starts_with("localhost:");
+    let local = target.starts_with(&format!("{host}:"));
     if method != "CONNECT" || !local {
         let _ = client
             .get_mut()

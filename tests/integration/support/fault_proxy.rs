@@ -8,6 +8,10 @@
 //! connection of its own upstream, sent with `Connection: close`, so the proxy never parses a
 //! response: it copies bytes until the server closes. Pods in the cluster talk to the API
 //! server directly, so the faults touch the provider only.
+//!
+//! The proxy also keeps the `Warning` headers of the answers: the API server's own field
+//! validation warns of an unknown or duplicate field in what the provider sends, where the
+//! client would let it pass unseen.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,6 +46,8 @@ struct Shared {
     outage_until: Mutex<Option<Instant>>,
     /// Every request seen, as `METHOD path`, with the fault applied to it if any.
     log: Mutex<Vec<String>>,
+    /// Every `Warning` header of an answer, as `METHOD path: warning`.
+    warnings: Mutex<Vec<String>>,
     /// Bumped to end every streaming answer in flight.
     cut: Mutex<Option<tokio::sync::watch::Sender<u64>>>,
     /// Connections refused during outages, and streams cut.
@@ -149,6 +155,11 @@ impl FaultProxy {
     /// Every request seen so far, as `METHOD path`, followed by ` [fault]` when one was applied.
     pub(crate) fn requests(&self) -> Vec<String> {
         self.shared.log.lock().unwrap().clone()
+    }
+
+    /// Every `Warning` header the API server answered with, as `METHOD path: warning`.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        self.shared.warnings.lock().unwrap().clone()
     }
 
     /// How many connections were refused during outages.
@@ -290,6 +301,8 @@ async fn forward(
     };
     let mut client = client.into_inner();
     let mut buffer = vec![0u8; 16 * 1024];
+    // The answer's head, until it is whole and its warnings kept.
+    let mut answer_head = Some(Vec::new());
     loop {
         tokio::select! {
             read = server.read(&mut buffer) => {
@@ -297,6 +310,15 @@ async fn forward(
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                if let Some(head) = answer_head.as_mut() {
+                    head.extend_from_slice(&buffer[..n]);
+                    if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        keep_warnings(&shared, &method, &path, &head[..end]);
+                        answer_head = None;
+                    } else if head.len() > 64 * 1024 {
+                        answer_head = None;
+                    }
+                }
                 client.write_all(&buffer[..n]).await?;
             }
             _ = cut.changed() => {
@@ -307,4 +329,18 @@ async fn forward(
         }
     }
     client.shutdown().await
+}
+
+/// Keeps the `Warning` headers of an answer's `head` (status line and headers).
+fn keep_warnings(shared: &Shared, method: &str, path: &str, head: &[u8]) {
+    let head = String::from_utf8_lossy(head);
+    for line in head.lines().skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("warning") {
+            let warning = format!("{method} {path}: {}", value.trim());
+            shared.warnings.lock().unwrap().push(warning);
+        }
+    }
 }

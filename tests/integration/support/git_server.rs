@@ -5,8 +5,8 @@
 //! those it refused, so tests can assert that credentials were really used; and it creates
 //! repositories with one commit on `main` and a tag `v1`.
 //!
-//! [`GitServer::start_tls`] serves the same over HTTPS, with a certificate for 127.0.0.1 signed
-//! by a CA of its own (a private CA, as enterprises run their git servers).
+//! [`GitServer::start_tls_on`] serves the same over HTTPS, with a certificate for its address
+//! signed by a CA of its own (a private CA, as enterprises run their git servers).
 //!
 //! It runs on its own thread and Tokio runtime, so synchronous and asynchronous tests can use it
 //! alike; dropping the handle stops it.
@@ -65,15 +65,23 @@ impl GitServer {
         Self::start_with(host, repo_dir, username, password, None)
     }
 
-    /// Like [`GitServer::start`], over HTTPS with a certificate for 127.0.0.1 that a CA of its
-    /// own signed ([`GitServer::ca_pem`]).
-    pub(crate) fn start_tls(repo_dir: &Path, username: &str, password: &str) -> Self {
+    /// Like [`GitServer::start_on`], over HTTPS with a certificate for `host` (an IP address)
+    /// that a CA of its own signed ([`GitServer::ca_pem`]).
+    pub(crate) fn start_tls_on(
+        host: &str,
+        repo_dir: &Path,
+        username: &str,
+        password: &str,
+    ) -> Self {
+        let address = host
+            .parse()
+            .expect("the git server's host is an IP address");
         Self::start_with(
-            "127.0.0.1",
+            host,
             repo_dir,
             username,
             password,
-            Some(private_ca()),
+            Some(private_ca(address)),
         )
     }
 
@@ -224,9 +232,9 @@ impl Drop for GitServer {
     }
 }
 
-/// A CA of the server's own and a rustls configuration with a certificate for 127.0.0.1 that
+/// A CA of the server's own and a rustls configuration with a certificate for `address` that
 /// it signed: the CA's PEM and the configuration.
-fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
+fn private_ca(address: std::net::IpAddr) -> (String, Arc<rustls::ServerConfig>) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
         SanType,
@@ -243,9 +251,7 @@ fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().expect("a server key");
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("parameters");
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    params.subject_alt_names.push(SanType::IpAddress(address));
     params
         .distinguished_name
         .push(DnType::CommonName, "git.example.internal");

@@ -368,32 +368,18 @@ pub(crate) fn words(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Each direct-mode scenario as a test of a tier: `test_world` always, `test_cluster` (the real
-/// Kubernetes of `scripts/test-cluster.sh`) always, `real_cluster` when `KUBECONFIG` points at a
-/// cluster (skipped with the reason printed otherwise). The `local_only` scenarios need what
-/// only the local tiers give: a git server their pods reach, and the whole history and
-/// container logs; the `test_world_only` ones need servers on 127.0.0.1 that only the test
-/// world's pods (on the host's network) reach.
+/// Each direct-mode scenario as a test of a tier: `test_cluster` (the real Kubernetes of
+/// `scripts/test-cluster.sh`, started by the first test that needs it) always; `real_cluster`
+/// (the managed cluster of `KUBECONFIG`) only when asked for, as its tests are `#[ignore]`d:
+/// `KUBECONFIG=... cargo test --test integration real_cluster -- --ignored` (they fail without
+/// `KUBECONFIG`). The `local_only` scenarios need what only the test cluster gives: servers on
+/// this machine that its pods reach (git, ssh, a proxy), its audit log and its node's
+/// container logs.
 macro_rules! tiers {
     (
         both: $($both:ident),* $(,)? ;
-        local_only: $($local:ident),* $(,)? ;
-        test_world_only: $($world:ident),* $(,)?
+        local_only: $($local:ident),* $(,)?
     ) => {
-        mod test_world {
-            $(#[test]
-            fn $both() {
-                super::$both(&$crate::support::cluster::Cluster::start());
-            })*
-            $(#[test]
-            fn $local() {
-                super::$local(&$crate::support::cluster::Cluster::start());
-            })*
-            $(#[test]
-            fn $world() {
-                super::$world(&$crate::support::cluster::Cluster::start());
-            })*
-        }
         mod test_cluster {
             $(#[test]
             fn $both() {
@@ -406,10 +392,9 @@ macro_rules! tiers {
         }
         mod real_cluster {
             $(#[test]
+            #[ignore = "needs KUBECONFIG pointing at a managed cluster; see tests/integration/README or module doc"]
             fn $both() {
-                if let Some(cluster) = $crate::support::cluster::Cluster::real() {
-                    super::$both(&cluster);
-                }
+                super::$both(&$crate::support::cluster::Cluster::real());
             })*
         }
     };

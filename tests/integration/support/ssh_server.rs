@@ -1,7 +1,8 @@
-//! A real OpenSSH server for tests (Debian's `openssh-server`): `sshd` on 127.0.0.1 with a host
-//! key of its own, accepting one client key for the user the tests run as, so that git fetches
-//! over `ssh://` run `git-upload-pack` on this machine. It also has a second host key that is
-//! not its own, for the tests of pinned host keys.
+//! A real OpenSSH server for tests (Debian's `openssh-server`): `sshd` on an address of this
+//! machine (where a cluster's pods reach it) with a host key of its own, accepting one client
+//! key for the user the tests run as, so that git fetches over `ssh://` run `git-upload-pack` on
+//! this machine. It also has a second host key that is not its own, for the tests of pinned
+//! host keys.
 //!
 //! Dropping the handle stops the server (the process it started, by its id).
 
@@ -15,14 +16,17 @@ const SSHD: &str = "/usr/sbin/sshd";
 /// A running `sshd`.
 pub(crate) struct SshServer {
     child: Child,
+    /// The address it listens on.
+    host: String,
     port: u16,
     user: String,
     dir: tempfile::TempDir,
 }
 
 impl SshServer {
-    /// Starts `sshd` on a free port of 127.0.0.1; fails (never skips) without openssh-server.
-    pub(crate) fn start() -> Self {
+    /// Starts `sshd` on a free port of `host`, an address of this machine (where a cluster's
+    /// pods reach it); fails (never skips) without openssh-server.
+    pub(crate) fn start_on(host: &str) -> Self {
         assert!(
             Path::new(SSHD).is_file(),
             "{SSHD} is missing: apt-get install -y openssh-server openssh-client \
@@ -38,12 +42,12 @@ impl SshServer {
         )
         .expect("authorized_keys");
         let user = whoami();
-        let port = free_port();
+        let port = free_port(host);
         let config = dir.path().join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/host_key\n\
+                "ListenAddress {host}\nPort {port}\nHostKey {dir}/host_key\n\
                  AuthorizedKeysFile {dir}/authorized_keys\nPidFile {dir}/sshd.pid\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  PermitRootLogin prohibit-password\nStrictModes no\nAllowUsers {user}\n\
@@ -68,12 +72,13 @@ impl SshServer {
             .expect("start sshd");
         let server = SshServer {
             child,
+            host: host.to_string(),
             port,
             user,
             dir,
         };
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "sshd did not listen: {}",
@@ -87,16 +92,17 @@ impl SshServer {
     /// The clone URL of the repository at `path` (absolute).
     pub(crate) fn url(&self, path: &Path) -> String {
         format!(
-            "ssh://{}@127.0.0.1:{}{}",
+            "ssh://{}@{}:{}{}",
             self.user,
+            self.host,
             self.port,
             path.display()
         )
     }
 
-    /// The known_hosts name of the server: `[127.0.0.1]:<port>`.
+    /// The known_hosts name of the server: `[<host>]:<port>`.
     pub(crate) fn host(&self) -> String {
-        format!("[127.0.0.1]:{}", self.port)
+        format!("[{}]:{}", self.host, self.port)
     }
 
     /// A known_hosts line with the server's own host key.
@@ -159,9 +165,9 @@ fn whoami() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A port of 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
+/// A port of `host` that was free a moment ago.
+fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0))
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()

@@ -6,19 +6,20 @@
 //! One cluster serves every test of the process; each test works in a namespace of its own
 //! (`Cluster::local`), so tests run in parallel and a test reads only its namespace's history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value as Json;
 
 /// The images the scenarios run; the node pulls from no registry, so they are copied from
 /// podman's store into its containerd.
 const IMAGES: &[&str] = &[
-    "localhost/testworld/runner:1",
-    "localhost/testworld/iac-runner:1",
-    "localhost/testworld/git:1",
+    "localhost/test-images/runner:1",
+    "localhost/test-images/iac-runner:1",
+    "localhost/test-images/git:1",
 ];
 
 /// The running test cluster.
@@ -27,6 +28,54 @@ pub(crate) struct TestCluster {
     pub(crate) kubeconfig: PathBuf,
     /// `cluster.env`: the ports and paths of the running cluster.
     env: BTreeMap<String, String>,
+    /// The audit log as read so far.
+    audit: Mutex<AuditRead>,
+}
+
+/// The audit log as read so far: the file being read (its inode) and where the next read
+/// starts, and each namespace's events. Why kept: the tests poll the history while a run goes
+/// on, and the log holds every test's requests; each line is read and parsed once.
+#[derive(Default)]
+struct AuditRead {
+    inode: Option<u64>,
+    offset: u64,
+    events: HashMap<String, Vec<Json>>,
+}
+
+impl AuditRead {
+    /// Reads `file` from the offset to its last complete line, keeping each event by namespace.
+    fn read_on(&mut self, file: &mut std::fs::File) {
+        file.seek(std::io::SeekFrom::Start(self.offset))
+            .expect("seek in the audit log");
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).expect("read the audit log");
+        // Why up to the last newline: the API server may be writing the next line.
+        let complete = bytes
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |at| at + 1);
+        self.offset += complete as u64;
+        for line in bytes[..complete].split(|b| *b == b'\n') {
+            let Ok(event) = serde_json::from_slice::<Json>(line) else {
+                continue;
+            };
+            if let Some(namespace) = event["objectRef"]["namespace"].as_str() {
+                let namespace = namespace.to_string();
+                self.events.entry(namespace).or_default().push(event);
+            }
+        }
+    }
+}
+
+/// The file of `dir` whose inode is `inode`: the audit log the API server renamed when it
+/// rotated it (`audit-<time>.log`).
+fn rotated_log(dir: &Path, inode: u64) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .find(|entry| entry.metadata().is_ok_and(|m| m.ino() == inode))
+        .map(|entry| entry.path())
 }
 
 fn repo() -> PathBuf {
@@ -63,8 +112,17 @@ impl TestCluster {
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            TestCluster { kubeconfig, env }
+            TestCluster {
+                kubeconfig,
+                env,
+                audit: Mutex::default(),
+            }
         })
+    }
+
+    /// Copies `image` from podman's store to the node (it pulls from no registry).
+    pub(crate) fn load_image(&self, image: &str) {
+        script(&["images", image]);
     }
 
     fn env(&self, key: &str) -> &str {
@@ -79,22 +137,35 @@ impl TestCluster {
         self.env("NODE_IP")
     }
 
+    /// Every audit event of a request in `namespace` (its `ResponseComplete` or, for a watch,
+    /// `ResponseStarted` stage), oldest first.
+    ///
+    /// The API server rotates the log at 100 MB (renames it and starts another), which a whole
+    /// test run passes: the rest of the renamed file is read before the new one.
+    pub(crate) fn audit_events(&self, namespace: &str) -> Vec<Json> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut read = self.audit.lock().unwrap_or_else(|e| e.into_inner());
+        let path = Path::new(self.env("AUDIT_LOG"));
+        let mut file = std::fs::File::open(path).expect("the audit log");
+        let inode = file.metadata().expect("the audit log's metadata").ino();
+        if read.inode != Some(inode) {
+            let renamed = read.inode.and_then(|old| rotated_log(path.parent()?, old));
+            if let Some(mut old) = renamed.and_then(|p| std::fs::File::open(p).ok()) {
+                read.read_on(&mut old);
+            }
+            read.inode = Some(inode);
+            read.offset = 0;
+        }
+        read.read_on(&mut file);
+        read.events.get(namespace).cloned().unwrap_or_default()
+    }
+
     /// Every object the audit log shows in `namespace`, oldest first: each request body and
     /// response that is an object (each item of a list), for Jobs, pods, ConfigMaps and Events
     /// (logged with their bodies); Secrets are logged without them.
     pub(crate) fn audit(&self, namespace: &str) -> Vec<Json> {
-        let text = std::fs::read_to_string(self.env("AUDIT_LOG")).expect("the audit log");
         let mut objects = Vec::new();
-        // Why a text match first: the log holds every test's requests, and most lines are not
-        // this namespace's.
-        let marker = format!("\"namespace\":\"{namespace}\"");
-        for line in text.lines().filter(|l| l.contains(&marker)) {
-            let Ok(event) = serde_json::from_str::<Json>(line) else {
-                continue;
-            };
-            if event["objectRef"]["namespace"] != namespace {
-                continue;
-            }
+        for event in self.audit_events(namespace) {
             for body in [&event["requestObject"], &event["responseObject"]] {
                 push_objects(body, &mut objects);
             }
@@ -198,7 +269,7 @@ subjects: [{kind: ServiceAccount, name: test-admin, namespace: kube-system}]
 }
 
 /// Adds `body` to `objects` when it is an object (each item when it is a list).
-fn push_objects(body: &Json, objects: &mut Vec<Json>) {
+pub(crate) fn push_objects(body: &Json, objects: &mut Vec<Json>) {
     let Some(kind) = body["kind"].as_str() else {
         return;
     };
@@ -242,6 +313,41 @@ mod tests {
                        2026-12-05T15:40:03.3Z stderr F tial\n\
                        2026-12-05T15:40:03.4Z stdout F \n";
         assert_eq!(cri_log_text(content), "hello\npartial\n\n");
+    }
+
+    #[test]
+    fn the_audit_log_is_read_on_across_its_rotation() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("audit.log");
+        let event = |n: u32| format!("{{\"n\": {n}, \"objectRef\": {{\"namespace\": \"ns\"}}}}\n");
+        let append = |path: &Path, text: &str| {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open");
+            file.write_all(text.as_bytes()).expect("write");
+        };
+        let cluster = TestCluster {
+            kubeconfig: PathBuf::new(),
+            env: BTreeMap::from([("AUDIT_LOG".to_string(), log.display().to_string())]),
+            audit: Mutex::default(),
+        };
+        append(&log, &(event(1) + &event(2) + "{\"partial"));
+        assert_eq!(cluster.audit_events("ns").len(), 2);
+        // The line being written is finished, then the file renamed and a new one started.
+        append(&log, &format!("\": 1}}\n{}", event(3)));
+        let rotated = dir.path().join("audit-2026-12-05T18-27-13.935.log");
+        std::fs::rename(&log, &rotated).expect("rename");
+        append(&log, &event(4));
+        let numbers: Vec<_> = cluster
+            .audit_events("ns")
+            .iter()
+            .map(|e| e["n"].as_u64().unwrap_or_default())
+            .collect();
+        assert_eq!(numbers, [1, 2, 3, 4]);
+        assert!(cluster.audit_events("other").is_empty());
     }
 
     #[test]

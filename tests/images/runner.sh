@@ -1,5 +1,6 @@
 #!/bin/sh
-# A runner implementing the Humanitec container runner contract, for the test world's images.
+# A runner implementing the Humanitec container runner contract, for the test images
+# (scripts/build-test-images.sh: localhost/test-images/runner:1 and iac-runner:1).
 #
 # Reads ACTION (create | destroy), writes OUTPUTS_FILE and SECRET_OUTPUTS_FILE (flat JSON
 # objects) and, on failure, ERROR_FILE. If SCRIPTS_DIRECTORY holds run.sh it is run with the same
