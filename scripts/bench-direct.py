@@ -63,44 +63,14 @@ BENCH_HELPER = "localhost/test-images/helper:bench-direct"
 PROVIDER_NAME = "terraform-provider-humanitec"
 PARALLEL_SLEEP = 5
 
-# The namespace, service account and RBAC of tests/integration/support/cluster.rs (the runner
-# part; the benchmark has no IaC runs).
-SETUP = r"""apiVersion: v1
-kind: Namespace
-metadata:
-  name: runs
-  labels:
-    pod-security.kubernetes.io/enforce: restricted
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: runner-job, namespace: runs}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: runner-job, namespace: runs}
-rules:
-- {apiGroups: [""], resources: [secrets, configmaps], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: runner-job, namespace: runs}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runner-job}
-subjects: [{kind: ServiceAccount, name: runner-job, namespace: runs}]
-""".replace("name: runs", "name: " + NAMESPACE).replace("namespace: runs", "namespace: " + NAMESPACE)
-
-# An identity bound to cluster-admin whose token the Job watch sends (the test cluster's admin
-# kubeconfig holds a client certificate), as tests/integration/support/test_cluster.rs makes it.
-ADMIN = r"""apiVersion: v1
-kind: ServiceAccount
-metadata: {name: test-admin, namespace: kube-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: test-admin}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects: [{kind: ServiceAccount, name: test-admin, namespace: kube-system}]
-"""
+# The namespace, service accounts and RBAC of the tests, and the cluster-admin identity whose
+# token the Job watch sends (the test cluster's admin kubeconfig holds a client certificate): the
+# test support's own files.
+SUPPORT = os.path.join(REPO, "tests", "integration", "support")
+with open(os.path.join(SUPPORT, "runs-namespace.yaml")) as f:
+    SETUP = f.read().replace("name: runs", "name: " + NAMESPACE).replace("namespace: runs", "namespace: " + NAMESPACE)
+with open(os.path.join(SUPPORT, "test-admin.yaml")) as f:
+    ADMIN = f.read()
 TEST_CLUSTER = os.path.join(REPO, "scripts", "test-cluster.sh")
 
 
@@ -320,7 +290,7 @@ class Bench:
         for var in ("TF_LOG", "TF_LOG_PROVIDER", "TF_LOG_CORE", "TF_LOG_PATH"):
             self.env.pop(var, None)
 
-    # -- HCL, copied from tests/integration/direct.rs and support/cluster.rs --------------------
+    # -- HCL, copied from tests/integration/direct/resources.rs and support/cluster.rs --------------------
 
     def header(self):
         return ('terraform {\n  required_providers {\n    humanitec = { source = "container-runner/humanitec" }\n  }\n}\n\n'

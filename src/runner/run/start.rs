@@ -417,6 +417,13 @@ impl Run {
             {
                 self.expire_in(&record.namespace, &record.job).await;
             }
+            // Why: the operation that ran it never returned (its terraform was killed as it
+            // completed), so the clean-up a run's end does falls to this read: the inputs
+            // Secret, and the write-only values kept for this destroy.
+            let secrets: Api<KubeSecret> = Api::namespaced(self.client.clone(), &record.namespace);
+            let inputs = naming::inputs_secret_name(&record.job);
+            super::delete_secret_in(&secrets, &record.namespace, &inputs).await;
+            self.forget_write_only().await;
             return Ok(Looked::Destroyed(record));
         }
         let Some(newest) = unrecorded.last() else {

@@ -31,47 +31,9 @@ const RUNNER_IMAGE: &str = "localhost/test-images/runner:1";
 /// The runner with the machine's `terraform` in it.
 const IAC_IMAGE: &str = "localhost/test-images/iac-runner:1";
 
-const SETUP: &str = r#"apiVersion: v1
-kind: Namespace
-metadata:
-  name: runs
-  labels:
-    pod-security.kubernetes.io/enforce: restricted
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: runner-job, namespace: runs}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: runner-job, namespace: runs}
-rules:
-- {apiGroups: [""], resources: [secrets, configmaps], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: runner-job, namespace: runs}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runner-job}
-subjects: [{kind: ServiceAccount, name: runner-job, namespace: runs}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: iac-job, namespace: runs}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: iac-job, namespace: runs}
-rules:
-- {apiGroups: [""], resources: [secrets], verbs: [get, list, create, update, patch, delete]}
-- {apiGroups: [""], resources: [configmaps], verbs: [create]}
-- {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, list, create, update, patch, delete]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: iac-job, namespace: runs}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: iac-job}
-subjects: [{kind: ServiceAccount, name: iac-job, namespace: runs}]
-"#;
+/// The namespace, service accounts and RBAC of the runs (`runs-namespace.yaml`, which
+/// `scripts/bench-direct.py` reads too).
+const SETUP: &str = include_str!("runs-namespace.yaml");
 
 /// The repository root.
 fn repo() -> PathBuf {

@@ -241,19 +241,7 @@ impl TestCluster {
             );
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         };
-        kubectl(
-            &["apply", "-f", "-"],
-            r#"apiVersion: v1
-kind: ServiceAccount
-metadata: {name: test-admin, namespace: kube-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: test-admin}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects: [{kind: ServiceAccount, name: test-admin, namespace: kube-system}]
-"#,
-        );
+        kubectl(&["apply", "-f", "-"], include_str!("test-admin.yaml"));
         kubectl(
             &[
                 "create",

@@ -585,7 +585,7 @@ fn interrupted_apply(
     work: &Workdir,
     signal: &str,
 ) -> (crate::support::Run, String) {
-    crate::direct_runs::interrupted(cluster, work, "apply", "create", signal)
+    crate::direct::runs::interrupted(cluster, work, "apply", "create", signal)
 }
 
 /// Ctrl-C (SIGINT) detaches, leaving the Job running and saying how to follow it; the create
