@@ -392,7 +392,7 @@ macro_rules! tiers {
         }
         mod real_cluster {
             $(#[test]
-            #[ignore = "needs KUBECONFIG pointing at a managed cluster; see tests/integration/README or module doc"]
+            #[ignore = "needs KUBECONFIG pointing at a managed cluster and the test images; see tests/integration/README.md"]
             fn $both() {
                 super::$both(&$crate::support::cluster::Cluster::real());
             })*
