@@ -109,7 +109,7 @@ import_image() {
   # Older builds of the same image are no longer needed once they are a day old. Why not at
   # once: tests use an image by its content tag, and another checkout on the machine may be
   # using its own build right now.
-  podman images --filter until=24h --format '{{.Repository}}:{{.Tag}}' "$name" | grep ":in-" \
+  podman images --filter "reference=$name" --filter until=24h --format '{{.Repository}}:{{.Tag}}' | grep ":in-" \
     | grep -v ":in-$hash\$" | xargs -r podman rmi >/dev/null 2>&1 || true
   echo "built $name:1 ($hash)"
 }

@@ -136,7 +136,12 @@ down() {
   done
   # After a crash, the node's pods, network and cgroups are still there.
   if [ -f "$dir/kube-binary" ] && [ -d "$dir/node" ]; then
-    "$(cat "$dir/kube-binary")" node-clean --dir "$dir" || true
+    local kube
+    kube=$(cat "$dir/kube-binary")
+    # Why the current build as a fallback: a rebuild removes the earlier binaries, and any
+    # build's node-clean removes what any node left.
+    [ -x "$kube" ] || kube=$(build)
+    "$kube" node-clean --dir "$dir" || true
   fi
   rm -rf "$dir"
 }
