@@ -8,7 +8,9 @@
 # image is not rebuilt):
 #   localhost/test-images/git:1        git (Debian's /usr/bin/git and /usr/lib/git-core)
 #   localhost/test-images/runner:1     a shell runner implementing the Humanitec runner contract
-#   localhost/test-images/iac-runner:1 the runner plus the machine's terraform
+#   localhost/test-images/iac-runner:1 the runner plus the machine's terraform and the test
+#                                      cluster's kubectl (scripts/test-cluster.sh build, which
+#                                      builds it when missing)
 #   localhost/test-images/helper:1     the provider's helper image: the provider binary (helper
 #                                      prepare|collect), git and ssh; the tests' stand-in for
 #                                      containers/helper/Containerfile, built from the binary
@@ -21,8 +23,8 @@
 # `scripts/build-test-images.sh --helper-only --helper-binary <path>`; an unchanged binary is a
 # no-op).
 #
-# Needs: podman, runc, busybox-static, git (Debian), terraform (not with --helper-only), and
-# openssh-client and openssh-server (installed when missing, as root).
+# Needs: podman, runc, busybox-static, git (Debian), terraform and Go (not with --helper-only),
+# and openssh-client and openssh-server (installed when missing, as root).
 # Uses scripts/podman/containers.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -185,12 +187,16 @@ if ! up_to_date localhost/test-images/runner "$hash"; then
 fi
 
 # IaC runner
-hash="$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)")"
+# Why the cluster's kubectl: a Job's kubectl should be the release the test cluster runs, and the
+# machine's may be a wrapper (Google Cloud SDK's) that cannot run in a container.
+kubectl="$(dirname "$(scripts/test-cluster.sh build)")/kubectl"
+hash="$(hash_of "$0" "$runner_script" /bin/busybox "$(command -v terraform)" "$kubectl")"
 if ! up_to_date localhost/test-images/iac-runner "$hash"; then
   root="$work/iac"
   base_root "$root"
   install -D -m 0755 "$runner_script" "$root/usr/local/bin/runner"
   install -D -m 0755 "$(command -v terraform)" "$root/usr/local/bin/terraform"
+  copy_with_libs "$root" "$kubectl" /usr/local/bin/kubectl
   import_image localhost/test-images/iac-runner "$root" "$hash" '["/usr/local/bin/runner"]'
 fi
 

@@ -10,6 +10,7 @@
 #                                   of an admin kubeconfig
 #   scripts/test-cluster.sh down    stops it and removes what it made
 #   scripts/test-cluster.sh build   builds what is missing; prints the Kubernetes binary's path
+#                                   (`kubectl` of the same release is next to it)
 #   scripts/test-cluster.sh env     prints the running cluster's cluster.env (ports and paths)
 #   scripts/test-cluster.sh images [IMAGE...]
 #                                   copies images from podman's store to the node's containerd
@@ -68,8 +69,12 @@ build() {
           version_flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=$commit"
         done
         local started=$SECONDS
+        # Why kubectl too: the test images carry it, so that a Job runs the real kubectl of
+        # the cluster's release (go.mod lists it as a tool); it shares the build cache with kube.
         (cd "$module" && GOFLAGS=-mod=readonly nice -n 10 go build -trimpath \
-          -ldflags "-s -w$version_flags" -o "$bin.tmp" .)
+          -ldflags "-s -w$version_flags" -o "$bin.tmp" . &&
+          GOFLAGS=-mod=readonly nice -n 10 go build -trimpath \
+          -ldflags "-s -w$version_flags" -o "$(dirname "$bin")/kubectl" k8s.io/kubernetes/cmd/kubectl)
         mv "$bin.tmp" "$bin"
         say "built in $((SECONDS - started)) s: $bin"
         # Earlier builds are of no more use (a running cluster keeps its binary open).

@@ -294,6 +294,107 @@ fn the_s3_container_runner_runs_terraform_in_the_job(cluster: &Cluster) {
     assert_eq!(cluster.leftovers(), Vec::<String>::new());
 }
 
+/// What the Job of `kubectl_in_the_job_acts_as_its_service_account` runs: on create, kubectl
+/// makes a Secret from a secret variable, reads it back, says who it is and is refused a list of
+/// pods (the Role of `iac-job` allows Secrets and Leases only); on destroy it deletes the Secret.
+const KUBECTL_RUN_SH: &str = r#"set -eu
+export HOME=/tmp
+if [ "$ACTION" = destroy ]; then
+  kubectl delete secret made-by-kubectl
+  echo '{}' > "$OUTPUTS_FILE"
+  exit 0
+fi
+kubectl create secret generic made-by-kubectl --from-literal=token="$TOKEN"
+read_back=$(kubectl get secret made-by-kubectl -o jsonpath='{.data.token}' | base64 -d)
+user=$(kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
+client=$(kubectl version --client | sed -n 's/^Client Version: //p')
+if kubectl get pods 2> /tmp/refused; then
+  echo "kubectl could list pods" > "$ERROR_FILE"
+  exit 1
+fi
+refused=$(head -n 1 /tmp/refused | sed 's/"/\\"/g')
+printf '{"user": "%s", "client": "%s", "refused": "%s"}\n' "$user" "$client" "$refused" > "$OUTPUTS_FILE"
+printf '{"read_back": "%s"}\n' "$read_back" > "$SECRET_OUTPUTS_FILE"
+"#;
+
+/// `kubectl` inside a Job works unchanged: it finds the cluster and its namespace from the pod
+/// (in-cluster configuration, the service account's projected token), acts as the Job's service
+/// account, is allowed what its Role allows and refused the rest by the API server's RBAC.
+fn kubectl_in_the_job_acts_as_its_service_account(cluster: &Cluster) {
+    const TOKEN: &str = "kubectl-s3cr3t-41c7";
+    let (image, namespace) = (&cluster.iac_image, &cluster.namespace);
+    // Why JSON: an HCL string literal is a JSON string once `${` and `%{` are escaped.
+    let script = serde_json::to_string(KUBECTL_RUN_SH)
+        .unwrap()
+        .replace("${", "$${")
+        .replace("%{", "%%{");
+    let resources = format!(
+        r#"resource "humanitec_container_runner" "kubectl" {{
+  id            = "kubectl"
+  type          = "config"
+  runner_config = humanitec_runner_config.cluster
+  job {{
+    image            = "{image}"
+    namespace        = "{namespace}"
+    service_account  = "{IAC_SA}"
+    command          = ["sh", "-c", {script}]
+    secret_variables = {{ TOKEN = "{TOKEN}" }}
+  }}
+}}
+"#
+    );
+    let work = Workdir::new(&config(cluster, &resources));
+    work.apply();
+    let values = work.resource_values("humanitec_container_runner.kubectl");
+    let outputs = &values["outputs"];
+    assert_eq!(
+        outputs["user"],
+        format!("system:serviceaccount:{namespace}:{IAC_SA}").as_str(),
+        "{values}"
+    );
+    assert!(
+        outputs["client"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("v1.")),
+        "{values}"
+    );
+    let refused = outputs["refused"].as_str().unwrap_or_default();
+    assert!(
+        refused.contains("Forbidden") && refused.contains("cannot list resource \"pods\""),
+        "{values}"
+    );
+    assert_eq!(values["secret_outputs"]["read_back"], TOKEN);
+    let stored = cluster.kubectl_ok(
+        &[
+            "get",
+            "secret",
+            "made-by-kubectl",
+            "-n",
+            namespace,
+            "-o",
+            "jsonpath={.data.token}",
+        ],
+        "",
+    );
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(stored.trim())
+            .unwrap(),
+        TOKEN.as_bytes()
+    );
+    work.assert_plan_empty("after the apply");
+
+    work.destroy();
+    let gone = cluster.kubectl(&["get", "secret", "made-by-kubectl", "-n", namespace], "");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "the destroy run's kubectl deleted the Secret: {}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+    assert_eq!(cluster.leftovers(), Vec::<String>::new());
+}
+
 /// A failed run: the diagnostic leads with what the runner wrote to ERROR_FILE, then the last
 /// log lines, with a secret the runner printed redacted; the run goes into state, tainted, so
 /// that destroy runs `ACTION=destroy` for whatever it made.
@@ -916,7 +1017,8 @@ crate::support::tiers! {
         a_timeout_bounds_the_wait,
         a_vanished_job_is_an_error,
         two_container_runners_run_in_parallel,
-        api_mode_and_direct_mode_in_one_configuration;
+        api_mode_and_direct_mode_in_one_configuration,
+        kubectl_in_the_job_acts_as_its_service_account;
     local_only:
         the_s3_container_runner_runs_terraform_in_the_job,
         a_runner_config_without_kubernetes_finds_the_cluster_like_kubectl,
