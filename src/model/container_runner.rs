@@ -434,7 +434,11 @@ impl SecretAttribute {
     }
 }
 
-/// The secrets of a container runner.
+/// The secrets of a container runner: the one list of what is secret. The api payloads, the
+/// plan, validation and the write-only versions read it; the schema's declarations and direct
+/// mode's run are written out field by field and checked against it by tests
+/// (`the_schema_declares_every_form_of_each_secret_of_the_table_and_no_other`,
+/// `every_secret_of_the_table_reaches_the_run`), so a row added here fails until both have it.
 pub(crate) const SECRETS: [SecretAttribute; 4] = [
     SecretAttribute {
         block: Some("source"),

@@ -888,6 +888,51 @@ mod tests {
         assert_eq!(write_only(&model).versions.len(), 2);
     }
 
+    /// The run reads every secret of the model's table (`SECRETS`), in its plain and its
+    /// write-only form, so that each reaches the Job's inputs Secret and the run's redaction
+    /// (`RunSpec::secret_values`): a row added to the table without a place in the run fails here.
+    #[test]
+    fn every_secret_of_the_table_reaches_the_run() {
+        use crate::model::container_runner::SecretFields;
+        let mut model = runner();
+        model.job.as_mut().unwrap().secret_variables = None;
+        for (index, secret) in SECRETS.iter().enumerate() {
+            let plain = Sensitive(format!("plain-{index}"));
+            let write_only = Sensitive(format!("write-only-{index}"));
+            match (secret.fields)(&mut model, true).expect("created") {
+                SecretFields::One {
+                    value,
+                    write_only: wo,
+                    ..
+                } => {
+                    *value = Some(plain);
+                    *wo = Some(write_only);
+                }
+                SecretFields::ByKey {
+                    values,
+                    write_only: wo,
+                    ..
+                } => {
+                    *values = Some(BTreeMap::from([("KEY".into(), Some(plain))]));
+                    *wo = Some(BTreeMap::from([("KEY".into(), write_only)]));
+                }
+            }
+        }
+        let spec = run_spec(&model, Action::Create, std::time::Duration::from_secs(60));
+        let mut reached = spec.secret_values();
+        reached.sort_unstable();
+        let expected: Vec<String> = (0..SECRETS.len()).map(|i| format!("plain-{i}")).collect();
+        assert_eq!(reached, expected);
+        let write_only = serde_json::to_string(&spec.write_only.values).unwrap();
+        for index in 0..SECRETS.len() {
+            assert!(
+                write_only.contains(&format!("\"write-only-{index}\"")),
+                "{} reaches the run: {write_only}",
+                SECRETS[index].write_only
+            );
+        }
+    }
+
     #[test]
     fn a_run_takes_the_documented_defaults() {
         let spec = run_spec(

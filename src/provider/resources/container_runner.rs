@@ -928,6 +928,74 @@ mod tests {
         );
     }
 
+    /// The table of secrets (`model::container_runner::SECRETS`) is the one list of what is
+    /// secret: the schema declares every form of each row (the sensitive value, the write-only
+    /// value and its version, the `_ref` block) and nothing else sensitive or write-only but
+    /// the two attributes that are no secret input.
+    #[test]
+    fn the_schema_declares_every_form_of_each_secret_of_the_table_and_no_other() {
+        fn walk(block: &Block, prefix: &str, found: &mut Vec<String>) {
+            for attribute in &block.attributes {
+                // A write-only attribute is sensitive too; it is listed as write-only.
+                if attribute.write_only {
+                    found.push(format!("{prefix}{} (write-only)", attribute.name));
+                } else if attribute.sensitive {
+                    found.push(format!("{prefix}{} (sensitive)", attribute.name));
+                }
+            }
+            for nested in &block.blocks {
+                if nested.name.ends_with("_ref") {
+                    found.push(format!("{prefix}{} (reference)", nested.name));
+                }
+                walk(&nested.block, &format!("{prefix}{}.", nested.name), found);
+            }
+        }
+        let schema = schema();
+        let mut declared = Vec::new();
+        walk(&schema.block, "", &mut declared);
+        declared.sort();
+        let mut expected: Vec<String> = SECRETS
+            .iter()
+            .flat_map(|secret| {
+                let prefix = secret.prefix();
+                [
+                    Some(format!("{prefix}{} (sensitive)", secret.name)),
+                    Some(format!("{prefix}{} (write-only)", secret.write_only)),
+                    secret.reference.map(|r| format!("{prefix}{r} (reference)")),
+                ]
+                .into_iter()
+                .flatten()
+            })
+            // Why these two: the runner config holds cluster credentials, not a secret input,
+            // and the secret outputs are what a run returns.
+            .chain([
+                "runner_config (sensitive)".to_string(),
+                "secret_outputs (sensitive)".to_string(),
+            ])
+            .collect();
+        expected.sort();
+        assert_eq!(declared, expected);
+        for secret in &SECRETS {
+            let block = match secret.block {
+                Some(name) => {
+                    let nested = schema.block.blocks.iter().find(|b| b.name == name);
+                    &nested.expect("the secret's block").block
+                }
+                None => &schema.block,
+            };
+            let version = block
+                .attributes
+                .iter()
+                .find(|a| a.name == secret.write_only_version);
+            assert!(
+                version.is_some_and(|v| !v.sensitive && !v.write_only),
+                "{}{} is declared, in plain",
+                secret.prefix(),
+                secret.write_only_version
+            );
+        }
+    }
+
     #[test]
     fn every_write_only_attribute_is_one_the_framework_serves() {
         assert_eq!(schema().block.write_only_problems(), Vec::<String>::new());
