@@ -924,11 +924,11 @@ mod tests {
         let expected: Vec<String> = (0..SECRETS.len()).map(|i| format!("plain-{i}")).collect();
         assert_eq!(reached, expected);
         let write_only = serde_json::to_string(&spec.write_only.values).unwrap();
-        for index in 0..SECRETS.len() {
+        for (index, secret) in SECRETS.iter().enumerate() {
             assert!(
                 write_only.contains(&format!("\"write-only-{index}\"")),
                 "{} reaches the run: {write_only}",
-                SECRETS[index].write_only
+                secret.write_only
             );
         }
     }
