@@ -37,6 +37,10 @@
 //! askpass. `humanitec-sandbox`, a local Resource Definitions API for tests and offline use,
 //! is a crate of its own in the workspace (`humanitec-sandbox/`), a dev-dependency only.
 
+// Why: the layers are private (the public surface is `main`), and these docs are meant for
+// `cargo doc --document-private-items`, where the links above resolve.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub(crate) mod command_line;
 pub(crate) mod humanitec;
 #[cfg(test)]

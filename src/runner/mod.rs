@@ -3,7 +3,7 @@
 //!
 //! This layer knows Kubernetes (through `kube` and `k8s-openapi`) and nothing of Terraform: the
 //! provider hands it a [`RunSpec`] and a [`Connection`] and gets a [`Finished`] run or a
-//! [`RunError`] back.
+//! [`RunError`](run::RunError) back.
 //!
 //! - [`naming`]: the deterministic names and the labels of what a run creates (pure).
 //! - [`job`]: the Job and its inputs Secret, built from a [`RunSpec`] (pure).

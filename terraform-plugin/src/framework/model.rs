@@ -3,7 +3,7 @@
 //! A resource names each attribute once: as a field of a plain Rust struct whose serde names are
 //! the attribute names. [`decode`] reads a Terraform value into that struct and [`encode`] writes
 //! it back for the schema's type, so no resource converts values field by field, and
-//! [`assert_model_fits`] fails a test when the struct and the schema disagree.
+//! `assert_model_fits` (feature `testing`) fails a test when the struct and the schema disagree.
 //!
 //! Why through JSON: the value codec already turns JSON into values by the schema's type
 //! (`crate::value::json`), and serde already turns structs into JSON. The two together are the
@@ -185,7 +185,7 @@ fn sample(ty: &Type) -> Value {
 }
 
 /// Where a value that does not fit model `M` goes wrong: the deepest attribute, map entry or
-/// list element whose replacement by a value that fits (see [`sample`]) makes the whole value
+/// list element whose replacement by a value that fits (see `sample`) makes the whole value
 /// read. `None` when the value fits, or when no single part is to blame.
 ///
 /// Why this way: serde's errors say what was expected but not where, and the diagnostic must

@@ -28,7 +28,7 @@ use super::types::{Type, json_kind};
 /// Decodes JSON `bytes` as a value of type `ty`.
 ///
 /// Attributes not in an object type are ignored (see the module docs for why); nesting is
-/// bounded by serde_json's recursion limit and by [`MAX_DEPTH`].
+/// bounded by serde_json's recursion limit and by `msgpack::MAX_DEPTH` (200).
 ///
 /// ```ignore
 /// let ty = Type::object([("name", Type::String)]);

@@ -4,11 +4,11 @@
 //! for stored state, and are only meaningful together with the schema type they were encoded
 //! for. This module holds:
 //! - [`Type`] (`types.rs`): cty types and their compact JSON form used in schemas;
-//! - [`Value`] (`tree.rs`) and [`Number`](number::Number) (`number.rs`): the value tree, with
+//! - [`Value`] (`tree.rs`) and [`Number`] (`number.rs`): the value tree, with
 //!   exact numbers;
 //! - [`msgpack`] and [`json`]: schema-driven `decode`/`encode`;
 //! - [`AttributePath`] (`path.rs`): where in a value something is, for diagnostics;
-//! - [`DecodeError`](error::DecodeError)/[`EncodeError`](error::EncodeError) (`error.rs`), which
+//! - [`DecodeError`]/[`EncodeError`] (`error.rs`), which
 //!   carry that path.
 //!
 //! ```ignore

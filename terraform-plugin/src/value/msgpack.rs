@@ -10,7 +10,7 @@
 //!
 //! The decoder reads the bytes directly (no intermediate `rmpv::Value` tree), so errors name the
 //! attribute path, nothing is preallocated from a length claimed on the wire beyond what the
-//! remaining input could hold, and nesting is bounded by [`MAX_DEPTH`], whatever the input.
+//! remaining input could hold, and nesting is bounded by `MAX_DEPTH` (200), whatever the input.
 
 use std::collections::BTreeMap;
 
