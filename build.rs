@@ -1,4 +1,5 @@
-//! The product's build script: links the provider binary at a fixed address.
+//! The product's build script: links the provider binary at a fixed address, with the code a
+//! launch runs placed together.
 
 fn main() {
     // Why a non-PIE provider binary: a position-independent executable is relocated by the
@@ -18,9 +19,10 @@ fn main() {
     // is about 1 MB of the binary's 12 MB of code, spread among code it never runs; each page
     // fault maps its neighbours too, so a launch had 5.4 MB of code resident. Placed first and
     // together, in the order they first run, it is a few hundred pages. The list is the
-    // functions a launch ran under callgrind (`scripts/order-startup-code.sh`); a function not
-    // in the binary is skipped, so a stale list costs memory, never a build. Only with LLD,
-    // rustc's default linker on x86_64 Linux since 1.90, which has `--symbol-ordering-file`.
+    // functions a launch ran under callgrind (`scripts/order-startup-code.py`); a function not
+    // in the binary is skipped, so a stale list costs memory, never a build. Only where LLD is
+    // rustc's default linker (x86_64 Linux with glibc, since Rust 1.90): GNU ld has no
+    // `--symbol-ordering-file`.
     if target("CARGO_CFG_TARGET_ARCH") == "x86_64"
         && target("CARGO_CFG_TARGET_OS") == "linux"
         && target("CARGO_CFG_TARGET_ENV") == "gnu"
