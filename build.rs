@@ -28,14 +28,17 @@ fn main() {
         && target("CARGO_CFG_TARGET_ENV") == "gnu"
         && target("PROFILE") == "release"
     {
-        let order = std::path::Path::new(&target("CARGO_MANIFEST_DIR")).join("link/startup-order.txt");
+        let order =
+            std::path::Path::new(&target("CARGO_MANIFEST_DIR")).join("link/startup-order.txt");
         println!("cargo:rerun-if-changed={}", order.display());
         if order.exists() {
             println!(
                 "cargo:rustc-link-arg-bin=terraform-provider-humanitec=-Wl,--symbol-ordering-file={}",
                 order.display()
             );
-            println!("cargo:rustc-link-arg-bin=terraform-provider-humanitec=-Wl,--no-warn-symbol-ordering");
+            println!(
+                "cargo:rustc-link-arg-bin=terraform-provider-humanitec=-Wl,--no-warn-symbol-ordering"
+            );
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
