@@ -211,7 +211,75 @@ fn secret_refs_type() -> Type {
 }
 
 fn schema() -> Schema {
-    let criteria = criteria_block(
+    let [files_wo, files_wo_version] = write_only_pair(
+        "secret_files",
+        Type::Map(Box::new(Type::String)),
+        "Secret inline files, shaped like `secret_files`",
+        &["secret_files"],
+        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
+    );
+
+    Schema::new(definition_shape(
+        Block::new(
+            "A Container Runner definition: a Humanitec Resource Definition (driver \
+             `humanitec/container-runner`) whose resources a container, usually an IaC tool, \
+             provisions as a Kubernetes Job. The cluster comes from the runner config that matches \
+             (`humanitec_runner_config`), never from this definition. With the provider in direct \
+             mode there is no definition: the provider runs the Job itself on the runner \
+             config's cluster, `ACTION=create` on create and update and `ACTION=destroy` on \
+             delete, and the run's outputs come back as attributes.",
+        )
+        .attribute(Attribute::string("id").required().requires_replace().validate(humanitec_id()).description("The definition id. Changing it replaces the definition."))
+        .attribute(Attribute::string("name").optional_computed().validate(not_empty()).description("The definition's display name. Defaults to `id`."))
+        .attribute(Attribute::string("type").required().requires_replace().validate(not_empty()).description("The resource type the definition provisions, e.g. `s3` or `postgres`. Changing it replaces the definition."))
+        .attribute(Attribute::string("driver_account").validate(not_empty()).description("The Humanitec cloud account whose credentials the container gets (see `credentials_config`)."))
+        .attribute(Attribute::string_map("files").description("Inline files: path → content. Relative paths are placed in the scripts directory, absolute ones under `job.shared_directory`. Humanitec placeholders such as `$${context.app.id}` are written as `$${…}` in HCL."))
+        .attribute(Attribute::string_map("secret_files").sensitive().description("Secret inline files, shaped like `files`. In api mode sent as definition secrets (`files.<path>`), which the API never returns; in direct mode placed from a Secret the provider owns."))
+        .attribute(files_wo)
+        .attribute(files_wo_version)
+        .attribute(
+            Attribute::new("runner_config", runner_config_type())
+                .sensitive()
+                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. In direct mode it is required: the Job runs on its cluster (`kubernetes`) with its `helper_image`, and unless its `skip_permission_checks` is true the provider's permissions in `job.namespace` are checked before each run; a change of its `id` or `helper_image` is a new run, a change of how the cluster is reached is not. Only its `id`, `skip_permission_checks`, `kubernetes`, `helper_image` and `helper_resources` are kept, and the attribute is sensitive because `kubernetes` may hold credentials; a change of `helper_resources` applies to the next run and runs nothing. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null, helper_image = null, helper_resources = null }`."),
+        )
+        .attribute(Attribute::bool("force_delete").default(Value::Bool(false)).description("Delete the definition even while resources use it (`DELETE ?force=true`): Humanitec marks it deleted and moves those resources to another definition on their next deployment. When `false`, deleting an in-use definition is retried until `timeouts.delete`, then fails naming the resources."))
+        .attribute(
+            Attribute::new("secret_refs", secret_refs_type())
+                .computed()
+                .description("Where Humanitec keeps each secret input, by input path (`source.password`, `job.variables.<NAME>`, `files.<path>`): the store, the key in it and the version. Values sent in plain get a reference in the organization's primary store, whose version goes up with each update."),
+        )
+        .attribute(
+            Attribute::string_map("triggers")
+                .description("Direct mode only: any values; a change runs `ACTION=create` again without replacing the resource (like `terraform_data`'s `triggers_replace`, but in place). Not allowed in api mode, where Humanitec decides when the runner runs."),
+        )
+        .attribute(
+            Attribute::string_map("outputs")
+                .computed()
+                .description("Direct mode: what the last run wrote to `OUTPUTS_FILE`. A string value is kept as it is; any other JSON value as its JSON text (`3`, `true`, `[\"a\"]`), so use `jsondecode` to get it back. Null in api mode."),
+        )
+        .attribute(
+            Attribute::string_map("secret_outputs")
+                .computed()
+                .sensitive()
+                .description("Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`, shaped like `outputs`. Sensitive. Null in api mode."),
+        )
+        .attribute(
+            Attribute::new("last_run", last_run_type())
+                .computed()
+                .description("Direct mode: the run whose results the state holds: `job_name`, `namespace`, `started_at` and `finished_at` (RFC 3339) and the checked-out `commit` when there is a source. The Job itself is deleted once its results are read. Null in api mode."),
+        )
+        .block(NestedBlock::new("criteria", Nesting::Set, criteria()))
+        .block(NestedBlock::new("job", Nesting::Single, job_block()).required())
+        .block(NestedBlock::new("source", Nesting::Single, source_block()))
+        .block(NestedBlock::new("credentials_config", Nesting::Single, credentials_block()))
+        .block(timeouts::block()),
+        CONTAINER_RUNNER_DRIVER,
+    ))
+}
+
+/// The `criteria` block: which resources of the type the definition provisions.
+fn criteria() -> Block {
+    criteria_block(
         "A matching criterion: which resources of this type the definition provisions. Each block \
          becomes one criterion; without blocks the definition matches nothing by itself.",
     )
@@ -225,7 +293,11 @@ fn schema() -> Schema {
             .default(Value::string(DEFAULT_CLASS))
             .validate(not_empty())
             .description("Match this resource class. Defaults to `default`."),
-    );
+    )
+}
+
+/// The `job` block: the Job that runs the container, with its secret variables in each form.
+fn job_block() -> Block {
     let job = Block::new("The Kubernetes Job that runs the container.")
         .attribute(Attribute::string("image").required().validate(not_empty()).description("The runner image, e.g. `ghcr.io/my-org/my-image:1.1.0`."))
         .attribute(Attribute::string_list("command").description("Overrides the image's entrypoint; leave it out to use the entrypoint."))
@@ -251,9 +323,12 @@ fn schema() -> Schema {
         &["secret_variables"],
         "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
     );
-    let job = job
-        .attribute(variables_wo.validate(env_names()))
-        .attribute(variables_wo_version);
+    job.attribute(variables_wo.validate(env_names()))
+        .attribute(variables_wo_version)
+}
+
+/// The `source` block: the git repository, with its password and SSH key in each form.
+fn source_block() -> Block {
     let source = Block::new("The git repository holding the code the container runs.")
         .attribute(
             Attribute::string("url")
@@ -327,78 +402,18 @@ fn schema() -> Schema {
         &["ssh_key", "ssh_key_ref"],
         "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
     );
-    let source = source
+    source
         .attribute(password_wo.validate(not_empty()))
         .attribute(password_wo_version)
         .attribute(ssh_key_wo.validate(not_empty()))
-        .attribute(ssh_key_wo_version);
-    let [files_wo, files_wo_version] = write_only_pair(
-        "secret_files",
-        Type::Map(Box::new(Type::String)),
-        "Secret inline files, shaped like `secret_files`",
-        &["secret_files"],
-        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
-    );
-    let credentials = Block::new("How the cloud credentials of `driver_account` reach the container.")
-        .attribute(Attribute::string_map("environment").validate(env_names()).description("Environment variable → credential key, e.g. `{ AWS_ACCESS_KEY_ID = \"AccessKeyId\" }`."))
-        .attribute(Attribute::string("file").validate(not_empty()).description("A file the credentials are written to."));
+        .attribute(ssh_key_wo_version)
+}
 
-    Schema::new(definition_shape(
-        Block::new(
-            "A Container Runner definition: a Humanitec Resource Definition (driver \
-             `humanitec/container-runner`) whose resources a container, usually an IaC tool, \
-             provisions as a Kubernetes Job. The cluster comes from the runner config that matches \
-             (`humanitec_runner_config`), never from this definition. With the provider in direct \
-             mode there is no definition: the provider runs the Job itself on the runner \
-             config's cluster, `ACTION=create` on create and update and `ACTION=destroy` on \
-             delete, and the run's outputs come back as attributes.",
-        )
-        .attribute(Attribute::string("id").required().requires_replace().validate(humanitec_id()).description("The definition id. Changing it replaces the definition."))
-        .attribute(Attribute::string("name").optional_computed().validate(not_empty()).description("The definition's display name. Defaults to `id`."))
-        .attribute(Attribute::string("type").required().requires_replace().validate(not_empty()).description("The resource type the definition provisions, e.g. `s3` or `postgres`. Changing it replaces the definition."))
-        .attribute(Attribute::string("driver_account").validate(not_empty()).description("The Humanitec cloud account whose credentials the container gets (see `credentials_config`)."))
-        .attribute(Attribute::string_map("files").description("Inline files: path → content. Relative paths are placed in the scripts directory, absolute ones under `job.shared_directory`. Humanitec placeholders such as `$${context.app.id}` are written as `$${…}` in HCL."))
-        .attribute(Attribute::string_map("secret_files").sensitive().description("Secret inline files, shaped like `files`. In api mode sent as definition secrets (`files.<path>`), which the API never returns; in direct mode placed from a Secret the provider owns."))
-        .attribute(files_wo)
-        .attribute(files_wo_version)
-        .attribute(
-            Attribute::new("runner_config", runner_config_type())
-                .sensitive()
-                .description("The runner config this container runner runs with: set it to a `humanitec_runner_config` resource (`runner_config = humanitec_runner_config.dev`). In api mode it only orders the two resources, since Humanitec matches the runner config by its criteria, and a change to the runner config (a rotated `kubernetes.token`, say) is no change here. In direct mode it is required: the Job runs on its cluster (`kubernetes`) with its `helper_image`, and unless its `skip_permission_checks` is true the provider's permissions in `job.namespace` are checked before each run; a change of its `id` or `helper_image` is a new run, a change of how the cluster is reached is not. Only its `id`, `skip_permission_checks`, `kubernetes`, `helper_image` and `helper_resources` are kept, and the attribute is sensitive because `kubernetes` may hold credentials; a change of `helper_resources` applies to the next run and runs nothing. A runner config managed in another workspace is referenced by writing the object out: `runner_config = { id = \"config-container-runner\", skip_permission_checks = false, kubernetes = null, helper_image = null, helper_resources = null }`."),
-        )
-        .attribute(Attribute::bool("force_delete").default(Value::Bool(false)).description("Delete the definition even while resources use it (`DELETE ?force=true`): Humanitec marks it deleted and moves those resources to another definition on their next deployment. When `false`, deleting an in-use definition is retried until `timeouts.delete`, then fails naming the resources."))
-        .attribute(
-            Attribute::new("secret_refs", secret_refs_type())
-                .computed()
-                .description("Where Humanitec keeps each secret input, by input path (`source.password`, `job.variables.<NAME>`, `files.<path>`): the store, the key in it and the version. Values sent in plain get a reference in the organization's primary store, whose version goes up with each update."),
-        )
-        .attribute(
-            Attribute::string_map("triggers")
-                .description("Direct mode only: any values; a change runs `ACTION=create` again without replacing the resource (like `terraform_data`'s `triggers_replace`, but in place). Not allowed in api mode, where Humanitec decides when the runner runs."),
-        )
-        .attribute(
-            Attribute::string_map("outputs")
-                .computed()
-                .description("Direct mode: what the last run wrote to `OUTPUTS_FILE`. A string value is kept as it is; any other JSON value as its JSON text (`3`, `true`, `[\"a\"]`), so use `jsondecode` to get it back. Null in api mode."),
-        )
-        .attribute(
-            Attribute::string_map("secret_outputs")
-                .computed()
-                .sensitive()
-                .description("Direct mode: what the last run wrote to `SECRET_OUTPUTS_FILE`, shaped like `outputs`. Sensitive. Null in api mode."),
-        )
-        .attribute(
-            Attribute::new("last_run", last_run_type())
-                .computed()
-                .description("Direct mode: the run whose results the state holds: `job_name`, `namespace`, `started_at` and `finished_at` (RFC 3339) and the checked-out `commit` when there is a source. The Job itself is deleted once its results are read. Null in api mode."),
-        )
-        .block(NestedBlock::new("criteria", Nesting::Set, criteria))
-        .block(NestedBlock::new("job", Nesting::Single, job).required())
-        .block(NestedBlock::new("source", Nesting::Single, source))
-        .block(NestedBlock::new("credentials_config", Nesting::Single, credentials))
-        .block(timeouts::block()),
-        CONTAINER_RUNNER_DRIVER,
-    ))
+/// The `credentials_config` block.
+fn credentials_block() -> Block {
+    Block::new("How the cloud credentials of `driver_account` reach the container.")
+        .attribute(Attribute::string_map("environment").validate(env_names()).description("Environment variable → credential key, e.g. `{ AWS_ACCESS_KEY_ID = \"AccessKeyId\" }`."))
+        .attribute(Attribute::string("file").validate(not_empty()).description("A file the credentials are written to."))
 }
 
 /// Refuses an entry that is both plain and secret: an environment variable in `job.variables`
