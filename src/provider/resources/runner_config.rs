@@ -208,7 +208,8 @@ fn kubernetes_block_with_token_wo() -> Block {
         .attribute(token_wo_version)
 }
 
-fn schema() -> Schema {
+/// The `cluster` block: the cluster the Jobs run on, the definition's `cluster` output.
+fn cluster_block() -> Block {
     let mut cluster = Block::new(
         "The cluster that container runner Jobs run on; it becomes the definition's `cluster` output.",
     )
@@ -228,6 +229,11 @@ fn schema() -> Schema {
                 .description(cluster_field_description(field)),
         );
     }
+    cluster
+}
+
+fn schema() -> Schema {
+    let cluster = cluster_block();
     let kubernetes = kubernetes_block_with_token_wo();
     let [agent_url_wo, agent_url_wo_version] = write_only_pair(
         "agent_url",
