@@ -447,16 +447,29 @@ pub(crate) fn read_container_runner(
         last_run: None,
     };
 
+    read_secrets(&mut runner, inputs.secret_refs.as_ref(), definition, prior);
+    ContainerRunnerRead { runner, problems }
+}
+
+/// Reads a definition's secrets into `runner`: each secret input by its reference (the value
+/// itself stays as the prior state had it while its version did not move), the write-only
+/// versions from the prior state.
+fn read_secrets(
+    runner: &mut ContainerRunner,
+    secret_refs: Option<&JsonObject>,
+    definition: &Definition,
+    prior: &ContainerRunner,
+) {
     // Why: `values` never carries a secret (the API keeps them apart), and one that did would
     // not be this provider's to read; a write-only version exists only in Terraform.
     for secret in &SECRETS {
-        if let Some(mut fields) = (secret.fields)(&mut runner, false) {
+        if let Some(mut fields) = (secret.fields)(runner, false) {
             *fields.write_only_version() = (secret.held)(prior).write_only_version.cloned();
             fields.forget_values();
         }
     }
     let mut leaves = Vec::new();
-    if let Some(tree) = &inputs.secret_refs {
+    if let Some(tree) = secret_refs {
         reference_leaves(tree, &mut Vec::new(), &mut leaves);
     }
     let prior_secrets = secrets_by_path(prior);
@@ -479,22 +492,21 @@ pub(crate) fn read_container_runner(
         // Why skip: an unknown secret where the state had none (after an import) would differ
         // from a configuration that leaves it out; `secret_refs` still lists it.
         if secret != SecretInput::Hidden || holds_secrets_at(prior, &at) {
-            place_secret(&mut runner, &at, secret);
+            place_secret(runner, &at, secret);
         }
         refs.insert(key, reference);
     }
-    forget_changed_write_only(&mut runner, &prior_refs, &refs);
+    forget_changed_write_only(runner, &prior_refs, &refs);
     runner.secret_refs = Some(refs);
     // Maps the prior model had stay maps (perhaps empty) rather than vanishing.
     for secret in SECRETS.iter().filter(|secret| secret.by_key) {
-        if let Some(SecretFields::ByKey { values, .. }) = (secret.fields)(&mut runner, false)
+        if let Some(SecretFields::ByKey { values, .. }) = (secret.fields)(runner, false)
             && (secret.held)(prior).set
             && values.is_none()
         {
             *values = Some(BTreeMap::new());
         }
     }
-    ContainerRunnerRead { runner, problems }
 }
 
 /// Forgets the version of each write-only secret that changed outside Terraform: gone, moved
