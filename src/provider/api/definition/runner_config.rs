@@ -191,23 +191,7 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
         .and_then(|i| i.values.as_ref())
         .and_then(|v| v.get("templates"))
         .and_then(|t| t.get("outputs"));
-    // Why accept both forms: the doc page itself sends the outputs template as a YAML string in
-    // one example and as a map in the other.
-    let outputs: Option<Json> = match outputs {
-        Some(Json::String(text)) => match crate::yaml::from_str::<Json>(text) {
-            Ok(parsed) => Some(parsed),
-            Err(e) => {
-                read.problems
-                    .push(format!("its outputs template is not YAML ({e})"));
-                None
-            }
-        },
-        Some(other) => Some(other.clone()),
-        None => {
-            read.problems.push("it has no outputs template".into());
-            None
-        }
-    };
+    let outputs = outputs_template(outputs, &mut read.problems);
     if let Some(outputs) = &outputs {
         read.skip_permission_checks = match outputs.get("skip_permission_checks") {
             Some(Json::Bool(b)) => Some(*b),
@@ -256,6 +240,27 @@ pub(crate) fn read_runner_config(definition: &Definition) -> RunnerConfigRead {
     }
     read.criteria.sort();
     read
+}
+
+/// The outputs template of a definition, parsed; a problem when it is missing or not YAML.
+///
+/// Why accept both forms: the doc page itself sends the outputs template as a YAML string in
+/// one example and as a map in the other.
+fn outputs_template(outputs: Option<&Json>, problems: &mut Vec<String>) -> Option<Json> {
+    match outputs {
+        Some(Json::String(text)) => match crate::yaml::from_str::<Json>(text) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                problems.push(format!("its outputs template is not YAML ({e})"));
+                None
+            }
+        },
+        Some(other) => Some(other.clone()),
+        None => {
+            problems.push("it has no outputs template".into());
+            None
+        }
+    }
 }
 
 fn cluster_from_json(cluster: &Json) -> ClusterSpec {
