@@ -18,28 +18,42 @@ fn main() {
     // Why an order of the functions: what a launch runs (the handshake, AutoMTLS, the schema)
     // is about 1 MB of the binary's 12 MB of code, spread among code it never runs; each page
     // fault maps its neighbours too, so a launch had 5.4 MB of code resident. Placed first and
-    // together, in the order they first run, it is a few hundred pages. The list is the
-    // functions a launch ran under callgrind (`scripts/order-startup-code.py`); a function not
-    // in the binary is skipped, so a stale list costs memory, never a build. Only where LLD is
-    // rustc's default linker (x86_64 Linux with glibc, since Rust 1.90): GNU ld has no
-    // `--symbol-ordering-file`.
-    if target("CARGO_CFG_TARGET_ARCH") == "x86_64"
+    // together, it is a few hundred pages. The list is the functions a launch ran under
+    // callgrind (`scripts/order-startup-code.py`); a function not in the binary is skipped, so a
+    // stale list costs memory, never a build. Only where LLD links: rustc's default linker on
+    // x86_64 Linux with glibc since Rust 1.90, unless RUSTFLAGS choose another (GNU ld has no
+    // `--symbol-ordering-file`; a linker chosen in a Cargo config file is not visible here, and
+    // must then be LLD or mold, or RUSTFLAGS say `-Clinker-features=-lld`).
+    let lld_is_the_linker = target("CARGO_CFG_TARGET_ARCH") == "x86_64"
         && target("CARGO_CFG_TARGET_OS") == "linux"
         && target("CARGO_CFG_TARGET_ENV") == "gnu"
-        && target("PROFILE") == "release"
-    {
-        let order =
-            std::path::Path::new(&target("CARGO_MANIFEST_DIR")).join("link/startup-order.txt");
-        println!("cargo:rerun-if-changed={}", order.display());
-        if order.exists() {
-            println!(
-                "cargo:rustc-link-arg-bin=terraform-provider-humanitec=-Wl,--symbol-ordering-file={}",
-                order.display()
-            );
-            println!(
-                "cargo:rustc-link-arg-bin=terraform-provider-humanitec=-Wl,--no-warn-symbol-ordering"
-            );
+        && rustc_minor_version() >= Some(90)
+        && !target("CARGO_ENCODED_RUSTFLAGS").contains("linker");
+    let order = std::path::Path::new(&target("CARGO_MANIFEST_DIR")).join("link/startup-order.txt");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if lld_is_the_linker && target("PROFILE") == "release" && order.exists() {
+        for arg in [
+            format!("--symbol-ordering-file={}", order.display()),
+            "--no-warn-symbol-ordering".to_string(),
+        ] {
+            println!("cargo:rustc-link-arg-bin=terraform-provider-humanitec=-Wl,{arg}");
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// The minor version of the rustc building this crate (`rustc 1.95.0 (…)` → 95).
+fn rustc_minor_version() -> Option<u32> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.split_whitespace()
+        .nth(1)?
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
 }
