@@ -7,7 +7,9 @@ Measures, on the release build:
   3. `terraform apply` + `terraform destroy` of 100 humanitec_runner_config resources against
      humanitec-sandbox, versus 100 terraform_data resources in the same run (the floor:
      Terraform with no plugin at all), and versus 1 runner config and 99 terraform_data (what
-     Terraform spends launching a plugin at all is then in the baseline too);
+     Terraform spends launching a plugin at all is then in the baseline too), and versus 100
+     terraform_data holding the whole object a runner config's state holds (every attribute of
+     its type, unset ones as null, read from one real apply);
   4. the same for 100 humanitec_container_runner resources with every attribute set (job with
      pod_template, variables and secret_variables; source with a password; files and
      secret_files; credentials_config; driver_account; criteria; force_delete; timeouts).
@@ -19,10 +21,15 @@ Measures, on the release build:
      shows here as a low count).
 
 Times of (3) and (4) are given as wall time and as CPU time (user + system of Terraform and every
-provider process it started), the median of --rounds rounds, each with its ratio to two
-baselines: 100 terraform_data whose `input` holds an object of the same shape and values (the
-target: the provider costs Terraform nothing beyond the data), and 100 plain terraform_data. The
-provider processes' own CPU is reported too, from one more round with each launch timed.
+provider process it started), the median of --rounds rounds, each with its ratio to the
+baselines: 100 terraform_data whose `input` holds an object of the configured values (the
+target: the provider costs Terraform nothing beyond the data), for runner configs also the two
+above (the launches paid; the whole state object), and 100 plain terraform_data. The provider
+processes' own CPU is reported too, from one more round with each launch timed.
+
+What Terraform spends on a resource grows with its schema's type, set or not: a runner config's
+type has 43 attributes whatever the configuration sets. The baseline of the whole state object
+holds them all; the one of the configured values holds 8.
 
 Usage: scripts/bench.py [--count 100] [--launches 50] [--rounds 3] [--bin-dir DIR]
 Without --bin-dir it builds with cargo --release first; with it, it measures the binaries in DIR
@@ -333,6 +340,45 @@ def median_run(runs):
     return wall, cpu
 
 
+def hcl(value, indent=""):
+    """A value of Terraform's JSON state as an HCL expression (nulls kept)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+    if isinstance(value, list):
+        return "[" + ", ".join(hcl(v, indent) for v in value) + "]"
+    inner = indent + "  "
+    return "{\n" + "".join("%s%s = %s\n" % (inner, json.dumps(k), hcl(v, inner)) for k, v in value.items()) + indent + "}"
+
+
+def runner_config_state_as_data(work, header, runner_config_resources, env, count):
+    """`count` terraform_data whose input is the whole object a runner config's state holds: every
+    attribute of its type, the unset ones as null, read from the state of one real apply.
+
+    Why this baseline too: Terraform handles a resource as the whole type of its schema (43
+    attributes for a runner config), whatever the configuration sets; a terraform_data holding
+    only the set values handles 8. This one holds what the runner config's state holds.
+    """
+    d = os.path.join(work, "state-as-data")
+    os.makedirs(d)
+    with open(os.path.join(d, "main.tf"), "w") as f:
+        f.write(header + runner_config_resources % 1)
+    subprocess.run(["terraform", "apply", "-auto-approve", "-input=false"], cwd=d, env=env, check=True, capture_output=True)
+    with open(os.path.join(d, "terraform.tfstate")) as f:
+        attributes = json.load(f)["resources"][0]["instances"][0]["attributes"]
+    subprocess.run(["terraform", "destroy", "-auto-approve", "-input=false"], cwd=d, env=env, check=True, capture_output=True)
+    text = hcl(attributes, "  ")
+    for index_zero, per_index in [('"runner-0"', '"runner-${count.index}"'), ('"env-0"', '"env-${count.index}"')]:
+        assert index_zero in text, index_zero
+        text = text.replace(index_zero, per_index)
+    return 'resource "terraform_data" "bench" {\n  count = %d\n  input = %s\n}\n' % (count, text)
+
+
 def wrapped_bin_dir(bin_dir, work, cpu_log):
     """A directory whose provider runs the real one under GNU time, which appends each launch's
     user and system CPU seconds to `cpu_log`: the provider processes' own share of a command."""
@@ -412,8 +458,10 @@ resource "humanitec_runner_config" "bench" {
             # Why: Terraform launches a plugin about nine times per apply and destroy, whatever it
             # manages; with one runner config among the data, this baseline pays those launches
             # too, so the ratio to it is what each further resource costs.
-            ("1 humanitec_runner_config + terraform_data (runner config data)",
+            ("1 humanitec_runner_config + %d terraform_data (runner config data)" % (args.count - 1),
              header + runner_config_resources % 1 + RUNNER_CONFIGS_AS_DATA % (args.count - 1)),
+            ("terraform_data (runner config state)",
+             runner_config_state_as_data(work, header, runner_config_resources, env, args.count)),
             ("terraform_data (container runner data)", CONTAINER_RUNNERS_AS_DATA % args.count),
             ("humanitec_container_runner (every attribute)", container_runners),
         ]
@@ -426,11 +474,14 @@ resource "humanitec_runner_config" "bench" {
         medians = {name: median_run(runs[name]) for name, _ in configs}
         for name, _ in configs:
             wall, cpu = medians[name]
-            print("apply+destroy of %d %s: wall %.2f s, CPU %.2f s (median of %d rounds)"
-                  % (args.count, name, wall, cpu, args.rounds))
+            # Why the count only where the name has none: the mixed baseline names its own.
+            label = name if name[0].isdigit() else "%d %s" % (args.count, name)
+            print("apply+destroy of %s: wall %.2f s, CPU %.2f s (median of %d rounds)"
+                  % (label, wall, cpu, args.rounds))
         runner_config, container_runner = "humanitec_runner_config", "humanitec_container_runner (every attribute)"
         for ours, base in [(runner_config, "terraform_data (runner config data)"),
-                           (runner_config, "1 humanitec_runner_config + terraform_data (runner config data)"),
+                           (runner_config, "1 humanitec_runner_config + %d terraform_data (runner config data)" % (args.count - 1)),
+                           (runner_config, "terraform_data (runner config state)"),
                            (runner_config, "terraform_data (plain)"),
                            (container_runner, "terraform_data (container runner data)"),
                            (container_runner, "terraform_data (plain)")]:
@@ -440,7 +491,7 @@ resource "humanitec_runner_config" "bench" {
         # One more apply+destroy each, with every provider launch under GNU time: how much of the
         # command's CPU the provider processes themselves spend (the wrapper's own cost is in
         # the command's total here, not in the ratios above).
-        for i, (name, main_tf) in enumerate([configs[2], configs[5]]):
+        for i, (name, main_tf) in enumerate([configs[2], configs[-1]]):
             cpu_log = os.path.join(work, "provider-cpu-%d.log" % i)
             open(cpu_log, "w").close()
             (_, apply_cpu), (_, destroy_cpu) = apply_destroy(
