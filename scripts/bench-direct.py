@@ -24,8 +24,8 @@ Measures:
 Usage: scripts/bench-direct.py [--runs 5] [--wait-seconds 120] [--parallel 10] [--only 1,2,3,4]
                                [--json] [--debug]
 BENCH_KEEP_WORK=1 keeps the work directory (main.tf, terraform's output).
-Needs what scripts/test-cluster.sh needs (Go, root, containerd), podman, runc, kubectl and
-terraform, and the test images (scripts/build-test-images.sh); the helper image is rebuilt from
+Needs what scripts/test-cluster.sh needs (Go, root, containerd), podman, runc and terraform (it
+drives the cluster with the cluster's own kubectl), and the test images (scripts/build-test-images.sh); the helper image is rebuilt from
 the provider binary and copied onto the node. Nothing here is a pass/fail assertion: the
 machines are shared and noisy.
 """
@@ -153,6 +153,15 @@ def test_cluster(*args):
     return out.stdout
 
 
+def cluster_kubectl():
+    """The running test cluster's own kubectl (of its release, built next to it), so the
+    benchmark needs no kubectl on the machine."""
+    for line in test_cluster("env").splitlines():
+        if line.startswith("KUBECTL="):
+            return line.split("=", 1)[1]
+    raise RuntimeError("scripts/test-cluster.sh env names no KUBECTL")
+
+
 def start_cluster(helper):
     """Starts the test cluster (or finds it running) and copies the helper image onto its node;
     returns its admin kubeconfig and whether this call started it."""
@@ -170,7 +179,7 @@ def read_kubeconfig(path):
             key, _, value = line.strip().partition(": ")
             if key in ("server", "certificate-authority-data"):
                 fields[key] = value.strip()
-    kubectl = ["kubectl", "--kubeconfig", path]
+    kubectl = [cluster_kubectl(), "--kubeconfig", path]
     subprocess.run([*kubectl, "apply", "-f", "-"], input=ADMIN, text=True, check=True, capture_output=True)
     token = subprocess.run([*kubectl, "create", "token", "test-admin", "-n", "kube-system", "--duration=2h"],
                            text=True, check=True, capture_output=True).stdout.strip()
@@ -282,6 +291,7 @@ def of_run(prefix):
 class Bench:
     def __init__(self, bin_dir, work, kubeconfig, helper, watch):
         self.bin_dir, self.work, self.kubeconfig, self.helper, self.watch = bin_dir, work, kubeconfig, helper, watch
+        self.kubectl_program = cluster_kubectl()
         rc = os.path.join(work, "dev.tfrc")
         with open(rc, "w") as f:
             f.write('provider_installation {\n  dev_overrides {\n    "container-runner/humanitec" = "%s"\n  }\n'
@@ -355,7 +365,7 @@ class Bench:
         return end
 
     def kubectl(self, args, stdin=None):
-        out = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, *args], input=stdin, text=True, capture_output=True)
+        out = subprocess.run([self.kubectl_program, "--kubeconfig", self.kubeconfig, *args], input=stdin, text=True, capture_output=True)
         if out.returncode != 0:
             raise RuntimeError("kubectl %s failed: %s" % (" ".join(args[:2]), out.stderr.strip()))
         return out.stdout

@@ -4,7 +4,7 @@
 # registry:
 #
 #   1. sets the machine up (scripts/setup.sh direct: containerd, podman, runc, busybox-static,
-#      git when missing; it names Go and kubectl when they are missing), builds the provider and
+#      git when missing; it names Go when it is missing), builds the provider and
 #      the test images (scripts/build-test-images.sh: the `terraform` runner image, from this
 #      machine's Debian packages and terraform);
 #   2. writes the release files with the helper image archive (scripts/release.sh
@@ -63,9 +63,11 @@ kubeconfig=$(scripts/test-cluster.sh up | tail -n 1)
 # The node pulls from no registry: the runner image was copied by `up`, the helper image now.
 scripts/test-cluster.sh images "$helper_image"
 node_ip=$(scripts/test-cluster.sh env | sed -n 's/^NODE_IP=//p')
+# The cluster's own kubectl (of its release), so no kubectl needs installing.
+kubectl=$(scripts/test-cluster.sh env | sed -n 's/^KUBECTL=//p')
 echo "test cluster: KUBECONFIG=$kubeconfig"
 # The namespace, the Job's service account and its RBAC (docs/guides/direct-mode.md, "RBAC").
-kubectl --kubeconfig "$kubeconfig" apply -f - >/dev/null <<'YAML'
+"$kubectl" --kubeconfig "$kubeconfig" apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Namespace
 metadata:

@@ -5,7 +5,7 @@
 #   scripts/setup.sh quickstart   what scripts/quickstart.sh needs (--tofu: its OpenTofu run, which
 #                                 needs Go instead of terraform)
 #   scripts/setup.sh direct       what scripts/quickstart.sh --direct needs: the test cluster's
-#                                 (scripts/test-cluster.sh: Go, kubectl, containerd, podman, runc,
+#                                 (scripts/test-cluster.sh: Go, containerd, podman, runc,
 #                                 busybox-static, uidmap, Debian's git) and the test images
 #                                 (scripts/build-test-images.sh)
 #   scripts/setup.sh test         what scripts/test.sh needs: all the above, plus gnupg, PyYAML
@@ -13,7 +13,7 @@
 #
 # It installs what is missing when it can: Debian packages with apt-get when it runs as root (or
 # with a password-less sudo), PyYAML with pip, the Go-built tools and the images. What it cannot
-# install (cargo, terraform, Go, kubectl) it names, with where to get it, and exits 1 having
+# install (cargo, terraform, Go) it names, with where to get it, and exits 1 having
 # installed nothing. It is idempotent: on a machine that has everything it only looks (a few
 # hundred milliseconds; the tools and images are cached by a hash of their inputs).
 #
@@ -56,9 +56,8 @@ if [ "$tofu" = 1 ] || [ "$cluster" = 1 ]; then
     fi
   fi
 fi
-if [ "$cluster" = 1 ] && ! command -v kubectl >/dev/null; then
-  cannot+=("kubectl (direct mode's tests and quickstart drive it): https://kubernetes.io/docs/tasks/tools/ (Debian: the kubectl package of Kubernetes' apt repository)")
-fi
+# No kubectl is asked for: the test cluster's build makes its own, of its release, and the tests,
+# the quickstart and the benchmarks drive the cluster with it (`scripts/test-cluster.sh env`).
 
 # --- Debian packages: the missing ones, by the file or command that shows each ---
 packages=()

@@ -12,6 +12,7 @@
 #   scripts/test-cluster.sh build   builds what is missing; prints the Kubernetes binary's path
 #                                   (`kubectl` of the same release is next to it)
 #   scripts/test-cluster.sh env     prints the running cluster's cluster.env (ports and paths)
+#                                   and KUBECTL=, the path of the cluster's own kubectl
 #   scripts/test-cluster.sh images [IMAGE...]
 #                                   copies images from podman's store to the node's containerd
 #                                   (default: every localhost/test-images/*:1 podman has); the node
@@ -189,7 +190,13 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   build) build ;;
-  env) running || die "no cluster runs in $dir"; cat "$dir/cluster.env" ;;
+  env)
+    running || die "no cluster runs in $dir"
+    cat "$dir/cluster.env"
+    # The cluster's own kubectl, built next to its binary: scripts and tests drive the cluster
+    # with it, so they need no kubectl on the machine.
+    echo "KUBECTL=$(dirname "$(cat "$dir/kube-binary")")/kubectl"
+    ;;
   images) shift; export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}"; images "$@" ;;
   *) die "usage: scripts/test-cluster.sh up|down|build|env|images" ;;
 esac

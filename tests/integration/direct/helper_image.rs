@@ -98,7 +98,7 @@ impl Env {
             .kubeconfig()
             .parent()
             .expect("the kubeconfig's directory");
-        let mut child = Command::new("kubectl")
+        let mut child = Command::new(self.cluster.kubectl_program())
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("HOME", home)
@@ -106,7 +106,7 @@ impl Env {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("kubectl is on PATH");
+            .expect("run kubectl");
         {
             use std::io::Write;
             let mut input = child.stdin.take().expect("stdin");

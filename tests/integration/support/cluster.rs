@@ -105,6 +105,8 @@ pub(crate) struct Cluster {
     local: Option<&'static TestCluster>,
     /// The admin kubeconfig.
     kubeconfig: PathBuf,
+    /// The kubectl to drive it with: the test cluster's own build, else the one on PATH.
+    kubectl: PathBuf,
     /// The namespace runs go into.
     pub(crate) namespace: String,
     /// The helper image.
@@ -146,6 +148,7 @@ impl Cluster {
         let cluster = Self {
             local: None,
             kubeconfig: PathBuf::from(kubeconfig),
+            kubectl: PathBuf::from("kubectl"),
             namespace,
             helper_image: image("HUMANITEC_TEST_HELPER_IMAGE"),
             runner_image: image("HUMANITEC_TEST_RUNNER_IMAGE"),
@@ -164,6 +167,7 @@ impl Cluster {
         let cluster = Self {
             local: Some(local),
             kubeconfig: local.kubeconfig.clone(),
+            kubectl: local.kubectl().to_path_buf(),
             namespace: format!(
                 "runs-{}-{}",
                 std::process::id(),
@@ -221,10 +225,15 @@ impl Cluster {
         &self.kubeconfig
     }
 
+    /// The kubectl program that drives this cluster.
+    pub(crate) fn kubectl_program(&self) -> &Path {
+        &self.kubectl
+    }
+
     /// Runs kubectl against the cluster with `stdin`.
     pub(crate) fn kubectl(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write as _;
-        let mut child = Command::new("kubectl")
+        let mut child = Command::new(&self.kubectl)
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
             .args(args)

@@ -125,6 +125,12 @@ impl TestCluster {
         script(&["images", image]);
     }
 
+    /// The cluster's own kubectl, of its release (`scripts/test-cluster.sh build` makes it next
+    /// to the cluster's binary), so the tests need no kubectl on the machine.
+    pub(crate) fn kubectl(&self) -> &Path {
+        Path::new(self.env("KUBECTL"))
+    }
+
     fn env(&self, key: &str) -> &str {
         self.env
             .get(key)
@@ -218,7 +224,7 @@ impl TestCluster {
     pub(crate) fn admin_token(&self) -> String {
         let kubectl = |args: &[&str], stdin: &str| {
             use std::io::Write as _;
-            let mut child = Command::new("kubectl")
+            let mut child = Command::new(self.kubectl())
                 .arg("--kubeconfig")
                 .arg(&self.kubeconfig)
                 .args(args)
