@@ -194,8 +194,11 @@ case "${1:-}" in
     running || die "no cluster runs in $dir"
     cat "$dir/cluster.env"
     # The cluster's own kubectl, built next to its binary: scripts and tests drive the cluster
-    # with it, so they need no kubectl on the machine.
-    echo "KUBECTL=$(dirname "$(cat "$dir/kube-binary")")/kubectl"
+    # with it, so they need no kubectl on the machine. Why the current build as a fallback: a
+    # rebuild removes the earlier build while its cluster runs on.
+    kubectl="$(dirname "$(cat "$dir/kube-binary")")/kubectl"
+    [ -x "$kubectl" ] || kubectl="$(dirname "$(build)")/kubectl"
+    echo "KUBECTL=$kubectl"
     ;;
   images) shift; export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}"; images "$@" ;;
   *) die "usage: scripts/test-cluster.sh up|down|build|env|images" ;;
