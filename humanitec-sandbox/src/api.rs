@@ -524,40 +524,9 @@ pub(crate) fn patch_definition(
     def_id: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    let body = parse_json(body)?;
-    schema::validate_object(&schema::PATCH_RESOURCE_DEFINITION_REQUEST, &body, true)?;
-    let body = as_object(&body);
-    let name = match opt_str(&body, "name") {
-        Some(_) => Some(non_empty(&body, "name")?.to_owned()),
-        None => None,
-    };
-    // Parse everything before touching the store.
-    let inputs = opt_obj(&body, "driver_inputs");
-    let values_patch = match inputs.and_then(|i| i.get("values")) {
-        None => ValuesPatch::Keep,
-        Some(Value::Null) => ValuesPatch::Remove,
-        Some(values) => ValuesPatch::Merge(values.clone()),
-    };
-    let clear_refs = inputs.is_some_and(|i| i.get("secret_refs").is_some_and(Value::is_null));
-    let from_secrets = inputs
-        .and_then(|i| opt_obj(i, "secrets"))
-        .map(|m| secrets::parse_secrets(m, true))
-        .unwrap_or_default();
-    let from_refs = match inputs.and_then(|i| opt_obj(i, "secret_refs")) {
-        Some(m) => secrets::parse_secret_refs(m, true, "driver_inputs.secret_refs")?,
-        None => BTreeMap::new(),
-    };
-    let secret_nodes = secrets::combine(from_secrets, from_refs, "driver_inputs")?;
-    let mut provision_patch: Vec<(String, Option<Provision>)> = Vec::new();
-    if let Some(map) = opt_obj(&body, "provision") {
-        for (key, value) in map {
-            check_provision_key(key)?;
-            let entry = value.as_object().map(provision_entry);
-            provision_patch.push((key.clone(), entry));
-        }
-    }
+    let patch = DefinitionPatch::parse(body)?;
     let current = live(orgs.get(ctx.org_id), def_id)?;
-    if opt_bool(&body, "proposed") == Some(true) {
+    if patch.proposed {
         // Why: as for PUT, a proposed version leaves the active definition unchanged.
         return Ok(Reply::read(current.response(ctx.org_id)));
     }
@@ -572,51 +541,118 @@ pub(crate) fn patch_definition(
     let Some(def) = defs.get_mut(def_id) else {
         return Err(definition_not_found(def_id));
     };
-    if let Some(name) = name {
-        def.name = name;
-    }
-    if let Some(account) = opt_str(&body, "driver_account") {
-        // Why: as for PUT, an empty driver_account unsets it.
-        def.driver_account = (!account.is_empty()).then(|| account.to_owned());
-    }
-    if let Some(in_place) = opt_bool(&body, "in_place_driver_change") {
-        def.in_place_driver_change = in_place;
-    }
-    for (key, entry) in provision_patch {
-        match entry {
-            Some(entry) => {
-                def.provision.insert(key, entry);
-            }
-            None => {
-                def.provision.remove(&key);
-            }
-        }
-    }
-    match values_patch {
-        ValuesPatch::Keep => {}
-        ValuesPatch::Remove => def.values = None,
-        ValuesPatch::Merge(patch) => {
-            let mut target = Value::Object(def.values.take().unwrap_or_default());
-            secrets::merge_patch(&mut target, &patch);
-            def.values = target.as_object().cloned();
-        }
-    }
-    if clear_refs {
-        def.secret_refs = None;
-    }
-    let mut refs = def.secret_refs.take().unwrap_or_default();
     let mut sink = Sink {
         store,
         store_id: ctx.primary_store,
         org_id: ctx.org_id,
         def_id,
     };
-    secrets::apply(&mut refs, secret_nodes, &mut Vec::new(), &mut sink);
-    def.secret_refs = (!refs.is_empty()).then_some(refs);
+    patch.apply(def, &mut sink);
     def.active_version_id = version;
     def.updated_at = ctx.now.clone();
     def.updated_by = ctx.user.to_owned();
     Ok(Reply::changed(def.response(ctx.org_id)))
+}
+
+/// A `PATCH` body, read and checked whole before the store is touched: each field is `None`
+/// (or empty) where the body leaves it as it is.
+struct DefinitionPatch {
+    name: Option<String>,
+    driver_account: Option<String>,
+    in_place_driver_change: Option<bool>,
+    /// `proposed: true`: nothing changes.
+    proposed: bool,
+    /// Provision entries to set, or to remove (`None`).
+    provision: Vec<(String, Option<Provision>)>,
+    values: ValuesPatch,
+    /// `secret_refs: null`: every secret reference goes.
+    clear_refs: bool,
+    /// The secrets and secret references to set or remove.
+    secret_nodes: BTreeMap<String, Node>,
+}
+
+impl DefinitionPatch {
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let body = parse_json(body)?;
+        schema::validate_object(&schema::PATCH_RESOURCE_DEFINITION_REQUEST, &body, true)?;
+        let body = as_object(&body);
+        let name = match opt_str(&body, "name") {
+            Some(_) => Some(non_empty(&body, "name")?.to_owned()),
+            None => None,
+        };
+        let inputs = opt_obj(&body, "driver_inputs");
+        let values = match inputs.and_then(|i| i.get("values")) {
+            None => ValuesPatch::Keep,
+            Some(Value::Null) => ValuesPatch::Remove,
+            Some(values) => ValuesPatch::Merge(values.clone()),
+        };
+        let clear_refs = inputs.is_some_and(|i| i.get("secret_refs").is_some_and(Value::is_null));
+        let from_secrets = inputs
+            .and_then(|i| opt_obj(i, "secrets"))
+            .map(|m| secrets::parse_secrets(m, true))
+            .unwrap_or_default();
+        let from_refs = match inputs.and_then(|i| opt_obj(i, "secret_refs")) {
+            Some(m) => secrets::parse_secret_refs(m, true, "driver_inputs.secret_refs")?,
+            None => BTreeMap::new(),
+        };
+        let secret_nodes = secrets::combine(from_secrets, from_refs, "driver_inputs")?;
+        let mut provision = Vec::new();
+        if let Some(map) = opt_obj(&body, "provision") {
+            for (key, value) in map {
+                check_provision_key(key)?;
+                provision.push((key.clone(), value.as_object().map(provision_entry)));
+            }
+        }
+        Ok(Self {
+            name,
+            driver_account: opt_str(&body, "driver_account").map(str::to_owned),
+            in_place_driver_change: opt_bool(&body, "in_place_driver_change"),
+            proposed: opt_bool(&body, "proposed") == Some(true),
+            provision,
+            values,
+            clear_refs,
+            secret_nodes,
+        })
+    }
+
+    /// Applies the patch to `def`, its secrets going to the store through `sink`.
+    fn apply(self, def: &mut Definition, sink: &mut Sink<'_>) {
+        if let Some(name) = self.name {
+            def.name = name;
+        }
+        if let Some(account) = self.driver_account {
+            // Why: as for PUT, an empty driver_account unsets it.
+            def.driver_account = (!account.is_empty()).then_some(account);
+        }
+        if let Some(in_place) = self.in_place_driver_change {
+            def.in_place_driver_change = in_place;
+        }
+        for (key, entry) in self.provision {
+            match entry {
+                Some(entry) => {
+                    def.provision.insert(key, entry);
+                }
+                None => {
+                    def.provision.remove(&key);
+                }
+            }
+        }
+        match self.values {
+            ValuesPatch::Keep => {}
+            ValuesPatch::Remove => def.values = None,
+            ValuesPatch::Merge(patch) => {
+                let mut target = Value::Object(def.values.take().unwrap_or_default());
+                secrets::merge_patch(&mut target, &patch);
+                def.values = target.as_object().cloned();
+            }
+        }
+        if self.clear_refs {
+            def.secret_refs = None;
+        }
+        let mut refs = def.secret_refs.take().unwrap_or_default();
+        secrets::apply(&mut refs, self.secret_nodes, &mut Vec::new(), sink);
+        def.secret_refs = (!refs.is_empty()).then_some(refs);
+    }
 }
 
 /// `DELETE /orgs/{orgId}/resources/defs/{defId}?force=`.

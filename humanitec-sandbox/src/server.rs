@@ -820,54 +820,8 @@ impl App {
         match (segments.as_slice(), &method) {
             (["stats"], &Method::GET) => Ok((StatusCode::OK, self.stats().await)),
             (["faults"], &Method::GET) => Ok((StatusCode::OK, self.faults().await)),
-            (["faults"], &Method::PUT) => {
-                let body = api::parse_json(&read_body(request.into_body()).await?)?;
-                schema::validate_object(&schema::SANDBOX_FAULTS, &body, false)?;
-                let rate = body.get("rate").and_then(Value::as_f64);
-                if rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-                    return Err(ApiError::bad_request_at(
-                        "rate",
-                        "`rate` must be between 0 and 1.",
-                    ));
-                }
-                let mut control = self.inner.control.lock().await;
-                let after = after_settings(&body, &control.after)?;
-                control.after = after;
-                if let Some(rate) = rate {
-                    control.fault_rate = rate;
-                }
-                if let Some(latency) = body.get("latency_ms").and_then(Value::as_u64) {
-                    control.latency_ms = latency;
-                }
-                if let Some(secs) = body.get("retry_after_secs").and_then(Value::as_u64) {
-                    control.retry_after_secs = secs;
-                }
-                drop(control);
-                Ok((StatusCode::OK, self.faults().await))
-            }
-            (["orgs", org_id, "secrets"], &Method::GET) => {
-                check_org(org_id)?;
-                let store = self.inner.store.lock().await;
-                let secrets: serde_json::Map<String, Value> = store
-                    .orgs
-                    .get(*org_id)
-                    .map(|org| {
-                        org.secrets
-                            .iter()
-                            .map(|(reference, secret)| {
-                                (
-                                    reference.clone(),
-                                    json!({ "value": secret.value, "version": secret.version.to_string() }),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Ok((
-                    StatusCode::OK,
-                    json!({ "store": self.inner.settings.primary_store, "secrets": secrets }),
-                ))
-            }
+            (["faults"], &Method::PUT) => self.set_faults(request).await,
+            (["orgs", org_id, "secrets"], &Method::GET) => self.org_secrets(org_id).await,
             (
                 [
                     "orgs",
@@ -878,22 +832,7 @@ impl App {
                     "active-resources",
                 ],
                 &Method::PUT,
-            ) => {
-                check_org(org_id)?;
-                let body = read_body(request.into_body()).await?;
-                let mut guard = self.inner.store.lock().await;
-                let store = &mut *guard;
-                let mut ctx = Ctx {
-                    org_id,
-                    primary_store: &self.inner.settings.primary_store,
-                    user: USER,
-                    now: crate::clock::now_rfc3339(),
-                    ids: &mut store.ids,
-                };
-                let reply = api::set_active_resources(&mut store.orgs, &mut ctx, def_id, &body)?;
-                self.save(store).await?;
-                Ok((reply.status, reply.body.unwrap_or(Value::Null)))
-            }
+            ) => self.put_active_resources(request, org_id, def_id).await,
             (["stats" | "faults"], _)
             | (["orgs", _, "secrets"], _)
             | (["orgs", _, "resources", "defs", _, "active-resources"], _) => Err(
@@ -901,6 +840,82 @@ impl App {
             ),
             _ => Err(ApiError::not_found("No such sandbox endpoint.")),
         }
+    }
+
+    /// `PUT /_sandbox/faults`: the fault settings the body names change; the others stay.
+    async fn set_faults(&self, request: Request) -> Result<(StatusCode, Value), ApiError> {
+        let body = api::parse_json(&read_body(request.into_body()).await?)?;
+        schema::validate_object(&schema::SANDBOX_FAULTS, &body, false)?;
+        let rate = body.get("rate").and_then(Value::as_f64);
+        if rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            return Err(ApiError::bad_request_at(
+                "rate",
+                "`rate` must be between 0 and 1.",
+            ));
+        }
+        let mut control = self.inner.control.lock().await;
+        let after = after_settings(&body, &control.after)?;
+        control.after = after;
+        if let Some(rate) = rate {
+            control.fault_rate = rate;
+        }
+        if let Some(latency) = body.get("latency_ms").and_then(Value::as_u64) {
+            control.latency_ms = latency;
+        }
+        if let Some(secs) = body.get("retry_after_secs").and_then(Value::as_u64) {
+            control.retry_after_secs = secs;
+        }
+        drop(control);
+        Ok((StatusCode::OK, self.faults().await))
+    }
+
+    /// `GET /_sandbox/orgs/{orgId}/secrets`: what the organization's primary secret store holds.
+    async fn org_secrets(&self, org_id: &str) -> Result<(StatusCode, Value), ApiError> {
+        check_org(org_id)?;
+        let store = self.inner.store.lock().await;
+        let secrets: serde_json::Map<String, Value> = store
+            .orgs
+            .get(org_id)
+            .map(|org| {
+                org.secrets
+                    .iter()
+                    .map(|(reference, secret)| {
+                        (
+                            reference.clone(),
+                            json!({ "value": secret.value, "version": secret.version.to_string() }),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((
+            StatusCode::OK,
+            json!({ "store": self.inner.settings.primary_store, "secrets": secrets }),
+        ))
+    }
+
+    /// `PUT /_sandbox/orgs/{orgId}/resources/defs/{defId}/active-resources`: the active
+    /// resources a definition has, which the platform would report.
+    async fn put_active_resources(
+        &self,
+        request: Request,
+        org_id: &str,
+        def_id: &str,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        check_org(org_id)?;
+        let body = read_body(request.into_body()).await?;
+        let mut guard = self.inner.store.lock().await;
+        let store = &mut *guard;
+        let mut ctx = Ctx {
+            org_id,
+            primary_store: &self.inner.settings.primary_store,
+            user: USER,
+            now: crate::clock::now_rfc3339(),
+            ids: &mut store.ids,
+        };
+        let reply = api::set_active_resources(&mut store.orgs, &mut ctx, def_id, &body)?;
+        self.save(store).await?;
+        Ok((reply.status, reply.body.unwrap_or(Value::Null)))
     }
 
     /// The `GET /_sandbox/stats` body.
