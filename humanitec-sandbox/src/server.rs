@@ -904,17 +904,11 @@ impl App {
     ) -> Result<(StatusCode, Value), ApiError> {
         check_org(org_id)?;
         let body = read_body(request.into_body()).await?;
-        let mut guard = self.inner.store.lock().await;
-        let store = &mut *guard;
-        let mut ctx = Ctx {
-            org_id,
-            primary_store: &self.inner.settings.primary_store,
-            user: USER,
-            now: crate::clock::now_rfc3339(),
-            ids: &mut store.ids,
-        };
-        let reply = api::set_active_resources(&mut store.orgs, &mut ctx, def_id, &body)?;
-        self.save(store).await?;
+        let reply = self
+            .apply(org_id, |orgs, ctx| {
+                api::set_active_resources(orgs, ctx, def_id, &body)
+            })
+            .await?;
         Ok((reply.status, reply.body.unwrap_or(Value::Null)))
     }
 
@@ -1024,8 +1018,19 @@ impl App {
         org_id: &str,
         operation: impl FnOnce(&mut Orgs, &mut Ctx<'_>) -> Result<Reply, ApiError>,
     ) -> Result<Value, (u16, Value)> {
-        let failed = |err: ApiError| (err.status.as_u16(), err.body());
-        check_org(org_id).map_err(failed)?;
+        self.apply(org_id, operation)
+            .await
+            .map(|reply| reply.body.unwrap_or(Value::Null))
+            .map_err(|err| (err.status.as_u16(), err.body()))
+    }
+
+    /// Applies an operation to the store of `org_id`, under the store's lock, and saves `--data`.
+    async fn apply(
+        &self,
+        org_id: &str,
+        operation: impl FnOnce(&mut Orgs, &mut Ctx<'_>) -> Result<Reply, ApiError>,
+    ) -> Result<Reply, ApiError> {
+        check_org(org_id)?;
         let mut guard = self.inner.store.lock().await;
         let store = &mut *guard;
         let mut ctx = Ctx {
@@ -1035,9 +1040,9 @@ impl App {
             now: crate::clock::now_rfc3339(),
             ids: &mut store.ids,
         };
-        let reply = operation(&mut store.orgs, &mut ctx).map_err(failed)?;
-        self.save(store).await.map_err(failed)?;
-        Ok(reply.body.unwrap_or(Value::Null))
+        let reply = operation(&mut store.orgs, &mut ctx)?;
+        self.save(store).await?;
+        Ok(reply)
     }
 }
 
