@@ -27,6 +27,11 @@ pub(super) const TAIL_LINES: usize = 40;
 /// How long, after the Job's end, the log streams get to deliver their last lines.
 const LOG_DRAIN: Duration = Duration::from_secs(2);
 
+/// The first pause before a stream that ended is opened again, and the longest: the pause
+/// doubles while each new stream shows nothing new.
+const REOPEN_PAUSE: Duration = Duration::from_millis(500);
+const REOPEN_PAUSE_MAX: Duration = Duration::from_secs(4);
+
 /// The log lines kept for a failure diagnostic.
 type Tail = Arc<Mutex<VecDeque<String>>>;
 
@@ -40,14 +45,39 @@ pub(super) struct Logs {
     followed: Mutex<BTreeSet<String>>,
     /// The `pod/container`s the watch saw terminated: a stream of one of these that was opened
     /// after it ended has shown its whole log.
-    ended: Ended,
+    ended: Arc<Ended>,
     /// Set when the Job has ended, so every container has: each stream then reads once more,
     /// at once, and stops.
     job_ended: tokio::sync::watch::Sender<bool>,
 }
 
-/// The `pod/container`s seen terminated.
-type Ended = Arc<Mutex<BTreeSet<String>>>;
+/// The `pod/container`s seen terminated, and a wake-up for the streams that wait to open again.
+#[derive(Default)]
+struct Ended {
+    containers: Mutex<BTreeSet<String>>,
+    seen: tokio::sync::Notify,
+}
+
+impl Ended {
+    fn contains(&self, key: &str) -> bool {
+        self.containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    /// Records that `key` has terminated and wakes the streams waiting to open again.
+    fn insert(&self, key: String) {
+        let new = self
+            .containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key);
+        if new {
+            self.seen.notify_waiters();
+        }
+    }
+}
 
 impl Logs {
     pub(super) fn new(redactor: Redactor) -> Self {
@@ -56,7 +86,7 @@ impl Logs {
             tail: Tail::default(),
             streams: Mutex::new(JoinSet::new()),
             followed: Mutex::default(),
-            ended: Ended::default(),
+            ended: Arc::default(),
             job_ended: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -85,10 +115,7 @@ impl Logs {
                 .as_ref()
                 .is_some_and(|s| s.terminated.is_some())
             {
-                self.ended
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key.clone());
+                self.ended.insert(key.clone());
             }
             if !followed.insert(key) {
                 continue;
@@ -186,19 +213,15 @@ async fn follow_log(
     container: String,
     redactor: Redactor,
     tail: Tail,
-    ended: Ended,
+    ended: Arc<Ended>,
     mut job_ended: tokio::sync::watch::Receiver<bool>,
 ) {
     let prefix = format!("{pod}/{container}");
     let mut resume = Resume::default();
     let mut failed = 0;
-    let mut pause = Duration::from_millis(200);
+    let mut pause = REOPEN_PAUSE;
     loop {
-        let was_ended = *job_ended.borrow_and_update()
-            || ended
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&prefix);
+        let was_ended = *job_ended.borrow_and_update() || ended.contains(&prefix);
         let params = LogParams {
             container: Some(container.clone()),
             follow: true,
@@ -209,7 +232,7 @@ async fn follow_log(
         match pods.log_stream(&pod, &params).await {
             Ok(stream) => {
                 failed = 0;
-                pause = Duration::from_millis(200);
+                let mut shown = false;
                 let mut lines = stream.lines();
                 loop {
                     match lines.try_next().await {
@@ -217,6 +240,7 @@ async fn follow_log(
                             let Some(text) = resume.take(&line) else {
                                 continue;
                             };
+                            shown = true;
                             let text = redactor.redact(text);
                             log::info!("[{prefix}] {text}");
                             let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
@@ -240,6 +264,14 @@ async fn follow_log(
                 log::debug!(
                     "the log stream of {prefix} ended; opening it again from where it stopped"
                 );
+                // Why the pause grows while nothing new comes: a stream of a container that has
+                // ended also ends, before the watch may have said so, and opening it again
+                // then only asks the API server for nothing.
+                pause = if shown {
+                    REOPEN_PAUSE
+                } else {
+                    (pause * 2).min(REOPEN_PAUSE_MAX)
+                };
             }
             Err(e) => {
                 failed += 1;
@@ -250,13 +282,22 @@ async fn follow_log(
                 if failed >= OPEN_ATTEMPTS {
                     return;
                 }
+                pause = (pause * 2).min(REOPEN_PAUSE_MAX);
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            _ = job_ended.changed() => {}
+        // Why the wake-ups: once the watch sees the container or the Job end, one last read
+        // shows the rest of the log at once. Why enabled first: an end seen between the check
+        // below and the wait must still wake it.
+        let seen = ended.seen.notified();
+        tokio::pin!(seen);
+        seen.as_mut().enable();
+        if !ended.contains(&prefix) {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = job_ended.changed() => {}
+                () = seen => {}
+            }
         }
-        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 
