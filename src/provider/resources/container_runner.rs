@@ -202,6 +202,10 @@ fn last_run_type() -> Type {
 }
 
 /// The type of `secret_refs`: input path → where Humanitec keeps that secret.
+/// What direct mode does with a container runner's write-only values, said in each one's docs.
+const KEPT_FOR_THE_DESTROY_RUN: &str = "In direct mode the value is kept in the Secret \
+     `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.";
+
 fn secret_refs_type() -> Type {
     Type::Map(Box::new(Type::Object(BTreeMap::from([
         ("store".to_string(), Type::String),
@@ -216,7 +220,7 @@ fn schema() -> Schema {
         Type::Map(Box::new(Type::String)),
         "Secret inline files, shaped like `secret_files`",
         &["secret_files"],
-        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
+        KEPT_FOR_THE_DESTROY_RUN,
     );
 
     Schema::new(definition_shape(
@@ -321,7 +325,7 @@ fn job_block() -> Block {
         Type::Map(Box::new(Type::String)),
         "Secret environment variables of the container, like `secret_variables`",
         &["secret_variables"],
-        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
+        KEPT_FOR_THE_DESTROY_RUN,
     );
     job.attribute(variables_wo.validate(env_names()))
         .attribute(variables_wo_version)
@@ -393,14 +397,14 @@ fn source_block() -> Block {
         Type::String,
         "The password or token for HTTPS authentication",
         &["password", "password_ref"],
-        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
+        KEPT_FOR_THE_DESTROY_RUN,
     );
     let [ssh_key_wo, ssh_key_wo_version] = write_only_pair(
         "ssh_key",
         Type::String,
         "The SSH private key for `git@…` URLs",
         &["ssh_key", "ssh_key_ref"],
-        "In direct mode the value is kept in the Secret `<id>-write-only` in the Job's namespace for the destroy run, and deleted after it.",
+        KEPT_FOR_THE_DESTROY_RUN,
     );
     source
         .attribute(password_wo.validate(not_empty()))
